@@ -1,0 +1,469 @@
+//! A wasmtime 48 host for the Gladly provisioning connector, and a Gladly
+//! sandbox to run it against.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use gladly_harness::{Connection, Harness, agents::AgentKey};
+//! let harness = Harness::embedded()?; // the component this crate was built with
+//! let conn = Connection::new("https://acme.gladly.com", "api@acme.com", "token");
+//! match harness.lookup(&conn, &AgentKey::Email("jane@acme.com".into())).await? {
+//!     Ok(agent) => println!("{agent:?}"),
+//!     Err(domain_error) => eprintln!("{domain_error}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Every call returns `anyhow::Result<Result<T, agents::Error>>`: the outer
+//! error is a host failure (the component trapped, ran out of memory or
+//! time), the inner one the connector's domain answer.
+#![deny(unsafe_code)]
+
+mod bindings;
+pub mod output;
+pub mod sandbox;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
+
+use bindings::{Connector, ConnectorPre};
+
+/// The WIT types of the `agents` interface, as host-side Rust values.
+pub mod agents {
+    pub use crate::bindings::exports::gladly::provisioning::agents::{
+        Agent, AgentChanges, AgentKey, AgentProfile, AgentStatus, ApiFlavor, Availability,
+        ConflictInfo, ConnectionInfo, Error, Inbox, InvalidInputInfo, MembershipChange,
+        MembershipDelta, NewAgent, Outcome, PlannedRequest, RateLimitedInfo, RetryPolicy, Role,
+        Team, UpstreamInfo, WriteOptions, WriteResult,
+    };
+}
+use agents::*;
+use bindings::exports::gladly::provisioning::agents as wit;
+
+/// The component this crate was built with (release build, by `build.rs`).
+pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("GLADLY_COMPONENT_WASM"));
+
+/// Where and as whom to call Gladly. `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub org_url: String,
+    pub api_user: String,
+    pub api_token: String,
+}
+
+impl Connection {
+    pub fn new(
+        org_url: impl Into<String>,
+        api_user: impl Into<String>,
+        api_token: impl Into<String>,
+    ) -> Self {
+        Self {
+            org_url: org_url.into(),
+            api_user: api_user.into(),
+            api_token: api_token.into(),
+        }
+    }
+
+    fn to_wit(&self) -> wit::Connection {
+        wit::Connection {
+            org_url: self.org_url.clone(),
+            api_user: self.api_user.clone(),
+            api_token: self.api_token.clone(),
+        }
+    }
+
+    /// `scheme://authority` of the org URL, normalised the way outgoing
+    /// requests are compared against it; `None` when it does not parse (the
+    /// component then refuses the call before sending anything).
+    fn allowed_origin(&self) -> Option<(String, String)> {
+        let uri: http::Uri = self.org_url.trim().parse().ok()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let authority = normalise_authority(&scheme, uri.authority()?.as_str());
+        Some((scheme, authority))
+    }
+}
+
+fn normalise_authority(scheme: &str, authority: &str) -> String {
+    let a = authority.to_ascii_lowercase();
+    match (scheme, a.rsplit_once(':')) {
+        ("https", Some((host, "443"))) | ("http", Some((host, "80"))) => host.to_string(),
+        _ => a,
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("org_url", &self.org_url)
+            .field("api_user", &self.api_user)
+            .field("api_token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Limits the host puts on every call.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Linear memory the component may grow to.
+    pub memory_bytes: usize,
+    /// Wall-clock time one call may take, retries and waits included.
+    pub call_deadline: Duration,
+    /// Outgoing HTTP: time to connect.
+    pub connect_timeout: Duration,
+    /// Outgoing HTTP: time to the first byte of the answer.
+    pub first_byte_timeout: Duration,
+    /// Outgoing HTTP: time between two chunks of the answer.
+    pub between_bytes_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 << 20,
+            call_deadline: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(30),
+            between_bytes_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The loaded, compiled, pre-linked component: compile once, call many times.
+#[derive(Clone)]
+pub struct Harness {
+    pre: ConnectorPre<HostState>,
+    limits: Limits,
+}
+
+impl Harness {
+    /// The component embedded in this crate at build time.
+    pub fn embedded() -> anyhow::Result<Self> {
+        Self::from_bytes(EMBEDDED_COMPONENT)
+    }
+
+    /// A component file, e.g. `target/wasm32-wasip2/release/gladly_connector.wasm`.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> anyhow::Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the component at {}", path.display()))?;
+        Self::from_bytes(&bytes).with_context(|| format!("cannot load {}", path.display()))
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Self> {
+        let engine = Engine::new(&Config::new())?;
+        let component = Component::new(&engine, bytes)?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        // All of WASI p2 is linked so that any build of the component
+        // resolves, but the context built per call grants no files, no
+        // environment, no arguments, no sockets and no stdio.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        let pre = ConnectorPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Self {
+            pre,
+            limits: Limits::default(),
+        })
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Instantiates the component for one call to `conn`, runs `call` under
+    /// the deadline, and drops the instance.
+    async fn call<R, F, Fut>(&self, conn: &Connection, call: F) -> anyhow::Result<R>
+    where
+        F: FnOnce(Connector, Store<HostState>, wit::Connection) -> Fut,
+        Fut: Future<Output = wasmtime::Result<R>>,
+    {
+        let mut store = Store::new(self.pre.engine(), HostState::new(conn, self.limits));
+        store.limiter(|s| &mut s.limits);
+        let instance = self.pre.instantiate_async(&mut store).await?;
+        match tokio::time::timeout(
+            self.limits.call_deadline,
+            call(instance, store, conn.to_wit()),
+        )
+        .await
+        {
+            Ok(r) => r
+                .map_err(|e| anyhow!("{e:?}"))
+                .context("the connector component failed"),
+            Err(_) => Err(anyhow!(
+                "the call did not finish within its deadline of {:?}",
+                self.limits.call_deadline
+            )),
+        }
+    }
+
+    pub async fn provision(
+        &self,
+        conn: &Connection,
+        agent: &NewAgent,
+        options: &WriteOptions,
+    ) -> anyhow::Result<Result<WriteResult, Error>> {
+        self.call(conn, async |i, mut s, c| {
+            i.gladly_provisioning_agents()
+                .call_provision(&mut s, &c, agent, *options)
+                .await
+        })
+        .await
+    }
+
+    pub async fn update(
+        &self,
+        conn: &Connection,
+        key: &AgentKey,
+        changes: &AgentChanges,
+        options: &WriteOptions,
+    ) -> anyhow::Result<Result<WriteResult, Error>> {
+        self.call(conn, async |i, mut s, c| {
+            i.gladly_provisioning_agents()
+                .call_update(&mut s, &c, key, changes, *options)
+                .await
+        })
+        .await
+    }
+
+    pub async fn offboard(
+        &self,
+        conn: &Connection,
+        key: &AgentKey,
+        options: &WriteOptions,
+    ) -> anyhow::Result<Result<WriteResult, Error>> {
+        self.call(conn, async |i, mut s, c| {
+            i.gladly_provisioning_agents()
+                .call_offboard(&mut s, &c, key, *options)
+                .await
+        })
+        .await
+    }
+
+    pub async fn lookup(
+        &self,
+        conn: &Connection,
+        key: &AgentKey,
+    ) -> anyhow::Result<Result<Option<Agent>, Error>> {
+        self.call(conn, async |i, mut s, c| {
+            i.gladly_provisioning_agents()
+                .call_lookup(&mut s, &c, key)
+                .await
+        })
+        .await
+    }
+
+    pub async fn list_agents(
+        &self,
+        conn: &Connection,
+        active_only: bool,
+    ) -> anyhow::Result<Result<Vec<Agent>, Error>> {
+        self.call(conn, async |i, mut s, c| {
+            i.gladly_provisioning_agents()
+                .call_list_agents(&mut s, &c, active_only)
+                .await
+        })
+        .await
+    }
+
+    pub async fn list_teams(&self, conn: &Connection) -> anyhow::Result<Result<Vec<Team>, Error>> {
+        self.call(conn, async |i, mut s, c| {
+            i.gladly_provisioning_agents()
+                .call_list_teams(&mut s, &c)
+                .await
+        })
+        .await
+    }
+
+    pub async fn list_inboxes(
+        &self,
+        conn: &Connection,
+    ) -> anyhow::Result<Result<Vec<Inbox>, Error>> {
+        self.call(conn, async |i, mut s, c| {
+            i.gladly_provisioning_agents()
+                .call_list_inboxes(&mut s, &c)
+                .await
+        })
+        .await
+    }
+
+    pub async fn get_availability(
+        &self,
+        conn: &Connection,
+        agent_id: &str,
+    ) -> anyhow::Result<Result<Availability, Error>> {
+        self.call(conn, async |i, mut s, c| {
+            i.gladly_provisioning_agents()
+                .call_get_availability(&mut s, &c, agent_id)
+                .await
+        })
+        .await
+    }
+
+    pub async fn check_connection(
+        &self,
+        conn: &Connection,
+    ) -> anyhow::Result<Result<ConnectionInfo, Error>> {
+        self.call(conn, async |i, mut s, c| {
+            i.gladly_provisioning_agents()
+                .call_check_connection(&mut s, &c)
+                .await
+        })
+        .await
+    }
+}
+
+/// What one call's store holds.
+struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    gate: Gate,
+    limits: StoreLimits,
+}
+
+impl HostState {
+    fn new(conn: &Connection, limits: Limits) -> Self {
+        Self {
+            wasi: WasiCtx::builder()
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            gate: Gate {
+                allowed: conn.allowed_origin(),
+                options: RequestOptions {
+                    connect_timeout: Some(limits.connect_timeout),
+                    first_byte_timeout: Some(limits.first_byte_timeout),
+                    between_bytes_timeout: Some(limits.between_bytes_timeout),
+                },
+            },
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .instances(4)
+                .build(),
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.gate,
+        }
+    }
+}
+
+/// Lets outgoing HTTP reach only the origin of the call's `org-url`, under
+/// the host's timeouts.
+struct Gate {
+    allowed: Option<(String, String)>,
+    options: RequestOptions,
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<WasiBody>,
+                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for Gate {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> SendFuture {
+        let uri = request.uri();
+        let origin = uri.scheme_str().zip(uri.authority()).map(|(s, a)| {
+            let s = s.to_ascii_lowercase();
+            let a = normalise_authority(&s, a.as_str());
+            (s, a)
+        });
+        if origin.is_none() || origin != self.allowed {
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        // The guest may ask for shorter timeouts, never longer ones.
+        let tighter = |guest: Option<Duration>, host: Option<Duration>| match (guest, host) {
+            (Some(g), Some(h)) => Some(g.min(h)),
+            (g, h) => g.or(h),
+        };
+        let guest = options.unwrap_or_default();
+        let options = RequestOptions {
+            connect_timeout: tighter(guest.connect_timeout, self.options.connect_timeout),
+            first_byte_timeout: tighter(guest.first_byte_timeout, self.options.first_byte_timeout),
+            between_bytes_timeout: tighter(
+                guest.between_bytes_timeout,
+                self.options.between_bytes_timeout,
+            ),
+        };
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (resp, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((
+                resp.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+/// The WIT case name of a domain error, as the CLI prints it.
+pub fn error_case(e: &Error) -> &'static str {
+    match e {
+        Error::Unauthorized(_) => "unauthorized",
+        Error::Forbidden(_) => "forbidden",
+        Error::NotFound(_) => "not-found",
+        Error::Conflict(_) => "conflict",
+        Error::RateLimited(_) => "rate-limited",
+        Error::InvalidInput(_) => "invalid-input",
+        Error::Unsupported(_) => "unsupported",
+        Error::Upstream(_) => "upstream",
+        Error::Transport(_) => "transport",
+    }
+}
+
+/// One sentence a person can act on.
+pub fn error_message(e: &Error) -> String {
+    match e {
+        Error::Unauthorized(m)
+        | Error::Forbidden(m)
+        | Error::NotFound(m)
+        | Error::Unsupported(m)
+        | Error::Transport(m) => m.clone(),
+        Error::Conflict(c) if c.agent_ids.is_empty() => c.message.clone(),
+        Error::Conflict(c) => format!("{} (agents: {})", c.message, c.agent_ids.join(", ")),
+        Error::RateLimited(r) => r.message.clone(),
+        Error::InvalidInput(i) => format!("{}: {}", i.field, i.message),
+        Error::Upstream(u) if u.body_excerpt.is_empty() => u.message.clone(),
+        Error::Upstream(u) => format!("{} Body: {}", u.message, u.body_excerpt),
+    }
+}

@@ -1,0 +1,372 @@
+//! Requests to Gladly: authentication, retries, paging and the mapping of
+//! every answer to a typed [`Error`].
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use base64::Engine as _;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::model::{ApiFlavor, Connection, RetryPolicy};
+use crate::transport::{HttpRequest, HttpResponse, Method, Transport, TransportErrorKind};
+use crate::validate::{self, BaseUrl};
+
+/// Everything but RFC 3986's unreserved characters is escaped, so an id or
+/// e-mail can never add a path segment or a query.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// The largest page the lifecycle contract allows.
+pub const PAGE_SIZE: u32 = 100;
+/// A list longer than this many pages is taken as a server that loops.
+const MAX_PAGES: usize = 10_000;
+const EXCERPT: usize = 200;
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+const BACKOFF_CAP: Duration = Duration::from_secs(8);
+
+pub fn encode(segment: &str) -> String {
+    utf8_percent_encode(segment, SEGMENT).to_string()
+}
+
+/// A decoded page of a list.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+    pub flavor: ApiFlavor,
+}
+
+pub struct Client<'t, T: Transport> {
+    base: BaseUrl,
+    authorization: String,
+    api_token: String,
+    transport: &'t mut T,
+    policy: RetryPolicy,
+    waited: Duration,
+}
+
+impl<'t, T: Transport> Client<'t, T> {
+    pub fn new(
+        conn: &Connection,
+        transport: &'t mut T,
+        policy: RetryPolicy,
+    ) -> Result<Self, Error> {
+        let base = validate::connection(conn)?;
+        if policy.max_attempts == 0 {
+            return Err(Error::invalid(
+                "options.retry.max-attempts",
+                "must be at least 1",
+            ));
+        }
+        let pair = format!("{}:{}", conn.api_user.trim(), conn.api_token);
+        let authorization = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        );
+        Ok(Self {
+            base,
+            authorization,
+            api_token: conn.api_token.clone(),
+            transport,
+            policy,
+            waited: Duration::ZERO,
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", self.base.scheme, self.base.authority)
+    }
+
+    /// Strips credentials from an error before it leaves the core.
+    pub fn scrub(&self, e: Error) -> Error {
+        e.scrub(&[&self.api_token, &self.authorization])
+    }
+
+    /// Sends one request, retrying what may be retried within the policy.
+    /// `path` is below `/api/v1` and already encoded.
+    pub fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<HttpResponse, Error> {
+        let mut headers = vec![
+            ("authorization".to_string(), self.authorization.clone()),
+            ("accept".to_string(), "application/json".to_string()),
+        ];
+        if body.is_some() {
+            headers.push(("content-type".to_string(), "application/json".to_string()));
+        }
+        let request = HttpRequest {
+            method,
+            url: format!("{}{}", self.base.api_root(), path),
+            headers,
+            body: body.map(|b| b.to_string().into_bytes()),
+        };
+        let what = format!("{} /api/v1{}", method.as_str(), strip_query(path));
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let last = attempt >= self.policy.max_attempts;
+            match self.transport.send(&request) {
+                Ok(resp) if resp.status == 429 => {
+                    let asked = retry_after(&resp, self.transport.now_unix());
+                    let wait = asked.unwrap_or_else(|| self.backoff(attempt));
+                    if last || self.waited + wait > self.policy.max_total_wait {
+                        return Err(Error::RateLimited {
+                            retry_after_ms: asked.map(|d| d.as_millis() as u64),
+                            attempts: attempt,
+                            message: format!(
+                                "{what} was answered 429 Too Many Requests {attempt} time(s), after {} ms of waiting; retry later or raise options.retry",
+                                self.waited.as_millis()
+                            ),
+                        });
+                    }
+                    self.pause(wait);
+                }
+                Ok(resp) if method.is_idempotent() && matches!(resp.status, 502..=504) && !last => {
+                    let wait = self.backoff(attempt);
+                    if self.waited + wait > self.policy.max_total_wait {
+                        return Ok(resp);
+                    }
+                    self.pause(wait);
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) => {
+                    // A POST that may have arrived is not repeated here: the
+                    // caller decides (provision looks the agent up first).
+                    let retryable = match e.kind {
+                        TransportErrorKind::Denied => false,
+                        TransportErrorKind::Connect => true,
+                        TransportErrorKind::Lost => method.is_idempotent(),
+                    };
+                    let wait = self.backoff(attempt);
+                    if !retryable || last || self.waited + wait > self.policy.max_total_wait {
+                        let kind = match e.kind {
+                            TransportErrorKind::Denied => "was refused by the host",
+                            TransportErrorKind::Connect => "could not connect",
+                            TransportErrorKind::Lost => "got no complete answer",
+                        };
+                        return Err(self.scrub(Error::Transport(format!(
+                            "{what} {kind} after {attempt} attempt(s): {}",
+                            e.message
+                        ))));
+                    }
+                    self.pause(wait);
+                }
+            }
+        }
+    }
+
+    fn pause(&mut self, wait: Duration) {
+        self.transport.sleep(wait);
+        self.waited += wait;
+    }
+
+    /// Exponential backoff with "equal jitter": half fixed, half random.
+    fn backoff(&mut self, attempt: u32) -> Duration {
+        let exp = BACKOFF_BASE.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let full = exp.min(BACKOFF_CAP);
+        full / 2 + full.mul_f64(self.transport.jitter().clamp(0.0, 1.0) / 2.0)
+    }
+
+    /// GET and decode, mapping any non-2xx answer to an error.
+    pub fn get<D: DeserializeOwned>(&mut self, path: &str, what: &str) -> Result<D, Error> {
+        let resp = self.send(Method::Get, path, None)?;
+        if !(200..300).contains(&resp.status) {
+            return Err(self.scrub(status_error(&resp, what)));
+        }
+        decode(&resp, what).map_err(|e| self.scrub(e))
+    }
+
+    /// Walks every page of a list, following `nextCursor` and accepting the
+    /// public spec's plain array. `query` is extra `&k=v` pairs, encoded.
+    pub fn list<D: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        query: &str,
+        what: &str,
+        mut keep: impl FnMut(&D) -> bool,
+    ) -> Result<(Vec<D>, ApiFlavor), Error> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut seen = HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let mut url = format!("{path}?limit={PAGE_SIZE}{query}");
+            if let Some(c) = &cursor {
+                url.push_str("&cursor=");
+                url.push_str(&encode(c));
+            }
+            let page: Page<D> = self.page(&url, what)?;
+            out.extend(page.items.into_iter().filter(|d| keep(d)));
+            match page.next_cursor {
+                Some(next) if !next.is_empty() => {
+                    if !seen.insert(next.clone()) {
+                        return Err(Error::Upstream {
+                            status: 200,
+                            message: format!(
+                                "Gladly returned the cursor '{next}' twice while listing {what}; the list cannot be walked"
+                            ),
+                            body_excerpt: String::new(),
+                        });
+                    }
+                    cursor = Some(next);
+                }
+                _ => return Ok((out, page.flavor)),
+            }
+        }
+        Err(Error::Upstream {
+            status: 200,
+            message: format!("listing {what} did not end after {MAX_PAGES} pages"),
+            body_excerpt: String::new(),
+        })
+    }
+
+    pub fn page<D: DeserializeOwned>(&mut self, url: &str, what: &str) -> Result<Page<D>, Error> {
+        let resp = self.send(Method::Get, url, None)?;
+        if !(200..300).contains(&resp.status) {
+            return Err(self.scrub(status_error(&resp, what)));
+        }
+        decode_page(&resp, what).map_err(|e| self.scrub(e))
+    }
+}
+
+fn strip_query(path: &str) -> &str {
+    path.split('?').next().unwrap_or(path)
+}
+
+/// Reads a list in either shape: `{"items": [...], "nextCursor": ...}` or a
+/// plain array. Items that do not decode fail the page (a silent drop could
+/// hide an agent from an offboarding run).
+pub fn decode_page<D: DeserializeOwned>(resp: &HttpResponse, what: &str) -> Result<Page<D>, Error> {
+    let value: Value = decode(resp, what)?;
+    let (items, next_cursor, flavor) = match value {
+        Value::Array(items) => (items, None, ApiFlavor::PublicSpec),
+        Value::Object(mut map) => {
+            let items = match map.remove("items") {
+                Some(Value::Array(items)) => items,
+                Some(Value::Null) | None => Vec::new(),
+                Some(_) => return Err(shape_error(resp, what, "'items' is not an array")),
+            };
+            let next = match map.remove("nextCursor") {
+                Some(Value::String(s)) => Some(s),
+                Some(Value::Null) | None => None,
+                Some(_) => return Err(shape_error(resp, what, "'nextCursor' is not a string")),
+            };
+            (items, next, ApiFlavor::Lifecycle)
+        }
+        _ => return Err(shape_error(resp, what, "expected a list")),
+    };
+    let items = items
+        .into_iter()
+        .map(|v| serde_json::from_value(v).map_err(|e| shape_error(resp, what, &e.to_string())))
+        .collect::<Result<_, _>>()?;
+    Ok(Page {
+        items,
+        next_cursor,
+        flavor,
+    })
+}
+
+fn shape_error(resp: &HttpResponse, what: &str, why: &str) -> Error {
+    Error::Upstream {
+        status: resp.status,
+        message: format!("Gladly's answer for {what} could not be read: {why}"),
+        body_excerpt: excerpt(&resp.body),
+    }
+}
+
+pub fn decode<D: DeserializeOwned>(resp: &HttpResponse, what: &str) -> Result<D, Error> {
+    serde_json::from_slice(&resp.body).map_err(|e| shape_error(resp, what, &e.to_string()))
+}
+
+pub fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut s: String = text.chars().take(EXCERPT).collect();
+    if text.chars().count() > EXCERPT {
+        s.push('…');
+    }
+    s
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date.
+pub fn retry_after(resp: &HttpResponse, now_unix: u64) -> Option<Duration> {
+    let raw = resp.header("retry-after")?.trim();
+    if let Ok(secs) = raw.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = raw.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let at = httpdate::parse_http_date(raw).ok()?;
+    let at = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now_unix)))
+}
+
+/// The first `errors[]` entry of Gladly's error body, if any.
+fn gladly_error(resp: &HttpResponse) -> Option<(Option<String>, String)> {
+    let v: Value = serde_json::from_slice(&resp.body).ok()?;
+    let first = v.get("errors")?.as_array()?.first()?;
+    let attr = first
+        .get("attr")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let detail = first
+        .get("detail")
+        .or_else(|| first.get("code"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    Some((attr, detail))
+}
+
+/// Maps a non-2xx answer to the error a workflow branches on. `what` names
+/// the request in words, e.g. "agent agt_002".
+pub fn status_error(resp: &HttpResponse, what: &str) -> Error {
+    let detail = gladly_error(resp);
+    let said = detail
+        .as_ref()
+        .filter(|(_, d)| !d.is_empty())
+        .map(|(_, d)| format!(" Gladly said: {d}"))
+        .unwrap_or_default();
+    match resp.status {
+        401 => Error::Unauthorized(format!(
+            "Gladly refused the credentials for {what}; check connection.api-user and connection.api-token.{said}"
+        )),
+        403 => Error::Forbidden(format!(
+            "the API user may not access {what}: creating, updating and deactivating agents needs an Administrator's API token, and a token may be restricted to IP ranges.{said}"
+        )),
+        404 => Error::NotFound(format!("{what} does not exist in this organisation.{said}")),
+        409 => Error::Conflict {
+            message: format!("{what} conflicts with an existing agent.{said}"),
+            agent_ids: Vec::new(),
+        },
+        405 | 501 => Error::Unsupported(format!(
+            "this organisation's API does not allow {what} (HTTP {}).",
+            resp.status
+        )),
+        400 | 422 => {
+            let field = detail
+                .as_ref()
+                .and_then(|(a, _)| a.clone())
+                .unwrap_or_else(|| "request".to_string());
+            Error::InvalidInput {
+                field,
+                message: format!("Gladly rejected {what}.{said}"),
+            }
+        }
+        status => Error::Upstream {
+            status,
+            message: format!("Gladly answered {what} with HTTP {status}.{said}"),
+            body_excerpt: excerpt(&resp.body),
+        },
+    }
+}

@@ -1,0 +1,326 @@
+//! Plain-Rust mirror of the WIT types, with Gladly's JSON spelling.
+//!
+//! Decoding is lenient on purpose: both Gladly API shapes must decode, unknown
+//! fields are ignored, and unknown enum values land in `Other` rather than
+//! failing (GLADLY-API.md, "What follows for the connector").
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Where and as whom to call Gladly. `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub org_url: String,
+    pub api_user: String,
+    pub api_token: String,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("org_url", &self.org_url)
+            .field("api_user", &self.api_user)
+            .field("api_token", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentKey {
+    Id(String),
+    Email(String),
+    ExternalId(String),
+}
+
+/// Declares an enum whose Gladly spelling is SCREAMING_SNAKE and whose unknown
+/// values are kept in `Other`, with lenient serde both ways.
+macro_rules! open_enum {
+    ($name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $($variant,)+
+            /// A value this version does not know, as Gladly spelled it.
+            Other(String),
+        }
+
+        impl $name {
+            /// Known values, as Gladly spells them.
+            pub const KNOWN: &'static [&'static str] = &[$($wire),+];
+
+            pub fn as_gladly(&self) -> &str {
+                match self {
+                    $(Self::$variant => $wire,)+
+                    Self::Other(s) => s,
+                }
+            }
+
+            /// Case-insensitive, and `-` is read as `_`, so `team-lead`
+            /// and `TEAM_LEAD` are the same role.
+            pub fn from_gladly(s: &str) -> Self {
+                let norm = s.trim().to_ascii_uppercase().replace('-', "_");
+                match norm.as_str() {
+                    $($wire => Self::$variant,)+
+                    _ => Self::Other(s.to_string()),
+                }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_gladly())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Ok(Self::from_gladly(&s))
+            }
+        }
+    };
+}
+
+open_enum!(Role {
+    Agent => "AGENT",
+    TeamLead => "TEAM_LEAD",
+    Admin => "ADMIN",
+    Analyst => "ANALYST",
+    Task => "TASK",
+});
+
+open_enum!(AgentStatus {
+    Available => "AVAILABLE",
+    Busy => "BUSY",
+    Away => "AWAY",
+    Offline => "OFFLINE",
+});
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+}
+
+/// An agent as Gladly returned it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Agent {
+    pub id: String,
+    pub email_address: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub agent_profile: Option<AgentProfile>,
+    #[serde(default)]
+    pub inboxes: Option<Vec<String>>,
+    #[serde(default)]
+    pub teams: Option<Vec<String>>,
+    #[serde(default)]
+    pub active: Option<bool>,
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    #[serde(default)]
+    pub agent_status: Option<AgentStatus>,
+}
+
+impl Agent {
+    /// Deactivated agents say `active: false`; an agent whose record does not
+    /// say (Gladly's public spec) is taken as active.
+    pub fn is_active(&self) -> bool {
+        self.active != Some(false)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAgent {
+    pub email_address: String,
+    pub name: String,
+    pub role: Role,
+    pub inboxes: Vec<String>,
+    pub teams: Vec<String>,
+    pub external_id: Option<String>,
+    pub phone_number: Option<String>,
+    pub language: Option<String>,
+    pub agent_profile: Option<AgentProfile>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MembershipDelta {
+    pub add: Vec<String>,
+    pub remove: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MembershipChange {
+    Set(Vec<String>),
+    Delta(MembershipDelta),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentChanges {
+    pub email_address: Option<String>,
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub inboxes: Option<MembershipChange>,
+    pub teams: Option<MembershipChange>,
+    pub external_id: Option<String>,
+    pub phone_number: Option<String>,
+    pub language: Option<String>,
+    pub agent_profile: Option<AgentProfile>,
+}
+
+/// Bounds on retries of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub max_total_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 5 attempts per request, 30 s of waiting in all (stated in the WIT).
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            max_total_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    pub dry_run: bool,
+    pub no_reactivate: bool,
+    pub retry: Option<RetryPolicy>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Reactivated,
+    AlreadyExisted,
+    Updated,
+    Unchanged,
+    Deactivated,
+    AlreadyInactive,
+}
+
+/// A request a write sent or would send; never carries credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedRequest {
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteResult {
+    pub outcome: Outcome,
+    pub agent: Option<Agent>,
+    pub dry_run: bool,
+    pub requests: Vec<PlannedRequest>,
+    pub differences: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Team {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub agent_ids: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inbox {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub channel_type: Option<String>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Availability {
+    pub agent_id: String,
+    pub status: AgentStatus,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiFlavor {
+    /// Enveloped, cursor-paged lists; writable agents (the seeds' contract).
+    Lifecycle,
+    /// Plain-array lists; read-only agents (Gladly's public spec).
+    PublicSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    pub base_url: String,
+    pub api_flavor: ApiFlavor,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_role_and_status_decode_as_other() {
+        let a: Agent = serde_json::from_str(
+            r#"{"id":"a","emailAddress":"x@y.io","role":"SUPERVISOR","agentStatus":"ON_BREAK","extra":{"n":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.role, Some(Role::Other("SUPERVISOR".into())));
+        assert_eq!(a.agent_status, Some(AgentStatus::Other("ON_BREAK".into())));
+    }
+
+    #[test]
+    fn public_spec_minimal_agent_decodes() {
+        let a: Agent =
+            serde_json::from_str(r#"{"id":"a","name":"N","emailAddress":"x@y.io"}"#).unwrap();
+        assert!(a.is_active());
+        assert_eq!(a.inboxes, None);
+    }
+
+    #[test]
+    fn role_reads_wit_and_gladly_spellings() {
+        assert_eq!(Role::from_gladly("team-lead"), Role::TeamLead);
+        assert_eq!(Role::from_gladly("TEAM_LEAD"), Role::TeamLead);
+        assert_eq!(Role::TeamLead.as_gladly(), "TEAM_LEAD");
+    }
+
+    #[test]
+    fn connection_debug_hides_token() {
+        let c = Connection {
+            org_url: "https://acme.gladly.com".into(),
+            api_user: "u".into(),
+            api_token: "s3cr3t-token".into(),
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cr3t-token"), "got {shown}");
+    }
+}

@@ -1,0 +1,805 @@
+//! The connector's functions, in plain Rust over a [`Transport`].
+//!
+//! The traps of Gladly's API this module exists to avoid (seed 000): a 409
+//! for any existing e-mail (deactivated agents too), PATCH replacing arrays
+//! whole, no look-up of inboxes or teams by name, a welcome e-mail on every
+//! create, and an API that in some organisations has read-only agents.
+
+use serde_json::{Map, Value, json};
+
+use crate::client::{Client, decode, encode, status_error};
+use crate::error::Error;
+use crate::model::*;
+use crate::transport::{HttpResponse, Method, Transport};
+use crate::validate;
+
+const WELCOME_WARNING: &str = "Gladly sent a welcome e-mail to the new agent; it cannot be suppressed, and the invitation expires after 24 hours (resend it from Settings > Users).";
+const SSO_WARNING: &str = "Deactivation does not end a live SSO session: revoke the user's session at the IdP (Okta, Entra ID, Google Workspace) too.";
+const REROUTE_WARNING: &str = "The agent's open and waiting conversations are re-routed to other agents, and their open tasks are re-queued in the same inbox.";
+const UNSUPPORTED_CREATE: &str = "this organisation's Gladly API does not let agents be created (Gladly's public API spec has read-only agents). Add the user on Settings > People > Users, or many at once with the bulk CSV import on that page.";
+const UNSUPPORTED_PATCH: &str = "this organisation's Gladly API does not let agents be changed or deactivated (Gladly's public API spec has read-only agents). Edit or deactivate the user on Settings > People > Users.";
+
+/// Runs `f` with a client for `conn`, scrubbing credentials from any error.
+fn with_client<T: Transport, R>(
+    transport: &mut T,
+    conn: &Connection,
+    policy: Option<RetryPolicy>,
+    f: impl FnOnce(&mut Client<'_, T>) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let mut client = Client::new(conn, transport, policy.unwrap_or_default())?;
+    f(&mut client).map_err(|e| client.scrub(e))
+}
+
+pub fn lookup<T: Transport>(
+    t: &mut T,
+    conn: &Connection,
+    key: &AgentKey,
+) -> Result<Option<Agent>, Error> {
+    let key = validate::key(key)?;
+    with_client(t, conn, None, |c| find(c, &key))
+}
+
+pub fn list_agents<T: Transport>(
+    t: &mut T,
+    conn: &Connection,
+    active_only: bool,
+) -> Result<Vec<Agent>, Error> {
+    with_client(t, conn, None, |c| {
+        // The server filter is a saving, not a guarantee: filter again here.
+        let query = if active_only { "&active=true" } else { "" };
+        let (agents, _) = c.list("/agents", query, "the agent list", |a: &Agent| {
+            !active_only || a.is_active()
+        })?;
+        Ok(agents)
+    })
+}
+
+pub fn list_teams<T: Transport>(t: &mut T, conn: &Connection) -> Result<Vec<Team>, Error> {
+    with_client(t, conn, None, |c| {
+        Ok(c.list("/teams", "", "the team list", |_| true)?.0)
+    })
+}
+
+pub fn list_inboxes<T: Transport>(t: &mut T, conn: &Connection) -> Result<Vec<Inbox>, Error> {
+    with_client(t, conn, None, |c| {
+        Ok(c.list("/inboxes", "", "the inbox list", |_| true)?.0)
+    })
+}
+
+pub fn get_availability<T: Transport>(
+    t: &mut T,
+    conn: &Connection,
+    agent_id: &str,
+) -> Result<Availability, Error> {
+    let id = validate::id("agent-id", agent_id)?;
+    with_client(t, conn, None, |c| {
+        let path = format!("/agents/{}/availability", encode(&id));
+        let resp = c.send(Method::Get, &path, None)?;
+        match resp.status {
+            200..=299 => decode(&resp, "the agent's availability"),
+            // Gladly's public spec has no availability endpoint: tell an
+            // absent endpoint from an absent agent.
+            404 => match get_agent(c, &id)? {
+                Some(_) => Err(Error::Unsupported(format!(
+                    "this organisation's Gladly API has no availability endpoint for agents (agent {id} exists); see the agent's status in Gladly's Liveboards."
+                ))),
+                None => Err(not_found_id(&id)),
+            },
+            _ => Err(status_error(
+                &resp,
+                &format!("the availability of agent {id}"),
+            )),
+        }
+    })
+}
+
+pub fn check_connection<T: Transport>(
+    t: &mut T,
+    conn: &Connection,
+) -> Result<ConnectionInfo, Error> {
+    with_client(t, conn, None, |c| {
+        let page = c.page::<Value>("/agents?limit=1", "the agent list")?;
+        Ok(ConnectionInfo {
+            base_url: c.base_url(),
+            api_flavor: page.flavor,
+        })
+    })
+}
+
+pub fn provision<T: Transport>(
+    t: &mut T,
+    conn: &Connection,
+    agent: &NewAgent,
+    opts: &WriteOptions,
+) -> Result<WriteResult, Error> {
+    let want = validate::new_agent(agent)?;
+    with_client(t, conn, opts.retry, |c| {
+        let mut dir = Directory::default();
+        let inboxes = dir.resolve(c, Kind::Inbox, "agent.inboxes", &want.inboxes, &[])?;
+        let teams = dir.resolve(c, Kind::Team, "agent.teams", &want.teams, &[])?;
+        let mut w = Writer::new(opts.dry_run);
+
+        if let Some(existing) = find_by_email(c, &want.email_address)? {
+            return settle_existing(c, &mut w, existing, &want, &inboxes, &teams, opts);
+        }
+
+        let mut body = Map::new();
+        body.insert("emailAddress".into(), json!(want.email_address));
+        body.insert("name".into(), json!(want.name));
+        body.insert("role".into(), json!(want.role.as_gladly()));
+        if !inboxes.is_empty() {
+            body.insert("inboxes".into(), json!(inboxes));
+        }
+        if !teams.is_empty() {
+            body.insert("teams".into(), json!(teams));
+        }
+        insert_opt(&mut body, "externalId", &want.external_id);
+        insert_opt(&mut body, "phoneNumber", &want.phone_number);
+        insert_opt(&mut body, "language", &want.language);
+        if let Some(p) = &want.agent_profile {
+            body.insert("agentProfile".into(), json!(p));
+        }
+        let body = Value::Object(body);
+
+        let sent = match w.send(c, Method::Post, "/agents", body.clone()) {
+            Ok(None) => return Ok(w.finish(Outcome::Created, None, vec![])),
+            Ok(Some(resp)) => resp,
+            Err(Error::Transport(why)) => {
+                // The create may have arrived. Never send it blindly again:
+                // look first, and send once more only if nothing is there.
+                if let Some(found) = find_by_email(c, &want.email_address)? {
+                    let mut r = w.finish(Outcome::Created, Some(found), vec![]);
+                    r.warnings.push(WELCOME_WARNING.into());
+                    r.warnings.push(format!(
+                        "The answer to the create was lost ({why}); the agent was found by e-mail afterwards."
+                    ));
+                    return Ok(r);
+                }
+                w.requests.pop();
+                w.send(c, Method::Post, "/agents", body.clone())?
+                    .expect("not a dry run")
+            }
+            Err(e) => return Err(e),
+        };
+        match sent.status {
+            200..=299 => {
+                let created = if sent.body.iter().all(u8::is_ascii_whitespace) {
+                    find_by_email(c, &want.email_address)?.ok_or_else(|| Error::Upstream {
+                        status: sent.status,
+                        message:
+                            "Gladly accepted the create but the agent cannot be found by e-mail"
+                                .into(),
+                        body_excerpt: String::new(),
+                    })?
+                } else {
+                    decode::<Agent>(&sent, "the created agent")?
+                };
+                check_written(&body, &created, "the created agent")?;
+                let mut r = w.finish(Outcome::Created, Some(created), vec![]);
+                r.warnings.push(WELCOME_WARNING.into());
+                Ok(r)
+            }
+            409 => {
+                // Someone created it since we looked: settle with what is there.
+                w.requests.pop();
+                match find_by_email(c, &want.email_address)? {
+                    Some(existing) => {
+                        settle_existing(c, &mut w, existing, &want, &inboxes, &teams, opts)
+                    }
+                    None => Err(Error::Conflict {
+                        message: format!(
+                            "Gladly says {} is taken, but no agent with that e-mail can be listed; check Settings > Users",
+                            want.email_address
+                        ),
+                        agent_ids: vec![],
+                    }),
+                }
+            }
+            404 | 405 | 501 => Err(Error::Unsupported(UNSUPPORTED_CREATE.into())),
+            _ => Err(status_error(
+                &sent,
+                &format!("the create of {}", want.email_address),
+            )),
+        }
+    })
+}
+
+/// Provision found an agent with the e-mail already.
+fn settle_existing<T: Transport>(
+    c: &mut Client<'_, T>,
+    w: &mut Writer,
+    existing: Agent,
+    want: &NewAgent,
+    inboxes: &[String],
+    teams: &[String],
+    opts: &WriteOptions,
+) -> Result<WriteResult, Error> {
+    let differences = differences(&existing, want, inboxes, teams);
+    if existing.is_active() {
+        return Ok(w.finish(Outcome::AlreadyExisted, Some(existing), differences));
+    }
+    if opts.no_reactivate {
+        return Err(Error::Conflict {
+            message: format!(
+                "{} belongs to deactivated agent {}; provision again without no-reactivate to reactivate it (Gladly never creates a second agent for an e-mail)",
+                existing.email_address, existing.id
+            ),
+            agent_ids: vec![existing.id],
+        });
+    }
+    let mut body = Map::new();
+    body.insert("active".into(), json!(true));
+    if existing.name.as_deref() != Some(want.name.as_str()) {
+        body.insert("name".into(), json!(want.name));
+    }
+    if existing.role.as_ref() != Some(&want.role) {
+        body.insert("role".into(), json!(want.role.as_gladly()));
+    }
+    if !inboxes.is_empty() && !same_set(existing.inboxes.as_deref(), inboxes) {
+        body.insert("inboxes".into(), json!(inboxes));
+    }
+    if !teams.is_empty() && !same_set(existing.teams.as_deref(), teams) {
+        body.insert("teams".into(), json!(teams));
+    }
+    for (key, want, have) in [
+        ("externalId", &want.external_id, &existing.external_id),
+        ("phoneNumber", &want.phone_number, &existing.phone_number),
+        ("language", &want.language, &existing.language),
+    ] {
+        if want.is_some() && want != have {
+            body.insert(key.into(), json!(want));
+        }
+    }
+    if let Some(p) = &want.agent_profile
+        && existing.agent_profile.as_ref() != Some(p)
+    {
+        body.insert("agentProfile".into(), json!(p));
+    }
+    let agent = patch(c, w, &existing, Value::Object(body))?;
+    let mut r = w.finish(Outcome::Reactivated, Some(agent), vec![]);
+    r.warnings.push(format!(
+        "{} was a deactivated agent ({}) and was reactivated with its id and history; restore the user's SSO access at the IdP if it was removed.",
+        existing.email_address, existing.id
+    ));
+    Ok(r)
+}
+
+pub fn update<T: Transport>(
+    t: &mut T,
+    conn: &Connection,
+    key: &AgentKey,
+    changes: &AgentChanges,
+    opts: &WriteOptions,
+) -> Result<WriteResult, Error> {
+    let key = validate::key(key)?;
+    let ch = validate::changes(changes)?;
+    with_client(t, conn, opts.retry, |c| {
+        let current = find(c, &key)?.ok_or_else(|| not_found_key(&key))?;
+        let mut dir = Directory::default();
+        let mut body = Map::new();
+        if let Some(e) = &ch.email_address
+            && !e.eq_ignore_ascii_case(&current.email_address)
+        {
+            body.insert("emailAddress".into(), json!(e));
+        }
+        if let Some(n) = &ch.name
+            && current.name.as_deref() != Some(n.as_str())
+        {
+            body.insert("name".into(), json!(n));
+        }
+        if let Some(r) = &ch.role
+            && current.role.as_ref() != Some(r)
+        {
+            body.insert("role".into(), json!(r.as_gladly()));
+        }
+        for (key, want, have) in [
+            ("externalId", &ch.external_id, &current.external_id),
+            ("phoneNumber", &ch.phone_number, &current.phone_number),
+            ("language", &ch.language, &current.language),
+        ] {
+            if want.is_some() && want != have {
+                body.insert(key.into(), json!(want));
+            }
+        }
+        if let Some(p) = &ch.agent_profile {
+            let have = current.agent_profile.clone().unwrap_or_default();
+            let merged = AgentProfile {
+                bio: p.bio.clone().or(have.bio.clone()),
+                avatar_url: p.avatar_url.clone().or(have.avatar_url.clone()),
+            };
+            if merged != have {
+                body.insert("agentProfile".into(), json!(merged));
+            }
+        }
+        for (kind, field, json_key, change, have) in [
+            (
+                Kind::Inbox,
+                "changes.inboxes",
+                "inboxes",
+                &ch.inboxes,
+                &current.inboxes,
+            ),
+            (
+                Kind::Team,
+                "changes.teams",
+                "teams",
+                &ch.teams,
+                &current.teams,
+            ),
+        ] {
+            let Some(change) = change else { continue };
+            let desired = dir.apply(c, kind, field, change, have.as_deref(), &current.id)?;
+            if !same_set(have.as_deref(), &desired) {
+                body.insert(json_key.into(), json!(desired));
+            }
+        }
+        let mut w = Writer::new(opts.dry_run);
+        if body.is_empty() {
+            return Ok(w.finish(Outcome::Unchanged, Some(current), vec![]));
+        }
+        let agent = patch(c, &mut w, &current, Value::Object(body))?;
+        Ok(w.finish(Outcome::Updated, Some(agent), vec![]))
+    })
+}
+
+pub fn offboard<T: Transport>(
+    t: &mut T,
+    conn: &Connection,
+    key: &AgentKey,
+    opts: &WriteOptions,
+) -> Result<WriteResult, Error> {
+    let key = validate::key(key)?;
+    with_client(t, conn, opts.retry, |c| {
+        let current = find(c, &key)?.ok_or_else(|| not_found_key(&key))?;
+        let mut w = Writer::new(opts.dry_run);
+        if !current.is_active() {
+            let mut r = w.finish(Outcome::AlreadyInactive, Some(current), vec![]);
+            r.warnings.push(SSO_WARNING.into());
+            return Ok(r);
+        }
+        let agent = patch(c, &mut w, &current, json!({"active": false}))?;
+        let mut r = w.finish(Outcome::Deactivated, Some(agent), vec![]);
+        r.warnings.push(SSO_WARNING.into());
+        r.warnings.push(REROUTE_WARNING.into());
+        Ok(r)
+    })
+}
+
+/// Collects the writes of one call, and in a dry run sends none of them.
+struct Writer {
+    dry_run: bool,
+    requests: Vec<PlannedRequest>,
+}
+
+impl Writer {
+    fn new(dry_run: bool) -> Self {
+        Self {
+            dry_run,
+            requests: Vec::new(),
+        }
+    }
+
+    fn send<T: Transport>(
+        &mut self,
+        c: &mut Client<'_, T>,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> Result<Option<HttpResponse>, Error> {
+        self.requests.push(PlannedRequest {
+            method: method.as_str().into(),
+            path: format!("/api/v1{path}"),
+            body: Some(body.to_string()),
+        });
+        if self.dry_run {
+            return Ok(None);
+        }
+        c.send(method, path, Some(&body)).map(Some)
+    }
+
+    fn finish(
+        &mut self,
+        outcome: Outcome,
+        agent: Option<Agent>,
+        differences: Vec<String>,
+    ) -> WriteResult {
+        WriteResult {
+            outcome,
+            agent,
+            dry_run: self.dry_run,
+            requests: std::mem::take(&mut self.requests),
+            differences,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// PATCHes `current` with `body` and returns the agent as Gladly has it
+/// afterwards, checked against what was sent. In a dry run, returns
+/// `current` unchanged.
+fn patch<T: Transport>(
+    c: &mut Client<'_, T>,
+    w: &mut Writer,
+    current: &Agent,
+    body: Value,
+) -> Result<Agent, Error> {
+    let path = format!("/agents/{}", encode(&current.id));
+    let what = format!("the change of agent {}", current.id);
+    let Some(resp) = w.send(c, Method::Patch, &path, body.clone())? else {
+        return Ok(current.clone());
+    };
+    match resp.status {
+        200..=299 => {}
+        405 | 501 => return Err(Error::Unsupported(UNSUPPORTED_PATCH.into())),
+        404 => {
+            return Err(match get_agent(c, &current.id)? {
+                Some(_) => Error::Unsupported(UNSUPPORTED_PATCH.into()),
+                None => not_found_id(&current.id),
+            });
+        }
+        _ => return Err(status_error(&resp, &what)),
+    }
+    // Gladly may answer with only the fields it changed (seed 000's
+    // examples do): overlay the answer on what we knew, and if it left out
+    // a field we sent, read the agent again rather than assume.
+    let answer: Value = if resp.body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else {
+        decode(&resp, &what)?
+    };
+    let Value::Object(answer) = answer else {
+        return Err(Error::Upstream {
+            status: resp.status,
+            message: format!("Gladly's answer to {what} is not an agent"),
+            body_excerpt: crate::client::excerpt(&resp.body),
+        });
+    };
+    let sent_all = body
+        .as_object()
+        .is_some_and(|b| b.keys().all(|k| answer.contains_key(k)));
+    let agent = if sent_all {
+        let mut merged = serde_json::to_value(current).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut merged {
+            m.extend(answer);
+        }
+        serde_json::from_value::<Agent>(merged).map_err(|e| Error::Upstream {
+            status: resp.status,
+            message: format!("Gladly's answer to {what} could not be read: {e}"),
+            body_excerpt: crate::client::excerpt(&resp.body),
+        })?
+    } else {
+        get_agent(c, &current.id)?.ok_or_else(|| not_found_id(&current.id))?
+    };
+    check_written(&body, &agent, &what)?;
+    Ok(agent)
+}
+
+/// After a write, every field sent must read back as sent; a mismatch is an
+/// error, never a silent success.
+fn check_written(sent: &Value, agent: &Agent, what: &str) -> Result<(), Error> {
+    let have = serde_json::to_value(agent).unwrap_or(Value::Null);
+    let Some(sent) = sent.as_object() else {
+        return Ok(());
+    };
+    for (k, want) in sent {
+        let got = have.get(k).unwrap_or(&Value::Null);
+        let same = match (want, got) {
+            (Value::Array(a), Value::Array(b)) => {
+                let mut a: Vec<String> = a.iter().map(Value::to_string).collect();
+                let mut b: Vec<String> = b.iter().map(Value::to_string).collect();
+                a.sort();
+                b.sort();
+                a == b
+            }
+            (Value::String(a), Value::String(b)) if k == "emailAddress" => {
+                a.eq_ignore_ascii_case(b)
+            }
+            (Value::Object(a), Value::Object(b)) => a.iter().all(|(k, v)| b.get(k) == Some(v)),
+            (a, b) => a == b,
+        };
+        if !same {
+            return Err(Error::Upstream {
+                status: 200,
+                message: format!(
+                    "Gladly accepted {what} but reports {k} = {got}, not {want} as asked; check the agent in Gladly"
+                ),
+                body_excerpt: String::new(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn insert_opt(body: &mut Map<String, Value>, key: &str, v: &Option<String>) {
+    if let Some(v) = v {
+        body.insert(key.into(), json!(v));
+    }
+}
+
+fn same_set(have: Option<&[String]>, want: &[String]) -> bool {
+    let have = have.unwrap_or(&[]);
+    have.len() == want.len()
+        && want.iter().all(|w| have.contains(w))
+        && have.iter().all(|h| want.contains(h))
+}
+
+fn differences(a: &Agent, want: &NewAgent, inboxes: &[String], teams: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let show = |v: Option<&str>| v.unwrap_or("(none)").to_string();
+    if a.name.as_deref() != Some(want.name.as_str()) {
+        out.push(format!(
+            "name: {} (requested {})",
+            show(a.name.as_deref()),
+            want.name
+        ));
+    }
+    if a.role.as_ref() != Some(&want.role) {
+        out.push(format!(
+            "role: {} (requested {})",
+            show(a.role.as_ref().map(Role::as_gladly)),
+            want.role.as_gladly()
+        ));
+    }
+    for (field, have, want) in [("inboxes", &a.inboxes, inboxes), ("teams", &a.teams, teams)] {
+        if !want.is_empty() && !same_set(have.as_deref(), want) {
+            out.push(format!(
+                "{field}: [{}] (requested [{}])",
+                have.as_deref().unwrap_or(&[]).join(", "),
+                want.join(", ")
+            ));
+        }
+    }
+    for (field, have, want) in [
+        ("external-id", &a.external_id, &want.external_id),
+        ("phone-number", &a.phone_number, &want.phone_number),
+        ("language", &a.language, &want.language),
+    ] {
+        if want.is_some() && want != have {
+            out.push(format!(
+                "{field}: {} (requested {})",
+                show(have.as_deref()),
+                show(want.as_deref())
+            ));
+        }
+    }
+    out
+}
+
+fn not_found_id(id: &str) -> Error {
+    Error::NotFound(format!("no agent with id {id} in this organisation"))
+}
+
+fn not_found_key(key: &AgentKey) -> Error {
+    match key {
+        AgentKey::Id(id) => not_found_id(id),
+        AgentKey::Email(e) => {
+            Error::NotFound(format!("no agent with e-mail {e} in this organisation"))
+        }
+        AgentKey::ExternalId(x) => Error::NotFound(format!(
+            "no agent with external id {x} in this organisation"
+        )),
+    }
+}
+
+fn get_agent<T: Transport>(c: &mut Client<'_, T>, id: &str) -> Result<Option<Agent>, Error> {
+    let resp = c.send(Method::Get, &format!("/agents/{}", encode(id)), None)?;
+    match resp.status {
+        200..=299 => decode(&resp, &format!("agent {id}")).map(Some),
+        404 => Ok(None),
+        _ => Err(status_error(&resp, &format!("agent {id}"))),
+    }
+}
+
+fn find<T: Transport>(c: &mut Client<'_, T>, key: &AgentKey) -> Result<Option<Agent>, Error> {
+    match key {
+        AgentKey::Id(id) => get_agent(c, id),
+        AgentKey::Email(e) => find_by_email(c, e),
+        AgentKey::ExternalId(x) => {
+            let (found, _) = c.list("/agents", "", "the agent list", |a: &Agent| {
+                a.external_id.as_deref() == Some(x.as_str())
+            })?;
+            only_one(found, &format!("external id {x}"))
+        }
+    }
+}
+
+/// Case-insensitive, and correct whether or not the server applies its
+/// `emailAddress` filter.
+fn find_by_email<T: Transport>(c: &mut Client<'_, T>, email: &str) -> Result<Option<Agent>, Error> {
+    let query = format!("&emailAddress={}", encode(email));
+    let (found, _) = c.list("/agents", &query, "the agent list", |a: &Agent| {
+        a.email_address.eq_ignore_ascii_case(email)
+    })?;
+    only_one(found, &format!("e-mail {email}"))
+}
+
+fn only_one(mut found: Vec<Agent>, what: &str) -> Result<Option<Agent>, Error> {
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(Error::Conflict {
+            message: format!("{} agents have the {what}; name one by id", found.len()),
+            agent_ids: found.into_iter().map(|a| a.id).collect(),
+        }),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Inbox,
+    Team,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Inbox => "inbox",
+            Kind::Team => "team",
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Kind::Inbox => "inboxes",
+            Kind::Team => "teams",
+        }
+    }
+}
+
+/// Inboxes and teams by id and name, fetched once per call and only if a
+/// reference needs resolving.
+#[derive(Default)]
+struct Directory {
+    inboxes: Option<Vec<(String, Option<String>)>>,
+    teams: Option<Vec<(String, Option<String>)>>,
+}
+
+impl Directory {
+    fn entries<T: Transport>(
+        &mut self,
+        c: &mut Client<'_, T>,
+        kind: Kind,
+    ) -> Result<&[(String, Option<String>)], Error> {
+        let slot = match kind {
+            Kind::Inbox => &mut self.inboxes,
+            Kind::Team => &mut self.teams,
+        };
+        if slot.is_none() {
+            *slot = Some(match kind {
+                Kind::Inbox => c
+                    .list("/inboxes", "", "the inbox list", |_: &Inbox| true)?
+                    .0
+                    .into_iter()
+                    .map(|i| (i.id, i.name))
+                    .collect(),
+                Kind::Team => c
+                    .list("/teams", "", "the team list", |_: &Team| true)?
+                    .0
+                    .into_iter()
+                    .map(|t| (t.id, t.name))
+                    .collect(),
+            });
+        }
+        Ok(slot.as_deref().unwrap_or(&[]))
+    }
+
+    /// Resolves ids or names to ids, in order, without repeats. `also_known`
+    /// are ids accepted even if the directory no longer lists them (an
+    /// agent's current memberships, for removal).
+    fn resolve<T: Transport>(
+        &mut self,
+        c: &mut Client<'_, T>,
+        kind: Kind,
+        field: &str,
+        refs: &[String],
+        also_known: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let mut out: Vec<String> = Vec::new();
+        for r in refs {
+            let id = if also_known.contains(r) {
+                r.clone()
+            } else {
+                resolve_one(self.entries(c, kind)?, kind, field, r)?
+            };
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The full membership list after `change`, from the agent's current one.
+    fn apply<T: Transport>(
+        &mut self,
+        c: &mut Client<'_, T>,
+        kind: Kind,
+        field: &str,
+        change: &MembershipChange,
+        have: Option<&[String]>,
+        agent_id: &str,
+    ) -> Result<Vec<String>, Error> {
+        match change {
+            MembershipChange::Set(refs) => self.resolve(c, kind, field, refs, &[]),
+            MembershipChange::Delta(d) => {
+                let Some(have) = have else {
+                    return Err(Error::Unsupported(format!(
+                        "Gladly did not report agent {agent_id}'s current {nouns}, so {nouns} cannot be added or removed without risking the others (PATCH replaces the whole list); give the full set instead",
+                        nouns = kind.plural()
+                    )));
+                };
+                let remove = self.resolve(c, kind, &format!("{field}.remove"), &d.remove, have)?;
+                let add = self.resolve(c, kind, &format!("{field}.add"), &d.add, have)?;
+                let mut out: Vec<String> = have
+                    .iter()
+                    .filter(|h| !remove.contains(h))
+                    .cloned()
+                    .collect();
+                for a in add {
+                    if !out.contains(&a) {
+                        out.push(a);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn resolve_one(
+    known: &[(String, Option<String>)],
+    kind: Kind,
+    field: &str,
+    r: &str,
+) -> Result<String, Error> {
+    if known.iter().any(|(id, _)| id == r) {
+        return Ok(r.to_string());
+    }
+    let by_name: Vec<&String> = known
+        .iter()
+        .filter(|(_, n)| {
+            n.as_deref()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case(r))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    match by_name.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => {
+            let mut scored: Vec<(f64, String)> = known
+                .iter()
+                .map(|(id, n)| {
+                    let label = match n {
+                        Some(n) => format!("'{n}' ({id})"),
+                        None => id.clone(),
+                    };
+                    let target = n.as_deref().unwrap_or(id).to_lowercase();
+                    let score = strsim::normalized_levenshtein(&target, &r.to_lowercase())
+                        .max(strsim::normalized_levenshtein(id, r));
+                    (score, label)
+                })
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let closest: Vec<String> = scored.into_iter().take(3).map(|(_, l)| l).collect();
+            let hint = if closest.is_empty() {
+                format!("the organisation has no {}", kind.plural())
+            } else {
+                format!("closest known: {}", closest.join(", "))
+            };
+            Err(Error::invalid(
+                field,
+                format!("no {} has the id or name '{r}'; {hint}", kind.noun()),
+            ))
+        }
+        many => Err(Error::invalid(
+            field,
+            format!(
+                "the {} name '{r}' is shared by {}; give the id instead",
+                kind.noun(),
+                many.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}

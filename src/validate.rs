@@ -1,0 +1,550 @@
+//! Input checks run before anything is sent. Each failure names the field as
+//! the WIT names it and says what is wrong.
+
+use crate::error::Error;
+use crate::model::{AgentChanges, AgentKey, AgentProfile, Connection, NewAgent, Role};
+
+const MAX_NAME: usize = 200;
+const MAX_EMAIL: usize = 254;
+const MAX_ID: usize = 128;
+const MAX_EXTERNAL_ID: usize = 256;
+const MAX_BIO: usize = 2000;
+const MAX_URL: usize = 2048;
+
+/// The parts of an org URL the connector calls: `{scheme}://{authority}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseUrl {
+    pub scheme: &'static str,
+    pub authority: String,
+}
+
+impl BaseUrl {
+    pub fn api_root(&self) -> String {
+        format!("{}://{}/api/v1", self.scheme, self.authority)
+    }
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// Parses and checks `connection.org-url`: `https://host[:port]`, optionally
+/// followed by `/` or `/api/v1`; `http://` only to a loopback host.
+pub fn base_url(raw: &str) -> Result<BaseUrl, Error> {
+    const FIELD: &str = "connection.org-url";
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(Error::invalid(
+            FIELD,
+            "is empty; give the organisation's URL, e.g. https://acme.gladly.com",
+        ));
+    }
+    let (scheme, rest) = if let Some(rest) = s.strip_prefix("https://") {
+        ("https", rest)
+    } else if let Some(rest) = s.strip_prefix("http://") {
+        ("http", rest)
+    } else {
+        return Err(Error::invalid(
+            FIELD,
+            format!("'{s}' must start with https://, e.g. https://acme.gladly.com"),
+        ));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let path = path.trim_end_matches('/');
+    if !(path.is_empty() || path == "/api/v1") {
+        return Err(Error::invalid(
+            FIELD,
+            format!(
+                "'{s}' has a path; give only the organisation's URL, e.g. https://acme.gladly.com"
+            ),
+        ));
+    }
+    if authority.contains('@') {
+        return Err(Error::invalid(
+            FIELD,
+            "must not carry credentials; pass them as connection.api-user and connection.api-token",
+        ));
+    }
+    let (host, port) = split_host_port(authority)
+        .ok_or_else(|| Error::invalid(FIELD, format!("'{s}' has no valid host name")))?;
+    if let Some(port) = port
+        && (port.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0))
+    {
+        return Err(Error::invalid(FIELD, format!("'{s}' has an invalid port")));
+    }
+    if scheme == "http" && !is_loopback(host) {
+        return Err(Error::invalid(
+            FIELD,
+            format!(
+                "'{s}' uses http://; Gladly is served over https:// only (http:// is allowed to loopback sandboxes)"
+            ),
+        ));
+    }
+    Ok(BaseUrl {
+        scheme,
+        authority: authority.to_ascii_lowercase(),
+    })
+}
+
+fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let end = rest.find(']')?;
+        let host = &authority[..end + 2];
+        let after = &rest[end + 1..];
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        if !rest[..end]
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
+            return None;
+        }
+        (host, port)
+    } else {
+        let (host, port) = match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        };
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
+            return None;
+        }
+        (host, port)
+    };
+    Some((host, port))
+}
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.to_ascii_lowercase();
+    h == "localhost" || h == "[::1]" || (h.starts_with("127.") && h.split('.').count() == 4)
+}
+
+pub fn connection(conn: &Connection) -> Result<BaseUrl, Error> {
+    let base = base_url(&conn.org_url)?;
+    if conn.api_user.trim().is_empty() {
+        return Err(Error::invalid("connection.api-user", "is empty"));
+    }
+    if conn.api_user.contains(':') || has_control(&conn.api_user) {
+        return Err(Error::invalid(
+            "connection.api-user",
+            "must not contain ':' or control characters (it is the user name of Basic auth)",
+        ));
+    }
+    // Never quote the token in a message.
+    if conn.api_token.is_empty() {
+        return Err(Error::invalid("connection.api-token", "is empty"));
+    }
+    if conn
+        .api_token
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(Error::invalid(
+            "connection.api-token",
+            "contains white space or control characters; copy the token again",
+        ));
+    }
+    Ok(base)
+}
+
+pub fn email(field: &str, raw: &str) -> Result<String, Error> {
+    let s = raw.trim();
+    let bad = |why: &str| {
+        Err(Error::invalid(
+            field,
+            format!("'{s}' is not an e-mail address: {why}"),
+        ))
+    };
+    if s.is_empty() {
+        return Err(Error::invalid(field, "is empty"));
+    }
+    if s.len() > MAX_EMAIL {
+        return bad("longer than 254 characters");
+    }
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return bad("no '@'");
+    };
+    if local.is_empty() || local.len() > 64 {
+        return bad("the part before '@' must be 1 to 64 characters");
+    }
+    if local.contains('@')
+        || local.starts_with('.')
+        || local.ends_with('.')
+        || local.contains("..")
+        || !local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c))
+    {
+        return bad("the part before '@' has characters an address may not have");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2
+        || labels.iter().any(|l| {
+            l.is_empty()
+                || l.len() > 63
+                || l.starts_with('-')
+                || l.ends_with('-')
+                || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+    {
+        return bad("the domain must be a host name such as acme.com");
+    }
+    Ok(s.to_string())
+}
+
+pub fn name(field: &str, raw: &str) -> Result<String, Error> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(Error::invalid(field, "is empty"));
+    }
+    if s.chars().count() > MAX_NAME {
+        return Err(Error::invalid(
+            field,
+            format!("is {} characters; at most {MAX_NAME}", s.chars().count()),
+        ));
+    }
+    if has_control(s) {
+        return Err(Error::invalid(field, "contains control characters"));
+    }
+    Ok(s.to_string())
+}
+
+pub fn role(field: &str, role: &Role) -> Result<(), Error> {
+    if let Role::Other(s) = role {
+        return Err(Error::invalid(
+            field,
+            format!("'{s}' is not a role; use one of agent, team-lead, admin, analyst, task"),
+        ));
+    }
+    Ok(())
+}
+
+/// An id that goes into a URL path: it is percent-encoded as well, but an id
+/// that is `.`/`..` or carries separators is refused outright.
+pub fn id(field: &str, raw: &str) -> Result<String, Error> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(Error::invalid(field, "is empty"));
+    }
+    if s.len() > MAX_ID {
+        return Err(Error::invalid(
+            field,
+            format!("is longer than {MAX_ID} characters"),
+        ));
+    }
+    if s.chars().all(|c| c == '.')
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.~:".contains(c))
+    {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "'{}' is not an agent id: use letters, digits, '-', '_', '.', '~' or ':'",
+                s.escape_debug()
+            ),
+        ));
+    }
+    Ok(s.to_string())
+}
+
+pub fn external_id(field: &str, raw: &str) -> Result<String, Error> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(Error::invalid(field, "is empty"));
+    }
+    if s.len() > MAX_EXTERNAL_ID {
+        return Err(Error::invalid(
+            field,
+            format!("is longer than {MAX_EXTERNAL_ID} characters"),
+        ));
+    }
+    if has_control(s) {
+        return Err(Error::invalid(field, "contains control characters"));
+    }
+    Ok(s.to_string())
+}
+
+pub fn phone(field: &str, raw: &str) -> Result<String, Error> {
+    let s = raw.trim();
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    let chars_ok = s
+        .char_indices()
+        .all(|(i, c)| c.is_ascii_digit() || " -().".contains(c) || (c == '+' && i == 0));
+    if !chars_ok || !(7..=15).contains(&digits) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "'{}' is not a phone number: use 7 to 15 digits, an optional leading '+', spaces, '-', '(' or ')', e.g. +1 415 555 0100",
+                s.escape_debug()
+            ),
+        ));
+    }
+    Ok(s.to_string())
+}
+
+pub fn language(field: &str, raw: &str) -> Result<String, Error> {
+    let s = raw.trim();
+    match language_tags::LanguageTag::parse(s) {
+        Ok(tag) if !s.is_empty() => Ok(tag.to_string()),
+        _ => Err(Error::invalid(
+            field,
+            format!(
+                "'{}' is not a BCP 47 language tag, e.g. en-US or fr",
+                s.escape_debug()
+            ),
+        )),
+    }
+}
+
+pub fn profile(field: &str, p: &AgentProfile) -> Result<AgentProfile, Error> {
+    let bio = match &p.bio {
+        Some(b) if b.chars().count() > MAX_BIO => {
+            return Err(Error::invalid(
+                format!("{field}.bio"),
+                format!("is longer than {MAX_BIO} characters"),
+            ));
+        }
+        other => other.clone(),
+    };
+    let avatar_url = match &p.avatar_url {
+        Some(u) => {
+            let u = u.trim();
+            if !(u.starts_with("https://") || u.starts_with("http://"))
+                || u.len() > MAX_URL
+                || u.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(Error::invalid(
+                    format!("{field}.avatar-url"),
+                    "must be an http(s) URL without spaces",
+                ));
+            }
+            Some(u.to_string())
+        }
+        None => None,
+    };
+    Ok(AgentProfile { bio, avatar_url })
+}
+
+/// An inbox or team named by id or by name.
+pub fn reference(field: &str, raw: &str) -> Result<String, Error> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(Error::invalid(field, "contains an empty entry"));
+    }
+    if s.len() > MAX_NAME || has_control(s) {
+        return Err(Error::invalid(
+            field,
+            format!("'{}' is not an id or a name", s.escape_debug()),
+        ));
+    }
+    Ok(s.to_string())
+}
+
+pub fn references(field: &str, raw: &[String]) -> Result<Vec<String>, Error> {
+    raw.iter().map(|r| reference(field, r)).collect()
+}
+
+pub fn key(key: &AgentKey) -> Result<AgentKey, Error> {
+    Ok(match key {
+        AgentKey::Id(s) => AgentKey::Id(id("key.id", s)?),
+        AgentKey::Email(s) => AgentKey::Email(email("key.email", s)?),
+        AgentKey::ExternalId(s) => AgentKey::ExternalId(external_id("key.external-id", s)?),
+    })
+}
+
+pub fn new_agent(a: &NewAgent) -> Result<NewAgent, Error> {
+    role("agent.role", &a.role)?;
+    Ok(NewAgent {
+        email_address: email("agent.email-address", &a.email_address)?,
+        name: name("agent.name", &a.name)?,
+        role: a.role.clone(),
+        inboxes: references("agent.inboxes", &a.inboxes)?,
+        teams: references("agent.teams", &a.teams)?,
+        external_id: a
+            .external_id
+            .as_deref()
+            .map(|s| external_id("agent.external-id", s))
+            .transpose()?,
+        phone_number: a
+            .phone_number
+            .as_deref()
+            .map(|s| phone("agent.phone-number", s))
+            .transpose()?,
+        language: a
+            .language
+            .as_deref()
+            .map(|s| language("agent.language", s))
+            .transpose()?,
+        agent_profile: a
+            .agent_profile
+            .as_ref()
+            .map(|p| profile("agent.agent-profile", p))
+            .transpose()?,
+    })
+}
+
+pub fn changes(c: &AgentChanges) -> Result<AgentChanges, Error> {
+    use crate::model::{MembershipChange, MembershipDelta};
+    let membership = |field: &str, m: &MembershipChange| -> Result<MembershipChange, Error> {
+        Ok(match m {
+            MembershipChange::Set(v) => MembershipChange::Set(references(field, v)?),
+            MembershipChange::Delta(d) => MembershipChange::Delta(MembershipDelta {
+                add: references(&format!("{field}.add"), &d.add)?,
+                remove: references(&format!("{field}.remove"), &d.remove)?,
+            }),
+        })
+    };
+    if let Some(r) = &c.role {
+        role("changes.role", r)?;
+    }
+    Ok(AgentChanges {
+        email_address: c
+            .email_address
+            .as_deref()
+            .map(|s| email("changes.email-address", s))
+            .transpose()?,
+        name: c
+            .name
+            .as_deref()
+            .map(|s| name("changes.name", s))
+            .transpose()?,
+        role: c.role.clone(),
+        inboxes: c
+            .inboxes
+            .as_ref()
+            .map(|m| membership("changes.inboxes", m))
+            .transpose()?,
+        teams: c
+            .teams
+            .as_ref()
+            .map(|m| membership("changes.teams", m))
+            .transpose()?,
+        external_id: c
+            .external_id
+            .as_deref()
+            .map(|s| external_id("changes.external-id", s))
+            .transpose()?,
+        phone_number: c
+            .phone_number
+            .as_deref()
+            .map(|s| phone("changes.phone-number", s))
+            .transpose()?,
+        language: c
+            .language
+            .as_deref()
+            .map(|s| language("changes.language", s))
+            .transpose()?,
+        agent_profile: c
+            .agent_profile
+            .as_ref()
+            .map(|p| profile("changes.agent-profile", p))
+            .transpose()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(e: Error) -> String {
+        match e {
+            Error::InvalidInput { field, .. } => field,
+            other => panic!("expected invalid-input, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn org_urls() {
+        assert_eq!(
+            base_url("https://Acme.gladly.com/api/v1/")
+                .unwrap()
+                .api_root(),
+            "https://acme.gladly.com/api/v1"
+        );
+        assert_eq!(
+            base_url("http://127.0.0.1:8080").unwrap().api_root(),
+            "http://127.0.0.1:8080/api/v1"
+        );
+        assert!(base_url("https://acme.gladly.qa").is_ok());
+        assert!(base_url("http://[::1]:9").is_ok());
+        for bad in [
+            "",
+            "acme.gladly.com",
+            "http://acme.gladly.com",
+            "https://user:pw@acme.gladly.com",
+            "https://acme.gladly.com/other",
+            "https://acme.gladly.com:notaport",
+            "https://acme..com",
+            "ftp://acme.gladly.com",
+            "https://acme.gladly.com?x=1",
+        ] {
+            assert_eq!(
+                field_of(base_url(bad).unwrap_err()),
+                "connection.org-url",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn emails() {
+        assert!(email("f", "jane.doe+x@acme.co.uk").is_ok());
+        for bad in [
+            "",
+            "jane",
+            "jane@",
+            "@acme.com",
+            "ja ne@acme.com",
+            "jane@acme",
+            "a..b@acme.com",
+            "jane@-acme.com",
+        ] {
+            assert!(email("f", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_cannot_escape_the_path() {
+        for bad in ["..", ".", "a/b", "a?b", "a#b", "a%2F", "a b", ""] {
+            assert_eq!(field_of(id("key.id", bad).unwrap_err()), "key.id", "{bad}");
+        }
+        assert!(id("key.id", "agt_001").is_ok());
+    }
+
+    #[test]
+    fn languages_and_phones() {
+        assert!(language("f", "en-US").is_ok());
+        assert!(language("f", "zh-Hant-TW").is_ok());
+        for bad in ["", "english", "en_US", "e", "123"] {
+            assert!(language("f", bad).is_err(), "{bad}");
+        }
+        assert!(phone("f", "+1 (415) 555-0100").is_ok());
+        for bad in ["12", "+1 415 CALL ME", "1+4155550100", "+12345678901234567"] {
+            assert!(phone("f", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn token_never_quoted() {
+        let c = Connection {
+            org_url: "https://a.gladly.com".into(),
+            api_user: "u".into(),
+            api_token: "bad token\n".into(),
+        };
+        let e = connection(&c).unwrap_err();
+        assert!(!e.to_string().contains("bad token"), "got {e}");
+    }
+}

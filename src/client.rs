@@ -44,6 +44,8 @@ pub struct Page<T> {
 pub struct Client<'t, T: Transport> {
     base: BaseUrl,
     authorization: String,
+    /// The base64 half of `authorization`, scrubbed on its own too.
+    credential: String,
     api_token: String,
     transport: &'t mut T,
     policy: RetryPolicy,
@@ -64,13 +66,12 @@ impl<'t, T: Transport> Client<'t, T> {
             ));
         }
         let pair = format!("{}:{}", conn.api_user.trim(), conn.api_token);
-        let authorization = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(pair)
-        );
+        let credential = base64::engine::general_purpose::STANDARD.encode(pair);
+        let authorization = format!("Basic {credential}");
         Ok(Self {
             base,
             authorization,
+            credential,
             api_token: conn.api_token.clone(),
             transport,
             policy,
@@ -84,7 +85,7 @@ impl<'t, T: Transport> Client<'t, T> {
 
     /// Strips credentials from an error before it leaves the core.
     pub fn scrub(&self, e: Error) -> Error {
-        e.scrub(&[&self.api_token, &self.authorization])
+        e.scrub(&[&self.authorization, &self.credential, &self.api_token])
     }
 
     /// Sends one request, retrying what may be retried within the policy.

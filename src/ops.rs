@@ -141,25 +141,32 @@ pub fn provision<T: Transport>(
         }
         let body = Value::Object(body);
 
-        let sent = match w.send(c, Method::Post, "/agents", body.clone()) {
-            Ok(None) => return Ok(w.finish(Outcome::Created, None, vec![])),
-            Ok(Some(resp)) => resp,
-            Err(Error::Transport(why)) => {
-                // The create may have arrived. Never send it blindly again:
-                // look first, and send once more only if nothing is there.
-                if let Some(found) = find_by_email(c, &want.email_address)? {
-                    let mut r = w.finish(Outcome::Created, Some(found), vec![]);
-                    r.warnings.push(WELCOME_WARNING.into());
-                    r.warnings.push(format!(
-                        "The answer to the create was lost ({why}); the agent was found by e-mail afterwards."
-                    ));
-                    return Ok(r);
+        // A create answered 502/503/504, or whose answer was lost, may or may
+        // not have happened. Never send it blindly again: look the e-mail up,
+        // and send once more only if nobody is there.
+        let mut resent = false;
+        let sent = loop {
+            let doubt = match w.send(c, Method::Post, "/agents", body.clone()) {
+                Ok(None) => return Ok(w.finish(Outcome::Created, None, vec![])),
+                Ok(Some(resp)) if matches!(resp.status, 502..=504) => {
+                    status_error(&resp, &format!("the create of {}", want.email_address))
                 }
-                w.requests.pop();
-                w.send(c, Method::Post, "/agents", body.clone())?
-                    .expect("not a dry run")
+                Ok(Some(resp)) => break resp,
+                Err(e @ Error::Transport(_)) => e,
+                Err(e) => return Err(e),
+            };
+            if let Some(found) = find_by_email(c, &want.email_address)? {
+                let mut r = w.finish(Outcome::Created, Some(found), vec![]);
+                r.warnings.push(WELCOME_WARNING.into());
+                r.warnings.push(format!(
+                    "The answer to the create was lost ({doubt}); the agent was found by e-mail afterwards."
+                ));
+                return Ok(r);
             }
-            Err(e) => return Err(e),
+            if resent {
+                return Err(doubt);
+            }
+            resent = true;
         };
         match sent.status {
             200..=299 => {

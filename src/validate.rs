@@ -297,8 +297,10 @@ pub fn phone(field: &str, raw: &str) -> Result<String, Error> {
 
 pub fn language(field: &str, raw: &str) -> Result<String, Error> {
     let s = raw.trim();
+    // Well-formed BCP 47 whose primary language is an ISO 639 code (2 or 3
+    // letters): "english" is well-formed BCP 47 syntax but no UI language.
     match language_tags::LanguageTag::parse(s) {
-        Ok(tag) if !s.is_empty() => Ok(tag.to_string()),
+        Ok(tag) if (2..=3).contains(&tag.primary_language().len()) => Ok(tag.to_string()),
         _ => Err(Error::invalid(
             field,
             format!(

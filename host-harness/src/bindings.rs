@@ -8,4 +8,6 @@ wasmtime::component::bindgen!({
     // Every export is called as an async Rust function, so that calls run on
     // tokio beside the HTTP the component does through wasi:http.
     exports: { default: async },
+    // So hosts (and tests) can compare answers: `agent.role == Some(Role::Admin)`.
+    additional_derives: [PartialEq, Eq],
 });

@@ -71,9 +71,42 @@ pub enum Fault {
     Delay(Duration),
     /// 200 with a body that is not JSON.
     Malformed,
-    /// Perform the request, then answer 504 as if the response were lost on
-    /// the way back.
+    /// Perform the request, then never answer: the response is lost on the
+    /// way back, and the client sees a timeout.
     LoseResponse,
+    /// Perform the request, then answer with this status instead of its own
+    /// (a gateway that timed out after the work was done).
+    PerformThen(u16),
+    /// 500 whose body repeats the request's headers, credentials included,
+    /// as a careless proxy might: the connector must not pass them on.
+    EchoRequest,
+}
+
+/// A fault and the requests it applies to.
+#[derive(Clone, Debug)]
+pub struct FaultRule {
+    /// Only requests with this method (e.g. "POST"); `None` for any.
+    pub method: Option<String>,
+    pub fault: Fault,
+}
+
+impl From<Fault> for FaultRule {
+    fn from(fault: Fault) -> Self {
+        Self {
+            method: None,
+            fault,
+        }
+    }
+}
+
+impl Fault {
+    /// This fault, for the next request with `method` only.
+    pub fn on(self, method: &str) -> FaultRule {
+        FaultRule {
+            method: Some(method.to_ascii_uppercase()),
+            fault: self,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -123,8 +156,9 @@ pub struct Org {
     pub teams: Vec<NamedRec>,
     pub welcome_emails: Vec<WelcomeEmail>,
     pub requests: Vec<RecordedRequest>,
-    /// Served in order, one per incoming request, before anything else.
-    pub faults: VecDeque<Fault>,
+    /// Each incoming request takes the first rule that matches it, if any,
+    /// before anything else happens.
+    pub faults: VecDeque<FaultRule>,
     next_id: u32,
 }
 
@@ -300,8 +334,8 @@ impl Sandbox {
         self.org().requests.clone()
     }
 
-    pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.org().faults.extend(faults);
+    pub fn push_faults<F: Into<FaultRule>>(&self, faults: impl IntoIterator<Item = F>) {
+        self.org().faults.extend(faults.into_iter().map(Into::into));
     }
 }
 
@@ -373,7 +407,11 @@ async fn handle(
                 .unwrap_or_default(),
             body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
         });
-        org.faults.pop_front()
+        let index = org
+            .faults
+            .iter()
+            .position(|r| r.method.as_deref().is_none_or(|m| m == method.as_str()));
+        index.and_then(|i| org.faults.remove(i)).map(|r| r.fault)
     };
     match fault {
         Some(Fault::RateLimit { retry_after }) => {
@@ -402,9 +440,26 @@ async fn handle(
             )
                 .into_response();
         }
+        Some(Fault::EchoRequest) => {
+            let dump: String = headers
+                .iter()
+                .map(|(k, v)| format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes())))
+                .collect();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("proxy error; request was:\n{dump}"),
+            )
+                .into_response();
+        }
         Some(Fault::LoseResponse) => {
             let _ = route(&shared, &method, &uri, &headers, &body);
-            return StatusCode::GATEWAY_TIMEOUT.into_response();
+            std::future::pending::<()>().await;
+        }
+        Some(Fault::PerformThen(code)) => {
+            let _ = route(&shared, &method, &uri, &headers, &body);
+            return StatusCode::from_u16(code)
+                .unwrap_or(StatusCode::GATEWAY_TIMEOUT)
+                .into_response();
         }
         None => {}
     }

@@ -1,0 +1,10 @@
+//! Integration tests: the built component, loaded by the harness, against
+//! the Gladly sandbox. One binary so the component is compiled once.
+
+mod support;
+
+mod errors;
+mod lifecycle;
+mod public_spec;
+mod resilience;
+mod validation;

@@ -1,0 +1,196 @@
+//! Retries, rate limits and lost answers.
+
+use std::time::Duration;
+
+use gladly_harness::Limits;
+use gladly_harness::agents::*;
+use gladly_harness::sandbox::Fault;
+
+use crate::support::*;
+
+fn rate_limit(secs: &str) -> Fault {
+    Fault::RateLimit {
+        retry_after: Some(secs.into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_storm_ends_in_success_within_its_budget() {
+    let e = env().await;
+    e.sandbox.push_faults([
+        rate_limit("0"),
+        rate_limit("0"),
+        rate_limit("1"),
+        rate_limit("0"),
+    ]);
+    let started = std::time::Instant::now();
+    let r = e
+        .harness
+        .list_agents(&e.admin, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.len(), 3);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After: 1 was not honoured"
+    );
+    assert_eq!(e.sandbox.requests().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let e = env().await;
+    let soon =
+        httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(1));
+    e.sandbox.push_faults([Fault::RateLimit {
+        retry_after: Some(soon),
+    }]);
+    let r = e.harness.list_teams(&e.admin).await.unwrap();
+    assert!(r.is_ok(), "got {r:?}");
+    assert_eq!(e.sandbox.requests().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_beyond_the_budget_are_rate_limited_with_the_wait() {
+    let e = env().await;
+    e.sandbox.push_faults((0..10).map(|_| rate_limit("120")));
+    let mut o = opts();
+    o.retry = Some(RetryPolicy {
+        max_attempts: 5,
+        max_total_wait_ms: 5_000,
+    });
+    let r = e
+        .harness
+        .offboard(&e.admin, &AgentKey::Id("agt_001".into()), &o)
+        .await
+        .unwrap();
+    match expect_err(r, "rate-limited") {
+        Error::RateLimited(info) => {
+            assert_eq!(info.retry_after_ms, Some(120_000));
+            assert_eq!(info.attempts, 1, "a wait beyond the budget is not slept");
+        }
+        _ => unreachable!(),
+    }
+    let r = e.harness.list_teams(&e.admin).await.unwrap();
+    expect_err(r, "rate-limited");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attempts_are_bounded() {
+    let e = env().await;
+    e.sandbox.push_faults((0..10).map(|_| rate_limit("0")));
+    let mut o = opts();
+    o.retry = Some(RetryPolicy {
+        max_attempts: 3,
+        max_total_wait_ms: 10_000,
+    });
+    let r = e
+        .harness
+        .offboard(&e.admin, &AgentKey::Id("agt_001".into()), &o)
+        .await
+        .unwrap();
+    match expect_err(r, "rate-limited") {
+        Error::RateLimited(info) => assert_eq!(info.attempts, 3),
+        _ => unreachable!(),
+    }
+    assert_eq!(e.sandbox.requests().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_on_reads_are_retried_with_backoff() {
+    let e = env().await;
+    e.sandbox
+        .push_faults([Fault::Status(503), Fault::Status(502), Fault::Status(504)]);
+    let r = e.harness.list_inboxes(&e.admin).await.unwrap();
+    assert!(r.is_ok(), "got {r:?}");
+    assert_eq!(e.sandbox.requests().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_503_on_create_is_sent_again_only_after_a_lookup() {
+    let e = env().await;
+    e.sandbox.push_faults([Fault::Status(503).on("POST")]);
+    let r = e
+        .harness
+        .provision(&e.admin, &new_agent("once@acme.example", "Once"), &opts())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Created);
+    let seen: Vec<String> = e
+        .sandbox
+        .requests()
+        .into_iter()
+        .map(|r| format!("{} {}", r.method, r.path_and_query))
+        .collect();
+    let posts: Vec<usize> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.starts_with("POST"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(posts.len(), 2, "got {seen:?}");
+    assert!(
+        seen[posts[0]..posts[1]]
+            .iter()
+            .any(|s| s.contains("emailAddress=once%40acme.example")),
+        "expected a look-up between the two creates, got {seen:?}"
+    );
+    assert_eq!(e.sandbox.welcome_emails().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_answered_504_after_it_happened_is_found_not_repeated() {
+    let e = env().await;
+    e.sandbox.push_faults([Fault::PerformThen(504).on("POST")]);
+    let r = e
+        .harness
+        .provision(&e.admin, &new_agent("gw@acme.example", "Gateway"), &opts())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Created);
+    assert_eq!(e.writes().len(), 1);
+    assert_eq!(e.sandbox.welcome_emails().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_create_response_sends_one_welcome_email() {
+    let e = env().await;
+    let harness = e.harness.clone().with_limits(Limits {
+        first_byte_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    });
+    e.sandbox.push_faults([Fault::LoseResponse.on("POST")]);
+    let want = new_agent("lost@acme.example", "Lost Answer");
+    let r = harness
+        .provision(&e.admin, &want, &opts())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Created);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("was lost")),
+        "got {:?}",
+        r.warnings
+    );
+    // And the automation, unsure, runs it again.
+    let again = harness
+        .provision(&e.admin, &want, &opts())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.outcome, Outcome::AlreadyExisted);
+    assert_eq!(e.writes().len(), 1);
+    assert_eq!(e.sandbox.welcome_emails().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_answer_within_the_timeouts_succeeds() {
+    let e = env().await;
+    e.sandbox
+        .push_faults([Fault::Delay(std::time::Duration::from_millis(300))]);
+    let r = e.harness.check_connection(&e.admin).await.unwrap();
+    assert!(r.is_ok(), "got {r:?}");
+}

@@ -16,4 +16,7 @@ pub mod validate;
 #[cfg(target_arch = "wasm32")]
 mod component;
 
+#[cfg(test)]
+mod scripted;
+
 pub use error::Error;

@@ -450,9 +450,13 @@ fn patch<T: Transport>(
     // examples do): overlay the answer on what we knew, and if it left out
     // a field we sent, read the agent again rather than assume.
     let answer: Value = if resp.body.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Map::new())
+        Value::Null
     } else {
         decode(&resp, &what)?
+    };
+    let answer = match answer {
+        Value::Null => Value::Object(Map::new()),
+        other => other,
     };
     let Value::Object(answer) = answer else {
         return Err(Error::Upstream {

@@ -21,6 +21,7 @@
 mod bindings;
 pub mod output;
 pub mod sandbox;
+pub mod wit;
 
 use std::fmt;
 use std::future::Future;
@@ -46,7 +47,7 @@ pub mod agents {
     };
 }
 use agents::*;
-use bindings::exports::gladly::provisioning::agents as wit;
+use bindings::exports::gladly::provisioning::agents as generated;
 
 /// The component this crate was built with (release build, by `build.rs`).
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("GLADLY_COMPONENT_WASM"));
@@ -72,8 +73,8 @@ impl Connection {
         }
     }
 
-    fn to_wit(&self) -> wit::Connection {
-        wit::Connection {
+    fn to_wit(&self) -> generated::Connection {
+        generated::Connection {
             org_url: self.org_url.clone(),
             api_user: self.api_user.clone(),
             api_token: self.api_token.clone(),
@@ -186,7 +187,7 @@ impl Harness {
     /// the deadline, and drops the instance.
     async fn call<R, F, Fut>(&self, conn: &Connection, call: F) -> anyhow::Result<R>
     where
-        F: FnOnce(Connector, Store<HostState>, wit::Connection) -> Fut,
+        F: FnOnce(Connector, Store<HostState>, generated::Connection) -> Fut,
         Fut: Future<Output = wasmtime::Result<R>>,
     {
         let mut store = Store::new(self.pre.engine(), HostState::new(conn, self.limits));
@@ -465,5 +466,64 @@ pub fn error_message(e: &Error) -> String {
         Error::InvalidInput(i) => format!("{}: {}", i.field, i.message),
         Error::Upstream(u) if u.body_excerpt.is_empty() => u.message.clone(),
         Error::Upstream(u) => format!("{} Body: {}", u.message, u.body_excerpt),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::pin::Pin;
+
+    fn empty_request(uri: &str) -> http::Request<WasiBody> {
+        let body = http_body_util::Empty::<axum::body::Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        http::Request::get(uri).body(body).unwrap()
+    }
+
+    async fn send(gate: &mut Gate, uri: &str) -> wasmtime_wasi_http::Result<()> {
+        let fut = gate.send_request(empty_request(uri), None, Box::new(async { Ok(()) }));
+        Pin::from(fut).await.map(|_| ())
+    }
+
+    #[tokio::test]
+    async fn requests_beyond_the_org_origin_are_denied() {
+        let conn = Connection::new("https://acme.gladly.com", "u", "t");
+        let mut gate = Gate {
+            allowed: conn.allowed_origin(),
+            options: RequestOptions::default(),
+        };
+        for uri in [
+            "https://evil.example/api/v1/agents",
+            "http://acme.gladly.com/api/v1/agents",
+            "https://acme.gladly.com:8443/api/v1/agents",
+            "https://acme.gladly.com.evil.example/api/v1/agents",
+        ] {
+            let r = send(&mut gate, uri).await;
+            assert!(
+                matches!(r, Err(wasmtime_wasi_http::Error::HttpRequestDenied)),
+                "expected {uri} to be denied, got {r:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unparsable_org_url_allows_nothing() {
+        let mut gate = Gate {
+            allowed: Connection::new("not a url", "u", "t").allowed_origin(),
+            options: RequestOptions::default(),
+        };
+        let r = send(&mut gate, "https://acme.gladly.com/").await;
+        assert!(matches!(r, Err(wasmtime_wasi_http::Error::HttpRequestDenied)), "got {r:?}");
+    }
+
+    #[test]
+    fn default_ports_compare_equal() {
+        let c = Connection::new("https://ACME.gladly.com:443/api/v1", "u", "t");
+        assert_eq!(
+            c.allowed_origin(),
+            Some(("https".to_string(), "acme.gladly.com".to_string()))
+        );
     }
 }

@@ -96,6 +96,8 @@ enum Command {
     },
     /// Start a sandbox and walk a whole agent lifecycle through the component.
     Demo,
+    /// Print the WIT the component carries (as `wasm-tools component wit` would).
+    Wit,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -399,6 +401,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             agents,
         } => return serve_sandbox(*port, *profile, *agents).await,
         Command::Demo => return demo(load(&cli)?).await,
+        Command::Wit => {
+            let bytes = match &cli.component {
+                Some(path) => std::fs::read(path)
+                    .with_context(|| format!("cannot read the component at {}", path.display()))?,
+                None => gladly_harness::EMBEDDED_COMPONENT.to_vec(),
+            };
+            print!("{}", gladly_harness::wit::component_wit(&bytes)?);
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
     let harness = load(&cli)?;
@@ -463,7 +474,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let r = harness.check_connection(&conn).await?;
             emit(pretty, r, output::connection_info)
         }
-        Command::Sandbox { .. } | Command::Demo => unreachable!("handled above"),
+        Command::Sandbox { .. } | Command::Demo | Command::Wit => unreachable!("handled above"),
     })
 }
 

@@ -1,0 +1,174 @@
+//! The `gladly-harness` command line, run as a user would, against a sandbox.
+
+use std::process::{Command, Output};
+
+use gladly_harness::sandbox::{ADMIN_TOKEN, ADMIN_USER, Sandbox, SandboxConfig};
+use serde_json::Value;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("expected JSON on stdout, got {:?} ({e}); stderr {:?}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs the CLI off the async runtime (the sandbox lives on it).
+async fn cli(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gladly-harness"));
+    cmd.args(args)
+        .env_remove("GLADLY_ORG_URL")
+        .env_remove("GLADLY_API_USER")
+        .env_remove("GLADLY_API_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out: Output = tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
+        .await
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+async fn sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig::default()).await.unwrap()
+}
+
+fn creds(s: &Sandbox) -> Vec<(&'static str, String)> {
+    vec![
+        ("GLADLY_ORG_URL", s.url()),
+        ("GLADLY_API_USER", ADMIN_USER.to_string()),
+        ("GLADLY_API_TOKEN", ADMIN_TOKEN.to_string()),
+    ]
+}
+
+async fn cli_env(s: &Sandbox, args: &[&str]) -> Run {
+    let env = creds(s);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    cli(args, &env).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provision_update_lookup_offboard_from_the_command_line() {
+    let s = sandbox().await;
+    let r = cli_env(&s, &["provision", "--email", "new@acme.example", "--name", "New Agent", "--role", "agent", "--inbox", "ibx_support", "--team", "Tier 1 Support"]).await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["outcome"], "created");
+    let id = v["agent"]["id"].as_str().unwrap().to_string();
+    assert_eq!(v["agent"]["teams"][0], "team_tier1");
+
+    let r = cli_env(&s, &["update", "--id", &id, "--role", "team-lead", "--add-inbox", "Billing"]).await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(r.json()["agent"]["role"], "team-lead");
+    assert_eq!(r.json()["agent"]["inboxes"], serde_json::json!(["ibx_support", "ibx_billing"]));
+
+    let r = cli_env(&s, &["lookup", "--email", "NEW@acme.example"]).await;
+    assert_eq!(r.json()["id"], id.as_str());
+
+    let r = cli_env(&s, &["offboard", "--id", &id]).await;
+    assert_eq!(r.json()["outcome"], "deactivated");
+    let r = cli_env(&s, &["lookup", "--id", &id, "--pretty"]).await;
+    assert!(r.stdout.contains("\n  \"active\": false"), "got {}", r.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_that_finds_nothing_prints_null_and_exits_0() {
+    let s = sandbox().await;
+    let r = cli_env(&s, &["lookup", "--external-id", "nobody"]).await;
+    assert_eq!((r.code, r.stdout.trim()), (0, "null"), "stderr: {}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_domain_error_names_its_case_on_stderr_and_exits_3() {
+    let s = sandbox().await;
+    let r = cli_env(&s, &["update", "--id", "agt_404", "--role", "admin"]).await;
+    assert_eq!(r.code, 3);
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.starts_with("error: not-found: no agent with id agt_404"), "got {}", r.stderr);
+
+    let r = cli_env(&s, &["provision", "--email", "bad", "--name", "X"]).await;
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.starts_with("error: invalid-input: agent.email-address:"), "got {}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_failure_exits_1_and_usage_errors_exit_2() {
+    let s = sandbox().await;
+    let r = cli_env(&s, &["--component", "/nonexistent/connector.wasm", "list-teams"]).await;
+    assert_eq!(r.code, 1, "stderr: {}", r.stderr);
+    assert!(r.stderr.contains("cannot read the component"), "got {}", r.stderr);
+    let r = cli_env(&s, &["lookup"]).await;
+    assert_eq!(r.code, 2);
+    let r = cli_env(&s, &["lookup", "--id", "a", "--email", "b@c.de"]).await;
+    assert_eq!(r.code, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_flags_are_accepted_anywhere_on_the_line() {
+    let s = sandbox().await;
+    let url = s.url();
+    let r = cli(&["--org-url", &url, "list-inboxes", "--api-user", ADMIN_USER, "--api-token", ADMIN_TOKEN], &[]).await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(r.json().as_array().unwrap().len(), 4);
+    let r = cli(&["list-inboxes"], &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("GLADLY_ORG_URL"), "got {}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_is_never_printed() {
+    let s = sandbox().await;
+    let url = s.url();
+    let r = cli(&["check-connection"], &[("GLADLY_ORG_URL", &url), ("GLADLY_API_USER", ADMIN_USER), ("GLADLY_API_TOKEN", "wr0ng-t0ken")]).await;
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("unauthorized"), "got {}", r.stderr);
+    assert!(!r.stderr.contains("wr0ng-t0ken") && !r.stdout.contains("wr0ng-t0ken"));
+    let r = cli(&["--help"], &[("GLADLY_API_TOKEN", "wr0ng-t0ken")]).await;
+    assert!(!r.stdout.contains("wr0ng-t0ken"), "help shows the token: {}", r.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_prints_the_requests_and_sends_none() {
+    let s = sandbox().await;
+    let r = cli_env(&s, &["offboard", "--email", "jane@acme.example", "--dry-run"]).await;
+    let v = r.json();
+    assert_eq!(v["dry-run"], true);
+    assert_eq!(v["requests"][0]["method"], "PATCH");
+    assert_eq!(v["requests"][0]["body"], serde_json::json!({"active": false}));
+    assert!(s.requests().iter().all(|r| r.method == "GET"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_walks_a_whole_lifecycle() {
+    let r = cli(&["demo"], &[]).await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    for step in ["outcome: created", "outcome: already-existed", "outcome: updated", "inboxes=[ibx_support, ibx_billing]", "outcome: deactivated", "active=false", "sent 1 welcome e-mail(s)"] {
+        assert!(r.stdout.contains(step), "expected {step:?} in the demo's output:\n{}", r.stdout);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_component_carries_the_gladly_provisioning_package() {
+    let r = cli(&["wit"], &[]).await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert!(r.stdout.contains("package gladly:provisioning@0.1.0"), "got {}", r.stdout);
+    assert!(r.stdout.contains("export gladly:provisioning/agents@0.1.0;"), "got {}", r.stdout);
+    for f in ["provision", "update", "offboard", "lookup", "list-agents", "list-teams", "list-inboxes", "get-availability", "check-connection"] {
+        assert!(r.stdout.contains(&format!("{f}: func(")), "no {f} in {}", r.stdout);
+    }
+}
+
+#[test]
+fn the_built_interface_matches_wit_dir() {
+    let wit_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    gladly_harness::wit::check_matches(gladly_harness::EMBEDDED_COMPONENT, &wit_dir).unwrap();
+}

@@ -131,7 +131,10 @@ fn every_request_carries_basic_auth_and_debug_hides_it() {
     // base64("api@acme.com:t0k3n-s3cr3t")
     assert_eq!(auth, "Basic YXBpQGFjbWUuY29tOnQwazNuLXMzY3IzdA==");
     let shown = format!("{:?}", s.sent[0]);
-    assert!(!shown.contains("YXBp") && !shown.contains("t0k3n"), "got {shown}");
+    assert!(
+        !shown.contains("YXBp") && !shown.contains("t0k3n"),
+        "got {shown}"
+    );
 }
 
 #[test]
@@ -141,7 +144,10 @@ fn lists_follow_cursors_with_the_largest_page() {
         .answer(200, page(vec![agent("a2", "b@x.io", false)], Some("c3")))
         .answer(200, page(vec![agent("a3", "c@x.io", true)], None));
     let all = ops::list_agents(&mut s, &conn(), true).unwrap();
-    assert_eq!(all.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["a1", "a3"]);
+    assert_eq!(
+        all.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["a1", "a3"]
+    );
     assert_eq!(
         s.lines(),
         [
@@ -206,7 +212,11 @@ fn a_429_without_retry_after_backs_off_exponentially() {
     // Equal jitter at 0.5: 3/4 of 250 ms, 500 ms, 1 s.
     assert_eq!(
         s.slept,
-        [Duration::from_micros(187_500), Duration::from_micros(375_000), Duration::from_micros(750_000)]
+        [
+            Duration::from_micros(187_500),
+            Duration::from_micros(375_000),
+            Duration::from_micros(750_000)
+        ]
     );
 }
 
@@ -219,7 +229,10 @@ fn a_wait_beyond_the_budget_is_not_slept() {
         Error::RateLimited {
             retry_after_ms: Some(3_600_000),
             attempts: 1,
-            message: e.to_string().trim_start_matches("rate limited: ").to_string(),
+            message: e
+                .to_string()
+                .trim_start_matches("rate limited: ")
+                .to_string(),
         }
     );
     assert!(s.slept.is_empty());
@@ -254,7 +267,10 @@ fn lost_reads_are_retried_but_a_lost_create_is_looked_up_first() {
 fn a_denied_request_is_not_retried() {
     let mut s = Script::default().fail(TransportErrorKind::Denied);
     let e = ops::list_teams(&mut s, &conn()).unwrap_err();
-    assert!(matches!(e, Error::Transport(ref m) if m.contains("refused by the host")), "got {e:?}");
+    assert!(
+        matches!(e, Error::Transport(ref m) if m.contains("refused by the host")),
+        "got {e:?}"
+    );
     assert_eq!(s.sent.len(), 1);
 }
 
@@ -267,9 +283,18 @@ fn a_patch_answer_that_disagrees_is_an_error() {
         role: Some(Role::Admin),
         ..Default::default()
     };
-    let e = ops::update(&mut s, &conn(), &AgentKey::Id("a1".into()), &changes, &WriteOptions::default())
-        .unwrap_err();
-    assert!(matches!(e, Error::Upstream { ref message, .. } if message.contains("role")), "got {e:?}");
+    let e = ops::update(
+        &mut s,
+        &conn(),
+        &AgentKey::Id("a1".into()),
+        &changes,
+        &WriteOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, Error::Upstream { ref message, .. } if message.contains("role")),
+        "got {e:?}"
+    );
 }
 
 #[test]
@@ -278,10 +303,19 @@ fn a_terse_patch_answer_is_checked_against_a_fresh_read() {
         .answer(200, agent("a1", "a@x.io", true))
         .answer_with(204, &[], "")
         .answer(200, agent("a1", "a@x.io", false));
-    let r = ops::offboard(&mut s, &conn(), &AgentKey::Id("a1".into()), &WriteOptions::default()).unwrap();
+    let r = ops::offboard(
+        &mut s,
+        &conn(),
+        &AgentKey::Id("a1".into()),
+        &WriteOptions::default(),
+    )
+    .unwrap();
     assert_eq!(r.outcome, Outcome::Deactivated);
     assert_eq!(r.agent.unwrap().active, Some(false));
-    assert_eq!(s.lines(), ["GET /agents/a1", "PATCH /agents/a1", "GET /agents/a1"]);
+    assert_eq!(
+        s.lines(),
+        ["GET /agents/a1", "PATCH /agents/a1", "GET /agents/a1"]
+    );
 }
 
 #[test]
@@ -289,8 +323,14 @@ fn a_partial_patch_answer_is_merged_over_what_was_known() {
     // Seed 000's PATCH example answers only {id, role, inboxes}.
     let mut s2 = Script::default()
         .answer(200, agent("a1", "a@x.io", true))
-        .answer(200, json!({"items": [{"id": "ibx_1", "name": "One"}, {"id": "ibx_2", "name": "Two"}]}))
-        .answer(200, json!({"id": "a1", "role": "TEAM_LEAD", "inboxes": ["ibx_1", "ibx_2"]}));
+        .answer(
+            200,
+            json!({"items": [{"id": "ibx_1", "name": "One"}, {"id": "ibx_2", "name": "Two"}]}),
+        )
+        .answer(
+            200,
+            json!({"id": "a1", "role": "TEAM_LEAD", "inboxes": ["ibx_1", "ibx_2"]}),
+        );
     let changes = AgentChanges {
         role: Some(Role::TeamLead),
         inboxes: Some(MembershipChange::Delta(MembershipDelta {
@@ -299,21 +339,33 @@ fn a_partial_patch_answer_is_merged_over_what_was_known() {
         })),
         ..Default::default()
     };
-    let r = ops::update(&mut s2, &conn(), &AgentKey::Id("a1".into()), &changes, &WriteOptions::default())
-        .unwrap();
+    let r = ops::update(
+        &mut s2,
+        &conn(),
+        &AgentKey::Id("a1".into()),
+        &changes,
+        &WriteOptions::default(),
+    )
+    .unwrap();
     let a = r.agent.unwrap();
     assert_eq!(a.email_address, "a@x.io");
     assert_eq!(a.role, Some(Role::TeamLead));
     assert_eq!(a.inboxes, Some(vec!["ibx_1".into(), "ibx_2".into()]));
     let body: Value = serde_json::from_slice(s2.sent[2].body.as_ref().unwrap()).unwrap();
-    assert_eq!(body, json!({"role": "TEAM_LEAD", "inboxes": ["ibx_1", "ibx_2"]}));
+    assert_eq!(
+        body,
+        json!({"role": "TEAM_LEAD", "inboxes": ["ibx_1", "ibx_2"]})
+    );
 }
 
 #[test]
 fn a_409_on_create_settles_with_the_agent_that_appeared() {
     let mut s = Script::default()
         .answer(200, page(vec![], None))
-        .answer(409, json!({"errors": [{"attr": "emailAddress", "code": "taken"}]}))
+        .answer(
+            409,
+            json!({"errors": [{"attr": "emailAddress", "code": "taken"}]}),
+        )
         .answer(200, page(vec![agent("x1", "n@x.io", true)], None));
     let r = ops::provision(&mut s, &conn(), &new("n@x.io"), &WriteOptions::default()).unwrap();
     assert_eq!(r.outcome, Outcome::AlreadyExisted);
@@ -330,7 +382,10 @@ fn statuses_map_to_typed_errors() {
     ] {
         let mut s = Script::default()
             .answer(200, agent("a1", "a@x.io", true))
-            .answer(status, json!({"errors": [{"attr": "inboxes", "code": "x", "detail": "nope"}]}))
+            .answer(
+                status,
+                json!({"errors": [{"attr": "inboxes", "code": "x", "detail": "nope"}]}),
+            )
             // After a 404 on PATCH the core reads the agent again, to tell a
             // vanished agent from an API without PATCH.
             .answer(404, json!({"errors": [{"code": "not_exist"}]}));
@@ -338,9 +393,18 @@ fn statuses_map_to_typed_errors() {
             name: Some("B".into()),
             ..Default::default()
         };
-        let e = ops::update(&mut s, &conn(), &AgentKey::Id("a1".into()), &changes, &WriteOptions::default())
-            .unwrap_err();
-        assert!(e.to_string().starts_with(want), "for {status}: expected {want}, got {e}");
+        let e = ops::update(
+            &mut s,
+            &conn(),
+            &AgentKey::Id("a1".into()),
+            &changes,
+            &WriteOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with(want),
+            "for {status}: expected {want}, got {e}"
+        );
     }
 }
 

@@ -515,7 +515,10 @@ mod tests {
             options: RequestOptions::default(),
         };
         let r = send(&mut gate, "https://acme.gladly.com/").await;
-        assert!(matches!(r, Err(wasmtime_wasi_http::Error::HttpRequestDenied)), "got {r:?}");
+        assert!(
+            matches!(r, Err(wasmtime_wasi_http::Error::HttpRequestDenied)),
+            "got {r:?}"
+        );
     }
 
     #[test]

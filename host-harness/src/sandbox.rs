@@ -15,6 +15,10 @@
 //! Faults can be queued ([`Fault`]) to test retries: 429 storms with
 //! `Retry-After`, 5xx, slow answers, malformed bodies.
 
+// Validation helpers return the HTTP error response itself as `Err`: it is
+// built once per refused request, so its size does not matter here.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -74,6 +78,8 @@ pub enum Fault {
     /// Perform the request, then never answer: the response is lost on the
     /// way back, and the client sees a timeout.
     LoseResponse,
+    /// Close the connection without answering, before doing anything.
+    DropConnection,
     /// Perform the request, then answer with this status instead of its own
     /// (a gateway that timed out after the work was done).
     PerformThen(u16),
@@ -450,6 +456,12 @@ async fn handle(
                 format!("proxy error; request was:\n{dump}"),
             )
                 .into_response();
+        }
+        Some(Fault::DropConnection) => {
+            // Unwinding out of the handler makes hyper drop the connection
+            // unanswered; `resume_unwind` skips the panic hook, so nothing is
+            // printed.
+            std::panic::resume_unwind(Box::new("sandbox: dropped connection"));
         }
         Some(Fault::LoseResponse) => {
             let _ = route(&shared, &method, &uri, &headers, &body);

@@ -12,7 +12,12 @@ pub fn component_wit(component: &[u8]) -> anyhow::Result<String> {
     let decoded = wit_parser::decoding::decode(component).context("not a component")?;
     let resolve = decoded.resolve();
     let main = decoded.package();
-    let nested: Vec<PackageId> = resolve.packages.iter().map(|(id, _)| id).filter(|id| *id != main).collect();
+    let nested: Vec<PackageId> = resolve
+        .packages
+        .iter()
+        .map(|(id, _)| id)
+        .filter(|id| *id != main)
+        .collect();
     let mut printer = WitPrinter::default();
     printer.print(resolve, main, &nested)?;
     Ok(printer.output.to_string())
@@ -30,8 +35,13 @@ fn agents_interface(resolve: &Resolve) -> anyhow::Result<String> {
     printer.emit_docs(false);
     printer.print(resolve, pkg, &[])?;
     let text = printer.output.to_string();
-    let start = text.find("interface agents {").ok_or_else(|| anyhow!("no interface agents"))?;
-    let end = text[start..].find("\n}").map(|e| start + e + 2).unwrap_or(text.len());
+    let start = text
+        .find("interface agents {")
+        .ok_or_else(|| anyhow!("no interface agents"))?;
+    let end = text[start..]
+        .find("\n}")
+        .map(|e| start + e + 2)
+        .unwrap_or(text.len());
     Ok(text[start..end].to_string())
 }
 
@@ -41,7 +51,9 @@ pub fn check_matches(component: &[u8], wit_dir: &std::path::Path) -> anyhow::Res
     let decoded = wit_parser::decoding::decode(component).context("not a component")?;
     let built = agents_interface(decoded.resolve())?;
     let mut source = Resolve::default();
-    source.push_dir(wit_dir).with_context(|| format!("cannot read {}", wit_dir.display()))?;
+    source
+        .push_dir(wit_dir)
+        .with_context(|| format!("cannot read {}", wit_dir.display()))?;
     let declared = agents_interface(&source)?;
     if built != declared {
         return Err(anyhow!(

@@ -13,8 +13,12 @@ struct Run {
 
 impl Run {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("expected JSON on stdout, got {:?} ({e}); stderr {:?}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "expected JSON on stdout, got {:?} ({e}); stderr {:?}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -59,17 +63,48 @@ async fn cli_env(s: &Sandbox, args: &[&str]) -> Run {
 #[tokio::test(flavor = "multi_thread")]
 async fn provision_update_lookup_offboard_from_the_command_line() {
     let s = sandbox().await;
-    let r = cli_env(&s, &["provision", "--email", "new@acme.example", "--name", "New Agent", "--role", "agent", "--inbox", "ibx_support", "--team", "Tier 1 Support"]).await;
+    let r = cli_env(
+        &s,
+        &[
+            "provision",
+            "--email",
+            "new@acme.example",
+            "--name",
+            "New Agent",
+            "--role",
+            "agent",
+            "--inbox",
+            "ibx_support",
+            "--team",
+            "Tier 1 Support",
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "stderr: {}", r.stderr);
     let v = r.json();
     assert_eq!(v["outcome"], "created");
     let id = v["agent"]["id"].as_str().unwrap().to_string();
     assert_eq!(v["agent"]["teams"][0], "team_tier1");
 
-    let r = cli_env(&s, &["update", "--id", &id, "--role", "team-lead", "--add-inbox", "Billing"]).await;
+    let r = cli_env(
+        &s,
+        &[
+            "update",
+            "--id",
+            &id,
+            "--role",
+            "team-lead",
+            "--add-inbox",
+            "Billing",
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "stderr: {}", r.stderr);
     assert_eq!(r.json()["agent"]["role"], "team-lead");
-    assert_eq!(r.json()["agent"]["inboxes"], serde_json::json!(["ibx_support", "ibx_billing"]));
+    assert_eq!(
+        r.json()["agent"]["inboxes"],
+        serde_json::json!(["ibx_support", "ibx_billing"])
+    );
 
     let r = cli_env(&s, &["lookup", "--email", "NEW@acme.example"]).await;
     assert_eq!(r.json()["id"], id.as_str());
@@ -77,14 +112,23 @@ async fn provision_update_lookup_offboard_from_the_command_line() {
     let r = cli_env(&s, &["offboard", "--id", &id]).await;
     assert_eq!(r.json()["outcome"], "deactivated");
     let r = cli_env(&s, &["lookup", "--id", &id, "--pretty"]).await;
-    assert!(r.stdout.contains("\n  \"active\": false"), "got {}", r.stdout);
+    assert!(
+        r.stdout.contains("\n  \"active\": false"),
+        "got {}",
+        r.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lookup_that_finds_nothing_prints_null_and_exits_0() {
     let s = sandbox().await;
     let r = cli_env(&s, &["lookup", "--external-id", "nobody"]).await;
-    assert_eq!((r.code, r.stdout.trim()), (0, "null"), "stderr: {}", r.stderr);
+    assert_eq!(
+        (r.code, r.stdout.trim()),
+        (0, "null"),
+        "stderr: {}",
+        r.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -93,19 +137,37 @@ async fn a_domain_error_names_its_case_on_stderr_and_exits_3() {
     let r = cli_env(&s, &["update", "--id", "agt_404", "--role", "admin"]).await;
     assert_eq!(r.code, 3);
     assert!(r.stdout.is_empty());
-    assert!(r.stderr.starts_with("error: not-found: no agent with id agt_404"), "got {}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("error: not-found: no agent with id agt_404"),
+        "got {}",
+        r.stderr
+    );
 
     let r = cli_env(&s, &["provision", "--email", "bad", "--name", "X"]).await;
     assert_eq!(r.code, 3);
-    assert!(r.stderr.starts_with("error: invalid-input: agent.email-address:"), "got {}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("error: invalid-input: agent.email-address:"),
+        "got {}",
+        r.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_host_failure_exits_1_and_usage_errors_exit_2() {
     let s = sandbox().await;
-    let r = cli_env(&s, &["--component", "/nonexistent/connector.wasm", "list-teams"]).await;
+    let r = cli_env(
+        &s,
+        &["--component", "/nonexistent/connector.wasm", "list-teams"],
+    )
+    .await;
     assert_eq!(r.code, 1, "stderr: {}", r.stderr);
-    assert!(r.stderr.contains("cannot read the component"), "got {}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot read the component"),
+        "got {}",
+        r.stderr
+    );
     let r = cli_env(&s, &["lookup"]).await;
     assert_eq!(r.code, 2);
     let r = cli_env(&s, &["lookup", "--id", "a", "--email", "b@c.de"]).await;
@@ -116,7 +178,19 @@ async fn a_host_failure_exits_1_and_usage_errors_exit_2() {
 async fn connection_flags_are_accepted_anywhere_on_the_line() {
     let s = sandbox().await;
     let url = s.url();
-    let r = cli(&["--org-url", &url, "list-inboxes", "--api-user", ADMIN_USER, "--api-token", ADMIN_TOKEN], &[]).await;
+    let r = cli(
+        &[
+            "--org-url",
+            &url,
+            "list-inboxes",
+            "--api-user",
+            ADMIN_USER,
+            "--api-token",
+            ADMIN_TOKEN,
+        ],
+        &[],
+    )
+    .await;
     assert_eq!(r.code, 0, "stderr: {}", r.stderr);
     assert_eq!(r.json().as_array().unwrap().len(), 4);
     let r = cli(&["list-inboxes"], &[]).await;
@@ -128,22 +202,41 @@ async fn connection_flags_are_accepted_anywhere_on_the_line() {
 async fn the_token_is_never_printed() {
     let s = sandbox().await;
     let url = s.url();
-    let r = cli(&["check-connection"], &[("GLADLY_ORG_URL", &url), ("GLADLY_API_USER", ADMIN_USER), ("GLADLY_API_TOKEN", "wr0ng-t0ken")]).await;
+    let r = cli(
+        &["check-connection"],
+        &[
+            ("GLADLY_ORG_URL", &url),
+            ("GLADLY_API_USER", ADMIN_USER),
+            ("GLADLY_API_TOKEN", "wr0ng-t0ken"),
+        ],
+    )
+    .await;
     assert_eq!(r.code, 3);
     assert!(r.stderr.contains("unauthorized"), "got {}", r.stderr);
     assert!(!r.stderr.contains("wr0ng-t0ken") && !r.stdout.contains("wr0ng-t0ken"));
     let r = cli(&["--help"], &[("GLADLY_API_TOKEN", "wr0ng-t0ken")]).await;
-    assert!(!r.stdout.contains("wr0ng-t0ken"), "help shows the token: {}", r.stdout);
+    assert!(
+        !r.stdout.contains("wr0ng-t0ken"),
+        "help shows the token: {}",
+        r.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_prints_the_requests_and_sends_none() {
     let s = sandbox().await;
-    let r = cli_env(&s, &["offboard", "--email", "jane@acme.example", "--dry-run"]).await;
+    let r = cli_env(
+        &s,
+        &["offboard", "--email", "jane@acme.example", "--dry-run"],
+    )
+    .await;
     let v = r.json();
     assert_eq!(v["dry-run"], true);
     assert_eq!(v["requests"][0]["method"], "PATCH");
-    assert_eq!(v["requests"][0]["body"], serde_json::json!({"active": false}));
+    assert_eq!(
+        v["requests"][0]["body"],
+        serde_json::json!({"active": false})
+    );
     assert!(s.requests().iter().all(|r| r.method == "GET"));
 }
 
@@ -151,8 +244,20 @@ async fn dry_run_prints_the_requests_and_sends_none() {
 async fn the_demo_walks_a_whole_lifecycle() {
     let r = cli(&["demo"], &[]).await;
     assert_eq!(r.code, 0, "stderr: {}", r.stderr);
-    for step in ["outcome: created", "outcome: already-existed", "outcome: updated", "inboxes=[ibx_support, ibx_billing]", "outcome: deactivated", "active=false", "sent 1 welcome e-mail(s)"] {
-        assert!(r.stdout.contains(step), "expected {step:?} in the demo's output:\n{}", r.stdout);
+    for step in [
+        "outcome: created",
+        "outcome: already-existed",
+        "outcome: updated",
+        "inboxes=[ibx_support, ibx_billing]",
+        "outcome: deactivated",
+        "active=false",
+        "sent 1 welcome e-mail(s)",
+    ] {
+        assert!(
+            r.stdout.contains(step),
+            "expected {step:?} in the demo's output:\n{}",
+            r.stdout
+        );
     }
 }
 
@@ -160,10 +265,33 @@ async fn the_demo_walks_a_whole_lifecycle() {
 async fn the_component_carries_the_gladly_provisioning_package() {
     let r = cli(&["wit"], &[]).await;
     assert_eq!(r.code, 0, "stderr: {}", r.stderr);
-    assert!(r.stdout.contains("package gladly:provisioning@0.1.0"), "got {}", r.stdout);
-    assert!(r.stdout.contains("export gladly:provisioning/agents@0.1.0;"), "got {}", r.stdout);
-    for f in ["provision", "update", "offboard", "lookup", "list-agents", "list-teams", "list-inboxes", "get-availability", "check-connection"] {
-        assert!(r.stdout.contains(&format!("{f}: func(")), "no {f} in {}", r.stdout);
+    assert!(
+        r.stdout.contains("package gladly:provisioning@0.1.0"),
+        "got {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("export gladly:provisioning/agents@0.1.0;"),
+        "got {}",
+        r.stdout
+    );
+    for f in [
+        "provision",
+        "update",
+        "offboard",
+        "lookup",
+        "list-agents",
+        "list-teams",
+        "list-inboxes",
+        "get-availability",
+        "check-connection",
+    ] {
+        assert!(
+            r.stdout.contains(&format!("{f}: func(")),
+            "no {f} in {}",
+            r.stdout
+        );
     }
 }
 

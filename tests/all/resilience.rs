@@ -187,6 +187,67 @@ async fn a_lost_create_response_sends_one_welcome_email() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_connection_on_a_read_is_retried() {
+    let e = env().await;
+    e.sandbox
+        .push_faults([Fault::DropConnection, Fault::DropConnection]);
+    let r = e.harness.list_teams(&e.admin).await.unwrap();
+    assert!(r.is_ok(), "got {r:?}");
+    assert_eq!(e.sandbox.requests().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_connection_on_a_create_is_looked_up_then_sent_once_more() {
+    let e = env().await;
+    e.sandbox.push_faults([Fault::DropConnection.on("POST")]);
+    let r = e
+        .harness
+        .provision(
+            &e.admin,
+            &new_agent("dropped@acme.example", "Dropped"),
+            &opts(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Created);
+    assert_eq!(
+        e.writes().len(),
+        2,
+        "the lost create, then one more after a look-up"
+    );
+    assert_eq!(e.sandbox.welcome_emails().len(), 1);
+    let seen: Vec<String> = e
+        .sandbox
+        .requests()
+        .into_iter()
+        .map(|r| format!("{} {}", r.method, r.path_and_query))
+        .collect();
+    let first_post = seen.iter().position(|s| s.starts_with("POST")).unwrap();
+    assert!(
+        seen[first_post + 1].starts_with("GET /api/v1/agents?limit=100&emailAddress=dropped"),
+        "expected a look-up right after the dropped create, got {seen:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_never_answers_ends_at_the_call_deadline() {
+    let e = env().await;
+    let harness = e.harness.clone().with_limits(Limits {
+        call_deadline: Duration::from_millis(800),
+        ..Limits::default()
+    });
+    e.sandbox.push_faults([Fault::LoseResponse]);
+    let started = std::time::Instant::now();
+    let r = harness.list_teams(&e.admin).await;
+    let err = r.expect_err("a host failure, not a domain answer");
+    assert!(err.to_string().contains("deadline"), "got {err:#}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The harness is still healthy afterwards.
+    assert!(harness.list_teams(&e.admin).await.unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_slow_answer_within_the_timeouts_succeeds() {
     let e = env().await;
     e.sandbox

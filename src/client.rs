@@ -118,7 +118,7 @@ impl<'t, T: Transport> Client<'t, T> {
                 Ok(resp) if resp.status == 429 => {
                     let asked = retry_after(&resp, self.transport.now_unix());
                     let wait = asked.unwrap_or_else(|| self.backoff(attempt));
-                    if last || self.waited + wait > self.policy.max_total_wait {
+                    if last || self.waited.saturating_add(wait) > self.policy.max_total_wait {
                         return Err(Error::RateLimited {
                             retry_after_ms: asked.map(|d| d.as_millis() as u64),
                             attempts: attempt,
@@ -132,7 +132,7 @@ impl<'t, T: Transport> Client<'t, T> {
                 }
                 Ok(resp) if method.is_idempotent() && matches!(resp.status, 502..=504) && !last => {
                     let wait = self.backoff(attempt);
-                    if self.waited + wait > self.policy.max_total_wait {
+                    if self.waited.saturating_add(wait) > self.policy.max_total_wait {
                         return Ok(resp);
                     }
                     self.pause(wait);
@@ -147,7 +147,10 @@ impl<'t, T: Transport> Client<'t, T> {
                         TransportErrorKind::Lost => method.is_idempotent(),
                     };
                     let wait = self.backoff(attempt);
-                    if !retryable || last || self.waited + wait > self.policy.max_total_wait {
+                    if !retryable
+                        || last
+                        || self.waited.saturating_add(wait) > self.policy.max_total_wait
+                    {
                         let kind = match e.kind {
                             TransportErrorKind::Denied => "was refused by the host",
                             TransportErrorKind::Connect => "could not connect",
@@ -166,7 +169,7 @@ impl<'t, T: Transport> Client<'t, T> {
 
     fn pause(&mut self, wait: Duration) {
         self.transport.sleep(wait);
-        self.waited += wait;
+        self.waited = self.waited.saturating_add(wait);
     }
 
     /// Exponential backoff with "equal jitter": half fixed, half random.

@@ -239,6 +239,18 @@ fn a_wait_beyond_the_budget_is_not_slept() {
 }
 
 #[test]
+fn an_absurd_retry_after_after_a_wait_does_not_overflow() {
+    let mut s = Script::default()
+        .answer_with(429, &[("retry-after", "1")], "")
+        .answer_with(429, &[("retry-after", "18446744073709551615")], "");
+    let e = ops::list_teams(&mut s, &conn()).unwrap_err();
+    assert!(
+        matches!(e, Error::RateLimited { attempts: 2, .. }),
+        "got {e:?}"
+    );
+}
+
+#[test]
 fn lost_reads_are_retried_but_a_lost_create_is_looked_up_first() {
     let mut s = Script::default()
         .fail(TransportErrorKind::Lost)

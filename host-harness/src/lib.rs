@@ -19,6 +19,7 @@
 #![deny(unsafe_code)]
 
 mod bindings;
+pub mod cache;
 pub mod output;
 pub mod sandbox;
 pub mod wit;
@@ -158,9 +159,20 @@ impl Harness {
         Self::from_bytes(&bytes).with_context(|| format!("cannot load {}", path.display()))
     }
 
+    /// Compiles `bytes` (no cache).
     pub fn from_bytes(bytes: &[u8]) -> anyhow::Result<Self> {
-        let engine = Engine::new(&Config::new())?;
-        let component = Component::new(&engine, bytes)?;
+        Self::load(bytes, None)
+    }
+
+    /// Compiles `bytes`, or, when `cache_dir` holds code compiled earlier
+    /// from the same bytes by the same wasmtime with the same configuration,
+    /// loads that instead (see [`cache`]).
+    pub fn load(bytes: &[u8], cache_dir: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let engine = engine()?;
+        let component = match cache_dir {
+            Some(dir) => cache::load_or_compile(&engine, bytes, dir)?,
+            None => Component::new(&engine, bytes)?,
+        };
         let mut linker = Linker::<HostState>::new(&engine);
         // All of WASI p2 is linked so that any build of the component
         // resolves, but the context built per call grants no files, no
@@ -168,6 +180,7 @@ impl Harness {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         let pre = ConnectorPre::new(linker.instantiate_pre(&component)?)?;
+        start_epoch_ticker(&engine);
         Ok(Self {
             pre,
             limits: Limits::default(),
@@ -190,8 +203,7 @@ impl Harness {
         F: FnOnce(Connector, Store<HostState>, generated::Connection) -> Fut,
         Fut: Future<Output = wasmtime::Result<R>>,
     {
-        let mut store = Store::new(self.pre.engine(), HostState::new(conn, self.limits));
-        store.limiter(|s| &mut s.limits);
+        let mut store = self.store(conn);
         let instance = self.pre.instantiate_async(&mut store).await?;
         match tokio::time::timeout(
             self.limits.call_deadline,
@@ -207,6 +219,25 @@ impl Harness {
                 self.limits.call_deadline
             )),
         }
+    }
+
+    /// Creates a store and an instance under the limits and drops them: what
+    /// every call pays before it runs. For benchmarks and health checks.
+    pub async fn instantiate_and_drop(&self, conn: &Connection) -> anyhow::Result<()> {
+        let mut store = self.store(conn);
+        self.pre.instantiate_async(&mut store).await?;
+        Ok(())
+    }
+
+    /// A fresh store for one call to `conn`, under the limits.
+    fn store(&self, conn: &Connection) -> Store<HostState> {
+        let mut store = Store::new(self.pre.engine(), HostState::new(conn, self.limits));
+        store.limiter(|s| &mut s.limits);
+        // Guest code yields to the executor at every epoch tick, so the
+        // call's deadline can end even a guest that never calls the host.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        store
     }
 
     pub async fn provision(
@@ -322,6 +353,36 @@ impl Harness {
                 .await
         })
         .await
+    }
+}
+
+/// Every tick lets running guests yield (see [`Harness::call`]).
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The engine configuration every harness uses; the compiled-code cache is
+/// keyed by it too.
+fn engine() -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    Ok(Engine::new(&config)?)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("gladly-harness-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    // Without the ticker a runaway guest could outlive its deadline, but
+    // calls still work; a thread that cannot start is not worth failing for.
+    if let Err(e) = spawned {
+        eprintln!("gladly-harness: no epoch ticker ({e}); deadlines will not stop busy guests");
     }
 }
 

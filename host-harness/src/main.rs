@@ -30,6 +30,12 @@ struct Cli {
     /// Load this component instead of the release build embedded in the harness.
     #[arg(long, global = true, value_name = "PATH")]
     component: Option<PathBuf>,
+    /// Where compiled code is cached [default: $GLADLY_HARNESS_CACHE_DIR, else ~/.cache/gladly-harness].
+    #[arg(long, global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile the component afresh and cache nothing.
+    #[arg(long, global = true, conflicts_with = "cache_dir")]
+    no_cache: bool,
     /// Pretty-print JSON.
     #[arg(long, global = true)]
     pretty: bool,
@@ -349,11 +355,25 @@ fn main() -> ExitCode {
     }
 }
 
+fn component_bytes(cli: &Cli) -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
+    Ok(match &cli.component {
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("cannot read the component at {}", path.display()))?
+            .into(),
+        None => gladly_harness::EMBEDDED_COMPONENT.into(),
+    })
+}
+
 fn load(cli: &Cli) -> anyhow::Result<Harness> {
-    match &cli.component {
-        Some(path) => Harness::from_file(path),
-        None => Harness::embedded(),
-    }
+    let bytes = component_bytes(cli)?;
+    let cache = if cli.no_cache {
+        None
+    } else {
+        cli.cache_dir
+            .clone()
+            .or_else(gladly_harness::cache::default_dir)
+    };
+    Harness::load(&bytes, cache.as_deref())
 }
 
 fn connection(cli: &Cli) -> anyhow::Result<Connection> {
@@ -402,12 +422,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => return serve_sandbox(*port, *profile, *agents).await,
         Command::Demo => return demo(load(&cli)?).await,
         Command::Wit => {
-            let bytes = match &cli.component {
-                Some(path) => std::fs::read(path)
-                    .with_context(|| format!("cannot read the component at {}", path.display()))?,
-                None => gladly_harness::EMBEDDED_COMPONENT.to_vec(),
-            };
-            print!("{}", gladly_harness::wit::component_wit(&bytes)?);
+            print!(
+                "{}",
+                gladly_harness::wit::component_wit(&component_bytes(&cli)?)?
+            );
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}

@@ -4,7 +4,9 @@
 mod support;
 
 mod errors;
+mod host;
 mod lifecycle;
+mod node;
 mod public_spec;
 mod resilience;
 mod validation;

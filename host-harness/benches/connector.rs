@@ -1,0 +1,316 @@
+//! The connector's speed and size, measured in one run on one machine:
+//!
+//!     cargo bench -p gladly-harness --bench connector
+//!
+//! Prints a Markdown table (the figures in BENCHMARKS.md come from it):
+//! - the release component's size;
+//! - cold start of `gladly-harness lookup` (a new process each time) against
+//!   a loopback sandbox, without and with the compiled-code cache, and the
+//!   harness's peak memory;
+//! - instantiation from the `InstancePre`;
+//! - a warm lookup through the component versus the same core compiled
+//!   natively over a native HTTP client (ureq), same sandbox;
+//! - a walk of 10,000 agents (100 pages) through each.
+//!
+//! Both transports open a new connection per request, as wasmtime-wasi-http's
+//! default sender does, so the comparison is of the component, not of
+//! connection reuse.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use gladly_connector::model as core;
+use gladly_connector::transport::{
+    HttpRequest, HttpResponse, Method, Transport, TransportError, TransportErrorKind,
+};
+use gladly_harness::Harness;
+use gladly_harness::agents::AgentKey;
+use gladly_harness::sandbox::{Sandbox, SandboxConfig};
+
+/// The core's transport, natively: ureq, one connection per request.
+struct Native;
+
+impl Transport for Native {
+    fn send(&mut self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let lost = |e: ureq::Error| TransportError::new(TransportErrorKind::Lost, e.to_string());
+        let mut resp = match req.method {
+            Method::Get => {
+                let mut b = agent.get(&req.url);
+                for (k, v) in &req.headers {
+                    b = b.header(k, v);
+                }
+                b.call().map_err(lost)?
+            }
+            Method::Post | Method::Patch => {
+                let mut b = if req.method == Method::Post {
+                    agent.post(&req.url)
+                } else {
+                    agent.patch(&req.url)
+                };
+                for (k, v) in &req.headers {
+                    b = b.header(k, v);
+                }
+                b.send(req.body.as_deref().unwrap_or_default())
+                    .map_err(lost)?
+            }
+        };
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = resp.body_mut().read_to_vec().map_err(lost)?;
+        Ok(HttpResponse {
+            status: resp.status().as_u16(),
+            headers,
+            body,
+        })
+    }
+    fn sleep(&mut self, d: Duration) {
+        std::thread::sleep(d)
+    }
+    fn jitter(&mut self) -> f64 {
+        gladly_connector::transport::std_jitter()
+    }
+    fn now_unix(&mut self) -> u64 {
+        gladly_connector::transport::std_now_unix()
+    }
+}
+
+struct Stats {
+    median: Duration,
+    p90: Duration,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort();
+    Stats {
+        median: samples[samples.len() / 2],
+        p90: samples[samples.len() * 9 / 10],
+    }
+}
+
+fn fmt(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        format!("{:.1} µs", d.as_secs_f64() * 1e6)
+    } else {
+        format!("{:.2} ms", d.as_secs_f64() * 1e3)
+    }
+}
+
+/// Peak resident memory of the children waited for so far, in KiB.
+fn children_max_rss_kib() -> i64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage.ru_maxrss
+    }
+}
+
+fn cold_start(bin: &str, url: &str, args: &[&str], runs: usize) -> Stats {
+    let samples = (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            let out = Command::new(bin)
+                .args(args)
+                .args(["lookup", "--email", "jane@acme.example"])
+                .env("GLADLY_ORG_URL", url)
+                .env("GLADLY_API_USER", gladly_harness::sandbox::ADMIN_USER)
+                .env("GLADLY_API_TOKEN", gladly_harness::sandbox::ADMIN_TOKEN)
+                .output()
+                .expect("runs");
+            let took = started.elapsed();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            took
+        })
+        .collect();
+    stats(samples)
+}
+
+fn main() {
+    // `cargo bench` passes --bench; a plain `cargo test --benches` passes
+    // nothing and should not spend a minute here.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let small = rt
+        .block_on(Sandbox::start(SandboxConfig::default()))
+        .unwrap();
+    let big = rt
+        .block_on(Sandbox::start(SandboxConfig {
+            extra_agents: 10_000 - 3,
+            ..Default::default()
+        }))
+        .unwrap();
+    let conn = small.admin();
+    let core_conn = core::Connection {
+        org_url: conn.org_url.clone(),
+        api_user: conn.api_user.clone(),
+        api_token: conn.api_token.clone(),
+    };
+    let big_conn = core::Connection {
+        org_url: big.url(),
+        ..core_conn.clone()
+    };
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+
+    let size = gladly_harness::EMBEDDED_COMPONENT.len();
+    rows.push((
+        "release component size".into(),
+        format!("{} KiB ({size} bytes)", size / 1024),
+        format!("{:.2}x the 400 KB target", size as f64 / 400_000.0),
+    ));
+
+    // Cold start, a fresh process each run.
+    let bin = env!("CARGO_BIN_EXE_gladly-harness");
+    let cache = std::env::temp_dir().join(format!("gladly-bench-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let cache_arg = cache.to_str().unwrap().to_string();
+    let uncached = cold_start(bin, &small.url(), &["--no-cache"], 10);
+    cold_start(bin, &small.url(), &["--cache-dir", &cache_arg], 1); // fills the cache
+    let cached = cold_start(bin, &small.url(), &["--cache-dir", &cache_arg], 30);
+    let peak = children_max_rss_kib();
+    let _ = std::fs::remove_dir_all(&cache);
+    rows.push((
+        "cold start, `gladly-harness lookup`, no cache".into(),
+        format!("median {}, p90 {}", fmt(uncached.median), fmt(uncached.p90)),
+        String::new(),
+    ));
+    rows.push((
+        "cold start, `gladly-harness lookup`, cached".into(),
+        format!("median {}, p90 {}", fmt(cached.median), fmt(cached.p90)),
+        format!(
+            "{:.1}x faster than uncached; target < 20 ms",
+            uncached.median.as_secs_f64() / cached.median.as_secs_f64()
+        ),
+    ));
+    rows.push((
+        "harness peak RSS (any cold-start run)".into(),
+        format!("{:.1} MiB", peak as f64 / 1024.0),
+        String::new(),
+    ));
+
+    let harness = Harness::embedded().unwrap();
+    // Instantiation alone.
+    for _ in 0..100 {
+        rt.block_on(harness.instantiate_and_drop(&conn)).unwrap();
+    }
+    let inst = stats(
+        (0..2000)
+            .map(|_| {
+                let t = Instant::now();
+                rt.block_on(harness.instantiate_and_drop(&conn)).unwrap();
+                t.elapsed()
+            })
+            .collect(),
+    );
+    rows.push((
+        "instantiate from InstancePre".into(),
+        format!("median {}, p90 {}", fmt(inst.median), fmt(inst.p90)),
+        "target < 50 µs".into(),
+    ));
+
+    // Warm lookup by id: one GET each.
+    let key = AgentKey::Id("agt_001".into());
+    let core_key = core::AgentKey::Id("agt_001".into());
+    for _ in 0..50 {
+        rt.block_on(harness.lookup(&conn, &key)).unwrap().unwrap();
+        gladly_connector::ops::lookup(&mut Native, &core_conn, &core_key).unwrap();
+    }
+    let comp = stats(
+        (0..500)
+            .map(|_| {
+                let t = Instant::now();
+                rt.block_on(harness.lookup(&conn, &key)).unwrap().unwrap();
+                t.elapsed()
+            })
+            .collect(),
+    );
+    let native = stats(
+        (0..500)
+            .map(|_| {
+                let t = Instant::now();
+                gladly_connector::ops::lookup(&mut Native, &core_conn, &core_key).unwrap();
+                t.elapsed()
+            })
+            .collect(),
+    );
+    rows.push((
+        "warm lookup by id, component".into(),
+        format!("median {}, p90 {}", fmt(comp.median), fmt(comp.p90)),
+        format!(
+            "{:.2}x native; target ≤ 1.2x",
+            comp.median.as_secs_f64() / native.median.as_secs_f64()
+        ),
+    ));
+    rows.push((
+        "warm lookup by id, native core + ureq".into(),
+        format!("median {}, p90 {}", fmt(native.median), fmt(native.p90)),
+        String::new(),
+    ));
+
+    // A walk of 10,000 agents in 100 pages.
+    let big_admin = big.admin();
+    let walk_comp = stats(
+        (0..7)
+            .map(|_| {
+                let t = Instant::now();
+                let all = rt
+                    .block_on(harness.list_agents(&big_admin, false))
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(all.len(), 10_000);
+                t.elapsed()
+            })
+            .collect(),
+    );
+    let walk_native = stats(
+        (0..7)
+            .map(|_| {
+                let t = Instant::now();
+                let all =
+                    gladly_connector::ops::list_agents(&mut Native, &big_conn, false).unwrap();
+                assert_eq!(all.len(), 10_000);
+                t.elapsed()
+            })
+            .collect(),
+    );
+    rows.push((
+        "walk 10,000 agents (100 pages), component".into(),
+        format!("median {}", fmt(walk_comp.median)),
+        format!(
+            "{:.2}x native",
+            walk_comp.median.as_secs_f64() / walk_native.median.as_secs_f64()
+        ),
+    ));
+    rows.push((
+        "walk 10,000 agents (100 pages), native".into(),
+        format!("median {}", fmt(walk_native.median)),
+        String::new(),
+    ));
+
+    println!("| measure | result | ratio / target |");
+    println!("| --- | --- | --- |");
+    for (a, b, c) in rows {
+        println!("| {a} | {b} | {c} |");
+    }
+}

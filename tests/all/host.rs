@@ -1,0 +1,130 @@
+//! What the host enforces, proven with a component that misbehaves on
+//! purpose (`tests/rogue-guest`): egress only to the call's org origin, a
+//! deadline that stops a runaway, and a memory cap.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use gladly_harness::agents::*;
+use gladly_harness::sandbox::{Sandbox, SandboxConfig};
+use gladly_harness::{Connection, Harness, Limits};
+
+/// Builds the rogue guest once per test run, into the guest target dir
+/// (its own, so this cargo never waits for the one running the tests).
+fn rogue() -> Harness {
+    static ROGUE: OnceLock<Harness> = OnceLock::new();
+    ROGUE
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let target = root.join("target/guest");
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args([
+                    "build",
+                    "--release",
+                    "--target",
+                    "wasm32-wasip2",
+                    "--manifest-path",
+                ])
+                .arg(root.join("tests/rogue-guest/Cargo.toml"))
+                .arg("--target-dir")
+                .arg(&target)
+                .env_remove("CARGO_TARGET_DIR")
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building tests/rogue-guest failed");
+            Harness::from_file(target.join("wasm32-wasip2/release/rogue_guest.wasm"))
+                .expect("rogue loads")
+        })
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_host_refuses_requests_beyond_the_org_origin() {
+    let org = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let elsewhere = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let rogue = rogue();
+
+    // The rogue GETs whatever URL it is given as api-user.
+    let escape = Connection::new(
+        org.url(),
+        format!("{}/api/v1/organization", elsewhere.url()),
+        "t",
+    );
+    match rogue.check_connection(&escape).await.unwrap() {
+        Err(Error::Transport(m)) => assert!(m.contains("HttpRequestDenied"), "got {m}"),
+        other => panic!("expected transport(HttpRequestDenied), got {other:?}"),
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the request escaped: {:?}",
+        elsewhere.requests()
+    );
+
+    // The same request to the org's own origin goes through.
+    let home = Connection::new(org.url(), format!("{}/api/v1/organization", org.url()), "t");
+    let r = rogue.check_connection(&home).await.unwrap();
+    assert!(r.is_ok(), "got {r:?}");
+    assert_eq!(org.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runaway_component_is_stopped_at_its_deadline() {
+    let org = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let rogue = rogue().with_limits(Limits {
+        call_deadline: Duration::from_millis(300),
+        ..Limits::default()
+    });
+    let conn = Connection::new(org.url(), format!("{}/api/v1/organization", org.url()), "t");
+    let started = Instant::now();
+    let err = rogue.list_teams(&conn).await.expect_err("a host failure");
+    assert!(err.to_string().contains("deadline"), "got {err:#}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    // The host is still healthy.
+    assert!(rogue.check_connection(&conn).await.unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_that_hoards_memory_is_stopped_at_the_cap() {
+    let org = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let rogue = rogue();
+    let conn = Connection::new(org.url(), format!("{}/api/v1/organization", org.url()), "t");
+    let err = rogue.list_inboxes(&conn).await.expect_err("a host failure");
+    assert!(
+        format!("{err:#}").contains("connector component failed"),
+        "got {err:#}"
+    );
+    assert!(rogue.check_connection(&conn).await.unwrap().is_ok());
+}
+
+#[test]
+fn the_compiled_code_cache_is_used_and_never_stale() {
+    let dir = std::env::temp_dir().join(format!("gladly-cache-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bytes = gladly_harness::EMBEDDED_COMPONENT;
+    Harness::load(bytes, Some(&dir)).unwrap();
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "got {entries:?}");
+    let first = std::fs::metadata(&entries[0]).unwrap().modified().unwrap();
+    // A second load reads the entry instead of writing it again.
+    Harness::load(bytes, Some(&dir)).unwrap();
+    assert_eq!(
+        std::fs::metadata(&entries[0]).unwrap().modified().unwrap(),
+        first
+    );
+    // A damaged entry is replaced, not trusted.
+    std::fs::write(&entries[0], b"not compiled code").unwrap();
+    Harness::load(bytes, Some(&dir)).unwrap();
+    assert_ne!(std::fs::read(&entries[0]).unwrap(), b"not compiled code");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,36 @@
+// A host that is not wasmtime: Node.js, with the component transpiled by jco
+// (`jco transpile gladly_connector.wasm -o out --name connector`).
+// Reads the connection from GLADLY_ORG_URL, GLADLY_API_USER, GLADLY_API_TOKEN
+// and prints one JSON object with what each call answered.
+import { agents } from './out/connector.js';
+
+const conn = {
+  orgUrl: process.env.GLADLY_ORG_URL,
+  apiUser: process.env.GLADLY_API_USER,
+  apiToken: process.env.GLADLY_API_TOKEN,
+};
+
+// A `result` error arrives as a thrown ComponentError whose payload is the
+// WIT `error` variant: { tag: 'not-found', val: '...' }.
+function call(f) {
+  try {
+    return { ok: f() };
+  } catch (e) {
+    if (e && e.payload) return { err: e.payload };
+    throw e;
+  }
+}
+
+const out = {
+  check: call(() => agents.checkConnection(conn)),
+  jane: call(() => agents.lookup(conn, { tag: 'email', val: 'JANE@acme.example' })),
+  created: call(() =>
+    agents.provision(
+      conn,
+      { emailAddress: 'node@acme.example', name: 'From Node', role: { tag: 'agent' }, inboxes: ['Billing'], teams: [] },
+      { dryRun: false, noReactivate: false },
+    ),
+  ),
+  missing: call(() => agents.offboard(conn, { tag: 'id', val: 'agt_404' }, { dryRun: false, noReactivate: false })),
+};
+console.log(JSON.stringify(out));

@@ -285,8 +285,12 @@ fn shape_error(resp: &HttpResponse, what: &str, why: &str) -> Error {
     }
 }
 
+/// Parses to a `Value` first and only then to `D`: every type then has one
+/// deserializer (from `Value`) instead of two, which keeps the component small.
 pub fn decode<D: DeserializeOwned>(resp: &HttpResponse, what: &str) -> Result<D, Error> {
-    serde_json::from_slice(&resp.body).map_err(|e| shape_error(resp, what, &e.to_string()))
+    let value: Value =
+        serde_json::from_slice(&resp.body).map_err(|e| shape_error(resp, what, &e.to_string()))?;
+    serde_json::from_value(value).map_err(|e| shape_error(resp, what, &e.to_string()))
 }
 
 pub fn excerpt(body: &[u8]) -> String {

@@ -116,7 +116,7 @@ mod tests {
     #[test]
     fn a_changed_component_or_engine_config_gets_another_entry() {
         let dir = Path::new("/cache");
-        let engine = crate::engine().unwrap();
+        let engine = crate::engine(crate::Allocation::OnDemand).unwrap();
         let a = entry_path(&engine, b"component a", dir);
         assert_eq!(a, entry_path(&engine, b"component a", dir));
         assert_ne!(a, entry_path(&engine, b"component b", dir));

@@ -128,3 +128,27 @@ fn the_compiled_code_cache_is_used_and_never_stale() {
     assert_ne!(std::fs::read(&entries[0]).unwrap(), b"not compiled code");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pooled_harness_serves_concurrent_calls() {
+    let org = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let pooled = Harness::load_with(
+        gladly_harness::EMBEDDED_COMPONENT,
+        None,
+        gladly_harness::Allocation::Pooled {
+            max_concurrent_calls: 8,
+            max_memory_bytes: 64 << 20,
+        },
+    )
+    .unwrap();
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (h, conn) = (pooled.clone(), org.admin());
+            tokio::spawn(async move { h.lookup(&conn, &AgentKey::Id("agt_001".into())).await })
+        })
+        .collect();
+    for call in calls {
+        let found = call.await.unwrap().unwrap().unwrap().expect("jane");
+        assert_eq!(found.email_address, "jane@acme.example");
+    }
+}

@@ -99,6 +99,25 @@ fn stats(mut samples: Vec<Duration>) -> Stats {
     }
 }
 
+/// Times `runs` calls of `f`.
+fn time(runs: usize, mut f: impl FnMut()) -> Stats {
+    stats(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "median {}, p90 {}", fmt(self.median), fmt(self.p90))
+    }
+}
+
 fn fmt(d: Duration) -> String {
     if d < Duration::from_millis(1) {
         format!("{:.1} µs", d.as_secs_f64() * 1e6)
@@ -192,12 +211,12 @@ fn main() {
     let _ = std::fs::remove_dir_all(&cache);
     rows.push((
         "cold start, `gladly-harness lookup`, no cache".into(),
-        format!("median {}, p90 {}", fmt(uncached.median), fmt(uncached.p90)),
+        uncached.to_string(),
         String::new(),
     ));
     rows.push((
         "cold start, `gladly-harness lookup`, cached".into(),
-        format!("median {}, p90 {}", fmt(cached.median), fmt(cached.p90)),
+        cached.to_string(),
         format!(
             "{:.1}x faster than uncached; target < 20 ms",
             uncached.median.as_secs_f64() / cached.median.as_secs_f64()
@@ -224,44 +243,32 @@ fn main() {
         for _ in 0..100 {
             rt.block_on(h.instantiate_and_drop(&conn)).unwrap();
         }
-        stats(
-            (0..2000)
-                .map(|_| {
-                    let t = Instant::now();
-                    rt.block_on(h.instantiate_and_drop(&conn)).unwrap();
-                    t.elapsed()
-                })
-                .collect(),
-        )
+        time(2000, || {
+            rt.block_on(h.instantiate_and_drop(&conn)).unwrap();
+        })
     };
     let inst = time_instantiation(&harness);
     let inst_od = time_instantiation(&on_demand);
     rows.push((
         "instantiate from InstancePre, pooled".into(),
-        format!("median {}, p90 {}", fmt(inst.median), fmt(inst.p90)),
+        inst.to_string(),
         "target < 50 µs".into(),
     ));
     rows.push((
         "instantiate from InstancePre, on demand".into(),
-        format!("median {}, p90 {}", fmt(inst_od.median), fmt(inst_od.p90)),
+        inst_od.to_string(),
         String::new(),
     ));
 
     // A call that sends nothing (the component refuses the input): the fixed
     // cost of a call, instantiation included, without HTTP.
     let bad = AgentKey::Email("not-an-email".into());
-    let no_io = stats(
-        (0..2000)
-            .map(|_| {
-                let t = Instant::now();
-                assert!(rt.block_on(harness.lookup(&conn, &bad)).unwrap().is_err());
-                t.elapsed()
-            })
-            .collect(),
-    );
+    let no_io = time(2000, || {
+        assert!(rt.block_on(harness.lookup(&conn, &bad)).unwrap().is_err());
+    });
     rows.push((
         "call without I/O (input refused), pooled".into(),
-        format!("median {}, p90 {}", fmt(no_io.median), fmt(no_io.p90)),
+        no_io.to_string(),
         "fixed per-call cost".into(),
     ));
 
@@ -272,27 +279,15 @@ fn main() {
         rt.block_on(harness.lookup(&conn, &key)).unwrap().unwrap();
         gladly_connector::ops::lookup(&mut Native, &core_conn, &core_key).unwrap();
     }
-    let comp = stats(
-        (0..500)
-            .map(|_| {
-                let t = Instant::now();
-                rt.block_on(harness.lookup(&conn, &key)).unwrap().unwrap();
-                t.elapsed()
-            })
-            .collect(),
-    );
-    let native = stats(
-        (0..500)
-            .map(|_| {
-                let t = Instant::now();
-                gladly_connector::ops::lookup(&mut Native, &core_conn, &core_key).unwrap();
-                t.elapsed()
-            })
-            .collect(),
-    );
+    let comp = time(500, || {
+        rt.block_on(harness.lookup(&conn, &key)).unwrap().unwrap();
+    });
+    let native = time(500, || {
+        gladly_connector::ops::lookup(&mut Native, &core_conn, &core_key).unwrap();
+    });
     rows.push((
         "warm lookup by id, component (pooled)".into(),
-        format!("median {}, p90 {}", fmt(comp.median), fmt(comp.p90)),
+        comp.to_string(),
         format!(
             "{:.2}x native; target ≤ 1.2x",
             comp.median.as_secs_f64() / native.median.as_secs_f64()
@@ -300,36 +295,23 @@ fn main() {
     ));
     rows.push((
         "warm lookup by id, native core + ureq".into(),
-        format!("median {}, p90 {}", fmt(native.median), fmt(native.p90)),
+        native.to_string(),
         String::new(),
     ));
 
     // A walk of 10,000 agents in 100 pages.
     let big_admin = big.admin();
-    let walk_comp = stats(
-        (0..7)
-            .map(|_| {
-                let t = Instant::now();
-                let all = rt
-                    .block_on(harness.list_agents(&big_admin, false))
-                    .unwrap()
-                    .unwrap();
-                assert_eq!(all.len(), 10_000);
-                t.elapsed()
-            })
-            .collect(),
-    );
-    let walk_native = stats(
-        (0..7)
-            .map(|_| {
-                let t = Instant::now();
-                let all =
-                    gladly_connector::ops::list_agents(&mut Native, &big_conn, false).unwrap();
-                assert_eq!(all.len(), 10_000);
-                t.elapsed()
-            })
-            .collect(),
-    );
+    let walk_comp = time(7, || {
+        let all = rt
+            .block_on(harness.list_agents(&big_admin, false))
+            .unwrap()
+            .unwrap();
+        assert_eq!(all.len(), 10_000);
+    });
+    let walk_native = time(7, || {
+        let all = gladly_connector::ops::list_agents(&mut Native, &big_conn, false).unwrap();
+        assert_eq!(all.len(), 10_000);
+    });
     rows.push((
         "walk 10,000 agents (100 pages), component".into(),
         format!("median {}", fmt(walk_comp.median)),

@@ -156,11 +156,7 @@ async fn nothing_listening_is_a_transport_error() {
         l.local_addr().unwrap().port()
     }; // closed again: nothing listens there now
     let conn = Connection::new(format!("http://127.0.0.1:{port}"), "u", "t");
-    let mut o = opts();
-    o.retry = Some(RetryPolicy {
-        max_attempts: 2,
-        max_total_wait_ms: 2_000,
-    });
+    let o = with_retry(2, 2_000);
     let r = e.harness.check_connection(&conn).await.unwrap();
     expect_err(r, "transport");
     let r = e

@@ -55,11 +55,7 @@ async fn retry_after_as_an_http_date_is_honoured() {
 async fn rate_limits_beyond_the_budget_are_rate_limited_with_the_wait() {
     let e = env().await;
     e.sandbox.push_faults((0..10).map(|_| rate_limit("120")));
-    let mut o = opts();
-    o.retry = Some(RetryPolicy {
-        max_attempts: 5,
-        max_total_wait_ms: 5_000,
-    });
+    let o = with_retry(5, 5_000);
     let r = e
         .harness
         .offboard(&e.admin, &AgentKey::Id("agt_001".into()), &o)
@@ -80,11 +76,7 @@ async fn rate_limits_beyond_the_budget_are_rate_limited_with_the_wait() {
 async fn attempts_are_bounded() {
     let e = env().await;
     e.sandbox.push_faults((0..10).map(|_| rate_limit("0")));
-    let mut o = opts();
-    o.retry = Some(RetryPolicy {
-        max_attempts: 3,
-        max_total_wait_ms: 10_000,
-    });
+    let o = with_retry(3, 10_000);
     let r = e
         .harness
         .offboard(&e.admin, &AgentKey::Id("agt_001".into()), &o)

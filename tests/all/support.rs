@@ -62,6 +62,17 @@ pub fn opts() -> WriteOptions {
     }
 }
 
+/// Write options with this retry budget.
+pub fn with_retry(max_attempts: u32, max_total_wait_ms: u64) -> WriteOptions {
+    WriteOptions {
+        retry: Some(RetryPolicy {
+            max_attempts,
+            max_total_wait_ms,
+        }),
+        ..opts()
+    }
+}
+
 pub fn new_agent(email: &str, name: &str) -> NewAgent {
     NewAgent {
         email_address: email.into(),

@@ -234,11 +234,7 @@ async fn bad_keys_and_connections_are_refused_before_anything_is_sent() {
         let r = e.harness.check_connection(&conn).await.unwrap();
         assert_eq!(invalid_field(r), field, "for {conn:?}");
     }
-    let mut o = opts();
-    o.retry = Some(RetryPolicy {
-        max_attempts: 0,
-        max_total_wait_ms: 0,
-    });
+    let o = with_retry(0, 0);
     let r = e
         .harness
         .offboard(&ok, &AgentKey::Id("agt_001".into()), &o)

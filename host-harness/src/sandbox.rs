@@ -403,6 +403,10 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // The sandbox's own endpoints are neither recorded nor subject to faults.
+    if let Some(path) = uri.path().strip_prefix("/_sandbox/") {
+        return control(&shared, &method, path, &body);
+    }
     let fault = {
         let mut org = shared.org();
         org.requests.push(RecordedRequest {
@@ -597,6 +601,86 @@ fn route(
         ),
         _ => not_exist(),
     }
+}
+
+/// The sandbox's own endpoints, for people driving it by hand (no auth; it
+/// listens on loopback only):
+/// - `GET /_sandbox/welcome-emails`: the welcome e-mails "sent";
+/// - `GET /_sandbox/requests`: every request received, without credentials;
+/// - `POST /_sandbox/faults`: queue faults, e.g.
+///   `[{"fault": "rate-limit", "retryAfter": "2"}, {"fault": "status", "status": 503, "method": "POST"}]`;
+///   kinds: `rate-limit` (`retryAfter`), `status` (`status`), `delay` (`ms`),
+///   `malformed`, `lose-response`, `perform-then` (`status`),
+///   `drop-connection`, `echo-request`; `method` limits a fault to one method.
+fn control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
+    let mut org = shared.org();
+    match (method.clone(), path) {
+        (Method::GET, "welcome-emails") => axum::Json(
+            org.welcome_emails
+                .iter()
+                .map(|e| json!({"to": e.to, "agentId": e.agent_id}))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        (Method::GET, "requests") => axum::Json(
+            org.requests
+                .iter()
+                .map(|r| json!({"method": r.method, "pathAndQuery": r.path_and_query, "body": r.body}))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        (Method::POST, "faults") => {
+            let rules = match serde_json::from_slice::<Vec<Value>>(body) {
+                Ok(list) => list.iter().map(fault_rule).collect::<Result<Vec<_>, String>>(),
+                Err(e) => Err(format!("expected a JSON list of faults: {e}")),
+            };
+            match rules {
+                Ok(rules) => {
+                    let n = rules.len();
+                    org.faults.extend(rules);
+                    axum::Json(json!({"queued": n})).into_response()
+                }
+                Err(why) => error(StatusCode::BAD_REQUEST, Some("faults"), "invalid", &why),
+            }
+        }
+        _ => not_exist(),
+    }
+}
+
+fn fault_rule(v: &Value) -> Result<FaultRule, String> {
+    let status = || {
+        v.get("status")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok())
+            .ok_or_else(|| format!("{v}: needs \"status\""))
+    };
+    let fault = match v.get("fault").and_then(Value::as_str).unwrap_or_default() {
+        "rate-limit" => Fault::RateLimit {
+            retry_after: v
+                .get("retryAfter")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        },
+        "status" => Fault::Status(status()?),
+        "perform-then" => Fault::PerformThen(status()?),
+        "delay" => Fault::Delay(Duration::from_millis(
+            v.get("ms")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| format!("{v}: needs \"ms\""))?,
+        )),
+        "malformed" => Fault::Malformed,
+        "lose-response" => Fault::LoseResponse,
+        "drop-connection" => Fault::DropConnection,
+        "echo-request" => Fault::EchoRequest,
+        other => return Err(format!("unknown fault '{other}'")),
+    };
+    Ok(FaultRule {
+        method: v
+            .get("method")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_uppercase),
+        fault,
+    })
 }
 
 fn percent_decode(s: &str) -> String {

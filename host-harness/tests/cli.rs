@@ -300,3 +300,47 @@ fn the_built_interface_matches_wit_dir() {
     let wit_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
     gladly_harness::wit::check_matches(gladly_harness::EMBEDDED_COMPONENT, &wit_dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_takes_faults_and_reports_welcome_emails_over_http() {
+    let s = sandbox().await;
+    let url = s.url();
+    let queued: Value = tokio::task::spawn_blocking(move || {
+        ureq::post(&format!("{url}/_sandbox/faults"))
+            .send(r#"[{"fault": "rate-limit", "retryAfter": "0"}, {"fault": "status", "status": 503, "method": "GET"}]"#)
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(queued["queued"], 2);
+    let r = cli_env(
+        &s,
+        &[
+            "provision",
+            "--email",
+            "faulty@acme.example",
+            "--name",
+            "Faulty",
+        ],
+    )
+    .await;
+    assert_eq!(r.json()["outcome"], "created", "stderr: {}", r.stderr);
+    let url = s.url();
+    let emails: Value = tokio::task::spawn_blocking(move || {
+        ureq::get(&format!("{url}/_sandbox/welcome-emails"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(emails[0]["to"], "faulty@acme.example");
+    // The look-up before the create met the 429, then the 503, then went through.
+    let seen: Vec<String> = s.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(seen, ["GET", "GET", "GET", "POST"]);
+}

@@ -187,8 +187,8 @@ pub fn provision<T: Transport>(
                 Ok(r)
             }
             409 => {
-                // Someone created it since we looked: settle with what is there.
-                w.requests.pop();
+                // Someone created it since we looked: settle with what is
+                // there. The refused POST stays in `requests`: it was sent.
                 match find_by_email(c, &want.email_address)? {
                     Some(existing) => {
                         settle_existing(c, &mut w, existing, &want, &inboxes, &teams, opts)

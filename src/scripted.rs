@@ -381,6 +381,9 @@ fn a_409_on_create_settles_with_the_agent_that_appeared() {
         .answer(200, page(vec![agent("x1", "n@x.io", true)], None));
     let r = ops::provision(&mut s, &conn(), &new("n@x.io"), &WriteOptions::default()).unwrap();
     assert_eq!(r.outcome, Outcome::AlreadyExisted);
+    // The refused create was sent, so it is reported.
+    assert_eq!(r.requests.len(), 1);
+    assert_eq!(r.requests[0].method, "POST");
 }
 
 #[test]

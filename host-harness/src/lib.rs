@@ -221,7 +221,7 @@ impl Harness {
         .await
         {
             Ok(r) => r
-                .map_err(|e| anyhow!("{e:?}"))
+                .map_err(anyhow::Error::from)
                 .context("the connector component failed"),
             Err(_) => Err(anyhow!(
                 "the call did not finish within its deadline of {:?}",

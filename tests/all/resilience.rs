@@ -110,12 +110,7 @@ async fn a_503_on_create_is_sent_again_only_after_a_lookup() {
         .unwrap()
         .unwrap();
     assert_eq!(r.outcome, Outcome::Created);
-    let seen: Vec<String> = e
-        .sandbox
-        .requests()
-        .into_iter()
-        .map(|r| format!("{} {}", r.method, r.path_and_query))
-        .collect();
+    let seen = e.seen();
     let posts: Vec<usize> = seen
         .iter()
         .enumerate()
@@ -209,12 +204,7 @@ async fn a_dropped_connection_on_a_create_is_looked_up_then_sent_once_more() {
         "the lost create, then one more after a look-up"
     );
     assert_eq!(e.sandbox.welcome_emails().len(), 1);
-    let seen: Vec<String> = e
-        .sandbox
-        .requests()
-        .into_iter()
-        .map(|r| format!("{} {}", r.method, r.path_and_query))
-        .collect();
+    let seen = e.seen();
     let first_post = seen.iter().position(|s| s.starts_with("POST")).unwrap();
     assert!(
         seen[first_post + 1].starts_with("GET /api/v1/agents?limit=100&emailAddress=dropped"),

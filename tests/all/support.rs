@@ -44,6 +44,15 @@ pub async fn public_env() -> Env {
 }
 
 impl Env {
+    /// Every request the sandbox received, as "METHOD /path?query".
+    pub fn seen(&self) -> Vec<String> {
+        self.sandbox
+            .requests()
+            .into_iter()
+            .map(|r| format!("{} {}", r.method, r.path_and_query))
+            .collect()
+    }
+
     /// Requests the sandbox received that were writes (POST/PATCH/...).
     pub fn writes(&self) -> Vec<RecordedRequest> {
         self.sandbox

@@ -182,12 +182,7 @@ impl Harness {
             Some(dir) => cache::load_or_compile(&engine, bytes, dir)?,
             None => Component::new(&engine, bytes)?,
         };
-        let mut linker = Linker::<HostState>::new(&engine);
-        // All of WASI p2 is linked so that any build of the component
-        // resolves, but the context built per call grants no files, no
-        // environment, no arguments, no sockets and no stdio.
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        let linker = linker(&engine)?;
         let pre = ConnectorPre::new(linker.instantiate_pre(&component)?)?;
         start_epoch_ticker(&engine);
         Ok(Self {
@@ -363,6 +358,33 @@ impl Harness {
         })
         .await
     }
+}
+
+/// The imports the harness grants, and nothing else: outgoing HTTP, and
+/// what the Rust standard library links beside it (I/O streams and polling,
+/// clocks, random seeds, and the `wasi:cli` stdio, environment, exit and
+/// terminal interfaces). Filesystem and sockets are not linked at all, so a
+/// component that imports them is refused at load; the context behind the
+/// linked interfaces is empty (no environment, arguments or stdio).
+fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
+    use wasmtime_wasi::WasiView as _;
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
+    use wasmtime_wasi::p2::bindings::{cli, random};
+    use wasmtime_wasi::random::WasiRandom;
+
+    let mut l = Linker::<HostState>::new(engine);
+    // io, clocks, random, stdin/stdout/stderr: the wasi:http/proxy set.
+    wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(&mut l)?;
+    random::insecure_seed::add_to_linker::<_, WasiRandom>(&mut l, |t| t.ctx().ctx.random())?;
+    cli::environment::add_to_linker::<_, WasiCli>(&mut l, HostState::cli)?;
+    cli::exit::add_to_linker::<_, WasiCli>(&mut l, HostState::cli)?;
+    cli::terminal_input::add_to_linker::<_, WasiCli>(&mut l, HostState::cli)?;
+    cli::terminal_output::add_to_linker::<_, WasiCli>(&mut l, HostState::cli)?;
+    cli::terminal_stdin::add_to_linker::<_, WasiCli>(&mut l, HostState::cli)?;
+    cli::terminal_stdout::add_to_linker::<_, WasiCli>(&mut l, HostState::cli)?;
+    cli::terminal_stderr::add_to_linker::<_, WasiCli>(&mut l, HostState::cli)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut l)?;
+    Ok(l)
 }
 
 /// Every tick lets running guests yield (see [`Harness::call`]).

@@ -152,3 +152,25 @@ async fn a_pooled_harness_serves_concurrent_calls() {
         assert_eq!(found.email_address, "jane@acme.example");
     }
 }
+
+#[test]
+fn a_component_that_imports_the_filesystem_or_sockets_is_refused_at_load() {
+    // Each imports one function of the interface. A linked interface with
+    // another signature would say "type mismatch"; these have no
+    // implementation at all.
+    for (import, func) in [
+        ("wasi:filesystem/preopens@0.2.6", "get-directories"),
+        ("wasi:sockets/instance-network@0.2.6", "instance-network"),
+    ] {
+        let component = wat::parse_str(format!(
+            r#"(component (import "{import}" (instance (export "{func}" (func)))))"#
+        ))
+        .unwrap();
+        let err = Harness::from_bytes(&component).err().expect("refused");
+        let shown = format!("{err:#}");
+        assert!(
+            shown.contains(import) && shown.contains("implementation is missing"),
+            "expected no implementation of {import}, got {shown}"
+        );
+    }
+}

@@ -248,15 +248,14 @@ fn settle_existing<T: Transport>(
     if !teams.is_empty() && !same_set(existing.teams.as_deref(), teams) {
         body.insert("teams".into(), json!(teams));
     }
-    for (key, want, have) in [
-        ("externalId", &want.external_id, &existing.external_id),
-        ("phoneNumber", &want.phone_number, &existing.phone_number),
-        ("language", &want.language, &existing.language),
-    ] {
-        if want.is_some() && want != have {
-            body.insert(key.into(), json!(want));
-        }
-    }
+    insert_changed(
+        &mut body,
+        [
+            ("externalId", &want.external_id, &existing.external_id),
+            ("phoneNumber", &want.phone_number, &existing.phone_number),
+            ("language", &want.language, &existing.language),
+        ],
+    );
     if let Some(p) = &want.agent_profile
         && existing.agent_profile.as_ref() != Some(p)
     {
@@ -299,15 +298,14 @@ pub fn update<T: Transport>(
         {
             body.insert("role".into(), json!(r.as_gladly()));
         }
-        for (key, want, have) in [
-            ("externalId", &ch.external_id, &current.external_id),
-            ("phoneNumber", &ch.phone_number, &current.phone_number),
-            ("language", &ch.language, &current.language),
-        ] {
-            if want.is_some() && want != have {
-                body.insert(key.into(), json!(want));
-            }
-        }
+        insert_changed(
+            &mut body,
+            [
+                ("externalId", &ch.external_id, &current.external_id),
+                ("phoneNumber", &ch.phone_number, &current.phone_number),
+                ("language", &ch.language, &current.language),
+            ],
+        );
         if let Some(p) = &ch.agent_profile {
             let have = current.agent_profile.clone().unwrap_or_default();
             let merged = AgentProfile {
@@ -519,6 +517,19 @@ fn check_written(sent: &Value, agent: &Agent, what: &str) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Puts each wanted value that differs from what the agent has into a PATCH
+/// body; `None` means "leave as it is".
+fn insert_changed<const N: usize>(
+    body: &mut Map<String, Value>,
+    fields: [(&str, &Option<String>, &Option<String>); N],
+) {
+    for (key, want, have) in fields {
+        if want.is_some() && want != have {
+            body.insert(key.into(), json!(want));
+        }
+    }
 }
 
 fn insert_opt(body: &mut Map<String, Value>, key: &str, v: &Option<String>) {

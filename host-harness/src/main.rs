@@ -574,6 +574,11 @@ fn print_result(r: &WriteResult) {
 async fn demo(harness: Harness) -> anyhow::Result<ExitCode> {
     let sandbox = Sandbox::start(SandboxConfig::default()).await?;
     let conn = sandbox.admin();
+    let defaults = WriteOptions {
+        dry_run: false,
+        no_reactivate: false,
+        retry: None,
+    };
     println!(
         "Gladly sandbox started at {} (lifecycle contract).\n",
         sandbox.url()
@@ -607,17 +612,7 @@ async fn demo(harness: Harness) -> anyhow::Result<ExitCode> {
     };
     let created = step(
         "provision",
-        harness
-            .provision(
-                &conn,
-                &new,
-                &WriteOptions {
-                    dry_run: false,
-                    no_reactivate: false,
-                    retry: None,
-                },
-            )
-            .await?,
+        harness.provision(&conn, &new, &defaults).await?,
     )?;
     print_result(&created);
     let id = created
@@ -629,17 +624,7 @@ async fn demo(harness: Harness) -> anyhow::Result<ExitCode> {
     println!("\n4. Provision the same person again (an automation retrying)");
     let again = step(
         "provision",
-        harness
-            .provision(
-                &conn,
-                &new,
-                &WriteOptions {
-                    dry_run: false,
-                    no_reactivate: false,
-                    retry: None,
-                },
-            )
-            .await?,
+        harness.provision(&conn, &new, &defaults).await?,
     )?;
     print_result(&again);
     println!(
@@ -665,16 +650,7 @@ async fn demo(harness: Harness) -> anyhow::Result<ExitCode> {
     let updated = step(
         "update",
         harness
-            .update(
-                &conn,
-                &AgentKey::Id(id.clone()),
-                &changes,
-                &WriteOptions {
-                    dry_run: false,
-                    no_reactivate: false,
-                    retry: None,
-                },
-            )
+            .update(&conn, &AgentKey::Id(id.clone()), &changes, &defaults)
             .await?,
     )?;
     print_result(&updated);
@@ -692,15 +668,7 @@ async fn demo(harness: Harness) -> anyhow::Result<ExitCode> {
     let off = step(
         "offboard",
         harness
-            .offboard(
-                &conn,
-                &AgentKey::ExternalId("E-2042".into()),
-                &WriteOptions {
-                    dry_run: false,
-                    no_reactivate: false,
-                    retry: None,
-                },
-            )
+            .offboard(&conn, &AgentKey::ExternalId("E-2042".into()), &defaults)
             .await?,
     )?;
     print_result(&off);

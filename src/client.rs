@@ -29,6 +29,11 @@ const MAX_PAGES: usize = 10_000;
 const EXCERPT: usize = 200;
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_CAP: Duration = Duration::from_secs(8);
+/// A 429 without `Retry-After` backs off from here: Gladly counts its limit
+/// per second.
+const RATE_BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// The window Gladly's published rate limit is counted in.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 pub fn encode(segment: &str) -> String {
     utf8_percent_encode(segment, SEGMENT).to_string()
@@ -50,6 +55,8 @@ pub struct Client<'t, T: Transport> {
     transport: &'t mut T,
     policy: RetryPolicy,
     waited: Duration,
+    /// Per method: when an answer said the second's requests were spent.
+    spent: [Option<Duration>; 3],
 }
 
 impl<'t, T: Transport> Client<'t, T> {
@@ -76,6 +83,7 @@ impl<'t, T: Transport> Client<'t, T> {
             transport,
             policy,
             waited: Duration::ZERO,
+            spent: [None; 3],
         })
     }
 
@@ -96,28 +104,40 @@ impl<'t, T: Transport> Client<'t, T> {
         path: &str,
         body: Option<&Value>,
     ) -> Result<HttpResponse, Error> {
+        let body = body.map(|b| b.to_string().into_bytes());
         let mut headers = vec![
             ("authorization".to_string(), self.authorization.clone()),
             ("accept".to_string(), "application/json".to_string()),
         ];
-        if body.is_some() {
+        if let Some(b) = &body {
+            // The length of a body already in hand, as every careful client
+            // sends it: a front end that wants one answers a chunked body
+            // with 411 or loses it.
             headers.push(("content-type".to_string(), "application/json".to_string()));
+            headers.push(("content-length".to_string(), b.len().to_string()));
         }
         let request = HttpRequest {
             method,
             url: format!("{}{}", self.base.api_root(), path),
             headers,
-            body: body.map(|b| b.to_string().into_bytes()),
+            body,
         };
         let what = format!("{} /api/v1{}", method.as_str(), strip_query(path));
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let last = attempt >= self.policy.max_attempts;
-            match self.transport.send(&request) {
+            self.pace(method);
+            let sent = self.transport.send(&request);
+            if let Ok(resp) = &sent {
+                self.note_rate_limit(method, resp);
+            }
+            match sent {
                 Ok(resp) if resp.status == 429 => {
                     let asked = retry_after(&resp, self.transport.now_unix());
-                    let wait = asked.unwrap_or_else(|| self.backoff(attempt));
+                    // Gladly's spec promises no Retry-After: without one, back
+                    // off from a second, the window its limit is counted in.
+                    let wait = asked.unwrap_or_else(|| self.backoff(attempt, RATE_BACKOFF_BASE));
                     if last || self.waited.saturating_add(wait) > self.policy.max_total_wait {
                         return Err(Error::RateLimited {
                             retry_after_ms: asked.map(|d| d.as_millis() as u64),
@@ -131,7 +151,7 @@ impl<'t, T: Transport> Client<'t, T> {
                     self.pause(wait);
                 }
                 Ok(resp) if method.is_idempotent() && matches!(resp.status, 502..=504) && !last => {
-                    let wait = self.backoff(attempt);
+                    let wait = self.backoff(attempt, BACKOFF_BASE);
                     if self.waited.saturating_add(wait) > self.policy.max_total_wait {
                         return Ok(resp);
                     }
@@ -142,11 +162,12 @@ impl<'t, T: Transport> Client<'t, T> {
                     // A POST that may have arrived is not repeated here: the
                     // caller decides (provision looks the agent up first).
                     let retryable = match e.kind {
-                        TransportErrorKind::Denied => false,
+                        TransportErrorKind::Denied | TransportErrorKind::Certificate => false,
+                        TransportErrorKind::TooLarge => false,
                         TransportErrorKind::Connect => true,
                         TransportErrorKind::Lost => method.is_idempotent(),
                     };
-                    let wait = self.backoff(attempt);
+                    let wait = self.backoff(attempt, BACKOFF_BASE);
                     if !retryable
                         || last
                         || self.waited.saturating_add(wait) > self.policy.max_total_wait
@@ -154,7 +175,11 @@ impl<'t, T: Transport> Client<'t, T> {
                         let kind = match e.kind {
                             TransportErrorKind::Denied => "was refused by the host",
                             TransportErrorKind::Connect => "could not connect",
+                            TransportErrorKind::Certificate => {
+                                "could not connect: the organisation's TLS certificate was not accepted (it names another host, has expired, or is not signed by a CA this host trusts; a private CA can be added with --ca-file)"
+                            }
                             TransportErrorKind::Lost => "got no complete answer",
+                            TransportErrorKind::TooLarge => "got an answer too large to read",
                         };
                         return Err(self.scrub(Error::Transport(format!(
                             "{what} {kind} after {attempt} attempt(s): {}",
@@ -167,14 +192,40 @@ impl<'t, T: Transport> Client<'t, T> {
         }
     }
 
+    /// Waits, when the last answer to `method` said this second's requests
+    /// are spent, until the second is over: Gladly counts 10 requests per
+    /// second per method and organisation, and a request sent before then
+    /// only draws a 429.
+    fn pace(&mut self, method: Method) {
+        let Some(spent_at) = self.spent[method as usize].take() else {
+            return;
+        };
+        let until = spent_at.saturating_add(RATE_WINDOW);
+        let now = self.transport.monotonic();
+        if until > now {
+            self.transport.sleep(until - now);
+        }
+    }
+
+    /// Reads `Ratelimit-Remaining-Second` from an answer.
+    fn note_rate_limit(&mut self, method: Method, resp: &HttpResponse) {
+        let remaining = resp
+            .header("ratelimit-remaining-second")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if remaining == Some(0) {
+            self.spent[method as usize] = Some(self.transport.monotonic());
+        }
+    }
+
     fn pause(&mut self, wait: Duration) {
         self.transport.sleep(wait);
         self.waited = self.waited.saturating_add(wait);
     }
 
-    /// Exponential backoff with "equal jitter": half fixed, half random.
-    fn backoff(&mut self, attempt: u32) -> Duration {
-        let exp = BACKOFF_BASE.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    /// Exponential backoff from `base` with "equal jitter": half fixed,
+    /// half random.
+    fn backoff(&mut self, attempt: u32, base: Duration) -> Duration {
+        let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         let full = exp.min(BACKOFF_CAP);
         full / 2 + full.mul_f64(self.transport.jitter().clamp(0.0, 1.0) / 2.0)
     }
@@ -319,32 +370,123 @@ pub fn retry_after(resp: &HttpResponse, now_unix: u64) -> Option<Duration> {
     Some(Duration::from_secs(at.saturating_sub(now_unix)))
 }
 
-/// The first `errors[]` entry of Gladly's error body, if any.
-fn gladly_error(resp: &HttpResponse) -> Option<(Option<String>, String)> {
-    let v: Value = serde_json::from_slice(&resp.body).ok()?;
-    let first = v.get("errors")?.as_array()?.first()?;
-    let attr = first
-        .get("attr")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let detail = first
-        .get("detail")
-        .or_else(|| first.get("code"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    Some((attr, detail))
+/// One entry of Gladly's error body.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct GladlyError {
+    pub attr: Option<String>,
+    pub code: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl GladlyError {
+    /// The words to show a person: the detail, else the code.
+    fn said(&self) -> Option<&str> {
+        self.detail
+            .as_deref()
+            .or(self.code.as_deref())
+            .filter(|d| !d.is_empty())
+    }
+}
+
+/// Gladly's error body, `{"errors": [{"attr", "code", "detail"}]}`, read in
+/// both published forms: `errors` as a list, or as a single object. Anything
+/// else (not JSON, other shapes, values that are not strings) reads as no
+/// entries.
+pub fn gladly_errors(body: &[u8]) -> Vec<GladlyError> {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let entries = match v.get("errors") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => return Vec::new(),
+    };
+    let text = |e: &Value, k: &str| e.get(k).and_then(Value::as_str).map(str::to_string);
+    entries
+        .into_iter()
+        .filter(|e| e.is_object())
+        .map(|e| GladlyError {
+            attr: text(e, "attr"),
+            code: text(e, "code"),
+            detail: text(e, "detail"),
+        })
+        .collect()
+}
+
+/// Gladly's camelCase attribute as the WIT names the field (`emailAddress`
+/// becomes `email-address`, `agentProfile.avatarUrl` becomes
+/// `agent-profile.avatar-url`), so an error from Gladly names a field the
+/// same way the connector's own validation does.
+pub fn wit_field(attr: &str) -> String {
+    let mut out = String::with_capacity(attr.len() + 4);
+    let mut prev_lower = false;
+    for ch in attr.chars() {
+        if ch.is_ascii_uppercase() {
+            if prev_lower {
+                out.push('-');
+            }
+            out.push(ch.to_ascii_lowercase());
+            prev_lower = false;
+        } else {
+            out.push(if ch == '_' { '-' } else { ch });
+            prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
+        }
+    }
+    out
 }
 
 /// Maps a non-2xx answer to the error a workflow branches on. `what` names
 /// the request in words, e.g. "agent agt_002".
 pub fn status_error(resp: &HttpResponse, what: &str) -> Error {
-    let detail = gladly_error(resp);
-    let said = detail
-        .as_ref()
-        .filter(|(_, d)| !d.is_empty())
-        .map(|(_, d)| format!(" Gladly said: {d}"))
+    status_error_in(resp, what, None)
+}
+
+/// As [`status_error`], for a write whose body came from the WIT record
+/// `record` (e.g. `agent`, `changes`): a field Gladly names is reported as
+/// `record.field`.
+pub fn status_error_in(resp: &HttpResponse, what: &str, record: Option<&str>) -> Error {
+    let errors = gladly_errors(&resp.body);
+    let first = errors.first();
+    let said = first
+        .and_then(GladlyError::said)
+        .map(|d| format!(" Gladly said: {d}"))
         .unwrap_or_default();
+    let field = |attr: &str| match record {
+        Some(r) => format!("{r}.{}", wit_field(attr)),
+        None => wit_field(attr),
+    };
+    // `taken` on a unique field is a conflict whatever the status: the
+    // value belongs to another agent.
+    if let Some(e) = errors.iter().find(|e| {
+        e.code.as_deref() == Some("taken")
+            && matches!(e.attr.as_deref(), Some("emailAddress" | "externalId"))
+    }) {
+        let attr = e.attr.as_deref().unwrap_or_default();
+        return Error::Conflict {
+            message: format!(
+                "{what}: the {} is taken by another agent.{}",
+                field(attr),
+                e.said()
+                    .map(|d| format!(" Gladly said: {d}"))
+                    .unwrap_or_default()
+            ),
+            agent_ids: Vec::new(),
+        };
+    }
+    if first.and_then(|e| e.code.as_deref()) == Some("moved") || (300..400).contains(&resp.status) {
+        let location = resp
+            .header("location")
+            .map(|l| format!(" to {l}"))
+            .unwrap_or_default();
+        return Error::Upstream {
+            status: resp.status,
+            message: format!(
+                "Gladly answered {what} with a redirect (HTTP {}){location}. Redirects are never followed with credentials: if the organisation has moved, set connection.org-url to its new address.{said}",
+                resp.status
+            ),
+            body_excerpt: excerpt(&resp.body),
+        };
+    }
     match resp.status {
         401 => Error::Unauthorized(format!(
             "Gladly refused the credentials for {what}; check connection.api-user and connection.api-token.{said}"
@@ -362,13 +504,28 @@ pub fn status_error(resp: &HttpResponse, what: &str) -> Error {
             resp.status
         )),
         400 | 422 => {
-            let field = detail
-                .as_ref()
-                .and_then(|(a, _)| a.clone())
-                .unwrap_or_else(|| "request".to_string());
+            let problems: Vec<String> = errors
+                .iter()
+                .map(|e| {
+                    let code = e.code.as_deref().map(code_meaning).unwrap_or("is invalid");
+                    match (&e.attr, &e.detail) {
+                        (Some(a), Some(d)) => format!("{} {code} ({d})", field(a)),
+                        (Some(a), None) => format!("{} {code}", field(a)),
+                        (None, Some(d)) => d.clone(),
+                        (None, None) => code.to_string(),
+                    }
+                })
+                .collect();
             Error::InvalidInput {
-                field,
-                message: format!("Gladly rejected {what}.{said}"),
+                field: first
+                    .and_then(|e| e.attr.as_deref())
+                    .map(field)
+                    .unwrap_or_else(|| "request".to_string()),
+                message: if problems.is_empty() {
+                    format!("Gladly rejected {what} (HTTP {}).", resp.status)
+                } else {
+                    format!("Gladly rejected {what}: {}.", problems.join("; "))
+                },
             }
         }
         status => Error::Upstream {
@@ -376,5 +533,20 @@ pub fn status_error(resp: &HttpResponse, what: &str) -> Error {
             message: format!("Gladly answered {what} with HTTP {status}.{said}"),
             body_excerpt: excerpt(&resp.body),
         },
+    }
+}
+
+/// What the error codes Gladly documents mean, in words.
+fn code_meaning(code: &str) -> &'static str {
+    match code {
+        "blank" => "must not be blank",
+        "invalid" => "is invalid",
+        "taken" => "is already taken",
+        "too_long" => "is too long",
+        "wrong_length" => "has the wrong length",
+        "not_a_number" => "is not a number",
+        "present" => "must be blank",
+        "not_exist" => "refers to something that does not exist",
+        _ => "was refused",
     }
 }

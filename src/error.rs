@@ -47,12 +47,7 @@ impl Error {
     /// so that a server echoing a request back cannot leak a credential
     /// through an error.
     pub fn scrub(self, secrets: &[&str]) -> Self {
-        let clean = |s: String| {
-            secrets
-                .iter()
-                .filter(|x| !x.is_empty())
-                .fold(s, |acc, x| acc.replace(x, "<redacted>"))
-        };
+        let clean = |s: String| redact(&s, secrets);
         match self {
             Self::Unauthorized(m) => Self::Unauthorized(clean(m)),
             Self::Forbidden(m) => Self::Forbidden(clean(m)),
@@ -86,5 +81,60 @@ impl Error {
             },
             Self::Transport(m) => Self::Transport(clean(m)),
         }
+    }
+}
+
+/// Replaces every occurrence of any of `secrets` in `text` with
+/// `<redacted>`, in one pass, longest secret first at each position, so
+/// that the marker itself is never searched again: a one-letter token must
+/// not mangle the `<redacted>` written for a longer one.
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'scan: while let Some(ch) = rest.chars().next() {
+        for secret in &secrets {
+            if let Some(after) = rest.strip_prefix(secret) {
+                out.push_str("<redacted>");
+                rest = after;
+                continue 'scan;
+            }
+        }
+        out.push(ch);
+        rest = &rest[ch.len_utf8()..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_one_letter_token_leaves_messages_readable() {
+        let e = Error::Transport("GET /api/v1/agents got no answer; token t".into());
+        let got = e.scrub(&["Basic dTp0", "dTp0", "t"]).to_string();
+        assert_eq!(
+            got,
+            "transport: GET /api/v1/agen<redacted>s go<redacted> no answer; <redacted>oken <redacted>",
+            "the scrubber went back over its own marker"
+        );
+        assert!(!got.contains("<redac<"), "mangled: {got}");
+    }
+
+    #[test]
+    fn longer_secrets_win_and_every_one_is_removed() {
+        let text = "Authorization: Basic YWJjOnNlY3JldA== and secret and YWJjOnNlY3JldA==";
+        let got = redact(
+            text,
+            &["secret", "Basic YWJjOnNlY3JldA==", "YWJjOnNlY3JldA=="],
+        );
+        assert_eq!(
+            got,
+            "Authorization: <redacted> and <redacted> and <redacted>"
+        );
+        assert_eq!(redact("é€ x", &["€"]), "é<redacted> x");
+        assert_eq!(redact("nothing", &[""]), "nothing");
     }
 }

@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::client::{Client, decode, encode, status_error};
+use crate::client::{Client, decode, encode, status_error, status_error_in};
 use crate::error::Error;
 use crate::model::*;
 use crate::transport::{HttpResponse, Method, Transport};
@@ -203,9 +203,10 @@ pub fn provision<T: Transport>(
                 }
             }
             404 | 405 | 501 => Err(Error::Unsupported(UNSUPPORTED_CREATE.into())),
-            _ => Err(status_error(
+            _ => Err(status_error_in(
                 &sent,
                 &format!("the create of {}", want.email_address),
+                Some("agent"),
             )),
         }
     })
@@ -261,7 +262,7 @@ fn settle_existing<T: Transport>(
     {
         body.insert("agentProfile".into(), json!(p));
     }
-    let agent = patch(c, w, &existing, Value::Object(body))?;
+    let agent = patch(c, w, &existing, Value::Object(body), "agent")?;
     let mut r = w.finish(Outcome::Reactivated, Some(agent), vec![]);
     r.warnings.push(format!(
         "{} was a deactivated agent ({}) and was reactivated with its id and history; restore the user's SSO access at the IdP if it was removed.",
@@ -342,7 +343,7 @@ pub fn update<T: Transport>(
         if body.is_empty() {
             return Ok(w.finish(Outcome::Unchanged, Some(current), vec![]));
         }
-        let agent = patch(c, &mut w, &current, Value::Object(body))?;
+        let agent = patch(c, &mut w, &current, Value::Object(body), "changes")?;
         Ok(w.finish(Outcome::Updated, Some(agent), vec![]))
     })
 }
@@ -362,7 +363,7 @@ pub fn offboard<T: Transport>(
             r.warnings.push(SSO_WARNING.into());
             return Ok(r);
         }
-        let agent = patch(c, &mut w, &current, json!({"active": false}))?;
+        let agent = patch(c, &mut w, &current, json!({"active": false}), "key")?;
         let mut r = w.finish(Outcome::Deactivated, Some(agent), vec![]);
         r.warnings.push(SSO_WARNING.into());
         r.warnings.push(REROUTE_WARNING.into());
@@ -421,12 +422,14 @@ impl Writer {
 
 /// PATCHes `current` with `body` and returns the agent as Gladly has it
 /// afterwards, checked against what was sent. In a dry run, returns
-/// `current` unchanged.
+/// `current` unchanged. `record` is the WIT record the body came from, to
+/// name a field Gladly refuses.
 fn patch<T: Transport>(
     c: &mut Client<'_, T>,
     w: &mut Writer,
     current: &Agent,
     body: Value,
+    record: &str,
 ) -> Result<Agent, Error> {
     let path = format!("/agents/{}", encode(&current.id));
     let what = format!("the change of agent {}", current.id);
@@ -442,7 +445,26 @@ fn patch<T: Transport>(
                 None => not_found_id(&current.id),
             });
         }
-        _ => return Err(status_error(&resp, &what)),
+        _ => {
+            return Err(match status_error_in(&resp, &what, Some(record)) {
+                // Name the agent that holds the e-mail, as provision does.
+                Error::Conflict { message, .. } => {
+                    let holder = match body.get("emailAddress").and_then(Value::as_str) {
+                        Some(email) => find_by_email(c, email)?,
+                        None => None,
+                    };
+                    Error::Conflict {
+                        message,
+                        agent_ids: holder
+                            .map(|a| a.id)
+                            .filter(|id| *id != current.id)
+                            .into_iter()
+                            .collect(),
+                    }
+                }
+                e => e,
+            });
+        }
     }
     // Gladly may answer with only the fields it changed (seed 000's
     // examples do): overlay the answer on what we knew, and if it left out

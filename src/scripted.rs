@@ -12,6 +12,8 @@ use crate::model::*;
 use crate::ops;
 use crate::transport::*;
 
+mod wire;
+
 enum Step {
     Answer(HttpResponse),
     Fail(TransportError),
@@ -84,6 +86,11 @@ impl Transport for Script {
     fn now_unix(&mut self) -> u64 {
         // Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's example date.
         784_111_777
+    }
+
+    /// Simulated time: only sleeping moves the clock.
+    fn monotonic(&mut self) -> Duration {
+        self.slept.iter().sum()
     }
 }
 
@@ -209,13 +216,14 @@ fn a_429_without_retry_after_backs_off_exponentially() {
         .answer_with(429, &[], "")
         .answer(200, json!([]));
     ops::list_inboxes(&mut s, &conn()).unwrap();
-    // Equal jitter at 0.5: 3/4 of 250 ms, 500 ms, 1 s.
+    // From a second, Gladly's window; equal jitter at 0.5: 3/4 of 1 s,
+    // 2 s, 4 s.
     assert_eq!(
         s.slept,
         [
-            Duration::from_micros(187_500),
-            Duration::from_micros(375_000),
-            Duration::from_micros(750_000)
+            Duration::from_millis(750),
+            Duration::from_millis(1500),
+            Duration::from_millis(3000)
         ]
     );
 }
@@ -392,7 +400,7 @@ fn statuses_map_to_typed_errors() {
         (401, "unauthorized"),
         (403, "forbidden"),
         (404, "not found"),
-        (400, "invalid input in inboxes"),
+        (400, "invalid input in changes.inboxes"),
         (500, "upstream error (HTTP 500)"),
     ] {
         let mut s = Script::default()

@@ -1,5 +1,5 @@
 //! The one seam between the core and the network: send a request, get a
-//! response. The component supplies a wasi:http transport (waki), native
+//! response. The component supplies a wasi:http transport, native
 //! benchmarks a native one, unit tests a scripted one.
 
 use std::fmt;
@@ -86,6 +86,12 @@ pub enum TransportErrorKind {
     /// The request may have reached Gladly but no complete answer came back
     /// (timeout, reset, truncated body).
     Lost,
+    /// The server's TLS certificate was refused (another name, expired, an
+    /// untrusted CA): retrying cannot help until someone fixes it.
+    Certificate,
+    /// The answer is larger than the transport will read; asking again gets
+    /// the same answer.
+    TooLarge,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +121,12 @@ pub trait Transport {
 
     /// Seconds since the Unix epoch, to read a `Retry-After` HTTP date.
     fn now_unix(&mut self) -> u64;
+
+    /// A monotonic clock, to pace requests to the rate limit. Scripted
+    /// transports answer with simulated time.
+    fn monotonic(&mut self) -> Duration {
+        std_monotonic()
+    }
 }
 
 /// The environment's own clock, sleep and randomness: what both the
@@ -130,6 +142,13 @@ pub fn std_jitter() -> f64 {
     // component); hashing a constant with it gives a fresh random u64.
     let bits = RandomState::new().hash_one(0u8);
     (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Time since the first call, on the environment's monotonic clock
+/// (wasi:clocks/monotonic-clock in the component).
+pub fn std_monotonic() -> Duration {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
 }
 
 pub fn std_now_unix() -> u64 {

@@ -1,14 +1,14 @@
 //! The binding layer: WIT types in, core calls, WIT types out, and the
-//! wasi:http transport. No lifecycle logic lives here.
+//! wasi:http transport (`http`). No lifecycle logic lives here.
 #![allow(unsafe_code)] // wit-bindgen's generated glue
+
+mod http;
 
 use std::time::Duration;
 
 use crate::model as m;
 use crate::ops;
-use crate::transport::{
-    HttpRequest, HttpResponse, Method, Transport, TransportError, TransportErrorKind,
-};
+use http::WasiHttp;
 
 wit_bindgen::generate!({
     world: "connector",
@@ -20,101 +20,6 @@ use exports::gladly::provisioning::agents as wit;
 struct Component;
 
 export!(Component);
-
-/// Answers larger than this are refused rather than buffered: a page of 100
-/// agents is a few tens of KiB.
-const MAX_BODY: usize = 16 * 1024 * 1024;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Outgoing HTTP through wasi:http (waki). Timeouts beyond connect are the
-/// host's to set.
-struct WasiHttp;
-
-impl Transport for WasiHttp {
-    fn send(&mut self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        let method = match req.method {
-            Method::Get => waki::Method::Get,
-            Method::Post => waki::Method::Post,
-            Method::Patch => waki::Method::Patch,
-        };
-        let mut b = waki::Client::new()
-            .request(method, &req.url)
-            .connect_timeout(CONNECT_TIMEOUT);
-        for (k, v) in &req.headers {
-            let name = waki::header::HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| TransportError::new(TransportErrorKind::Denied, e.to_string()))?;
-            b = b.header(name, v.as_str());
-        }
-        if let Some(body) = &req.body {
-            b = b.body(body.clone());
-        }
-        let resp = b.send().map_err(classify)?;
-        let status = resp.status_code();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk(64 * 1024).map_err(classify)? {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_BODY {
-                return Err(TransportError::new(
-                    TransportErrorKind::Lost,
-                    format!("the answer is larger than {} MiB", MAX_BODY >> 20),
-                ));
-            }
-        }
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
-    }
-
-    fn sleep(&mut self, duration: Duration) {
-        crate::transport::std_sleep(duration)
-    }
-
-    fn jitter(&mut self) -> f64 {
-        crate::transport::std_jitter()
-    }
-
-    fn now_unix(&mut self) -> u64 {
-        crate::transport::std_now_unix()
-    }
-}
-
-fn classify(e: anyhow::Error) -> TransportError {
-    use waki::ErrorCode as C;
-    let kind = match e.downcast_ref::<C>() {
-        Some(C::HttpRequestDenied) => TransportErrorKind::Denied,
-        Some(
-            C::DnsTimeout
-            | C::DnsError(_)
-            | C::DestinationNotFound
-            | C::DestinationUnavailable
-            | C::DestinationIpProhibited
-            | C::DestinationIpUnroutable
-            | C::ConnectionRefused
-            | C::ConnectionTimeout
-            | C::TlsProtocolError
-            | C::TlsCertificateError
-            | C::TlsAlertReceived(_),
-        ) => TransportErrorKind::Connect,
-        _ => TransportErrorKind::Lost,
-    };
-    let message = match e.downcast_ref::<C>() {
-        Some(code) => format!("{code:?}"),
-        None => format!("{e:#}"),
-    };
-    TransportError::new(kind, message)
-}
 
 impl wit::Guest for Component {
     fn provision(

@@ -12,17 +12,30 @@
 //! that ignore paging and filters, teams with `agentIds`, inboxes with
 //! `disabled`, and `/organization`.
 //!
+//! In front of both stands what a strict front end checks ([`front`]): a
+//! write whose body is chunked or has no `Content-Length` is answered
+//! `411 Length Required`, and Gladly's published rate limit (10 requests per
+//! second per method, `Ratelimit-Limit-Second` and
+//! `Ratelimit-Remaining-Second` on every answer, 429 beyond it) is kept.
+//! It serves HTTP, or HTTPS with a certificate made at start ([`tls`]), and
+//! can delay every new connection, as a TLS handshake across the internet
+//! would.
+//!
 //! Faults can be queued ([`Fault`]) to test retries: 429 storms with
-//! `Retry-After`, 5xx, slow answers, malformed bodies.
+//! `Retry-After`, 5xx, slow answers, malformed bodies, redirects.
 
 // Validation helpers return the HTTP error response itself as `Err`: it is
 // built once per refused request, so its size does not matter here.
 #![allow(clippy::result_large_err)]
 
+pub mod front;
+pub mod tls;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -31,7 +44,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
+
+pub use front::{Framing, RateLimit};
+pub use tls::TlsCert;
 
 use crate::Connection;
 
@@ -54,7 +70,7 @@ pub enum Profile {
     PublicSpec,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SandboxConfig {
     pub profile: Profile,
     /// Port on 127.0.0.1; 0 picks a free one.
@@ -62,6 +78,31 @@ pub struct SandboxConfig {
     /// Extra active agents (`bulk-N@acme.example`) beside the seed data, to
     /// make lists span many pages.
     pub extra_agents: usize,
+    /// Gladly's published rate limit; `None` lifts it (for benchmarks that
+    /// measure something else). Default: 10 per second and method.
+    pub rate_limit: Option<RateLimit>,
+    /// Accept chunked request bodies. Default `false`: a write must state
+    /// its `Content-Length`, or it is answered 411, as strict front ends do.
+    pub allow_chunked: bool,
+    /// Serve HTTPS with this certificate instead of HTTP.
+    pub tls: Option<TlsCert>,
+    /// Wait this long before serving each new connection: a stand-in for a
+    /// TLS handshake across the internet.
+    pub connection_delay: Duration,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            profile: Profile::default(),
+            port: 0,
+            extra_agents: 0,
+            rate_limit: Some(RateLimit::default()),
+            allow_chunked: false,
+            tls: None,
+            connection_delay: Duration::ZERO,
+        }
+    }
 }
 
 /// One queued misbehaviour, served instead of the next matching request.
@@ -86,6 +127,12 @@ pub enum Fault {
     /// 500 whose body repeats the request's headers, credentials included,
     /// as a careless proxy might: the connector must not pass them on.
     EchoRequest,
+    /// A redirect with this status (301, 302, 307, 308) to this location,
+    /// as an organisation that moved would answer.
+    Redirect { status: u16, location: String },
+    /// This status with this JSON body, e.g. an error body in one of the
+    /// forms Gladly publishes.
+    Json { status: u16, body: String },
 }
 
 /// A fault and the requests it applies to.
@@ -153,6 +200,10 @@ pub struct RecordedRequest {
     pub method: String,
     pub path_and_query: String,
     pub body: Option<String>,
+    /// How its body was framed (`Content-Length`, `Transfer-Encoding`).
+    pub framing: Framing,
+    /// The status it was answered with, when it was answered.
+    pub status: Option<u16>,
 }
 
 #[derive(Debug, Default)]
@@ -264,6 +315,11 @@ impl Org {
 struct Shared {
     org: Mutex<Org>,
     profile: Profile,
+    rate_limit: Option<RateLimit>,
+    buckets: Mutex<front::Buckets>,
+    allow_chunked: bool,
+    connections: AtomicUsize,
+    answered: Mutex<HashMap<u16, usize>>,
 }
 
 impl Shared {
@@ -273,11 +329,12 @@ impl Shared {
     }
 }
 
-/// A running sandbox; stops when dropped.
+/// A running sandbox; stops when dropped, closing its connections.
 pub struct Sandbox {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
+    ca_pem: Option<String>,
+    shutdown: watch::Sender<bool>,
 }
 
 impl Sandbox {
@@ -285,28 +342,65 @@ impl Sandbox {
     pub async fn start(config: SandboxConfig) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
+        let tls = config.tls.map(tls::Tls::new).transpose()?;
         let shared = Arc::new(Shared {
             org: Mutex::new(Org::seeded(config.extra_agents)),
             profile: config.profile,
+            rate_limit: config.rate_limit,
+            buckets: Mutex::default(),
+            allow_chunked: config.allow_chunked,
+            connections: AtomicUsize::new(0),
+            answered: Mutex::default(),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let (shutdown, stop) = watch::channel(false);
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        tokio::spawn(serve(
+            listener,
+            app,
+            shared.clone(),
+            tls.map(|t| t.acceptor),
+            config.connection_delay,
+            stop,
+        ));
         Ok(Self {
             addr,
             shared,
-            shutdown: Some(tx),
+            ca_pem,
+            shutdown,
         })
     }
 
+    /// `http://127.0.0.1:PORT`, or `https://` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The PEM of the CA that signed the sandbox's certificate, when it
+    /// serves HTTPS: what a client must trust.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// How many connections the sandbox has accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// How many API requests were answered with `status` (429, 411, ...).
+    pub fn answered(&self, status: u16) -> usize {
+        self.shared
+            .answered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&status)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -347,9 +441,60 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Accepts connections until shutdown, each served on its own task (HTTP/1.1
+/// with keep-alive, over TLS when configured) and closed at shutdown too, so
+/// a client's pooled connection to a stopped sandbox fails as it would
+/// against a server that went away.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    delay: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => continue,
+            },
+            _ = stop.changed() => return,
+        };
+        shared.connections.fetch_add(1, Ordering::SeqCst);
+        let service = TowerToHyperService::new(app.clone());
+        let tls = tls.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let served = async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                let http = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    Some(acceptor) => {
+                        // A client that refuses the certificate hangs up here.
+                        let Ok(stream) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                    }
+                    None => {
+                        let _ = http.serve_connection(TokioIo::new(tcp), service).await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = served => {}
+                _ = stop.changed() => {}
+            }
+        });
     }
 }
 
@@ -403,11 +548,13 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    // The sandbox's own endpoints are neither recorded nor subject to faults.
+    // The sandbox's own endpoints are neither recorded, limited nor subject
+    // to faults.
     if let Some(path) = uri.path().strip_prefix("/_sandbox/") {
         return control(&shared, &method, path, &body);
     }
-    let fault = {
+    let framing = Framing::of(&headers);
+    let index = {
         let mut org = shared.org();
         org.requests.push(RecordedRequest {
             method: method.to_string(),
@@ -416,7 +563,70 @@ async fn handle(
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
             body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
+            framing: framing.clone(),
+            status: None,
         });
+        org.requests.len() - 1
+    };
+    let verdict = shared.rate_limit.map(|limit| {
+        shared
+            .buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .check(limit.per_second, &method, Instant::now())
+    });
+    let mut resp = if !framing.acceptable(&method, shared.allow_chunked) {
+        error(
+            StatusCode::LENGTH_REQUIRED,
+            None,
+            "length_required",
+            "a request body must be sent with Content-Length, not chunked",
+        )
+    } else if let Some(v) = verdict.as_ref().filter(|v| !v.allowed) {
+        let mut resp = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            "rate_limited",
+            &format!("more than {} {method} requests in one second", v.limit),
+        );
+        if shared.rate_limit.is_some_and(|l| l.retry_after) {
+            let secs = v.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    } else {
+        answer(&shared, &method, &uri, &headers, &body).await
+    };
+    if let Some(v) = verdict {
+        let h = resp.headers_mut();
+        h.insert("ratelimit-limit-second", HeaderValue::from(v.limit));
+        h.insert("ratelimit-remaining-second", HeaderValue::from(v.remaining));
+    }
+    let status = resp.status().as_u16();
+    if let Some(r) = shared.org().requests.get_mut(index) {
+        r.status = Some(status);
+    }
+    *shared
+        .answered
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(status)
+        .or_default() += 1;
+    resp
+}
+
+/// The answer to an API request the front end let through: the next queued
+/// fault that matches it, else the organisation's.
+async fn answer(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let fault = {
+        let mut org = shared.org();
         let index = org
             .faults
             .iter()
@@ -468,18 +678,35 @@ async fn handle(
             std::panic::resume_unwind(Box::new("sandbox: dropped connection"));
         }
         Some(Fault::LoseResponse) => {
-            let _ = route(&shared, &method, &uri, &headers, &body);
+            let _ = route(shared, method, uri, headers, body);
             std::future::pending::<()>().await;
         }
         Some(Fault::PerformThen(code)) => {
-            let _ = route(&shared, &method, &uri, &headers, &body);
+            let _ = route(shared, method, uri, headers, body);
             return StatusCode::from_u16(code)
                 .unwrap_or(StatusCode::GATEWAY_TIMEOUT)
                 .into_response();
         }
+        Some(Fault::Json { status, body }) => {
+            return (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+        }
+        Some(Fault::Redirect { status, location }) => {
+            let mut resp = StatusCode::from_u16(status)
+                .unwrap_or(StatusCode::MOVED_PERMANENTLY)
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            return resp;
+        }
         None => {}
     }
-    route(&shared, &method, &uri, &headers, &body)
+    route(shared, method, uri, headers, body)
 }
 
 fn route(
@@ -611,7 +838,9 @@ fn route(
 ///   `[{"fault": "rate-limit", "retryAfter": "2"}, {"fault": "status", "status": 503, "method": "POST"}]`;
 ///   kinds: `rate-limit` (`retryAfter`), `status` (`status`), `delay` (`ms`),
 ///   `malformed`, `lose-response`, `perform-then` (`status`),
-///   `drop-connection`, `echo-request`; `method` limits a fault to one method.
+///   `drop-connection`, `echo-request`, `redirect` (`status`, `location`),
+///   `json` (`status`, `body`);
+///   `method` limits a fault to one method.
 fn control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
     let mut org = shared.org();
     match (method.clone(), path) {
@@ -625,13 +854,23 @@ fn control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Respon
         (Method::GET, "requests") => axum::Json(
             org.requests
                 .iter()
-                .map(|r| json!({"method": r.method, "pathAndQuery": r.path_and_query, "body": r.body}))
+                .map(|r| {
+                    json!({
+                        "method": r.method, "pathAndQuery": r.path_and_query, "body": r.body,
+                        "contentLength": r.framing.content_length,
+                        "transferEncoding": r.framing.transfer_encoding,
+                        "status": r.status,
+                    })
+                })
                 .collect::<Vec<_>>(),
         )
         .into_response(),
         (Method::POST, "faults") => {
             let rules = match serde_json::from_slice::<Vec<Value>>(body) {
-                Ok(list) => list.iter().map(fault_rule).collect::<Result<Vec<_>, String>>(),
+                Ok(list) => list
+                    .iter()
+                    .map(fault_rule)
+                    .collect::<Result<Vec<_>, String>>(),
                 Err(e) => Err(format!("expected a JSON list of faults: {e}")),
             };
             match rules {
@@ -672,6 +911,18 @@ fn fault_rule(v: &Value) -> Result<FaultRule, String> {
         "lose-response" => Fault::LoseResponse,
         "drop-connection" => Fault::DropConnection,
         "echo-request" => Fault::EchoRequest,
+        "json" => Fault::Json {
+            status: status()?,
+            body: v.get("body").map(Value::to_string).unwrap_or_default(),
+        },
+        "redirect" => Fault::Redirect {
+            status: status()?,
+            location: v
+                .get("location")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{v}: needs \"location\""))?
+                .to_string(),
+        },
         other => return Err(format!("unknown fault '{other}'")),
     };
     Ok(FaultRule {

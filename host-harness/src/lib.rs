@@ -20,6 +20,7 @@
 
 mod bindings;
 pub mod cache;
+pub mod outgoing;
 pub mod output;
 pub mod sandbox;
 pub mod wit;
@@ -124,6 +125,11 @@ pub struct Limits {
     pub first_byte_timeout: Duration,
     /// Outgoing HTTP: time between two chunks of the answer.
     pub between_bytes_timeout: Duration,
+    /// Outgoing HTTP: idle connections kept per origin, across calls; 0
+    /// opens a new connection for every request.
+    pub pool_max_idle_per_origin: usize,
+    /// Outgoing HTTP: how long an idle connection is kept.
+    pub pool_idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -134,6 +140,8 @@ impl Default for Limits {
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(30),
             between_bytes_timeout: Duration::from_secs(30),
+            pool_max_idle_per_origin: 8,
+            pool_idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -143,6 +151,7 @@ impl Default for Limits {
 pub struct Harness {
     pre: ConnectorPre<HostState>,
     limits: Limits,
+    outgoing: outgoing::Outgoing,
 }
 
 impl Harness {
@@ -185,15 +194,35 @@ impl Harness {
         let linker = linker(&engine)?;
         let pre = ConnectorPre::new(linker.instantiate_pre(&component)?)?;
         start_epoch_ticker(&engine);
+        let limits = Limits::default();
         Ok(Self {
             pre,
-            limits: Limits::default(),
+            limits,
+            outgoing: outgoing::Outgoing::new(limits, None)?,
         })
     }
 
+    /// These limits, with new connection pools under them.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self.outgoing = self.outgoing.with_limits(limits);
         self
+    }
+
+    /// Trusts the CA certificates in `pem` beside the system's roots (a
+    /// private CA, or the sandbox's), with new connection pools.
+    pub fn with_extra_ca(mut self, pem: &[u8]) -> anyhow::Result<Self> {
+        self.outgoing = outgoing::Outgoing::new(self.limits, Some(pem))?;
+        Ok(self)
+    }
+
+    /// As [`Harness::with_extra_ca`], from a PEM file.
+    pub fn with_ca_file(self, path: impl AsRef<std::path::Path>) -> anyhow::Result<Self> {
+        let path = path.as_ref();
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the CA file {}", path.display()))?;
+        self.with_extra_ca(&pem)
+            .with_context(|| format!("cannot use the CA file {}", path.display()))
     }
 
     pub fn limits(&self) -> Limits {
@@ -235,7 +264,10 @@ impl Harness {
 
     /// A fresh store for one call to `conn`, under the limits.
     fn store(&self, conn: &Connection) -> Store<HostState> {
-        let mut store = Store::new(self.pre.engine(), HostState::new(conn, self.limits));
+        let mut store = Store::new(
+            self.pre.engine(),
+            HostState::new(conn, self.limits, self.outgoing.clone()),
+        );
         store.limiter(|s| &mut s.limits);
         // Guest code yields to the executor at every epoch tick, so the
         // call's deadline can end even a guest that never calls the host.
@@ -460,7 +492,7 @@ struct HostState {
 }
 
 impl HostState {
-    fn new(conn: &Connection, limits: Limits) -> Self {
+    fn new(conn: &Connection, limits: Limits, outgoing: outgoing::Outgoing) -> Self {
         Self {
             wasi: WasiCtx::builder()
                 .allow_tcp(false)
@@ -476,6 +508,7 @@ impl HostState {
                     first_byte_timeout: Some(limits.first_byte_timeout),
                     between_bytes_timeout: Some(limits.between_bytes_timeout),
                 },
+                outgoing,
             },
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
@@ -505,10 +538,11 @@ impl WasiHttpView for HostState {
 }
 
 /// Lets outgoing HTTP reach only the origin of the call's `org-url`, under
-/// the host's timeouts.
+/// the host's timeouts, over the harness's pooled connections.
 struct Gate {
     allowed: Option<(String, String)>,
     options: RequestOptions,
+    outgoing: outgoing::Outgoing,
 }
 
 type SendFuture = Box<
@@ -550,13 +584,13 @@ impl WasiHttpHooks for Gate {
                 self.options.between_bytes_timeout,
             ),
         };
+        let outgoing = self.outgoing.clone();
         Box::new(async move {
-            use http_body_util::BodyExt;
-            let (resp, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let resp = outgoing.send(request, options).await?;
+            // The pool drives the connection; nothing is left to await.
             Ok((
-                resp.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+                resp,
+                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
             ))
         })
     }
@@ -618,6 +652,7 @@ mod tests {
         let mut gate = Gate {
             allowed: conn.allowed_origin(),
             options: RequestOptions::default(),
+            outgoing: outgoing::Outgoing::new(Limits::default(), None).unwrap(),
         };
         for uri in [
             "https://evil.example/api/v1/agents",
@@ -638,6 +673,7 @@ mod tests {
         let mut gate = Gate {
             allowed: Connection::new("not a url", "u", "t").allowed_origin(),
             options: RequestOptions::default(),
+            outgoing: outgoing::Outgoing::new(Limits::default(), None).unwrap(),
         };
         let r = send(&mut gate, "https://acme.gladly.com/").await;
         assert!(

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use gladly_harness::agents::*;
-use gladly_harness::sandbox::{Profile, Sandbox, SandboxConfig};
+use gladly_harness::sandbox::{Profile, RateLimit, Sandbox, SandboxConfig, TlsCert};
 use gladly_harness::{Connection, Harness, error_case, error_message, output};
 
 const EXIT_HOST: u8 = 1;
@@ -48,6 +48,10 @@ struct Cli {
     /// API token. Prefer the environment variable to keep it out of shell history.
     #[arg(long, global = true, env = "GLADLY_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
+    /// Trust the CA certificate(s) in this PEM file beside the system's roots
+    /// (a private CA, or the one `sandbox --tls --ca-out` writes).
+    #[arg(long, global = true, env = "GLADLY_CA_FILE", value_name = "PATH")]
+    ca_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -89,21 +93,47 @@ enum Command {
     /// Check the URL and credentials, and which shape of Gladly's API answers.
     CheckConnection,
     /// Run a Gladly sandbox in the foreground (Ctrl-C stops it).
-    Sandbox {
-        /// Port on 127.0.0.1 (0 picks a free one).
-        #[arg(long, default_value_t = 8080)]
-        port: u16,
-        /// Which API to imitate.
-        #[arg(long, value_enum, default_value_t = ProfileArg::Lifecycle)]
-        profile: ProfileArg,
-        /// Extra agents beside the seed data, to make lists span pages.
-        #[arg(long, default_value_t = 0)]
-        agents: usize,
-    },
+    Sandbox(SandboxArgs),
     /// Start a sandbox and walk a whole agent lifecycle through the component.
     Demo,
     /// Print the WIT the component carries (as `wasm-tools component wit` would).
     Wit,
+}
+
+#[derive(Args)]
+struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Which API to imitate.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Lifecycle)]
+    profile: ProfileArg,
+    /// Extra agents beside the seed data, to make lists span pages.
+    #[arg(long, default_value_t = 0)]
+    agents: usize,
+    /// Requests per second and method before 429 (Gladly publishes 10).
+    #[arg(long, default_value_t = 10, conflicts_with = "no_rate_limit")]
+    rate_limit: u32,
+    /// Send `Retry-After` with a 429 (Gladly's spec does not promise it).
+    #[arg(long)]
+    retry_after: bool,
+    /// Lift the rate limit.
+    #[arg(long)]
+    no_rate_limit: bool,
+    /// Accept chunked request bodies (by default a write without
+    /// Content-Length is answered 411, as strict front ends do).
+    #[arg(long)]
+    allow_chunked: bool,
+    /// Serve HTTPS with a certificate made at start.
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: write the CA that signed the certificate here, for --ca-file.
+    #[arg(long, value_name = "PATH", requires = "tls")]
+    ca_out: Option<PathBuf>,
+    /// Wait this long before serving each new connection (a TLS handshake
+    /// across the internet), e.g. 50ms.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    connection_delay: std::time::Duration,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -373,7 +403,11 @@ fn load(cli: &Cli) -> anyhow::Result<Harness> {
             .clone()
             .or_else(gladly_harness::cache::default_dir)
     };
-    Harness::load(&bytes, cache.as_deref())
+    let harness = Harness::load(&bytes, cache.as_deref())?;
+    match &cli.ca_file {
+        Some(path) => harness.with_ca_file(path),
+        None => Ok(harness),
+    }
 }
 
 fn connection(cli: &Cli) -> anyhow::Result<Connection> {
@@ -415,11 +449,7 @@ fn emit<T>(pretty: bool, answer: Result<T, Error>, to_json: impl FnOnce(&T) -> V
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let pretty = cli.pretty;
     match &cli.command {
-        Command::Sandbox {
-            port,
-            profile,
-            agents,
-        } => return serve_sandbox(*port, *profile, *agents).await,
+        Command::Sandbox(args) => return serve_sandbox(args).await,
         Command::Demo => return demo(load(&cli)?).await,
         Command::Wit => {
             print!(
@@ -492,28 +522,58 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let r = harness.check_connection(&conn).await?;
             emit(pretty, r, output::connection_info)
         }
-        Command::Sandbox { .. } | Command::Demo | Command::Wit => unreachable!("handled above"),
+        Command::Sandbox(_) | Command::Demo | Command::Wit => unreachable!("handled above"),
     })
 }
 
-async fn serve_sandbox(port: u16, profile: ProfileArg, agents: usize) -> anyhow::Result<ExitCode> {
-    let profile = match profile {
+async fn serve_sandbox(a: &SandboxArgs) -> anyhow::Result<ExitCode> {
+    let profile = match a.profile {
         ProfileArg::Lifecycle => Profile::Lifecycle,
         ProfileArg::PublicSpec => Profile::PublicSpec,
     };
+    let rate_limit = (!a.no_rate_limit).then_some(RateLimit {
+        per_second: a.rate_limit,
+        retry_after: a.retry_after,
+    });
     let sandbox = Sandbox::start(SandboxConfig {
         profile,
-        port,
-        extra_agents: agents,
+        port: a.port,
+        extra_agents: a.agents,
+        rate_limit,
+        allow_chunked: a.allow_chunked,
+        tls: a.tls.then_some(TlsCert::Valid),
+        connection_delay: a.connection_delay,
     })
     .await
-    .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+    .with_context(|| format!("cannot listen on 127.0.0.1:{}", a.port))?;
     let admin = sandbox.admin();
     let member = sandbox.member();
     println!(
         "Gladly sandbox ({profile:?}) listening on {}",
         sandbox.url()
     );
+    match rate_limit {
+        Some(l) => println!(
+            "  rate limit: {} requests per second and method{}",
+            l.per_second,
+            if l.retry_after {
+                ", 429 with Retry-After"
+            } else {
+                ", 429 without Retry-After"
+            }
+        ),
+        None => println!("  rate limit: none"),
+    }
+    if let (Some(pem), Some(path)) = (sandbox.ca_pem(), &a.ca_out) {
+        std::fs::write(path, pem)
+            .with_context(|| format!("cannot write the CA to {}", path.display()))?;
+        println!(
+            "  CA certificate written to {} (pass --ca-file {0})",
+            path.display()
+        );
+    } else if let Some(pem) = sandbox.ca_pem() {
+        println!("  CA certificate (save it and pass --ca-file, or use --ca-out):\n{pem}");
+    }
     println!(
         "  administrator: GLADLY_ORG_URL={} GLADLY_API_USER={} GLADLY_API_TOKEN={}",
         admin.org_url, admin.api_user, admin.api_token

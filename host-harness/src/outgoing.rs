@@ -1,0 +1,272 @@
+//! Outgoing HTTP for the component: what `WasiHttpHooks::send_request`
+//! hands a request to once [`crate::Gate`] has let it through.
+//!
+//! wasmtime-wasi-http's default sender opens a connection (and, to a real
+//! organisation, a TLS handshake) for every request. This one keeps
+//! connections alive in a pool per origin (scheme, host and port), shared by
+//! every call of a [`crate::Harness`] and bounded in size and idle time, so a
+//! walk of 10,000 agents is one handshake, not a hundred. The gate has
+//! already limited each call to its organisation's origin, so a pooled
+//! connection is only ever used for the origin it was opened to.
+//!
+//! TLS trusts the system's roots and, optionally, an extra CA (a private CA,
+//! or the sandbox's). A certificate refused for its name, its dates or its
+//! issuer reaches the component as wasi:http's `TLS-certificate-error`.
+//! Redirects are never followed: the component sees the 3xx.
+
+use std::error::Error as StdError;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::body::Bytes;
+use http_body_util::BodyExt;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
+
+use crate::Limits;
+
+type Pool = Client<HttpsConnector<HttpConnector>, WasiBody>;
+
+/// A harness's connection pools. Cloning shares them.
+#[derive(Clone)]
+pub struct Outgoing {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    limits: Limits,
+    extra_ca: Option<Vec<CertificateDer<'static>>>,
+    /// Plain HTTP needs no roots; HTTPS loads them once, on first use, so a
+    /// short-lived CLI call to an `http://` sandbox never reads them.
+    http: OnceLock<Pool>,
+    https: OnceLock<Result<Pool, String>>,
+}
+
+impl Outgoing {
+    /// Pools under `limits`, trusting the system's roots and the
+    /// certificates in `extra_ca_pem` (PEM), if any.
+    pub fn new(limits: Limits, extra_ca_pem: Option<&[u8]>) -> anyhow::Result<Self> {
+        let extra_ca = match extra_ca_pem {
+            None => None,
+            Some(pem) => {
+                let certs = CertificateDer::pem_slice_iter(pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .context("the CA file is not PEM")?;
+                anyhow::ensure!(!certs.is_empty(), "the CA file holds no certificate");
+                Some(certs)
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                limits,
+                extra_ca,
+                http: OnceLock::new(),
+                https: OnceLock::new(),
+            }),
+        })
+    }
+
+    /// The same trust, under other limits (new, empty pools).
+    pub fn with_limits(&self, limits: Limits) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                limits,
+                extra_ca: self.inner.extra_ca.clone(),
+                http: OnceLock::new(),
+                https: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Sends `request` on a pooled connection to its origin, under the
+    /// timeouts in `options` (the first-byte timeout counts from sending,
+    /// including setting up a new connection).
+    pub async fn send(
+        &self,
+        request: http::Request<WasiBody>,
+        options: RequestOptions,
+    ) -> Result<http::Response<WasiBody>, Error> {
+        let https = request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
+        let pool = if https {
+            self.inner
+                .https
+                .get_or_init(|| self.pool(true))
+                .as_ref()
+                .map_err(|e| Error::InternalError(Some(e.clone())))?
+        } else {
+            self.inner.http.get_or_init(|| {
+                self.pool(false)
+                    .expect("a plain HTTP pool loads no certificates")
+            })
+        };
+        let first_byte = options.first_byte_timeout.unwrap_or(LONG);
+        let between = options.between_bytes_timeout.unwrap_or(LONG);
+        let resp = tokio::time::timeout(first_byte, pool.request(request))
+            .await
+            .map_err(|_| Error::ConnectionReadTimeout)?
+            .map_err(classify)?;
+        Ok(resp.map(|incoming| BetweenBytes::new(incoming, between).boxed_unsync()))
+    }
+
+    fn pool(&self, tls: bool) -> Result<Pool, String> {
+        let limits = self.inner.limits;
+        let mut roots = rustls::RootCertStore::empty();
+        if tls {
+            // Unreadable system certificates are skipped, as browsers do; an
+            // organisation whose CA is missing then fails with a named
+            // certificate error, not here.
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+            for cert in self.inner.extra_ca.iter().flatten() {
+                roots
+                    .add(cert.clone())
+                    .map_err(|e| format!("the extra CA certificate cannot be used: {e}"))?;
+            }
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(limits.connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        Ok(Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(limits.pool_idle_timeout)
+            .pool_max_idle_per_host(limits.pool_max_idle_per_origin)
+            .build(connector))
+    }
+}
+
+/// What "no timeout" means here, as in wasmtime-wasi-http's default sender.
+const LONG: Duration = Duration::from_secs(600);
+
+/// Maps a failure of the pooled client to the wasi:http error the component
+/// branches on, looking through the chain of causes for what really went
+/// wrong (TLS errors arrive wrapped in `io::Error`s).
+fn classify(e: hyper_util::client::legacy::Error) -> Error {
+    let mut cause: Option<&(dyn StdError + 'static)> = e.source();
+    while let Some(c) = cause {
+        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
+            return tls_error(tls);
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            match io.kind() {
+                K::ConnectionRefused => return Error::ConnectionRefused,
+                K::TimedOut => return Error::ConnectionTimeout,
+                K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+                    return Error::ConnectionTerminated;
+                }
+                _ => {}
+            }
+            // An io::Error's `source` skips the error it wraps; look at that
+            // one itself (TLS failures come as io::Errors inside io::Errors).
+            if let Some(inner) = io.get_ref() {
+                cause = Some(inner as &(dyn StdError + 'static));
+                continue;
+            }
+        }
+        if let Some(h) = c.downcast_ref::<hyper::Error>() {
+            if h.is_timeout() {
+                return Error::HttpResponseTimeout;
+            }
+            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
+                return Error::HttpResponseIncomplete;
+            }
+        }
+        cause = c.source();
+    }
+    if e.is_connect() {
+        // e.g. a name that does not resolve
+        Error::DestinationNotFound
+    } else {
+        Error::HttpProtocolError
+    }
+}
+
+fn tls_error(e: &rustls::Error) -> Error {
+    match e {
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+            Error::TlsCertificateError
+        }
+        rustls::Error::AlertReceived(alert) => Error::TlsAlertReceived {
+            alert_id: Some(u8::from(*alert)),
+            alert_message: Some(format!("{alert:?}")),
+        },
+        _ => Error::TlsProtocolError,
+    }
+}
+
+/// An answer's body under a between-bytes timeout. Adapted from the
+/// `IncomingResponseBody` of wasmtime-wasi-http 48's `default_send_request`.
+struct BetweenBytes {
+    incoming: hyper::body::Incoming,
+    timeout: Pin<Box<tokio::time::Sleep>>,
+    between: Duration,
+}
+
+impl BetweenBytes {
+    fn new(incoming: hyper::body::Incoming, between: Duration) -> Self {
+        Self {
+            incoming,
+            timeout: Box::pin(tokio::time::sleep(between)),
+            between,
+        }
+    }
+}
+
+impl http_body::Body for BetweenBytes {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
+        match Pin::new(&mut self.incoming).poll_frame(cx) {
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(if e.is_timeout() {
+                Error::HttpResponseTimeout
+            } else {
+                Error::HttpResponseIncomplete
+            }))),
+            Poll::Ready(Some(Ok(frame))) => {
+                let deadline = tokio::time::Instant::now() + self.between;
+                self.timeout.as_mut().reset(deadline);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => {
+                ready!(self.timeout.as_mut().poll(cx));
+                Poll::Ready(Some(Err(Error::ConnectionReadTimeout)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.incoming.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.incoming.size_hint()
+    }
+}

@@ -10,3 +10,5 @@ mod node;
 mod public_spec;
 mod resilience;
 mod validation;
+mod wasmtime_cli;
+mod wire;

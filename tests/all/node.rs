@@ -73,5 +73,16 @@ async fn node_js_calls_the_component_through_jco() {
         "got {v}"
     );
     assert_eq!(v["missing"]["err"]["tag"], "not-found", "got {v}");
+    assert_eq!(v["updated"]["ok"]["outcome"], "updated", "got {v}");
+    assert_eq!(
+        v["updated"]["ok"]["agent"]["inboxes"],
+        serde_json::json!(["ibx_billing", "ibx_vip"]),
+        "got {v}"
+    );
+    assert_eq!(v["offboarded"]["ok"]["outcome"], "deactivated", "got {v}");
+    assert_eq!(v["reactivated"]["ok"]["outcome"], "reactivated", "got {v}");
     assert_eq!(sandbox.welcome_emails().len(), 1);
+    // Through Node's HTTP too, every write is framed as a strict front end
+    // wants it.
+    crate::wire::assert_framed(&sandbox.requests(), 4);
 }

@@ -33,4 +33,24 @@ const out = {
   ),
   missing: call(() => agents.offboard(conn, { tag: 'id', val: 'agt_404' }, { dryRun: false, noReactivate: false })),
 };
+// Every other kind of write: a delta update with an e-mail change, a
+// deactivation, and a reactivation.
+const key = { tag: 'email', val: 'node@acme.example' };
+out.updated = call(() =>
+  agents.update(
+    conn,
+    key,
+    { emailAddress: 'node.moved@acme.example', inboxes: { tag: 'delta', val: { add: ['VIP Chat'], remove: [] } } },
+    { dryRun: false, noReactivate: false },
+  ),
+);
+const moved = { tag: 'email', val: 'node.moved@acme.example' };
+out.offboarded = call(() => agents.offboard(conn, moved, { dryRun: false, noReactivate: false }));
+out.reactivated = call(() =>
+  agents.provision(
+    conn,
+    { emailAddress: 'node.moved@acme.example', name: 'From Node', role: { tag: 'agent' }, inboxes: [], teams: [] },
+    { dryRun: false, noReactivate: false },
+  ),
+);
 console.log(JSON.stringify(out));

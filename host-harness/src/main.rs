@@ -737,10 +737,22 @@ async fn demo(harness: Harness) -> anyhow::Result<ExitCode> {
     let after = step("lookup", harness.lookup(&conn, &AgentKey::Id(id)).await?)?;
     println!("   {}", after.as_ref().map_or("not found".into(), describe));
 
+    let requests = sandbox.requests();
+    let writes = requests.iter().filter(|r| r.method != "GET").count();
+    let framed = requests
+        .iter()
+        .filter(|r| r.method != "GET" && r.framing.content_length.is_some())
+        .count();
     println!(
-        "\nThe sandbox received {} requests and sent {} welcome e-mail(s). Done.",
-        sandbox.requests().len(),
+        "\nThe sandbox received {} requests over {} connection(s) and sent {} welcome e-mail(s).",
+        requests.len(),
+        sandbox.connections(),
         sandbox.welcome_emails().len()
+    );
+    println!(
+        "On the wire: {framed} of {writes} writes carried Content-Length; {} answered 411, {} answered 429 (limit: 10 requests per second per method). Done.",
+        sandbox.answered(411),
+        sandbox.answered(429)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -252,6 +252,7 @@ async fn the_demo_walks_a_whole_lifecycle() {
         "outcome: deactivated",
         "active=false",
         "sent 1 welcome e-mail(s)",
+        "3 of 3 writes carried Content-Length; 0 answered 411",
     ] {
         assert!(
             r.stdout.contains(step),
@@ -343,4 +344,56 @@ async fn the_sandbox_takes_faults_and_reports_welcome_emails_over_http() {
     // The look-up before the create met the 429, then the 503, then went through.
     let seen: Vec<String> = s.requests().iter().map(|r| r.method.clone()).collect();
     assert_eq!(seen, ["GET", "GET", "GET", "POST"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_organisation_is_reached_with_its_ca_and_refused_without() {
+    let s = Sandbox::start(SandboxConfig {
+        tls: Some(gladly_harness::sandbox::TlsCert::Valid),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(s.url().starts_with("https://"));
+    let dir = std::env::temp_dir().join(format!("gladly-cli-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, s.ca_pem().unwrap()).unwrap();
+
+    let trusted = cli_env(
+        &s,
+        &[
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "lookup",
+            "--email",
+            "jane@acme.example",
+        ],
+    )
+    .await;
+    assert_eq!(trusted.code, 0, "stderr: {}", trusted.stderr);
+    assert_eq!(trusted.json()["id"], "agt_001");
+
+    let untrusted = cli_env(&s, &["lookup", "--email", "jane@acme.example"]).await;
+    assert_eq!(untrusted.code, 3, "stdout: {}", untrusted.stdout);
+    assert!(
+        untrusted.stderr.starts_with("error: transport:")
+            && untrusted.stderr.contains("certificate"),
+        "expected a named certificate error, got {}",
+        untrusted.stderr
+    );
+    assert!(!untrusted.stderr.contains(ADMIN_TOKEN));
+
+    let missing = cli_env(
+        &s,
+        &["--ca-file", "/nonexistent/ca.pem", "check-connection"],
+    )
+    .await;
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("/nonexistent/ca.pem"),
+        "got {}",
+        missing.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

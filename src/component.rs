@@ -3,6 +3,7 @@
 #![allow(unsafe_code)] // wit-bindgen's generated glue
 
 mod http;
+mod roster;
 
 use std::time::Duration;
 
@@ -226,10 +227,7 @@ fn options_in(o: wit::WriteOptions) -> m::WriteOptions {
     m::WriteOptions {
         dry_run: o.dry_run,
         no_reactivate: o.no_reactivate,
-        retry: o.retry.map(|r| m::RetryPolicy {
-            max_attempts: r.max_attempts,
-            max_total_wait: Duration::from_millis(r.max_total_wait_ms),
-        }),
+        retry: o.retry.map(retry_in),
     }
 }
 
@@ -257,28 +255,80 @@ fn agent_out(a: m::Agent) -> wit::Agent {
 
 fn write_out(r: m::WriteResult) -> wit::WriteResult {
     wit::WriteResult {
-        outcome: match r.outcome {
-            m::Outcome::Created => wit::Outcome::Created,
-            m::Outcome::Reactivated => wit::Outcome::Reactivated,
-            m::Outcome::AlreadyExisted => wit::Outcome::AlreadyExisted,
-            m::Outcome::Updated => wit::Outcome::Updated,
-            m::Outcome::Unchanged => wit::Outcome::Unchanged,
-            m::Outcome::Deactivated => wit::Outcome::Deactivated,
-            m::Outcome::AlreadyInactive => wit::Outcome::AlreadyInactive,
-        },
+        outcome: outcome_out(r.outcome),
         agent: r.agent.map(agent_out),
         dry_run: r.dry_run,
-        requests: r
-            .requests
-            .into_iter()
-            .map(|p| wit::PlannedRequest {
-                method: p.method,
-                path: p.path,
-                body: p.body,
-            })
-            .collect(),
+        requests: requests_out(r.requests),
         differences: r.differences,
         warnings: r.warnings,
+    }
+}
+
+fn outcome_out(o: m::Outcome) -> wit::Outcome {
+    match o {
+        m::Outcome::Created => wit::Outcome::Created,
+        m::Outcome::Reactivated => wit::Outcome::Reactivated,
+        m::Outcome::AlreadyExisted => wit::Outcome::AlreadyExisted,
+        m::Outcome::Updated => wit::Outcome::Updated,
+        m::Outcome::Unchanged => wit::Outcome::Unchanged,
+        m::Outcome::Deactivated => wit::Outcome::Deactivated,
+        m::Outcome::AlreadyInactive => wit::Outcome::AlreadyInactive,
+    }
+}
+
+fn requests_out(r: Vec<m::PlannedRequest>) -> Vec<wit::PlannedRequest> {
+    r.into_iter()
+        .map(|p| wit::PlannedRequest {
+            method: p.method,
+            path: p.path,
+            body: p.body,
+        })
+        .collect()
+}
+
+fn requests_in(r: Vec<wit::PlannedRequest>) -> Vec<m::PlannedRequest> {
+    r.into_iter()
+        .map(|p| m::PlannedRequest {
+            method: p.method,
+            path: p.path,
+            body: p.body,
+        })
+        .collect()
+}
+
+fn status_in(s: wit::AgentStatus) -> m::AgentStatus {
+    match s {
+        wit::AgentStatus::Available => m::AgentStatus::Available,
+        wit::AgentStatus::Busy => m::AgentStatus::Busy,
+        wit::AgentStatus::Away => m::AgentStatus::Away,
+        wit::AgentStatus::Offline => m::AgentStatus::Offline,
+        wit::AgentStatus::Other(s) => m::AgentStatus::Other(s),
+    }
+}
+
+fn agent_in(a: wit::Agent) -> m::Agent {
+    m::Agent {
+        id: a.id,
+        email_address: a.email_address,
+        name: a.name,
+        role: a.role.map(role_in),
+        agent_profile: a.agent_profile.map(profile_in),
+        inboxes: a.inboxes,
+        teams: a.teams,
+        active: a.active,
+        phone_number: a.phone_number,
+        external_id: a.external_id,
+        language: a.language,
+        created_at: a.created_at,
+        updated_at: a.updated_at,
+        agent_status: a.agent_status.map(status_in),
+    }
+}
+
+fn retry_in(r: wit::RetryPolicy) -> m::RetryPolicy {
+    m::RetryPolicy {
+        max_attempts: r.max_attempts,
+        max_total_wait: Duration::from_millis(r.max_total_wait_ms),
     }
 }
 

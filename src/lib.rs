@@ -1,6 +1,6 @@
 //! The Gladly provisioning connector.
 //!
-//! A plain-Rust core (`model`, `validate`, `client`, `ops`) that does no I/O
+//! A plain-Rust core (`model`, `validate`, `client`, `ops`, `roster`) that does no I/O
 //! of its own and talks to Gladly through [`transport::Transport`], and, on
 //! `wasm32`, a thin binding layer (`component`) that exports the WIT world
 //! `gladly:provisioning/connector` and supplies a wasi:http transport.
@@ -10,6 +10,7 @@ pub mod client;
 pub mod error;
 pub mod model;
 pub mod ops;
+pub mod roster;
 pub mod transport;
 pub mod validate;
 

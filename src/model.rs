@@ -284,6 +284,13 @@ pub struct ConnectionInfo {
     pub api_flavor: ApiFlavor,
 }
 
+/// Whether two e-mail addresses name the same login: compared without case,
+/// Unicode case included (`JOSÉ@acme.com` is `josé@acme.com`), as Gladly
+/// compares them.
+pub fn same_email(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b) || a.trim().to_lowercase() == b.trim().to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,14 +13,14 @@ use crate::model::*;
 use crate::transport::{HttpResponse, Method, Transport};
 use crate::validate;
 
-const WELCOME_WARNING: &str = "Gladly sent a welcome e-mail to the new agent; it cannot be suppressed, and the invitation expires after 24 hours (resend it from Settings > Users).";
-const SSO_WARNING: &str = "Deactivation does not end a live SSO session: revoke the user's session at the IdP (Okta, Entra ID, Google Workspace) too.";
-const REROUTE_WARNING: &str = "The agent's open and waiting conversations are re-routed to other agents, and their open tasks are re-queued in the same inbox.";
+pub(crate) const WELCOME_WARNING: &str = "Gladly sent a welcome e-mail to the new agent; it cannot be suppressed, and the invitation expires after 24 hours (resend it from Settings > Users).";
+pub(crate) const SSO_WARNING: &str = "Deactivation does not end a live SSO session: revoke the user's session at the IdP (Okta, Entra ID, Google Workspace) too.";
+pub(crate) const REROUTE_WARNING: &str = "The agent's open and waiting conversations are re-routed to other agents, and their open tasks are re-queued in the same inbox.";
 const UNSUPPORTED_CREATE: &str = "this organisation's Gladly API does not let agents be created (Gladly's public API spec has read-only agents). Add the user on Settings > People > Users, or many at once with the bulk CSV import on that page.";
 const UNSUPPORTED_PATCH: &str = "this organisation's Gladly API does not let agents be changed or deactivated (Gladly's public API spec has read-only agents). Edit or deactivate the user on Settings > People > Users.";
 
 /// Runs `f` with a client for `conn`, scrubbing credentials from any error.
-fn with_client<T: Transport, R>(
+pub(crate) fn with_client<T: Transport, R>(
     transport: &mut T,
     conn: &Connection,
     policy: Option<RetryPolicy>,
@@ -141,75 +141,97 @@ pub fn provision<T: Transport>(
         }
         let body = Value::Object(body);
 
-        // A create answered 502/503/504, or whose answer was lost, may or may
-        // not have happened. Never send it blindly again: look the e-mail up,
-        // and send once more only if nobody is there.
-        let mut resent = false;
-        let sent = loop {
-            let doubt = match w.send(c, Method::Post, "/agents", body.clone()) {
-                Ok(None) => return Ok(w.finish(Outcome::Created, None, vec![])),
-                Ok(Some(resp)) if matches!(resp.status, 502..=504) => {
-                    status_error(&resp, &format!("the create of {}", want.email_address))
-                }
-                Ok(Some(resp)) => break resp,
-                Err(e @ Error::Transport(_)) => e,
-                Err(e) => return Err(e),
-            };
-            if let Some(found) = find_by_email(c, &want.email_address)? {
-                let mut r = w.finish(Outcome::Created, Some(found), vec![]);
-                r.warnings.push(WELCOME_WARNING.into());
-                r.warnings.push(format!(
-                    "The answer to the create was lost ({doubt}); the agent was found by e-mail afterwards."
-                ));
-                return Ok(r);
-            }
-            if resent {
-                return Err(doubt);
-            }
-            resent = true;
-        };
-        match sent.status {
-            200..=299 => {
-                let created = if sent.body.iter().all(u8::is_ascii_whitespace) {
-                    find_by_email(c, &want.email_address)?.ok_or_else(|| Error::Upstream {
-                        status: sent.status,
-                        message:
-                            "Gladly accepted the create but the agent cannot be found by e-mail"
-                                .into(),
-                        body_excerpt: String::new(),
-                    })?
-                } else {
-                    decode::<Agent>(&sent, "the created agent")?
-                };
-                check_written(&body, &created, "the created agent")?;
-                let mut r = w.finish(Outcome::Created, Some(created), vec![]);
-                r.warnings.push(WELCOME_WARNING.into());
+        match create(c, &mut w, &body, &want.email_address, "agent")? {
+            Created::DryRun => Ok(w.finish(Outcome::Created, None, vec![])),
+            Created::Agent(agent, warnings) => {
+                let mut r = w.finish(Outcome::Created, Some(agent), vec![]);
+                r.warnings = warnings;
                 Ok(r)
             }
-            409 => {
-                // Someone created it since we looked: settle with what is
-                // there. The refused POST stays in `requests`: it was sent.
-                match find_by_email(c, &want.email_address)? {
-                    Some(existing) => {
-                        settle_existing(c, &mut w, existing, &want, &inboxes, &teams, opts)
-                    }
-                    None => Err(Error::Conflict {
-                        message: format!(
-                            "Gladly says {} is taken, but no agent with that e-mail can be listed; check Settings > Users",
-                            want.email_address
-                        ),
-                        agent_ids: vec![],
-                    }),
-                }
+            // Someone created it since we looked: settle with what is there.
+            // The refused POST stays in `requests`: it was sent.
+            Created::Taken(existing) => {
+                settle_existing(c, &mut w, existing, &want, &inboxes, &teams, opts)
             }
-            404 | 405 | 501 => Err(Error::Unsupported(UNSUPPORTED_CREATE.into())),
-            _ => Err(status_error_in(
-                &sent,
-                &format!("the create of {}", want.email_address),
-                Some("agent"),
-            )),
         }
     })
+}
+
+/// What sending a create came to.
+pub(crate) enum Created {
+    /// Nothing was sent: a dry run.
+    DryRun,
+    /// The agent, as Gladly has it, and the warnings to pass on.
+    Agent(Agent, Vec<String>),
+    /// Gladly answered 409: this agent has the e-mail.
+    Taken(Agent),
+}
+
+/// POSTs `body`, the create of `email`, and returns the created agent,
+/// checked against what was sent. A create answered 502/503/504, or whose
+/// answer was lost, may or may not have happened: it is never sent blindly
+/// again; the e-mail is looked up, and the create sent once more only if
+/// nobody is there. `record` names the WIT record the body came from.
+pub(crate) fn create<T: Transport>(
+    c: &mut Client<'_, T>,
+    w: &mut Writer,
+    body: &Value,
+    email: &str,
+    record: &str,
+) -> Result<Created, Error> {
+    let what = format!("the create of {email}");
+    let mut resent = false;
+    let sent = loop {
+        let doubt = match w.send(c, Method::Post, "/agents", body.clone()) {
+            Ok(None) => return Ok(Created::DryRun),
+            Ok(Some(resp)) if matches!(resp.status, 502..=504) => status_error(&resp, &what),
+            Ok(Some(resp)) => break resp,
+            Err(e @ Error::Transport(_)) => e,
+            Err(e) => return Err(e),
+        };
+        if let Some(found) = find_by_email(c, email)? {
+            return Ok(Created::Agent(
+                found,
+                vec![
+                    WELCOME_WARNING.into(),
+                    format!(
+                        "The answer to the create was lost ({doubt}); the agent was found by e-mail afterwards."
+                    ),
+                ],
+            ));
+        }
+        if resent {
+            return Err(doubt);
+        }
+        resent = true;
+    };
+    match sent.status {
+        200..=299 => {
+            let created = if sent.body.iter().all(u8::is_ascii_whitespace) {
+                find_by_email(c, email)?.ok_or_else(|| Error::Upstream {
+                    status: sent.status,
+                    message: "Gladly accepted the create but the agent cannot be found by e-mail"
+                        .into(),
+                    body_excerpt: String::new(),
+                })?
+            } else {
+                decode::<Agent>(&sent, "the created agent")?
+            };
+            check_written(body, &created, "the created agent")?;
+            Ok(Created::Agent(created, vec![WELCOME_WARNING.into()]))
+        }
+        409 => match find_by_email(c, email)? {
+            Some(existing) => Ok(Created::Taken(existing)),
+            None => Err(Error::Conflict {
+                message: format!(
+                    "Gladly says {email} is taken, but no agent with that e-mail can be listed; check Settings > Users"
+                ),
+                agent_ids: vec![],
+            }),
+        },
+        404 | 405 | 501 => Err(Error::Unsupported(UNSUPPORTED_CREATE.into())),
+        _ => Err(status_error_in(&sent, &what, Some(record))),
+    }
 }
 
 /// Provision found an agent with the e-mail already.
@@ -285,7 +307,7 @@ pub fn update<T: Transport>(
         let mut dir = Directory::default();
         let mut body = Map::new();
         if let Some(e) = &ch.email_address
-            && !e.eq_ignore_ascii_case(&current.email_address)
+            && !same_email(e, &current.email_address)
         {
             body.insert("emailAddress".into(), json!(e));
         }
@@ -372,13 +394,13 @@ pub fn offboard<T: Transport>(
 }
 
 /// Collects the writes of one call, and in a dry run sends none of them.
-struct Writer {
+pub(crate) struct Writer {
     dry_run: bool,
     requests: Vec<PlannedRequest>,
 }
 
 impl Writer {
-    fn new(dry_run: bool) -> Self {
+    pub(crate) fn new(dry_run: bool) -> Self {
         Self {
             dry_run,
             requests: Vec::new(),
@@ -403,7 +425,7 @@ impl Writer {
         c.send(method, path, Some(&body)).map(Some)
     }
 
-    fn finish(
+    pub(crate) fn finish(
         &mut self,
         outcome: Outcome,
         agent: Option<Agent>,
@@ -424,7 +446,7 @@ impl Writer {
 /// afterwards, checked against what was sent. In a dry run, returns
 /// `current` unchanged. `record` is the WIT record the body came from, to
 /// name a field Gladly refuses.
-fn patch<T: Transport>(
+pub(crate) fn patch<T: Transport>(
     c: &mut Client<'_, T>,
     w: &mut Writer,
     current: &Agent,
@@ -507,7 +529,7 @@ fn patch<T: Transport>(
 
 /// After a write, every field sent must read back as sent; a mismatch is an
 /// error, never a silent success.
-fn check_written(sent: &Value, agent: &Agent, what: &str) -> Result<(), Error> {
+pub(crate) fn check_written(sent: &Value, agent: &Agent, what: &str) -> Result<(), Error> {
     let have = serde_json::to_value(agent).unwrap_or(Value::Null);
     let Some(sent) = sent.as_object() else {
         return Ok(());
@@ -522,9 +544,7 @@ fn check_written(sent: &Value, agent: &Agent, what: &str) -> Result<(), Error> {
                 b.sort();
                 a == b
             }
-            (Value::String(a), Value::String(b)) if k == "emailAddress" => {
-                a.eq_ignore_ascii_case(b)
-            }
+            (Value::String(a), Value::String(b)) if k == "emailAddress" => same_email(a, b),
             (Value::Object(a), Value::Object(b)) => a.iter().all(|(k, v)| b.get(k) == Some(v)),
             (a, b) => a == b,
         };
@@ -554,13 +574,13 @@ fn insert_changed<const N: usize>(
     }
 }
 
-fn insert_opt(body: &mut Map<String, Value>, key: &str, v: &Option<String>) {
+pub(crate) fn insert_opt(body: &mut Map<String, Value>, key: &str, v: &Option<String>) {
     if let Some(v) = v {
         body.insert(key.into(), json!(v));
     }
 }
 
-fn same_set(have: Option<&[String]>, want: &[String]) -> bool {
+pub(crate) fn same_set(have: Option<&[String]>, want: &[String]) -> bool {
     let have = have.unwrap_or(&[]);
     have.len() == want.len()
         && want.iter().all(|w| have.contains(w))
@@ -625,7 +645,10 @@ fn not_found_key(key: &AgentKey) -> Error {
     }
 }
 
-fn get_agent<T: Transport>(c: &mut Client<'_, T>, id: &str) -> Result<Option<Agent>, Error> {
+pub(crate) fn get_agent<T: Transport>(
+    c: &mut Client<'_, T>,
+    id: &str,
+) -> Result<Option<Agent>, Error> {
     let resp = c.send(Method::Get, &format!("/agents/{}", encode(id)), None)?;
     match resp.status {
         200..=299 => decode(&resp, &format!("agent {id}")).map(Some),
@@ -649,10 +672,13 @@ fn find<T: Transport>(c: &mut Client<'_, T>, key: &AgentKey) -> Result<Option<Ag
 
 /// Case-insensitive, and correct whether or not the server applies its
 /// `emailAddress` filter.
-fn find_by_email<T: Transport>(c: &mut Client<'_, T>, email: &str) -> Result<Option<Agent>, Error> {
+pub(crate) fn find_by_email<T: Transport>(
+    c: &mut Client<'_, T>,
+    email: &str,
+) -> Result<Option<Agent>, Error> {
     let query = format!("&emailAddress={}", encode(email));
     let (found, _) = c.list("/agents", &query, "the agent list", |a: &Agent| {
-        a.email_address.eq_ignore_ascii_case(email)
+        same_email(&a.email_address, email)
     })?;
     only_one(found, &format!("e-mail {email}"))
 }
@@ -669,7 +695,7 @@ fn only_one(mut found: Vec<Agent>, what: &str) -> Result<Option<Agent>, Error> {
 }
 
 #[derive(Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     Inbox,
     Team,
 }
@@ -693,13 +719,13 @@ impl Kind {
 /// Inboxes and teams by id and name, fetched once per call and only if a
 /// reference needs resolving.
 #[derive(Default)]
-struct Directory {
-    inboxes: Option<Vec<(String, Option<String>)>>,
-    teams: Option<Vec<(String, Option<String>)>>,
+pub(crate) struct Directory {
+    pub(crate) inboxes: Option<Vec<(String, Option<String>)>>,
+    pub(crate) teams: Option<Vec<(String, Option<String>)>>,
 }
 
 impl Directory {
-    fn entries<T: Transport>(
+    pub(crate) fn entries<T: Transport>(
         &mut self,
         c: &mut Client<'_, T>,
         kind: Kind,
@@ -730,7 +756,7 @@ impl Directory {
     /// Resolves ids or names to ids, in order, without repeats. `also_known`
     /// are ids accepted even if the directory no longer lists them (an
     /// agent's current memberships, for removal).
-    fn resolve<T: Transport>(
+    pub(crate) fn resolve<T: Transport>(
         &mut self,
         c: &mut Client<'_, T>,
         kind: Kind,

@@ -177,15 +177,15 @@ pub fn email(field: &str, raw: &str) -> Result<String, Error> {
         return bad("no '@'");
     };
     if local.is_empty() || local.len() > 64 {
-        return bad("the part before '@' must be 1 to 64 characters");
+        return bad("the part before '@' must be 1 to 64 bytes");
     }
     if local.contains('@')
         || local.starts_with('.')
         || local.ends_with('.')
         || local.contains("..")
-        || !local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c))
+        || !local.chars().all(|c| {
+            c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c) || utf8_text(c)
+        })
     {
         return bad("the part before '@' has characters an address may not have");
     }
@@ -196,12 +196,28 @@ pub fn email(field: &str, raw: &str) -> Result<String, Error> {
                 || l.len() > 63
                 || l.starts_with('-')
                 || l.ends_with('-')
-                || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                || !l
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || utf8_text(c))
         })
     {
         return bad("the domain must be a host name such as acme.com");
     }
     Ok(s.to_string())
+}
+
+/// A non-ASCII character an internationalised address may hold (RFC 6531's
+/// UTF8-non-ascii in the local part, IDN U-labels in the domain): anything
+/// beyond ASCII but controls, white space and the full-width or ideographic
+/// forms of `@` and `.`, which would make the address mean something else.
+fn utf8_text(c: char) -> bool {
+    !c.is_ascii()
+        && !c.is_control()
+        && !c.is_whitespace()
+        && !matches!(
+            c,
+            '\u{FF20}' | '\u{FE6B}' | '\u{3002}' | '\u{FF0E}' | '\u{FF61}'
+        )
 }
 
 pub fn name(field: &str, raw: &str) -> Result<String, Error> {
@@ -504,6 +520,15 @@ mod tests {
     #[test]
     fn emails() {
         assert!(email("f", "jane.doe+x@acme.co.uk").is_ok());
+        // RFC 6531: international addresses, as HR exports have them.
+        for good in [
+            "josé@acme.com",
+            "jane@bücher.de",
+            "用户@例子.广告",
+            "δοκιμή@παράδειγμα.δοκιμή",
+        ] {
+            assert!(email("f", good).is_ok(), "{good}");
+        }
         for bad in [
             "",
             "jane",
@@ -513,6 +538,11 @@ mod tests {
             "jane@acme",
             "a..b@acme.com",
             "jane@-acme.com",
+            "jo sé@acme.com",
+            "jane\u{3000}@acme.com",
+            "jane@acme\u{3002}com",
+            "jane\u{FF20}acme.com",
+            "jane@acme.com\u{0007}",
         ] {
             assert!(email("f", bad).is_err(), "{bad}");
         }

@@ -22,6 +22,7 @@ mod bindings;
 pub mod cache;
 pub mod outgoing;
 pub mod output;
+pub mod roster;
 pub mod sandbox;
 pub mod wit;
 
@@ -386,6 +387,38 @@ impl Harness {
         self.call(conn, async |i, mut s, c| {
             i.gladly_provisioning_agents()
                 .call_check_connection(&mut s, &c)
+                .await
+        })
+        .await
+    }
+
+    /// Every change that makes the organisation match `desired` (reads
+    /// only).
+    pub async fn plan(
+        &self,
+        conn: &Connection,
+        desired: &[roster::DesiredAgent],
+        options: &roster::PlanOptions,
+    ) -> anyhow::Result<Result<roster::RosterPlan, Error>> {
+        self.call(conn, async |i, mut s, c| {
+            i.gladly_provisioning_roster()
+                .call_plan(&mut s, &c, desired, options)
+                .await
+        })
+        .await
+    }
+
+    /// Makes one planned change, after checking the agent is still as the
+    /// plan saw it.
+    pub async fn apply_change(
+        &self,
+        conn: &Connection,
+        change: &roster::Change,
+        options: &roster::ApplyOptions,
+    ) -> anyhow::Result<Result<roster::ChangeResult, Error>> {
+        self.call(conn, async |i, mut s, c| {
+            i.gladly_provisioning_roster()
+                .call_apply_change(&mut s, &c, change, *options)
                 .await
         })
         .await

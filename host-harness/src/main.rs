@@ -3,8 +3,12 @@
 //!
 //! Exit codes: 0 success (a lookup that finds nothing prints `null`), 1 a
 //! host failure (the component could not be loaded, trapped, or ran out of
-//! time), 2 a usage error, 3 a domain error from the connector (its case
-//! name and a sentence go to stderr).
+//! time), 2 a usage error or a bad input file, 3 a domain error from the
+//! connector (its case name and a sentence go to stderr); `apply` and
+//! `reconcile` add 4 (some changes failed), 5 (stopped early) and 6
+//! (refused); see `reconcile.rs`.
+
+mod reconcile;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,6 +96,12 @@ enum Command {
     },
     /// Check the URL and credentials, and which shape of Gladly's API answers.
     CheckConnection,
+    /// Plan what makes Gladly match a roster file; sends no write.
+    Plan(reconcile::PlanCommand),
+    /// Apply a plan written by `plan --out`, change by change.
+    Apply(reconcile::ApplyCommand),
+    /// Plan, show the plan, and apply it with --yes.
+    Reconcile(reconcile::ReconcileCommand),
     /// Run a Gladly sandbox in the foreground (Ctrl-C stops it).
     Sandbox(SandboxArgs),
     /// Start a sandbox and walk a whole agent lifecycle through the component.
@@ -522,6 +532,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let r = harness.check_connection(&conn).await?;
             emit(pretty, r, output::connection_info)
         }
+        Command::Plan(c) => reconcile::plan(&harness, &conn, c).await?,
+        Command::Apply(c) => reconcile::apply(&harness, &conn, c).await?,
+        Command::Reconcile(c) => reconcile::reconcile(&harness, &conn, c).await?,
         Command::Sandbox(_) | Command::Demo | Command::Wit => unreachable!("handled above"),
     })
 }

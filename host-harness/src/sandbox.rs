@@ -1087,7 +1087,7 @@ fn apply(
         if let Some(other) = org
             .agents
             .iter()
-            .find(|o| o.id != a.id && o.email_address.eq_ignore_ascii_case(&email))
+            .find(|o| o.id != a.id && o.email_address.to_lowercase() == email.to_lowercase())
         {
             return Err(error(
                 StatusCode::CONFLICT,

@@ -2,7 +2,7 @@
 //! - `check-connection`: GETs the URL given as `api-user`, wherever it is.
 //! - `list-teams`: loops forever without calling the host.
 //! - `list-inboxes`: allocates until memory runs out.
-//! Everything else answers `unsupported`.
+//! Everything else (the `roster` interface too) answers `unsupported`.
 
 wit_bindgen::generate!({ world: "connector", path: "../../wit" });
 
@@ -57,6 +57,23 @@ impl Guest for Rogue {
         no()
     }
     fn get_availability(_: Connection, _: String) -> Result<Availability, Error> {
+        no()
+    }
+}
+
+impl exports::gladly::provisioning::roster::Guest for Rogue {
+    fn plan(
+        _: Connection,
+        _: Vec<exports::gladly::provisioning::roster::DesiredAgent>,
+        _: exports::gladly::provisioning::roster::PlanOptions,
+    ) -> Result<exports::gladly::provisioning::roster::RosterPlan, Error> {
+        no()
+    }
+    fn apply_change(
+        _: Connection,
+        _: exports::gladly::provisioning::roster::Change,
+        _: exports::gladly::provisioning::roster::ApplyOptions,
+    ) -> Result<exports::gladly::provisioning::roster::ChangeResult, Error> {
         no()
     }
 }

@@ -1,0 +1,449 @@
+//! `gladly-harness plan | apply | reconcile`: a roster file in, a plan a
+//! person reviews, the plan applied item by item.
+//!
+//! Exit codes beside the CLI's own (0, 1 host, 2 usage or bad file, 3
+//! domain error): 4 some changes failed, were stale or conflicted (the rest
+//! applied); 5 stopped early, the rest not attempted; 6 refused, nothing
+//! applied (the deactivation guard, or a plan for another organisation).
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use serde_json::Value;
+
+use gladly_harness::agents::Error;
+use gladly_harness::roster::file::RosterFile;
+use gladly_harness::roster::plan_file::{self, PlanFile};
+use gladly_harness::roster::run::{self, Item, Progress, Report, RunOptions};
+use gladly_harness::roster::{
+    ChangeKind, ChangeStatus, PlanOptions, RosterPlan, Scope, gladly_csv,
+};
+use gladly_harness::{Connection, Harness, error_case, error_message};
+
+pub const EXIT_PARTIAL: u8 = 4;
+pub const EXIT_STOPPED: u8 = 5;
+pub const EXIT_REFUSED: u8 = 6;
+const EXIT_INPUT: u8 = 2;
+const EXIT_DOMAIN: u8 = 3;
+
+#[derive(Args)]
+pub struct PlanArgs {
+    /// The roster: CSV (email, name, role, inboxes, teams, external_id,
+    /// phone, language, active) or JSON (a list of desired agents).
+    #[arg(long, value_name = "FILE")]
+    desired: PathBuf,
+    /// Who may be deactivated for being absent from the roster: agents with
+    /// an external id (managed), or every agent (all-agents).
+    #[arg(long, value_enum, default_value_t = ScopeArg::Managed, conflicts_with = "email_domain")]
+    scope: ScopeArg,
+    /// Scope: agents whose e-mail is at this domain (repeatable).
+    #[arg(long, value_name = "DOMAIN")]
+    email_domain: Vec<String>,
+    /// Deactivations the plan may hold before its guard trips [default: 10%
+    /// of the active agents in scope, at least 5].
+    #[arg(long, value_name = "N")]
+    deactivation_threshold: Option<u32>,
+    /// Write the plan (JSON) here, for `apply`.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct PlanCommand {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// What to print: a summary to review, the plan as JSON, or Gladly's
+    /// bulk-import file (for organisations whose API has read-only agents).
+    #[arg(long, value_enum, default_value_t = Format::Summary)]
+    format: Format,
+}
+
+#[derive(Args)]
+pub struct ApplyArgs {
+    /// Deactivations allowed; needed when the plan's guard tripped.
+    #[arg(long, value_name = "N")]
+    allow_deactivations: Option<u32>,
+    /// Check every change against Gladly and report; send no write.
+    #[arg(long)]
+    dry_run: bool,
+    /// Changes started per second at most (Gladly allows 10 requests per
+    /// second per method).
+    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    rate: f64,
+    /// Also write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ApplyCommand {
+    /// A plan written by `plan --out`.
+    plan: PathBuf,
+    #[command(flatten)]
+    apply: ApplyArgs,
+}
+
+#[derive(Args)]
+pub struct ReconcileCommand {
+    #[command(flatten)]
+    plan: PlanArgs,
+    #[command(flatten)]
+    apply: ApplyArgs,
+    /// Apply the plan; without it, reconcile only plans and shows the plan.
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ScopeArg {
+    Managed,
+    AllAgents,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Summary,
+    Json,
+    GladlyCsv,
+}
+
+/// Plans, printing as `format` asks; `Err(code)` when no plan came of it.
+async fn make_plan(
+    harness: &Harness,
+    conn: &Connection,
+    a: &PlanArgs,
+) -> anyhow::Result<Result<PlanFile, ExitCode>> {
+    let roster = match RosterFile::read(&a.desired) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: invalid-input: {e}");
+            return Ok(Err(ExitCode::from(EXIT_INPUT)));
+        }
+    };
+    let options = PlanOptions {
+        scope: if a.email_domain.is_empty() {
+            match a.scope {
+                ScopeArg::Managed => Scope::Managed,
+                ScopeArg::AllAgents => Scope::AllAgents,
+            }
+        } else {
+            Scope::EmailDomains(a.email_domain.clone())
+        },
+        deactivation_threshold: a.deactivation_threshold,
+    };
+    let plan = match harness.plan(conn, &roster.rows, &options).await? {
+        Ok(p) => p,
+        Err(e) => {
+            // A bad row is named by file, line and column.
+            if let Error::InvalidInput(i) = &e
+                && let Some(at) = roster.locate(&i.field, &i.message)
+            {
+                eprintln!("error: invalid-input: {at}");
+                return Ok(Err(ExitCode::from(EXIT_INPUT)));
+            }
+            eprintln!("error: {}: {}", error_case(&e), error_message(&e));
+            return Ok(Err(ExitCode::from(EXIT_DOMAIN)));
+        }
+    };
+    let file = PlanFile {
+        org_url: conn.org_url.clone(),
+        roster: a.desired.display().to_string(),
+        plan,
+    };
+    if let Some(out) = &a.out {
+        write_json(out, &file.to_json())?;
+    }
+    Ok(Ok(file))
+}
+
+fn write_json(path: &Path, v: &Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(v)? + "\n";
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub async fn plan(
+    harness: &Harness,
+    conn: &Connection,
+    c: &PlanCommand,
+) -> anyhow::Result<ExitCode> {
+    let file = match make_plan(harness, conn, &c.plan).await? {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
+    };
+    match c.format {
+        Format::Summary => {
+            print!("{}", summary(&file.plan));
+            if let Some(out) = &c.plan.out {
+                println!(
+                    "\nPlan written to {}; apply it with: gladly-harness apply {0}",
+                    out.display()
+                );
+            }
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&file.to_json())?),
+        Format::GladlyCsv => {
+            let inboxes = harness.list_inboxes(conn).await?.unwrap_or_default();
+            let teams = harness.list_teams(conn).await?.unwrap_or_default();
+            let rendered = gladly_csv::render(&file.plan, &inboxes, &teams);
+            print!("{}", rendered.csv);
+            eprintln!(
+                "{} row(s) for Settings > People > Users > Import; {} step(s) to do by hand{}",
+                rendered.rows,
+                rendered.by_hand.len(),
+                if rendered.by_hand.is_empty() {
+                    "."
+                } else {
+                    ":"
+                }
+            );
+            for step in &rendered.by_hand {
+                eprintln!("  - {step}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn apply(
+    harness: &Harness,
+    conn: &Connection,
+    c: &ApplyCommand,
+) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&c.plan)
+        .with_context(|| format!("cannot read the plan {}", c.plan.display()))?;
+    let value: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!(
+                "error: invalid-input: {}:{}:{}: not a plan file: {e}",
+                c.plan.display(),
+                e.line(),
+                e.column()
+            );
+            return Ok(ExitCode::from(EXIT_INPUT));
+        }
+    };
+    let file = match PlanFile::from_json(&value) {
+        Ok(f) => f,
+        Err(why) => {
+            eprintln!("error: invalid-input: {}: {why}", c.plan.display());
+            return Ok(ExitCode::from(EXIT_INPUT));
+        }
+    };
+    run_plan(harness, conn, &file, &c.apply).await
+}
+
+pub async fn reconcile(
+    harness: &Harness,
+    conn: &Connection,
+    c: &ReconcileCommand,
+) -> anyhow::Result<ExitCode> {
+    let file = match make_plan(harness, conn, &c.plan).await? {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
+    };
+    eprint!("{}", summary(&file.plan));
+    if !c.yes {
+        eprintln!("\nNothing applied: run again with --yes to apply this plan.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    run_plan(harness, conn, &file, &c.apply).await
+}
+
+async fn run_plan(
+    harness: &Harness,
+    conn: &Connection,
+    file: &PlanFile,
+    a: &ApplyArgs,
+) -> anyhow::Result<ExitCode> {
+    let options = RunOptions {
+        dry_run: a.dry_run,
+        allow_deactivations: a.allow_deactivations,
+        per_second: a.rate,
+    };
+    if !(a.rate > 0.0 && a.rate.is_finite()) {
+        eprintln!("error: invalid-input: --rate must be a positive number of changes per second");
+        return Ok(ExitCode::from(EXIT_INPUT));
+    }
+    let mut progress: Box<dyn Progress> = if std::io::stderr().is_terminal() {
+        Box::new(Bar::default())
+    } else {
+        Box::new(Lines)
+    };
+    let report = match run::apply(harness, conn, file, &options, progress.as_mut()).await? {
+        Ok(r) => r,
+        Err(refusal) => {
+            eprintln!("error: refused: {refusal}");
+            return Ok(ExitCode::from(EXIT_REFUSED));
+        }
+    };
+    let json = report.to_json();
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    if let Some(path) = &a.report {
+        write_json(path, &json)?;
+    }
+    eprintln!("{}", closing_line(&report));
+    Ok(if report.stopped.is_some() {
+        ExitCode::from(EXIT_STOPPED)
+    } else if report.complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_PARTIAL)
+    })
+}
+
+fn closing_line(r: &Report) -> String {
+    let c = r.counts();
+    let mut s = format!(
+        "{} applied, {} already applied, {} stale, {} failed, {} not attempted, {} conflict(s)",
+        c.applied, c.already_applied, c.stale, c.failed, c.not_attempted, c.conflicts
+    );
+    if c.dry_run > 0 {
+        s.push_str(&format!(", {} checked in a dry run", c.dry_run));
+    }
+    if let Some(e) = &r.stopped {
+        s.push_str(&format!(
+            ". Stopped early: {}: {}",
+            error_case(e),
+            error_message(e)
+        ));
+    } else if c.stale > 0 {
+        s.push_str(". Plan again for the stale changes.");
+    }
+    s
+}
+
+/// A plan for a person to review: counts by action, then each change.
+pub fn summary(p: &RosterPlan) -> String {
+    use std::fmt::Write as _;
+    let count = |k: ChangeKind| p.changes.iter().filter(|c| c.kind == k).count();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Plan: {} to create, {} to reactivate, {} to update, {} to deactivate; {} conflict(s); {} unchanged.",
+        count(ChangeKind::Create),
+        count(ChangeKind::Reactivate),
+        count(ChangeKind::Update),
+        count(ChangeKind::Deactivate),
+        p.conflicts.len(),
+        p.unchanged
+    );
+    let _ = writeln!(
+        s,
+        "Deactivation guard: {} of {} active agent(s) in scope, threshold {}{}.",
+        p.deactivations,
+        p.active_in_scope,
+        p.deactivation_threshold,
+        if p.guard_tripped {
+            " -- TRIPPED: apply needs --allow-deactivations"
+        } else {
+            ": ok"
+        }
+    );
+    for c in &p.changes {
+        let _ = writeln!(
+            s,
+            "  {:>4}. {:<10} {}{} ({})",
+            c.step,
+            plan_file::kind_name(c.kind),
+            c.email_address,
+            c.current
+                .as_ref()
+                .map(|a| format!(" [{}]", a.id))
+                .unwrap_or_default(),
+            c.reason
+        );
+        for d in &c.differences {
+            let _ = writeln!(s, "          {d}");
+        }
+    }
+    for c in &p.conflicts {
+        let _ = writeln!(
+            s,
+            "  conflict   {}{}: {}",
+            c.email_address,
+            c.row.map(|r| format!(" (row {r})")).unwrap_or_default(),
+            c.message
+        );
+    }
+    for w in &p.warnings {
+        let _ = writeln!(s, "Warning: {w}");
+    }
+    s
+}
+
+fn item_line(change: &gladly_harness::roster::Change, item: &Item) -> String {
+    let what = match item {
+        Item::Done(r) => {
+            let mut w = run::status_name(r.status).to_string();
+            if r.status == ChangeStatus::Stale || r.status == ChangeStatus::AlreadyApplied {
+                w.push_str(&format!(": {}", r.message));
+            }
+            w
+        }
+        Item::Failed(e) => format!("failed: {}: {}", error_case(e), error_message(e)),
+        Item::NotAttempted => "not attempted".into(),
+    };
+    format!(
+        "step {} {} {}: {what}",
+        change.step,
+        plan_file::kind_name(change.kind),
+        change.email_address
+    )
+}
+
+/// Plain lines, for logs and pipes.
+struct Lines;
+
+impl Progress for Lines {
+    fn start(&mut self, total: usize) {
+        eprintln!("applying {total} change(s)");
+    }
+    fn item(&mut self, change: &gladly_harness::roster::Change, item: &Item) {
+        eprintln!("{}", item_line(change, item));
+    }
+    fn finish(&mut self, _: &Report) {}
+}
+
+/// A bar on a terminal: items done, failures, rate, time left.
+#[derive(Default)]
+struct Bar {
+    bar: Option<indicatif::ProgressBar>,
+    failures: usize,
+}
+
+impl Progress for Bar {
+    fn start(&mut self, total: usize) {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} changes, {msg} [{per_sec}, {eta} left]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message("0 failed");
+        self.bar = Some(bar);
+    }
+    fn item(&mut self, change: &gladly_harness::roster::Change, item: &Item) {
+        let Some(bar) = &self.bar else { return };
+        let bad = match item {
+            Item::Failed(_) => true,
+            Item::Done(r) => r.status == ChangeStatus::Stale,
+            Item::NotAttempted => false,
+        };
+        if bad {
+            self.failures += 1;
+            bar.println(item_line(change, item));
+            bar.set_message(format!("{} failed", self.failures));
+        }
+        bar.inc(1);
+    }
+    fn finish(&mut self, _: &Report) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+        }
+    }
+}

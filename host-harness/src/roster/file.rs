@@ -1,0 +1,437 @@
+//! Roster files: CSV as HR and IdP exports are, or JSON with the WIT's field
+//! names. Every row keeps where it came from, so that any error about it,
+//! here or from the component (`desired[3].role`), names the file, line and
+//! column.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::agents::{AgentProfile, Role};
+use crate::roster::DesiredAgent;
+
+/// A roster read from a file.
+pub struct RosterFile {
+    pub path: PathBuf,
+    pub rows: Vec<DesiredAgent>,
+    /// Per row: where it starts, and where each field stands.
+    places: Vec<Place>,
+}
+
+/// A row's line, and each field's line and column (WIT field names).
+struct Place {
+    line: u64,
+    fields: HashMap<&'static str, (u64, u64)>,
+}
+
+/// A bad roster file: where, which field, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// The CSV header names, and the WIT field each fills.
+const CSV_COLUMNS: &[(&str, &str)] = &[
+    ("email", "email-address"),
+    ("name", "name"),
+    ("role", "role"),
+    ("inboxes", "inboxes"),
+    ("teams", "teams"),
+    ("external_id", "external-id"),
+    ("phone", "phone-number"),
+    ("language", "language"),
+    ("active", "active"),
+];
+
+impl RosterFile {
+    /// Reads `path`: JSON when it ends in `.json` or starts with `[`, CSV
+    /// otherwise.
+    pub fn read(path: &Path) -> Result<Self, InputError> {
+        let at = |line, column, message: String| InputError {
+            file: path.to_path_buf(),
+            line,
+            column,
+            field: None,
+            message,
+        };
+        let bytes = std::fs::read(path).map_err(|e| at(0, 0, format!("cannot be read: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let (line, column) = line_col(
+                &String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]),
+                e.utf8_error().valid_up_to(),
+            );
+            at(
+                line,
+                column,
+                "is not UTF-8 text; save the export as UTF-8".into(),
+            )
+        })?;
+        // Spreadsheet programs start UTF-8 files with a byte-order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+            || text.trim_start().starts_with('[');
+        if json {
+            read_json(path, text)
+        } else {
+            read_csv(path, text)
+        }
+    }
+
+    /// `file:line:column: field: message` for an error the component named
+    /// with a field such as `desired[3].inboxes`; `None` for other fields.
+    pub fn locate(&self, field: &str, message: &str) -> Option<InputError> {
+        let rest = field.strip_prefix("desired[")?;
+        let (index, rest) = rest.split_once(']')?;
+        let index: usize = index.parse().ok()?;
+        let name = rest.strip_prefix('.').unwrap_or(rest);
+        let top = name.split(['.', '[']).next().unwrap_or(name);
+        let place = self.places.get(index)?;
+        let (line, column) = place.fields.get(top).copied().unwrap_or((place.line, 1));
+        Some(InputError {
+            file: self.path.clone(),
+            line,
+            column,
+            field: Some(name.to_string()),
+            message: message.to_string(),
+        })
+    }
+
+    /// The line a row starts on.
+    pub fn line_of(&self, row: u32) -> Option<u64> {
+        self.places.get(row as usize).map(|p| p.line)
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (u64, u64) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() as u64 + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u64 + 1;
+    (line, column)
+}
+
+pub fn parse_role(s: &str) -> Option<Role> {
+    Some(
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "agent" => Role::Agent,
+            "team-lead" => Role::TeamLead,
+            "admin" => Role::Admin,
+            "analyst" => Role::Analyst,
+            "task" => Role::Task,
+            _ => return None,
+        },
+    )
+}
+
+const ROLES: &str = "agent, team-lead, admin, analyst or task";
+
+fn parse_active(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" | "true" | "yes" | "y" | "1" | "active" => Some(true),
+        "false" | "no" | "n" | "0" | "inactive" => Some(false),
+        _ => None,
+    }
+}
+
+fn read_csv(path: &Path, text: &str) -> Result<RosterFile, InputError> {
+    let err = |line, column, field: Option<&str>, message: String| InputError {
+        file: path.to_path_buf(),
+        line,
+        column,
+        field: field.map(str::to_string),
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| err(1, 1, None, format!("the header row cannot be read: {e}")))?
+        .clone();
+    let mut index: HashMap<&'static str, usize> = HashMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        let h = h.trim().to_ascii_lowercase();
+        let Some((_, field)) = CSV_COLUMNS.iter().find(|(name, _)| *name == h) else {
+            return Err(err(
+                1,
+                i as u64 + 1,
+                None,
+                format!(
+                    "unknown column '{h}'; the columns are {}",
+                    CSV_COLUMNS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        if index.insert(field, i).is_some() {
+            return Err(err(
+                1,
+                i as u64 + 1,
+                None,
+                format!("the column '{h}' appears twice"),
+            ));
+        }
+    }
+    for required in ["email-address", "name"] {
+        if !index.contains_key(required) {
+            let column = CSV_COLUMNS
+                .iter()
+                .find(|(_, f)| *f == required)
+                .map(|(n, _)| *n)
+                .unwrap_or(required);
+            return Err(err(
+                1,
+                1,
+                None,
+                format!("the header row has no '{column}' column"),
+            ));
+        }
+    }
+    let columns: HashMap<&'static str, u64> =
+        index.iter().map(|(f, i)| (*f, *i as u64 + 1)).collect();
+    let mut rows = Vec::new();
+    let mut places = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            err(line, 1, None, format!("cannot be read as CSV: {e}"))
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(str::is_empty) {
+            continue; // a blank line at the end of an export
+        }
+        let cell = |field: &str| index.get(field).and_then(|&i| record.get(i)).unwrap_or("");
+        let opt = |field: &str| Some(cell(field).to_string()).filter(|s| !s.is_empty());
+        let bad =
+            |field: &'static str, message: String| err(line, columns[field], Some(field), message);
+        let list = |field: &str| {
+            opt(field).map(|s| {
+                s.split(';')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+        };
+        let email = cell("email-address");
+        if email.is_empty() {
+            return Err(bad("email-address", "is empty".into()));
+        }
+        let name = cell("name");
+        if name.is_empty() {
+            return Err(bad("name", "is empty".into()));
+        }
+        let role = match opt("role") {
+            None => None,
+            Some(r) => Some(
+                parse_role(&r)
+                    .ok_or_else(|| bad("role", format!("'{r}' is not a role; use {ROLES}")))?,
+            ),
+        };
+        let active = parse_active(cell("active")).ok_or_else(|| {
+            bad(
+                "active",
+                format!(
+                    "'{}' is not true or false (yes/no, 1/0 also do)",
+                    cell("active")
+                ),
+            )
+        })?;
+        rows.push(DesiredAgent {
+            email_address: email.to_string(),
+            name: name.to_string(),
+            role,
+            inboxes: list("inboxes"),
+            teams: list("teams"),
+            external_id: opt("external-id"),
+            phone_number: opt("phone-number"),
+            language: opt("language"),
+            agent_profile: None,
+            active,
+        });
+        places.push(Place {
+            line,
+            fields: columns.iter().map(|(f, c)| (*f, (line, *c))).collect(),
+        });
+    }
+    Ok(RosterFile {
+        path: path.to_path_buf(),
+        rows,
+        places,
+    })
+}
+
+fn read_json(path: &Path, text: &str) -> Result<RosterFile, InputError> {
+    let err = |offset: usize, field: Option<&str>, message: String| {
+        let (line, column) = line_col(text, offset);
+        InputError {
+            file: path.to_path_buf(),
+            line,
+            column,
+            field: field.map(str::to_string),
+            message,
+        }
+    };
+    let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| InputError {
+        file: path.to_path_buf(),
+        line: e.line() as u64,
+        column: e.column() as u64,
+        field: None,
+        message: format!("is not a JSON list of desired agents: {e}"),
+    })?;
+    let base = text.as_ptr() as usize;
+    let mut rows = Vec::new();
+    let mut places = Vec::new();
+    for raw in items {
+        let start = raw.get().as_ptr() as usize - base;
+        // Where a key stands inside this element, for finer positions.
+        let key_at = |key: &str| {
+            raw.get()
+                .find(&format!("\"{key}\""))
+                .map_or(start, |i| start + i)
+        };
+        let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(raw.get()) else {
+            return Err(err(
+                start,
+                None,
+                "each desired agent must be a JSON object".into(),
+            ));
+        };
+        const KEYS: &[&str] = &[
+            "email-address",
+            "name",
+            "role",
+            "inboxes",
+            "teams",
+            "external-id",
+            "phone-number",
+            "language",
+            "agent-profile",
+            "active",
+        ];
+        if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(err(
+                key_at(k),
+                Some(k),
+                format!(
+                    "is not a field of a desired agent; the fields are {}",
+                    KEYS.join(", ")
+                ),
+            ));
+        }
+        let text_of = |k: &'static str| -> Result<Option<String>, InputError> {
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(err(key_at(k), Some(k), "must be a string".into())),
+            }
+        };
+        let list_of = |k: &'static str| -> Result<Option<Vec<String>>, InputError> {
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Array(v)) => v
+                    .iter()
+                    .map(|x| x.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    .map(Some)
+                    .ok_or_else(|| {
+                        err(key_at(k), Some(k), "must be a list of ids or names".into())
+                    }),
+                Some(_) => Err(err(
+                    key_at(k),
+                    Some(k),
+                    "must be a list of ids or names".into(),
+                )),
+            }
+        };
+        let email = text_of("email-address")?
+            .ok_or_else(|| err(start, Some("email-address"), "is missing".into()))?;
+        let name = text_of("name")?.ok_or_else(|| err(start, Some("name"), "is missing".into()))?;
+        let role = match text_of("role")? {
+            None => None,
+            Some(r) => Some(parse_role(&r).ok_or_else(|| {
+                err(
+                    key_at("role"),
+                    Some("role"),
+                    format!("'{r}' is not a role; use {ROLES}"),
+                )
+            })?),
+        };
+        let active = match obj.get("active") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(err(
+                    key_at("active"),
+                    Some("active"),
+                    "must be true or false".into(),
+                ));
+            }
+        };
+        let agent_profile = match obj.get("agent-profile") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(p)) => {
+                let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+                Some(AgentProfile {
+                    bio: s("bio"),
+                    avatar_url: s("avatar-url"),
+                })
+            }
+            Some(_) => {
+                return Err(err(
+                    key_at("agent-profile"),
+                    Some("agent-profile"),
+                    "must be an object with bio and avatar-url".into(),
+                ));
+            }
+        };
+        places.push(Place {
+            line: line_col(text, start).0,
+            fields: KEYS
+                .iter()
+                .map(|k| (*k, line_col(text, key_at(k))))
+                .collect(),
+        });
+        rows.push(DesiredAgent {
+            email_address: email,
+            name,
+            role,
+            inboxes: list_of("inboxes")?,
+            teams: list_of("teams")?,
+            external_id: text_of("external-id")?,
+            phone_number: text_of("phone-number")?,
+            language: text_of("language")?,
+            agent_profile,
+            active,
+        });
+    }
+    Ok(RosterFile {
+        path: path.to_path_buf(),
+        rows,
+        places,
+    })
+}

@@ -1,0 +1,208 @@
+//! A plan as Gladly's bulk user import (Settings > People > Users > Import),
+//! for organisations whose API has read-only agents.
+//!
+//! Gladly's documented rules (GLADLY-API.md, part 3), and what follows:
+//! - columns `name`, `email`, `roles`, `inboxes`, `teams`, `deactivated`
+//!   (A to F); the e-mail is the key, and users not in the file are left as
+//!   they are, so only rows that change are written;
+//! - roles, inboxes and teams by the names Gladly shows, several separated by
+//!   comma and space in one quoted cell;
+//! - `Yes` in `deactivated` deactivates, and a blank one ACTIVATES: only
+//!   people who must be active get a blank;
+//! - a blank `name` blanks the name, so a row is written only when its name
+//!   is known;
+//! - deleting the inboxes or teams column leaves those fields unchanged, so
+//!   a column is written only when every row knows its full list.
+//!
+//! What the file cannot say safely is listed as a step to do by hand, never
+//! guessed: a new e-mail (the import keys on it), a role the API did not
+//! reveal, memberships it did not reveal.
+
+use serde_json::Value;
+
+use crate::agents::{Inbox, Team};
+use crate::roster::{Change, ChangeKind, RosterPlan};
+
+/// The import file and the steps to do by hand.
+pub struct Rendered {
+    pub csv: String,
+    pub rows: usize,
+    pub by_hand: Vec<String>,
+}
+
+/// Gladly's role names for the API's roles. `TEAM_LEAD` is shown as "Team
+/// Manager" in Gladly's user settings.
+fn role_name(wire: &str) -> Option<&'static str> {
+    Some(match wire {
+        "AGENT" => "Agent",
+        "TEAM_LEAD" => "Team Manager",
+        "ADMIN" => "Administrator",
+        "ANALYST" => "Analyst",
+        "TASK" => "Task User",
+        _ => return None,
+    })
+}
+
+struct Row {
+    name: String,
+    email: String,
+    roles: String,
+    inboxes: Option<String>,
+    teams: Option<String>,
+    deactivated: &'static str,
+    /// Whether the change asked to change inboxes / teams.
+    wants_inboxes: bool,
+    wants_teams: bool,
+}
+
+pub fn render(plan: &RosterPlan, inboxes: &[Inbox], teams: &[Team]) -> Rendered {
+    let mut by_hand = Vec::new();
+    let mut rows = Vec::new();
+    for c in &plan.changes {
+        match row(c, inboxes, teams) {
+            Ok(r) => rows.push(r),
+            Err(why) => by_hand.push(format!("step {} ({}): {why}", c.step, c.email_address)),
+        }
+    }
+    for conflict in &plan.conflicts {
+        by_hand.push(format!(
+            "conflict ({}): {}",
+            conflict.email_address, conflict.message
+        ));
+    }
+    // A column is written only if every row can fill it; otherwise it is left
+    // out (Gladly then leaves that field alone) and the rows that wanted it
+    // changed are listed by hand.
+    let with_inboxes = rows.iter().all(|r| r.inboxes.is_some());
+    let with_teams = rows.iter().all(|r| r.teams.is_some());
+    for r in &rows {
+        if !with_inboxes && r.wants_inboxes {
+            by_hand.push(format!(
+                "{}: set the inboxes by hand (the API did not reveal every agent's inboxes, so the import file leaves the column out)",
+                r.email
+            ));
+        }
+        if !with_teams && r.wants_teams {
+            by_hand.push(format!(
+                "{}: set the teams by hand (the API did not reveal every agent's teams, so the import file leaves the column out)",
+                r.email
+            ));
+        }
+    }
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    let mut header = vec!["name", "email", "roles"];
+    if with_inboxes {
+        header.push("inboxes");
+    }
+    if with_teams {
+        header.push("teams");
+    }
+    header.push("deactivated");
+    let _ = w.write_record(&header);
+    for r in &rows {
+        let mut record = vec![r.name.as_str(), r.email.as_str(), r.roles.as_str()];
+        if with_inboxes {
+            record.push(r.inboxes.as_deref().unwrap_or_default());
+        }
+        if with_teams {
+            record.push(r.teams.as_deref().unwrap_or_default());
+        }
+        record.push(r.deactivated);
+        let _ = w.write_record(&record);
+    }
+    let csv = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
+    Rendered {
+        csv,
+        rows: rows.len(),
+        by_hand,
+    }
+}
+
+fn row(c: &Change, inboxes: &[Inbox], teams: &[Team]) -> Result<Row, String> {
+    let body: Value = c
+        .requests
+        .first()
+        .and_then(|r| r.body.as_deref())
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
+    let current = c.current.as_ref();
+    if let (Some(cur), Some(new)) = (current, text("emailAddress"))
+        && !crate::roster::same_email(&cur.email_address, &new)
+    {
+        return Err(format!(
+            "change the e-mail of {} to {new} on Settings > People > Users (the import keys on the e-mail, so it cannot change one)",
+            cur.email_address
+        ));
+    }
+    let email = current
+        .map(|a| a.email_address.clone())
+        .or_else(|| text("emailAddress"))
+        .unwrap_or_default();
+    let name = text("name")
+        .or_else(|| current.and_then(|a| a.name.clone()))
+        .filter(|n| !n.trim().is_empty())
+        .ok_or("the name is not known, and a blank name would erase it: do this change by hand")?;
+    let role_wire = text("role").or_else(|| {
+        current
+            .and_then(|a| a.role.as_ref())
+            .map(|r| crate::roster::role_wire(r).to_string())
+    });
+    let roles = role_wire
+        .as_deref()
+        .and_then(role_name)
+        .ok_or("the role is not known (the API did not reveal it) and the import needs one: do this change by hand, or give the role in the roster")?
+        .to_string();
+    let names = |ids: Option<Vec<String>>, known: &dyn Fn(&str) -> Option<String>| {
+        ids.map(|ids| {
+            ids.iter()
+                .map(|id| known(id).unwrap_or_else(|| id.clone()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    };
+    let ids = |k: &str, have: Option<&Vec<String>>| {
+        body.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .or_else(|| have.cloned())
+            .or_else(|| (c.kind == ChangeKind::Create).then(Vec::new))
+    };
+    let inbox_name = |id: &str| {
+        inboxes
+            .iter()
+            .find(|i| i.id == id)
+            .and_then(|i| i.name.clone())
+    };
+    let team_name = |id: &str| {
+        teams
+            .iter()
+            .find(|t| t.id == id)
+            .and_then(|t| t.name.clone())
+    };
+    Ok(Row {
+        name,
+        email,
+        roles,
+        inboxes: names(
+            ids("inboxes", current.and_then(|a| a.inboxes.as_ref())),
+            &inbox_name,
+        ),
+        teams: names(
+            ids("teams", current.and_then(|a| a.teams.as_ref())),
+            &team_name,
+        ),
+        deactivated: if c.kind == ChangeKind::Deactivate {
+            "Yes"
+        } else {
+            ""
+        },
+        wants_inboxes: body.get("inboxes").is_some(),
+        wants_teams: body.get("teams").is_some(),
+    })
+}

@@ -1,0 +1,358 @@
+//! The plan as a file a person reviews and `apply` reads back: JSON with the
+//! WIT's names, the organisation it was made for, and never a credential.
+
+use serde_json::{Map, Value, json};
+
+use crate::agents::{Agent, AgentProfile, AgentStatus, ApiFlavor, PlannedRequest, Role};
+use crate::output;
+use crate::roster::{Change, ChangeKind, PlanConflict, RosterPlan};
+
+/// The `format` of plan files this version writes and reads.
+pub const FORMAT: &str = "gladly-harness-plan/1";
+
+/// A plan and what it was made for.
+pub struct PlanFile {
+    /// The organisation the plan was made against; `apply` refuses another.
+    pub org_url: String,
+    /// The roster file it came from, as given.
+    pub roster: String,
+    pub plan: RosterPlan,
+}
+
+pub fn kind_name(k: ChangeKind) -> &'static str {
+    match k {
+        ChangeKind::Create => "create",
+        ChangeKind::Reactivate => "reactivate",
+        ChangeKind::Update => "update",
+        ChangeKind::Deactivate => "deactivate",
+    }
+}
+
+fn request(p: &PlannedRequest) -> Value {
+    json!({
+        "method": p.method,
+        "path": p.path,
+        "body": p.body.as_ref().map(|b| serde_json::from_str::<Value>(b).unwrap_or_else(|_| json!(b))),
+    })
+}
+
+pub fn change(c: &Change) -> Value {
+    json!({
+        "step": c.step,
+        "kind": kind_name(c.kind),
+        "row": c.row,
+        "email-address": c.email_address,
+        "reason": c.reason,
+        "current": c.current.as_ref().map(output::agent),
+        "differences": c.differences,
+        "requests": c.requests.iter().map(request).collect::<Vec<_>>(),
+    })
+}
+
+pub fn conflict(c: &PlanConflict) -> Value {
+    json!({
+        "row": c.row,
+        "email-address": c.email_address,
+        "message": c.message,
+        "agent-ids": c.agent_ids,
+    })
+}
+
+pub fn plan(p: &RosterPlan) -> Value {
+    json!({
+        "changes": p.changes.iter().map(change).collect::<Vec<_>>(),
+        "conflicts": p.conflicts.iter().map(conflict).collect::<Vec<_>>(),
+        "unchanged": p.unchanged,
+        "active-in-scope": p.active_in_scope,
+        "deactivations": p.deactivations,
+        "deactivation-threshold": p.deactivation_threshold,
+        "guard-tripped": p.guard_tripped,
+        "api-flavor": match p.api_flavor {
+            ApiFlavor::Lifecycle => "lifecycle",
+            ApiFlavor::PublicSpec => "public-spec",
+        },
+        "warnings": p.warnings,
+    })
+}
+
+impl PlanFile {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "format": FORMAT,
+            "org-url": self.org_url,
+            "roster": self.roster,
+            "plan": plan(&self.plan),
+        })
+    }
+
+    /// Reads a plan file back; an error names the JSON path that is wrong.
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let r = Reader {
+            path: String::new(),
+        };
+        let obj = r.object(v)?;
+        let format = r.at("format").string(obj.get("format"))?;
+        if format != FORMAT {
+            return Err(format!(
+                "format is '{format}'; this gladly-harness reads '{FORMAT}': plan again with it"
+            ));
+        }
+        Ok(Self {
+            org_url: r.at("org-url").string(obj.get("org-url"))?,
+            roster: r.at("roster").string(obj.get("roster"))?,
+            plan: r.at("plan").plan(obj.get("plan").unwrap_or(&Value::Null))?,
+        })
+    }
+}
+
+/// Reads values, knowing where in the file it is.
+#[derive(Clone)]
+struct Reader {
+    path: String,
+}
+
+impl Reader {
+    fn at(&self, key: &str) -> Reader {
+        Reader {
+            path: if self.path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{}.{key}", self.path)
+            },
+        }
+    }
+
+    fn index(&self, i: usize) -> Reader {
+        Reader {
+            path: format!("{}[{i}]", self.path),
+        }
+    }
+
+    fn fail<T>(&self, what: &str) -> Result<T, String> {
+        Err(format!(
+            "{}: {what}",
+            if self.path.is_empty() {
+                "the file"
+            } else {
+                &self.path
+            }
+        ))
+    }
+
+    fn object<'v>(&self, v: &'v Value) -> Result<&'v Map<String, Value>, String> {
+        v.as_object()
+            .map_or_else(|| self.fail("must be an object"), Ok)
+    }
+
+    fn string(&self, v: Option<&Value>) -> Result<String, String> {
+        match v {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => self.fail("must be a string"),
+        }
+    }
+
+    fn opt_string(&self, v: Option<&Value>) -> Result<Option<String>, String> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            _ => self.fail("must be a string or null"),
+        }
+    }
+
+    fn u32(&self, v: Option<&Value>) -> Result<u32, String> {
+        v.and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .map_or_else(|| self.fail("must be a whole number"), Ok)
+    }
+
+    fn opt_u32(&self, v: Option<&Value>) -> Result<Option<u32>, String> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            v => self.u32(v).map(Some),
+        }
+    }
+
+    fn bool(&self, v: Option<&Value>) -> Result<bool, String> {
+        v.and_then(Value::as_bool)
+            .map_or_else(|| self.fail("must be true or false"), Ok)
+    }
+
+    fn strings(&self, v: Option<&Value>) -> Result<Vec<String>, String> {
+        match v {
+            Some(Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .map(|(i, x)| self.index(i).string(Some(x)))
+                .collect(),
+            _ => self.fail("must be a list of strings"),
+        }
+    }
+
+    fn opt_strings(&self, v: Option<&Value>) -> Result<Option<Vec<String>>, String> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            v => self.strings(v).map(Some),
+        }
+    }
+
+    fn plan(&self, v: &Value) -> Result<RosterPlan, String> {
+        let o = self.object(v)?;
+        let list = |key: &str| -> Result<&Vec<Value>, String> {
+            o.get(key)
+                .and_then(Value::as_array)
+                .map_or_else(|| self.at(key).fail("must be a list"), Ok)
+        };
+        let changes = list("changes")?
+            .iter()
+            .enumerate()
+            .map(|(i, c)| self.at("changes").index(i).change(c))
+            .collect::<Result<_, _>>()?;
+        let conflicts = list("conflicts")?
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let r = self.at("conflicts").index(i);
+                let c = r.object(c)?;
+                Ok(PlanConflict {
+                    row: r.at("row").opt_u32(c.get("row"))?,
+                    email_address: r.at("email-address").string(c.get("email-address"))?,
+                    message: r.at("message").string(c.get("message"))?,
+                    agent_ids: r.at("agent-ids").strings(c.get("agent-ids"))?,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(RosterPlan {
+            changes,
+            conflicts,
+            unchanged: self.at("unchanged").u32(o.get("unchanged"))?,
+            active_in_scope: self.at("active-in-scope").u32(o.get("active-in-scope"))?,
+            deactivations: self.at("deactivations").u32(o.get("deactivations"))?,
+            deactivation_threshold: self
+                .at("deactivation-threshold")
+                .u32(o.get("deactivation-threshold"))?,
+            guard_tripped: self.at("guard-tripped").bool(o.get("guard-tripped"))?,
+            api_flavor: match o.get("api-flavor").and_then(Value::as_str) {
+                Some("lifecycle") => ApiFlavor::Lifecycle,
+                Some("public-spec") => ApiFlavor::PublicSpec,
+                _ => {
+                    return self
+                        .at("api-flavor")
+                        .fail("must be lifecycle or public-spec");
+                }
+            },
+            warnings: self.at("warnings").strings(o.get("warnings"))?,
+        })
+    }
+
+    fn change(&self, v: &Value) -> Result<Change, String> {
+        let o = self.object(v)?;
+        let kind = match o.get("kind").and_then(Value::as_str) {
+            Some("create") => ChangeKind::Create,
+            Some("reactivate") => ChangeKind::Reactivate,
+            Some("update") => ChangeKind::Update,
+            Some("deactivate") => ChangeKind::Deactivate,
+            _ => {
+                return self
+                    .at("kind")
+                    .fail("must be create, reactivate, update or deactivate");
+            }
+        };
+        let requests = match o.get("requests") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let at = self.at("requests").index(i);
+                    let r = at.object(r)?;
+                    Ok(PlannedRequest {
+                        method: at.at("method").string(r.get("method"))?,
+                        path: at.at("path").string(r.get("path"))?,
+                        body: match r.get("body") {
+                            None | Some(Value::Null) => None,
+                            Some(Value::String(s)) => Some(s.clone()),
+                            Some(b) => Some(b.to_string()),
+                        },
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+            _ => return self.at("requests").fail("must be a list"),
+        };
+        Ok(Change {
+            step: self.at("step").u32(o.get("step"))?,
+            kind,
+            row: self.at("row").opt_u32(o.get("row"))?,
+            email_address: self.at("email-address").string(o.get("email-address"))?,
+            reason: self
+                .at("reason")
+                .opt_string(o.get("reason"))?
+                .unwrap_or_default(),
+            current: match o.get("current") {
+                None | Some(Value::Null) => None,
+                Some(a) => Some(self.at("current").agent(a)?),
+            },
+            differences: self
+                .at("differences")
+                .opt_strings(o.get("differences"))?
+                .unwrap_or_default(),
+            requests,
+        })
+    }
+
+    fn agent(&self, v: &Value) -> Result<Agent, String> {
+        let o = self.object(v)?;
+        let s = |k: &str| self.at(k).opt_string(o.get(k));
+        let role = match o.get("role") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(r)) => Some(
+                crate::roster::file::parse_role(r)
+                    .map_or_else(|| self.at("role").fail("is not a role"), Ok)?,
+            ),
+            Some(Value::Object(x)) => Some(Role::Other(self.at("role").string(x.get("other"))?)),
+            Some(_) => return self.at("role").fail("is not a role"),
+        };
+        let status = match o.get("agent-status") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(x)) => Some(match x.as_str() {
+                "available" => AgentStatus::Available,
+                "busy" => AgentStatus::Busy,
+                "away" => AgentStatus::Away,
+                "offline" => AgentStatus::Offline,
+                other => AgentStatus::Other(other.to_string()),
+            }),
+            Some(Value::Object(x)) => Some(AgentStatus::Other(
+                self.at("agent-status").string(x.get("other"))?,
+            )),
+            Some(_) => return self.at("agent-status").fail("is not a status"),
+        };
+        let profile = match o.get("agent-profile") {
+            None | Some(Value::Null) => None,
+            Some(p) => {
+                let r = self.at("agent-profile");
+                let p = r.object(p)?;
+                Some(AgentProfile {
+                    bio: r.at("bio").opt_string(p.get("bio"))?,
+                    avatar_url: r.at("avatar-url").opt_string(p.get("avatar-url"))?,
+                })
+            }
+        };
+        Ok(Agent {
+            id: self.at("id").string(o.get("id"))?,
+            email_address: self.at("email-address").string(o.get("email-address"))?,
+            name: s("name")?,
+            role,
+            agent_profile: profile,
+            inboxes: self.at("inboxes").opt_strings(o.get("inboxes"))?,
+            teams: self.at("teams").opt_strings(o.get("teams"))?,
+            active: match o.get("active") {
+                None | Some(Value::Null) => None,
+                v => Some(self.at("active").bool(v)?),
+            },
+            phone_number: s("phone-number")?,
+            external_id: s("external-id")?,
+            language: s("language")?,
+            created_at: s("created-at")?,
+            updated_at: s("updated-at")?,
+            agent_status: status,
+        })
+    }
+}

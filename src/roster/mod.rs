@@ -1,0 +1,144 @@
+//! Reconcile a whole roster: desired agents in, a reviewed plan out, each
+//! change applied on its own (the WIT interface `roster`).
+//!
+//! - [`plan()`] reads the organisation once (agents, inboxes, teams) and
+//!   works out every change, matching people across systems by external id
+//!   first and e-mail second ([`matching`]);
+//! - [`apply_change()`] makes one of them, after checking that the agent is
+//!   still as the plan saw it ([`apply`]).
+//!
+//! Both run over the same [`Transport`] as the rest of the core, and reuse
+//! its writes (`ops::create`, `ops::patch`), so a roster create has the same
+//! never-twice guarantee as `provision`.
+
+mod apply;
+mod matching;
+mod plan;
+
+use crate::error::Error;
+use crate::model::{
+    Agent, AgentProfile, ApiFlavor, Connection, Outcome, PlannedRequest, RetryPolicy, Role,
+};
+use crate::transport::Transport;
+
+/// One person as the roster holds them; `None` leaves a field as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DesiredAgent {
+    pub email_address: String,
+    pub name: String,
+    pub role: Option<Role>,
+    pub inboxes: Option<Vec<String>>,
+    pub teams: Option<Vec<String>>,
+    pub external_id: Option<String>,
+    pub phone_number: Option<String>,
+    pub language: Option<String>,
+    pub agent_profile: Option<AgentProfile>,
+    pub active: bool,
+}
+
+/// Which agents absent from the roster may be deactivated.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Those with an external id: the ones a roster manages.
+    #[default]
+    Managed,
+    AllAgents,
+    /// Agents whose e-mail domain is one of these (compared without case).
+    EmailDomains(Vec<String>),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    pub scope: Scope,
+    pub deactivation_threshold: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Create,
+    Reactivate,
+    Update,
+    Deactivate,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub step: u32,
+    pub kind: ChangeKind,
+    pub row: Option<u32>,
+    pub email_address: String,
+    pub reason: String,
+    pub current: Option<Agent>,
+    pub differences: Vec<String>,
+    pub requests: Vec<PlannedRequest>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanConflict {
+    pub row: Option<u32>,
+    pub email_address: String,
+    pub message: String,
+    pub agent_ids: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub conflicts: Vec<PlanConflict>,
+    pub unchanged: u32,
+    pub active_in_scope: u32,
+    pub deactivations: u32,
+    pub deactivation_threshold: u32,
+    pub guard_tripped: bool,
+    pub api_flavor: ApiFlavor,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplyOptions {
+    pub dry_run: bool,
+    pub retry: Option<RetryPolicy>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeStatus {
+    Applied,
+    AlreadyApplied,
+    Stale,
+    DryRun,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeResult {
+    pub status: ChangeStatus,
+    pub outcome: Option<Outcome>,
+    pub agent: Option<Agent>,
+    pub requests: Vec<PlannedRequest>,
+    pub message: String,
+    pub warnings: Vec<String>,
+}
+
+/// The share of active agents in scope the guard lets a plan deactivate, in
+/// percent, and the fewest it always allows.
+pub const GUARD_PERCENT: u32 = 10;
+pub const GUARD_MINIMUM: u32 = 5;
+
+/// Every change that makes the organisation match `desired`. Reads only.
+pub fn plan<T: Transport>(
+    t: &mut T,
+    conn: &Connection,
+    desired: &[DesiredAgent],
+    options: &PlanOptions,
+) -> Result<Plan, Error> {
+    plan::plan(t, conn, desired, options)
+}
+
+/// Makes one planned change, or answers why it did not.
+pub fn apply_change<T: Transport>(
+    t: &mut T,
+    conn: &Connection,
+    change: &Change,
+    options: &ApplyOptions,
+) -> Result<ChangeResult, Error> {
+    apply::apply_change(t, conn, change, options)
+}

@@ -221,7 +221,6 @@ pub struct Org {
 
 impl Org {
     fn seeded(extra: usize) -> Self {
-        let now = now();
         let named = |id: &str, name: &str, detail: &str| NamedRec {
             id: id.into(),
             name: name.into(),
@@ -248,23 +247,11 @@ impl Org {
                        teams: &[&str],
                        active: bool,
                        ext: Option<&str>| {
-            org.next_id += 1;
-            org.agents.push(AgentRec {
-                id: format!("agt_{:03}", org.next_id),
-                email_address: email.into(),
-                name: name.into(),
-                role: role.into(),
-                agent_profile: None,
-                inboxes: inboxes.iter().map(|s| s.to_string()).collect(),
-                teams: teams.iter().map(|s| s.to_string()).collect(),
-                active,
-                phone_number: None,
-                external_id: ext.map(str::to_string),
-                language: Some("en-US".into()),
-                created_at: now.clone(),
-                updated_at: now.clone(),
-                agent_status: if active { "AVAILABLE" } else { "OFFLINE" }.into(),
-            });
+            let a = org.add_agent(email, name, active, ext);
+            a.role = role.into();
+            a.inboxes = inboxes.iter().map(|s| s.to_string()).collect();
+            a.teams = teams.iter().map(|s| s.to_string()).collect();
+            a.language = Some("en-US".into());
         };
         add(
             "jane@acme.example",
@@ -309,6 +296,37 @@ impl Org {
 
     pub fn agent(&self, id: &str) -> Option<&AgentRec> {
         self.agents.iter().find(|a| a.id == id)
+    }
+
+    /// Adds an agent as if it had always been there (no welcome e-mail), for
+    /// tests that need an organisation in a given state; the caller may set
+    /// the rest of the record.
+    pub fn add_agent(
+        &mut self,
+        email: &str,
+        name: &str,
+        active: bool,
+        external_id: Option<&str>,
+    ) -> &mut AgentRec {
+        self.next_id += 1;
+        let now = now();
+        self.agents.push(AgentRec {
+            id: format!("agt_{:03}", self.next_id),
+            email_address: email.into(),
+            name: name.into(),
+            role: "AGENT".into(),
+            agent_profile: None,
+            inboxes: vec![],
+            teams: vec![],
+            active,
+            phone_number: None,
+            external_id: external_id.map(str::to_string),
+            language: None,
+            created_at: now.clone(),
+            updated_at: now,
+            agent_status: if active { "AVAILABLE" } else { "OFFLINE" }.into(),
+        });
+        self.agents.last_mut().expect("just pushed")
     }
 }
 

@@ -5,7 +5,7 @@
 //! server.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
@@ -72,6 +72,9 @@ pub fn build(
     let mut matched: Vec<Option<(usize, &'static str)>> = vec![None; rows.len()];
     let mut claimed: HashMap<usize, usize> = HashMap::new(); // agent -> row position
     let mut refused = vec![false; rows.len()];
+    // Agents a conflicting row points at: nothing is written for them, and
+    // they are not leavers either.
+    let mut held: HashSet<usize> = HashSet::new();
     for (p, row) in rows.iter().enumerate() {
         let Some(x) = row.want.external_id.as_deref() else {
             continue;
@@ -83,6 +86,7 @@ pub fn build(
             }
             Some(many) => {
                 refused[p] = true;
+                held.extend(many.iter().copied());
                 conflicts.push(conflict(
                     row,
                     format!("{} agents share the external id {x}; give all but one another id in Gladly", many.len()),
@@ -101,6 +105,7 @@ pub fn build(
         };
         let &[one] = found.as_slice() else {
             refused[p] = true;
+            held.extend(found.iter().copied());
             conflicts.push(conflict(
                 row,
                 format!(
@@ -117,6 +122,7 @@ pub fn build(
             && have != want
         {
             refused[p] = true;
+            held.insert(one);
             conflicts.push(conflict(
                 row,
                 format!(
@@ -170,7 +176,7 @@ pub fn build(
             continue;
         }
         active_in_scope += 1;
-        if claimed.contains_key(&i) {
+        if claimed.contains_key(&i) || held.contains(&i) {
             continue;
         }
         let why = match scope {

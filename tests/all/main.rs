@@ -9,6 +9,7 @@ mod lifecycle;
 mod node;
 mod public_spec;
 mod resilience;
+mod roster;
 mod validation;
 mod wasmtime_cli;
 mod wire;

@@ -397,3 +397,244 @@ async fn an_https_organisation_is_reached_with_its_ca_and_refused_without() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn roster_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gladly-cli-roster-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const ROSTER: &str = "\u{feff}email,name,role,inboxes,teams,external_id,active
+jane@acme.example,Jane Doe,agent,General Support,Tier 1 Support,E-1001,true
+sam.lee@acme.example,Sam Lee,team-lead,General Support;Billing,Tier 2 Support,E-1002,yes
+josé@acme.example,José Müller,agent,Billing,,E-2001,
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_apply_and_replan_from_a_csv_roster() {
+    let s = sandbox().await;
+    let dir = roster_dir("flow");
+    let roster = dir.join("roster.csv");
+    std::fs::write(&roster, ROSTER).unwrap();
+    let plan = dir.join("plan.json");
+    let r = cli_env(
+        &s,
+        &[
+            "plan",
+            "--desired",
+            roster.to_str().unwrap(),
+            "--out",
+            plan.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("1 to create, 0 to reactivate, 1 to update, 0 to deactivate"),
+        "got {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("email-address: sam@acme.example -> sam.lee@acme.example")
+    );
+    let written = std::fs::read_to_string(&plan).unwrap();
+    assert!(written.contains("\"format\": \"gladly-harness-plan/1\""));
+    assert!(
+        !written.contains(ADMIN_TOKEN),
+        "a plan file never holds the token"
+    );
+
+    let report_file = dir.join("report.json");
+    let r = cli_env(
+        &s,
+        &[
+            "apply",
+            plan.to_str().unwrap(),
+            "--report",
+            report_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    let report = r.json();
+    assert_eq!(report["summary"]["applied"], 2, "got {report}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&std::fs::read_to_string(&report_file).unwrap()).unwrap(),
+        report
+    );
+    // Not a terminal: plain progress lines.
+    assert!(
+        r.stderr
+            .contains("step 2 create josé@acme.example: applied"),
+        "got {}",
+        r.stderr
+    );
+
+    // The same plan again: already applied, exit 0; a new plan: nothing.
+    let r = cli_env(&s, &["apply", plan.to_str().unwrap()]).await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(r.json()["summary"]["already-applied"], 2);
+    let r = cli_env(&s, &["plan", "--desired", roster.to_str().unwrap()]).await;
+    assert!(
+        r.stdout
+            .contains("0 to create, 0 to reactivate, 0 to update, 0 to deactivate"),
+        "got {}",
+        r.stdout
+    );
+    assert_eq!(s.welcome_emails().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_roster_rows_are_named_by_file_line_and_column() {
+    let s = sandbox().await;
+    let dir = roster_dir("errors");
+    let cases = [
+        // The CLI's own reading: an unknown role.
+        (
+            "role.csv",
+            "email,name,role\nj@acme.example,J,agent\nk@acme.example,K,boss\n",
+            ":3:3: role: 'boss' is not a role",
+        ),
+        // The component's checks, located: a bad e-mail on line 4.
+        (
+            "email.csv",
+            "name,email\nA,a@acme.example\nB,b@acme.example\nC,not-an-address\n",
+            ":4:2: email-address:",
+        ),
+        // An inbox that does not exist, with the closest names.
+        (
+            "inbox.csv",
+            "email,name,inboxes\na@acme.example,A,Biling\n",
+            ":2:3: inboxes:",
+        ),
+        (
+            "dup.csv",
+            "email,name\na@acme.example,A\nA@acme.example,B\n",
+            ":3:1: email-address: rows 0 and 1",
+        ),
+        (
+            "column.csv",
+            "email,name,emial\n",
+            ":1:3: unknown column 'emial'",
+        ),
+        (
+            "bad.json",
+            "[\n  {\"email-address\": \"a@acme.example\", \"name\": \"A\"},\n  {\"email-address\": \"b@acme.example\",\n   \"name\": \"B\", \"role\": \"chief\"}\n]\n",
+            ":4:17: role: 'chief' is not a role",
+        ),
+    ];
+    for (name, text, want) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let r = cli_env(&s, &["plan", "--desired", path.to_str().unwrap()]).await;
+        assert_eq!(r.code, 2, "{name}: stdout {} stderr {}", r.stdout, r.stderr);
+        let expected = format!("error: invalid-input: {}{want}", path.display());
+        assert!(
+            r.stderr.starts_with(&expected),
+            "{name}: expected {expected:?}, got {:?}",
+            r.stderr
+        );
+    }
+    assert!(
+        s.requests().iter().all(|r| r.method == "GET"),
+        "nothing is written for a bad roster"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_applies_only_with_yes_and_the_guard_refuses_with_exit_6() {
+    let s = sandbox().await;
+    let dir = roster_dir("reconcile");
+    let roster = dir.join("roster.csv");
+    std::fs::write(&roster, ROSTER).unwrap();
+    let r = cli_env(&s, &["reconcile", "--desired", roster.to_str().unwrap()]).await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert!(
+        r.stderr.contains("Nothing applied: run again with --yes"),
+        "got {}",
+        r.stderr
+    );
+    assert!(s.requests().iter().all(|r| r.method == "GET"));
+
+    let r = cli_env(
+        &s,
+        &["reconcile", "--desired", roster.to_str().unwrap(), "--yes"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(r.json()["summary"]["applied"], 2);
+
+    // An empty roster would offboard everyone in scope.
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, "email,name\n").unwrap();
+    let r = cli_env(
+        &s,
+        &["reconcile", "--desired", empty.to_str().unwrap(), "--yes"],
+    )
+    .await;
+    assert_eq!(r.code, 6, "stderr: {}", r.stderr);
+    assert!(
+        r.stderr.contains("--allow-deactivations 3"),
+        "got {}",
+        r.stderr
+    );
+    let r = cli_env(
+        &s,
+        &[
+            "reconcile",
+            "--desired",
+            empty.to_str().unwrap(),
+            "--yes",
+            "--dry-run",
+            "--allow-deactivations",
+            "3",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(r.json()["summary"]["dry-run"], 3);
+    assert!(
+        s.org().agents.iter().filter(|a| a.active).count() >= 3,
+        "a dry run deactivates nobody"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stopped_by_a_token_without_rights_exits_5() {
+    let s = sandbox().await;
+    let dir = roster_dir("stopped");
+    let roster = dir.join("roster.csv");
+    std::fs::write(&roster, ROSTER).unwrap();
+    let env = [
+        ("GLADLY_ORG_URL", s.url()),
+        (
+            "GLADLY_API_USER",
+            gladly_harness::sandbox::MEMBER_USER.to_string(),
+        ),
+        (
+            "GLADLY_API_TOKEN",
+            gladly_harness::sandbox::MEMBER_TOKEN.to_string(),
+        ),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = cli(
+        &["reconcile", "--desired", roster.to_str().unwrap(), "--yes"],
+        &env,
+    )
+    .await;
+    assert_eq!(r.code, 5, "stderr: {}", r.stderr);
+    let report = r.json();
+    assert_eq!(report["stopped"]["case"], "forbidden");
+    assert_eq!(report["summary"]["not-attempted"], 1);
+    assert!(
+        r.stderr.contains("Stopped early: forbidden"),
+        "got {}",
+        r.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,6 +10,7 @@ mod node;
 mod public_spec;
 mod resilience;
 mod roster;
+mod roster_props;
 mod validation;
 mod wasmtime_cli;
 mod wire;

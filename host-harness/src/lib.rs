@@ -153,6 +153,8 @@ pub struct Harness {
     pre: ConnectorPre<HostState>,
     limits: Limits,
     outgoing: outgoing::Outgoing,
+    /// The most linear memory any call of this harness has grown to.
+    memory_peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Harness {
@@ -200,6 +202,7 @@ impl Harness {
             pre,
             limits,
             outgoing: outgoing::Outgoing::new(limits, None)?,
+            memory_peak: Default::default(),
         })
     }
 
@@ -228,6 +231,12 @@ impl Harness {
 
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// The most linear memory (bytes) any call of this harness (and its
+    /// clones) has grown to so far; for benchmarks and capacity planning.
+    pub fn memory_peak(&self) -> usize {
+        self.memory_peak.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Instantiates the component for one call to `conn`, runs `call` under
@@ -267,7 +276,12 @@ impl Harness {
     fn store(&self, conn: &Connection) -> Store<HostState> {
         let mut store = Store::new(
             self.pre.engine(),
-            HostState::new(conn, self.limits, self.outgoing.clone()),
+            HostState::new(
+                conn,
+                self.limits,
+                self.outgoing.clone(),
+                self.memory_peak.clone(),
+            ),
         );
         store.limiter(|s| &mut s.limits);
         // Guest code yields to the executor at every epoch tick, so the
@@ -521,11 +535,59 @@ struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     gate: Gate,
+    limits: Limiter,
+}
+
+/// The store's limits, noting the largest memory a call grew to.
+struct Limiter {
     limits: StoreLimits,
+    peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.peak
+                .fetch_max(desired, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
 }
 
 impl HostState {
-    fn new(conn: &Connection, limits: Limits, outgoing: outgoing::Outgoing) -> Self {
+    fn new(
+        conn: &Connection,
+        limits: Limits,
+        outgoing: outgoing::Outgoing,
+        peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Self {
         Self {
             wasi: WasiCtx::builder()
                 .allow_tcp(false)
@@ -543,10 +605,13 @@ impl HostState {
                 },
                 outgoing,
             },
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .instances(4)
-                .build(),
+            limits: Limiter {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(limits.memory_bytes)
+                    .instances(4)
+                    .build(),
+                peak,
+            },
         }
     }
 }

@@ -750,6 +750,8 @@ async fn demo(harness: Harness) -> anyhow::Result<ExitCode> {
     let after = step("lookup", harness.lookup(&conn, &AgentKey::Id(id)).await?)?;
     println!("   {}", after.as_ref().map_or("not found".into(), describe));
 
+    reconcile::demo(&harness, &conn).await?;
+
     let requests = sandbox.requests();
     let writes = requests.iter().filter(|r| r.method != "GET").count();
     let framed = requests

@@ -13,6 +13,10 @@
 //! or the sandbox's). A certificate refused for its name, its dates or its
 //! issuer reaches the component as wasi:http's `TLS-certificate-error`.
 //! Redirects are never followed: the component sees the 3xx.
+//!
+//! It also paces across calls: when an organisation's answer says its
+//! second is spent for a method (`Ratelimit-Remaining-Second: 0`), the next
+//! request of that method to it, from any call, waits for the next second.
 
 use std::error::Error as StdError;
 use std::future::Future as _;
@@ -49,6 +53,10 @@ struct Inner {
     /// short-lived CLI call to an `http://` sandbox never reads them.
     http: OnceLock<Pool>,
     https: OnceLock<Result<Pool, String>>,
+    /// Per origin and method: until when the organisation's second is
+    /// spent, as its last answer said (`Ratelimit-Remaining-Second: 0`).
+    spent:
+        std::sync::Mutex<std::collections::HashMap<(String, http::Method), tokio::time::Instant>>,
 }
 
 impl Outgoing {
@@ -71,6 +79,7 @@ impl Outgoing {
                 extra_ca,
                 http: OnceLock::new(),
                 https: OnceLock::new(),
+                spent: Default::default(),
             }),
         })
     }
@@ -83,6 +92,7 @@ impl Outgoing {
                 extra_ca: self.inner.extra_ca.clone(),
                 http: OnceLock::new(),
                 https: OnceLock::new(),
+                spent: Default::default(),
             }),
         }
     }
@@ -108,13 +118,49 @@ impl Outgoing {
                     .expect("a plain HTTP pool loads no certificates")
             })
         };
+        // Pace across calls: a call's component paces its own requests to
+        // the rate limit, but a new call starts knowing nothing; the host
+        // remembers what the organisation last said.
+        let key = (
+            request
+                .uri()
+                .authority()
+                .map(|a| format!("{}://{a}", request.uri().scheme_str().unwrap_or("")))
+                .unwrap_or_default(),
+            request.method().clone(),
+        );
+        let until = self.spent().get(&key).copied();
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
         let first_byte = options.first_byte_timeout.unwrap_or(LONG);
         let between = options.between_bytes_timeout.unwrap_or(LONG);
         let resp = tokio::time::timeout(first_byte, pool.request(request))
             .await
             .map_err(|_| Error::ConnectionReadTimeout)?
             .map_err(classify)?;
+        let spent = resp
+            .headers()
+            .get("ratelimit-remaining-second")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == "0");
+        let mut table = self.spent();
+        if spent {
+            table.insert(key, tokio::time::Instant::now() + RATE_WINDOW);
+        } else {
+            table.remove(&key);
+        }
+        drop(table);
         Ok(resp.map(|incoming| BetweenBytes::new(incoming, between).boxed_unsync()))
+    }
+
+    fn spent(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<(String, http::Method), tokio::time::Instant>,
+    > {
+        self.inner.spent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn pool(&self, tls: bool) -> Result<Pool, String> {
@@ -159,6 +205,8 @@ impl Outgoing {
 
 /// What "no timeout" means here, as in wasmtime-wasi-http's default sender.
 const LONG: Duration = Duration::from_secs(600);
+/// The window Gladly's published rate limit is counted in.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 /// Maps a failure of the pooled client to the wasi:http error the component
 /// branches on, looking through the chain of causes for what really went

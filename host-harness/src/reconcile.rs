@@ -447,3 +447,73 @@ impl Progress for Bar {
         }
     }
 }
+
+/// The demo's roster: Sam moves to a new address (matched by external id),
+/// María joins (an international address), Former returns, and Jane, absent,
+/// leaves.
+const DEMO_ROSTER: &str = "email,name,role,inboxes,teams,external_id,active
+sam.lee@acme.example,Sam Lee,team-lead,General Support;Billing,Tier 2 Support,E-1002,true
+maría.garcía@acme.example,María García,agent,Billing,Tier 1 Support,E-3001,true
+former@acme.example,Former Agent,agent,General Support,,E-0999,true
+";
+
+/// The demo's roster steps: a roster file planned, reviewed, applied, and
+/// planned again to show nothing is left.
+pub async fn demo(harness: &Harness, conn: &Connection) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("gladly-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("roster.csv");
+    std::fs::write(&path, DEMO_ROSTER)?;
+    let indent = |text: &str| {
+        text.lines()
+            .map(|l| format!("   {l}\n"))
+            .collect::<String>()
+    };
+    println!("\n9. Reconcile a roster file (what HR exports every night):");
+    print!("{}", indent(DEMO_ROSTER));
+    let roster = RosterFile::read(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let options = PlanOptions {
+        scope: Scope::Managed,
+        deactivation_threshold: None,
+    };
+    let plan = harness
+        .plan(conn, &roster.rows, &options)
+        .await?
+        .map_err(|e| anyhow::anyhow!("plan failed: {}: {}", error_case(&e), error_message(&e)))?;
+    println!("   The plan, for review (gladly-harness plan --desired roster.csv):");
+    print!("{}", indent(&summary(&plan)));
+
+    println!("\n10. Apply it, change by change, paced to Gladly's rate limit");
+    let file = PlanFile {
+        org_url: conn.org_url.clone(),
+        roster: path.display().to_string(),
+        plan,
+    };
+    let report = run::apply(harness, conn, &file, &RunOptions::default(), &mut Indented)
+        .await?
+        .map_err(|r| anyhow::anyhow!("refused: {r}"))?;
+    println!("   {}", closing_line(&report));
+
+    println!("\n11. Plan again: nothing is left to do");
+    let again = harness
+        .plan(conn, &roster.rows, &options)
+        .await?
+        .map_err(|e| anyhow::anyhow!("plan failed: {}: {}", error_case(&e), error_message(&e)))?;
+    print!(
+        "{}",
+        indent(summary(&again).lines().next().unwrap_or_default())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Progress lines for the demo.
+struct Indented;
+
+impl Progress for Indented {
+    fn start(&mut self, _: usize) {}
+    fn item(&mut self, change: &gladly_harness::roster::Change, item: &Item) {
+        println!("   {}", item_line(change, item));
+    }
+    fn finish(&mut self, _: &Report) {}
+}

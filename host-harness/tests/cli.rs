@@ -251,8 +251,12 @@ async fn the_demo_walks_a_whole_lifecycle() {
         "inboxes=[ibx_support, ibx_billing]",
         "outcome: deactivated",
         "active=false",
-        "sent 1 welcome e-mail(s)",
-        "3 of 3 writes carried Content-Length; 0 answered 411",
+        "sent 2 welcome e-mail(s)",
+        "writes carried Content-Length; 0 answered 411",
+        "Plan: 1 to create, 1 to reactivate, 1 to update, 1 to deactivate",
+        "step 2 create maría.garcía@acme.example: applied",
+        "4 applied, 0 already applied, 0 stale, 0 failed",
+        "Plan: 0 to create, 0 to reactivate, 0 to update, 0 to deactivate",
     ] {
         assert!(
             r.stdout.contains(step),

@@ -311,21 +311,42 @@ async fn racing_calls_back_off_from_429s_without_retry_after_and_finish() {
     assert!(refused.iter().all(|r| r.method == "GET"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_429_with_retry_after_from_the_limit_is_honoured() {
-    let e = env_with(SandboxConfig {
+fn one_per_second(retry_after: bool) -> SandboxConfig {
+    SandboxConfig {
         rate_limit: Some(RateLimit {
             per_second: 1,
-            retry_after: true,
+            retry_after,
         }),
         ..Default::default()
-    })
-    .await;
-    // Two calls back to back: the second starts with a fresh instance that
-    // knows nothing of the spent second, draws a 429 with Retry-After: 1,
-    // waits it and succeeds.
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_in_a_row_are_paced_by_the_host_without_a_429() {
+    let e = env_with(one_per_second(false)).await;
+    // Each call is a fresh instance that knows nothing of the spent second;
+    // the harness remembers what the organisation said.
+    let started = Instant::now();
     e.harness.list_teams(&e.admin).await.unwrap().unwrap();
     e.harness.list_inboxes(&e.admin).await.unwrap().unwrap();
+    assert_eq!(e.sandbox.answered(429), 0);
+    assert_eq!(e.sandbox.requests().len(), 2);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_with_retry_after_from_the_limit_is_honoured() {
+    let e = env_with(one_per_second(true)).await;
+    // Two hosts that share nothing (separate pools and pacing) share the
+    // organisation's limit: the second draws a 429 with Retry-After: 1,
+    // waits it and succeeds.
+    let other = e.harness.clone().with_limits(e.harness.limits());
+    e.harness.list_teams(&e.admin).await.unwrap().unwrap();
+    other.list_inboxes(&e.admin).await.unwrap().unwrap();
     assert_eq!(e.sandbox.answered(429), 1);
     assert_eq!(e.sandbox.requests().len(), 3);
 }

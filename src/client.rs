@@ -9,7 +9,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::Error;
+use crate::error::{Error, untrusted};
 use crate::model::{ApiFlavor, Connection, RetryPolicy};
 use crate::transport::{HttpRequest, HttpResponse, Method, Transport, TransportErrorKind};
 use crate::validate::{self, BaseUrl};
@@ -93,7 +93,7 @@ impl<'t, T: Transport> Client<'t, T> {
 
     /// Strips credentials from an error before it leaves the core.
     pub fn scrub(&self, e: Error) -> Error {
-        e.scrub(&[&self.authorization, &self.credential, &self.api_token])
+        e.scrub(&[&self.authorization, &self.credential], &[&self.api_token])
     }
 
     /// Sends one request, retrying what may be retried within the policy.
@@ -183,7 +183,7 @@ impl<'t, T: Transport> Client<'t, T> {
                         };
                         return Err(self.scrub(Error::Transport(format!(
                             "{what} {kind} after {attempt} attempt(s): {}",
-                            e.message
+                            untrusted(&e.message)
                         ))));
                     }
                     self.pause(wait);
@@ -331,7 +331,10 @@ pub fn decode_page<D: DeserializeOwned>(resp: &HttpResponse, what: &str) -> Resu
 fn shape_error(resp: &HttpResponse, what: &str, why: &str) -> Error {
     Error::Upstream {
         status: resp.status,
-        message: format!("Gladly's answer for {what} could not be read: {why}"),
+        message: format!(
+            "Gladly's answer for {what} could not be read: {}",
+            untrusted(why)
+        ),
         body_excerpt: excerpt(&resp.body),
     }
 }
@@ -344,13 +347,14 @@ pub fn decode<D: DeserializeOwned>(resp: &HttpResponse, what: &str) -> Result<D,
     serde_json::from_value(value).map_err(|e| shape_error(resp, what, &e.to_string()))
 }
 
+/// The start of an answer's body, marked as the server's words.
 pub fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let mut s: String = text.chars().take(EXCERPT).collect();
     if text.chars().count() > EXCERPT {
         s.push('…');
     }
-    s
+    untrusted(&s)
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date.
@@ -379,12 +383,14 @@ pub struct GladlyError {
 }
 
 impl GladlyError {
-    /// The words to show a person: the detail, else the code.
-    fn said(&self) -> Option<&str> {
+    /// The words to show a person: the detail, else the code, marked as
+    /// the server's.
+    fn said(&self) -> Option<String> {
         self.detail
             .as_deref()
             .or(self.code.as_deref())
             .filter(|d| !d.is_empty())
+            .map(untrusted)
     }
 }
 
@@ -451,9 +457,21 @@ pub fn status_error_in(resp: &HttpResponse, what: &str, record: Option<&str>) ->
         .and_then(GladlyError::said)
         .map(|d| format!(" Gladly said: {d}"))
         .unwrap_or_default();
-    let field = |attr: &str| match record {
-        Some(r) => format!("{r}.{}", wit_field(attr)),
-        None => wit_field(attr),
+    // A field name is shown as is (not scrubbed), so only a plausible one
+    // from the server is taken.
+    let plausible = |attr: &str| {
+        attr.len() <= 64
+            && !attr.is_empty()
+            && attr
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c))
+    };
+    let field = |attr: &str| {
+        let attr = if plausible(attr) { attr } else { "request" };
+        match record {
+            Some(r) => format!("{r}.{}", wit_field(attr)),
+            None => wit_field(attr),
+        }
     };
     // `taken` on a unique field is a conflict whatever the status: the
     // value belongs to another agent.
@@ -476,7 +494,7 @@ pub fn status_error_in(resp: &HttpResponse, what: &str, record: Option<&str>) ->
     if first.and_then(|e| e.code.as_deref()) == Some("moved") || (300..400).contains(&resp.status) {
         let location = resp
             .header("location")
-            .map(|l| format!(" to {l}"))
+            .map(|l| format!(" to {}", untrusted(l)))
             .unwrap_or_default();
         return Error::Upstream {
             status: resp.status,
@@ -509,9 +527,11 @@ pub fn status_error_in(resp: &HttpResponse, what: &str, record: Option<&str>) ->
                 .map(|e| {
                     let code = e.code.as_deref().map(code_meaning).unwrap_or("is invalid");
                     match (&e.attr, &e.detail) {
-                        (Some(a), Some(d)) => format!("{} {code} ({d})", field(a)),
-                        (Some(a), None) => format!("{} {code}", field(a)),
-                        (None, Some(d)) => d.clone(),
+                        (Some(a), Some(d)) => {
+                            format!("{} {code} ({})", untrusted(&field(a)), untrusted(d))
+                        }
+                        (Some(a), None) => format!("{} {code}", untrusted(&field(a))),
+                        (None, Some(d)) => untrusted(d),
                         (None, None) => code.to_string(),
                     }
                 })

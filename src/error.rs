@@ -43,11 +43,14 @@ impl Error {
         }
     }
 
-    /// Removes every occurrence of `secret` from the text the error carries,
-    /// so that a server echoing a request back cannot leak a credential
-    /// through an error.
-    pub fn scrub(self, secrets: &[&str]) -> Self {
-        let clean = |s: String| redact(&s, secrets);
+    /// Removes credentials from the text the error carries, so that a server
+    /// echoing a request back cannot leak one through an error. `everywhere`
+    /// are removed from all of it; `from_server` (the raw token, which may be
+    /// as short as a letter) only from what came from the server or the host,
+    /// marked by [`untrusted`], so that the connector's own words stay
+    /// readable whatever the token is.
+    pub fn scrub(self, everywhere: &[&str], from_server: &[&str]) -> Self {
+        let clean = |s: String| scrub_text(&s, everywhere, from_server);
         match self {
             Self::Unauthorized(m) => Self::Unauthorized(clean(m)),
             Self::Forbidden(m) => Self::Forbidden(clean(m)),
@@ -84,19 +87,56 @@ impl Error {
     }
 }
 
+const REDACTED: &str = "<redacted>";
+/// Brackets around text from outside (private-use characters no server text
+/// keeps: [`untrusted`] removes them from what it wraps).
+const OPEN: char = '\u{E000}';
+const CLOSE: char = '\u{E001}';
+
+/// Marks `text`, which came from the server or the host, for [`Error::scrub`]
+/// to remove every credential from. The marks are gone once scrubbed.
+pub fn untrusted(text: &str) -> String {
+    let inner: String = text.chars().filter(|c| *c != OPEN && *c != CLOSE).collect();
+    format!("{OPEN}{inner}{CLOSE}")
+}
+
+/// Scrubs `text`: `everywhere` from all of it, `from_server` too inside the
+/// marks of [`untrusted`]; the marks are dropped.
+fn scrub_text(text: &str, everywhere: &[&str], from_server: &[&str]) -> String {
+    let all: Vec<&str> = everywhere.iter().chain(from_server).copied().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (ours, after) = rest.split_once(OPEN).unwrap_or((rest, ""));
+        out.push_str(&redact(ours, everywhere));
+        let (theirs, after) = after.split_once(CLOSE).unwrap_or((after, ""));
+        out.push_str(&redact(theirs, &all));
+        rest = after;
+    }
+    out
+}
+
 /// Replaces every occurrence of any of `secrets` in `text` with
 /// `<redacted>`, in one pass, longest secret first at each position, so
 /// that the marker itself is never searched again: a one-letter token must
-/// not mangle the `<redacted>` written for a longer one.
+/// not mangle the `<redacted>` written for a longer one, nor one written by
+/// an earlier pass.
 pub fn redact(text: &str, secrets: &[&str]) -> String {
     let mut secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     'scan: while let Some(ch) = rest.chars().next() {
+        // A marker already written stays whole: scrubbing twice (a message
+        // scrubbed, then wrapped and scrubbed again) changes nothing.
+        if let Some(after) = rest.strip_prefix(REDACTED) {
+            out.push_str(REDACTED);
+            rest = after;
+            continue;
+        }
         for secret in &secrets {
             if let Some(after) = rest.strip_prefix(secret) {
-                out.push_str("<redacted>");
+                out.push_str(REDACTED);
                 rest = after;
                 continue 'scan;
             }
@@ -113,14 +153,21 @@ mod tests {
 
     #[test]
     fn a_one_letter_token_leaves_messages_readable() {
-        let e = Error::Transport("GET /api/v1/agents got no answer; token t".into());
-        let got = e.scrub(&["Basic dTp0", "dTp0", "t"]).to_string();
+        let echoed = untrusted("Authorization: Basic dTp0, token t");
+        let e = Error::Transport(format!("GET /api/v1/agents got no answer: {echoed}"));
+        let got = e.scrub(&["Basic dTp0", "dTp0"], &["t"]).to_string();
         assert_eq!(
             got,
-            "transport: GET /api/v1/agen<redacted>s go<redacted> no answer; <redacted>oken <redacted>",
-            "the scrubber went back over its own marker"
+            "transport: GET /api/v1/agents got no answer: Au<redacted>horiza<redacted>ion: <redacted>, <redacted>oken <redacted>",
+            "our words must stay readable, and the marker must not be searched again"
         );
         assert!(!got.contains("<redac<"), "mangled: {got}");
+        // Scrubbing again (errors are scrubbed where they arise and again
+        // where they leave the core) changes nothing.
+        let twice = Error::Transport(got.trim_start_matches("transport: ").into())
+            .scrub(&["Basic dTp0", "dTp0"], &["t"])
+            .to_string();
+        assert_eq!(twice, got);
     }
 
     #[test]
@@ -136,5 +183,16 @@ mod tests {
         );
         assert_eq!(redact("é€ x", &["€"]), "é<redacted> x");
         assert_eq!(redact("nothing", &[""]), "nothing");
+    }
+
+    #[test]
+    fn server_text_cannot_close_its_marks_early() {
+        // A server that sends the closing mark itself must not get the rest
+        // of its text treated as the connector's own.
+        let echoed = untrusted("x\u{E001} secret-token");
+        let got = Error::Transport(echoed)
+            .scrub(&[], &["secret-token"])
+            .to_string();
+        assert_eq!(got, "transport: x <redacted>");
     }
 }

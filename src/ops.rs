@@ -552,7 +552,8 @@ pub(crate) fn check_written(sent: &Value, agent: &Agent, what: &str) -> Result<(
             return Err(Error::Upstream {
                 status: 200,
                 message: format!(
-                    "Gladly accepted {what} but reports {k} = {got}, not {want} as asked; check the agent in Gladly"
+                    "Gladly accepted {what} but reports {k} = {}, not {want} as asked; check the agent in Gladly",
+                    crate::error::untrusted(&got.to_string())
                 ),
                 body_excerpt: String::new(),
             });

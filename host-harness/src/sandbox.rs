@@ -133,6 +133,9 @@ pub enum Fault {
     /// This status with this JSON body, e.g. an error body in one of the
     /// forms Gladly publishes.
     Json { status: u16, body: String },
+    /// 200 with a body of this many bytes (a JSON list padded with spaces),
+    /// larger than any real page.
+    Huge(usize),
 }
 
 /// A fault and the requests it applies to.
@@ -703,6 +706,17 @@ async fn answer(
             let _ = route(shared, method, uri, headers, body);
             return StatusCode::from_u16(code)
                 .unwrap_or(StatusCode::GATEWAY_TIMEOUT)
+                .into_response();
+        }
+        Some(Fault::Huge(bytes)) => {
+            let mut body = vec![b' '; bytes.max(2)];
+            body[0] = b'[';
+            *body.last_mut().expect("two bytes at least") = b']';
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
                 .into_response();
         }
         Some(Fault::Json { status, body }) => {

@@ -118,6 +118,29 @@ async fn a_server_echoing_credentials_does_not_leak_them() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_one_letter_token_leaves_error_messages_readable() {
+    let e = env().await;
+    e.sandbox.push_faults([Fault::EchoRequest]);
+    let conn = gladly_harness::Connection::new(e.sandbox.url(), "u", "t");
+    let r = e.harness.list_teams(&conn).await.unwrap();
+    let err = expect_err(r, "upstream");
+    let shown = gladly_harness::error_message(&err);
+    // The connector's own words are left whole; every "t" the server echoed
+    // is gone, and a marker is never searched again ("<redac<redacted>ed>").
+    assert!(!shown.contains("<redac<"), "mangled: {shown}");
+    assert!(
+        shown.starts_with("Gladly answered the team list with HTTP 500."),
+        "unreadable: {shown}"
+    );
+    let body = shown.split_once("Body: ").map_or("", |(_, b)| b);
+    assert!(body.contains("<redacted>"), "expected the echo scrubbed, got {shown}");
+    assert!(
+        !body.replace("<redacted>", "").contains('t'),
+        "the one-letter token is left in: {shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn connection_debug_never_shows_the_token() {
     let c = Connection::new("https://acme.gladly.com", "api@acme.com", "tok-3cr3t");
     assert!(!format!("{c:?}").contains("tok-3cr3t"));

@@ -237,3 +237,20 @@ async fn a_slow_answer_within_the_timeouts_succeeds() {
     let r = e.harness.check_connection(&e.admin).await.unwrap();
     assert!(r.is_ok(), "got {r:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_over_the_size_cap_is_refused_once_not_retried() {
+    let e = env().await;
+    // 17 MiB, over the component's 16 MiB cap; twice, so a retry would show.
+    e.sandbox
+        .push_faults([Fault::Huge(17 << 20), Fault::Huge(17 << 20)]);
+    let r = e.harness.list_teams(&e.admin).await.unwrap();
+    let err = expect_err(r, "transport");
+    let msg = gladly_harness::error_message(&err);
+    assert!(msg.contains("larger than 16 MiB"), "got {msg}");
+    assert_eq!(
+        e.sandbox.requests().len(),
+        1,
+        "a too-large answer is not transient"
+    );
+}

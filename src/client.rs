@@ -34,6 +34,10 @@ const BACKOFF_CAP: Duration = Duration::from_secs(8);
 const RATE_BACKOFF_BASE: Duration = Duration::from_secs(1);
 /// The window Gladly's published rate limit is counted in.
 const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// Beyond the window, for the time between sending and the server's clock.
+const RATE_MARGIN: Duration = Duration::from_millis(25);
+/// Send times remembered per method (more than any per-second limit).
+const RATE_MEMORY: usize = 128;
 
 pub fn encode(segment: &str) -> String {
     utf8_percent_encode(segment, SEGMENT).to_string()
@@ -55,8 +59,11 @@ pub struct Client<'t, T: Transport> {
     transport: &'t mut T,
     policy: RetryPolicy,
     waited: Duration,
-    /// Per method: when an answer said the second's requests were spent.
+    /// Per method: until when the second's requests are spent, as the last
+    /// answer said.
     spent: [Option<Duration>; 3],
+    /// Per method: when this call sent its recent requests.
+    sent_at: [std::collections::VecDeque<Duration>; 3],
 }
 
 impl<'t, T: Transport> Client<'t, T> {
@@ -84,6 +91,7 @@ impl<'t, T: Transport> Client<'t, T> {
             policy,
             waited: Duration::ZERO,
             spent: [None; 3],
+            sent_at: Default::default(),
         })
     }
 
@@ -128,6 +136,12 @@ impl<'t, T: Transport> Client<'t, T> {
             attempt += 1;
             let last = attempt >= self.policy.max_attempts;
             self.pace(method);
+            let at = self.transport.monotonic();
+            let times = &mut self.sent_at[method as usize];
+            if times.len() >= RATE_MEMORY {
+                times.pop_front();
+            }
+            times.push_back(at);
             let sent = self.transport.send(&request);
             if let Ok(resp) = &sent {
                 self.note_rate_limit(method, resp);
@@ -193,28 +207,41 @@ impl<'t, T: Transport> Client<'t, T> {
     }
 
     /// Waits, when the last answer to `method` said this second's requests
-    /// are spent, until the second is over: Gladly counts 10 requests per
-    /// second per method and organisation, and a request sent before then
-    /// only draws a 429.
+    /// are spent, until a slot frees: Gladly counts 10 requests per second
+    /// per method and organisation, and a request sent before then only
+    /// draws a 429.
     fn pace(&mut self, method: Method) {
-        let Some(spent_at) = self.spent[method as usize].take() else {
+        let Some(until) = self.spent[method as usize].take() else {
             return;
         };
-        let until = spent_at.saturating_add(RATE_WINDOW);
         let now = self.transport.monotonic();
         if until > now {
             self.transport.sleep(until - now);
         }
     }
 
-    /// Reads `Ratelimit-Remaining-Second` from an answer.
+    /// Reads `Ratelimit-Remaining-Second` (and `-Limit-`) from an answer.
+    /// When the second is spent and the last `limit` requests were this
+    /// call's own, the first slot frees a second after the oldest of them
+    /// (whether the server counts in a sliding window or resets on the
+    /// second); otherwise others hold slots too, and a whole second is
+    /// waited.
     fn note_rate_limit(&mut self, method: Method, resp: &HttpResponse) {
-        let remaining = resp
-            .header("ratelimit-remaining-second")
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if remaining == Some(0) {
-            self.spent[method as usize] = Some(self.transport.monotonic());
+        let number = |name| {
+            resp.header(name)
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        };
+        if number("ratelimit-remaining-second") != Some(0) {
+            return;
         }
+        let limit = number("ratelimit-limit-second").unwrap_or(10).max(1);
+        let times = &self.sent_at[method as usize];
+        let now = self.transport.monotonic();
+        let until = match times.len().checked_sub(limit) {
+            Some(i) => times[i].saturating_add(RATE_WINDOW + RATE_MARGIN),
+            None => now.saturating_add(RATE_WINDOW),
+        };
+        self.spent[method as usize] = Some(until);
     }
 
     fn pause(&mut self, wait: Duration) {

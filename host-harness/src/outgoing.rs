@@ -16,7 +16,7 @@
 //!
 //! It also paces across calls: when an organisation's answer says its
 //! second is spent for a method (`Ratelimit-Remaining-Second: 0`), the next
-//! request of that method to it, from any call, waits for the next second.
+//! request of that method to it, from any call, waits until a slot frees.
 
 use std::error::Error as StdError;
 use std::future::Future as _;
@@ -53,10 +53,17 @@ struct Inner {
     /// short-lived CLI call to an `http://` sandbox never reads them.
     http: OnceLock<Pool>,
     https: OnceLock<Result<Pool, String>>,
-    /// Per origin and method: until when the organisation's second is
-    /// spent, as its last answer said (`Ratelimit-Remaining-Second: 0`).
-    spent:
-        std::sync::Mutex<std::collections::HashMap<(String, http::Method), tokio::time::Instant>>,
+    /// Per origin and method: the pacing state.
+    spent: std::sync::Mutex<std::collections::HashMap<(String, http::Method), Pace>>,
+}
+
+/// What the host knows of one origin's rate limit for one method.
+#[derive(Default)]
+struct Pace {
+    /// When its recent requests were sent, oldest first.
+    sent: std::collections::VecDeque<tokio::time::Instant>,
+    /// Until when its second is spent, as the last answer said.
+    until: Option<tokio::time::Instant>,
 }
 
 impl Outgoing {
@@ -129,9 +136,17 @@ impl Outgoing {
                 .unwrap_or_default(),
             request.method().clone(),
         );
-        let until = self.spent().get(&key).copied();
+        let until = self.spent().get(&key).and_then(|p| p.until);
         if let Some(until) = until {
             tokio::time::sleep_until(until).await;
+        }
+        {
+            let mut table = self.spent();
+            let pace = table.entry(key.clone()).or_default();
+            if pace.sent.len() >= RATE_MEMORY {
+                pace.sent.pop_front();
+            }
+            pace.sent.push_back(tokio::time::Instant::now());
         }
         let first_byte = options.first_byte_timeout.unwrap_or(LONG);
         let between = options.between_bytes_timeout.unwrap_or(LONG);
@@ -139,27 +154,30 @@ impl Outgoing {
             .await
             .map_err(|_| Error::ConnectionReadTimeout)?
             .map_err(classify)?;
-        let spent = resp
-            .headers()
-            .get("ratelimit-remaining-second")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim() == "0");
+        // As the component does (`Client::note_rate_limit`): when the second
+        // is spent and the last `limit` requests were this host's, a slot
+        // frees a second after the oldest of them; else after a second.
+        let number = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        };
+        let spent = number("ratelimit-remaining-second") == Some(0);
+        let limit = number("ratelimit-limit-second").unwrap_or(10).max(1);
         let mut table = self.spent();
-        if spent {
-            table.insert(key, tokio::time::Instant::now() + RATE_WINDOW);
-        } else {
-            table.remove(&key);
-        }
+        let pace = table.entry(key).or_default();
+        pace.until = spent.then(|| match pace.sent.len().checked_sub(limit) {
+            Some(i) => pace.sent[i] + RATE_WINDOW + RATE_MARGIN,
+            None => tokio::time::Instant::now() + RATE_WINDOW,
+        });
         drop(table);
         Ok(resp.map(|incoming| BetweenBytes::new(incoming, between).boxed_unsync()))
     }
 
     fn spent(
         &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        std::collections::HashMap<(String, http::Method), tokio::time::Instant>,
-    > {
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, http::Method), Pace>> {
         self.inner.spent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -207,6 +225,10 @@ impl Outgoing {
 const LONG: Duration = Duration::from_secs(600);
 /// The window Gladly's published rate limit is counted in.
 const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// Beyond the window, for the time between sending and the server's clock.
+const RATE_MARGIN: Duration = Duration::from_millis(25);
+/// Send times remembered per origin and method.
+const RATE_MEMORY: usize = 128;
 
 /// Maps a failure of the pooled client to the wasi:http error the component
 /// branches on, looking through the chain of causes for what really went

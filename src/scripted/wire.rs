@@ -62,6 +62,32 @@ fn a_spent_second_is_waited_out_instead_of_drawing_a_429() {
 }
 
 #[test]
+fn when_the_window_is_all_ours_the_wait_ends_a_second_after_its_oldest() {
+    // A limit of 2: the first page at t=0, a 502 retried after a backoff,
+    // the retry says the second is spent. Both of the call's last two
+    // requests count, the oldest sent at 0, so the next waits until 1 s
+    // (plus a margin), not a second from now.
+    let spent = [
+        ("ratelimit-limit-second", "2"),
+        ("ratelimit-remaining-second", "0"),
+    ];
+    let p = |next: Option<&str>| page(vec![agent("a1", "a@x.io", true)], next).to_string();
+    let mut s = Script::default()
+        .answer_with(502, &[("ratelimit-remaining-second", "1")], "")
+        .answer_with(200, &spent, &p(Some("c1")))
+        .answer(200, page(vec![], None));
+    ops::list_agents(&mut s, &conn(), false).unwrap();
+    // 187.5 ms of backoff, then the pace: 1 s + 25 ms after the first send.
+    assert_eq!(
+        s.slept,
+        [
+            Duration::from_micros(187_500),
+            Duration::from_micros(837_500)
+        ]
+    );
+}
+
+#[test]
 fn pacing_is_per_method() {
     let spent = [("ratelimit-remaining-second", "0")];
     // A spent GET second does not hold back the POST that follows.

@@ -133,7 +133,10 @@ async fn a_one_letter_token_leaves_error_messages_readable() {
         "unreadable: {shown}"
     );
     let body = shown.split_once("Body: ").map_or("", |(_, b)| b);
-    assert!(body.contains("<redacted>"), "expected the echo scrubbed, got {shown}");
+    assert!(
+        body.contains("<redacted>"),
+        "expected the echo scrubbed, got {shown}"
+    );
     assert!(
         !body.replace("<redacted>", "").contains('t'),
         "the one-letter token is left in: {shown}"

@@ -15,11 +15,12 @@ mod apply;
 mod matching;
 mod plan;
 
-use crate::error::Error;
-use crate::model::{
-    Agent, AgentProfile, ApiFlavor, Connection, Outcome, PlannedRequest, RetryPolicy, Role,
-};
-use crate::transport::Transport;
+/// Makes one planned change, or answers why it did not.
+pub use apply::apply_change;
+/// Every change that makes the organisation match `desired`. Reads only.
+pub use plan::plan;
+
+use crate::model::{Agent, AgentProfile, ApiFlavor, Outcome, PlannedRequest, RetryPolicy, Role};
 
 /// One person as the roster holds them; `None` leaves a field as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,23 +123,3 @@ pub struct ChangeResult {
 /// percent, and the fewest it always allows.
 pub const GUARD_PERCENT: u32 = 10;
 pub const GUARD_MINIMUM: u32 = 5;
-
-/// Every change that makes the organisation match `desired`. Reads only.
-pub fn plan<T: Transport>(
-    t: &mut T,
-    conn: &Connection,
-    desired: &[DesiredAgent],
-    options: &PlanOptions,
-) -> Result<Plan, Error> {
-    plan::plan(t, conn, desired, options)
-}
-
-/// Makes one planned change, or answers why it did not.
-pub fn apply_change<T: Transport>(
-    t: &mut T,
-    conn: &Connection,
-    change: &Change,
-    options: &ApplyOptions,
-) -> Result<ChangeResult, Error> {
-    apply::apply_change(t, conn, change, options)
-}

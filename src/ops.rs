@@ -366,8 +366,71 @@ pub fn update<T: Transport>(
             return Ok(w.finish(Outcome::Unchanged, Some(current), vec![]));
         }
         let agent = patch(c, &mut w, &current, Value::Object(body), "changes")?;
-        Ok(w.finish(Outcome::Updated, Some(agent), vec![]))
+        let (agent, warnings) = verify_deltas(c, &mut w, &mut dir, &ch, agent, opts.dry_run)?;
+        let mut r = w.finish(Outcome::Updated, Some(agent), vec![]);
+        r.warnings = warnings;
+        Ok(r)
     })
+}
+
+/// Times a delta is applied again when another writer replaced the list.
+const DELTA_ROUNDS: usize = 3;
+
+/// Gladly's PATCH replaces a membership list whole and offers no way to
+/// write only if nobody else has written since (no ETag). Two writers that
+/// each read, add and write can therefore lose one addition. After writing a
+/// delta, the agent is read again; if an addition is missing (or a removal
+/// is back), another writer replaced the list in between, and the delta is
+/// applied again to what is there now, at most [`DELTA_ROUNDS`] times. This
+/// narrows the window to a writer that replaces the list after that re-read;
+/// it cannot close it.
+fn verify_deltas<T: Transport>(
+    c: &mut Client<'_, T>,
+    w: &mut Writer,
+    dir: &mut Directory,
+    ch: &AgentChanges,
+    mut agent: Agent,
+    dry_run: bool,
+) -> Result<(Agent, Vec<String>), Error> {
+    let deltas: Vec<(Kind, &str, &str, &MembershipChange)> = [
+        (Kind::Inbox, "changes.inboxes", "inboxes", &ch.inboxes),
+        (Kind::Team, "changes.teams", "teams", &ch.teams),
+    ]
+    .into_iter()
+    .filter_map(|(k, f, j, m)| match m {
+        Some(d @ MembershipChange::Delta(_)) => Some((k, f, j, d)),
+        _ => None,
+    })
+    .collect();
+    let mut warnings = Vec::new();
+    if dry_run || deltas.is_empty() {
+        return Ok((agent, warnings));
+    }
+    for _ in 0..DELTA_ROUNDS {
+        let fresh = get_agent(c, &agent.id)?.ok_or_else(|| not_found_id(&agent.id))?;
+        let mut again = Map::new();
+        for (kind, field, json_key, change) in &deltas {
+            let have = match kind {
+                Kind::Inbox => fresh.inboxes.as_deref(),
+                Kind::Team => fresh.teams.as_deref(),
+            };
+            let Some(have) = have else { continue };
+            let want = dir.apply(c, *kind, field, change, Some(have), &fresh.id)?;
+            if !same_set(Some(have), &want) {
+                again.insert((*json_key).into(), json!(want));
+            }
+        }
+        if again.is_empty() {
+            return Ok((fresh, warnings));
+        }
+        warnings.push(format!(
+            "Another writer replaced agent {}'s {} while this change was made (Gladly's PATCH replaces lists whole); the change was applied again to the list as it is now.",
+            fresh.id,
+            again.keys().cloned().collect::<Vec<_>>().join(" and ")
+        ));
+        agent = patch(c, w, &fresh, Value::Object(again), "changes")?;
+    }
+    Ok((agent, warnings))
 }
 
 pub fn offboard<T: Transport>(

@@ -351,6 +351,12 @@ fn a_partial_patch_answer_is_merged_over_what_was_known() {
         .answer(
             200,
             json!({"id": "a1", "role": "TEAM_LEAD", "inboxes": ["ibx_1", "ibx_2"]}),
+        )
+        // A delta is verified by reading the agent again.
+        .answer(
+            200,
+            json!({"id": "a1", "emailAddress": "a@x.io", "name": "A", "role": "TEAM_LEAD",
+                   "active": true, "inboxes": ["ibx_1", "ibx_2"], "teams": []}),
         );
     let changes = AgentChanges {
         role: Some(Role::TeamLead),
@@ -466,4 +472,61 @@ fn nothing_from_the_server_can_make_the_core_panic() {
             let _ = ops::provision(&mut s, &conn(), &new("a@x.io"), &opts);
         }
     }
+}
+
+#[test]
+fn a_delta_overwritten_by_another_writer_is_applied_again() {
+    let with = |inboxes: &[&str]| {
+        json!({"id": "a1", "emailAddress": "a@x.io", "name": "A", "role": "AGENT",
+               "active": true, "inboxes": inboxes, "teams": []})
+    };
+    let mut s = Script::default()
+        .answer(200, with(&["ibx_1"])) // the read
+        .answer(
+            200,
+            json!({"items": [{"id": "ibx_1"}, {"id": "ibx_2"}, {"id": "ibx_3"}]}),
+        )
+        .answer(200, with(&["ibx_1", "ibx_2"])) // our PATCH
+        .answer(200, with(&["ibx_1", "ibx_3"])) // the re-read: another writer won
+        .answer(200, with(&["ibx_1", "ibx_3", "ibx_2"])) // applied again
+        .answer(200, with(&["ibx_1", "ibx_3", "ibx_2"])); // verified
+    let changes = AgentChanges {
+        inboxes: Some(MembershipChange::Delta(MembershipDelta {
+            add: vec!["ibx_2".into()],
+            remove: vec![],
+        })),
+        ..Default::default()
+    };
+    let r = ops::update(
+        &mut s,
+        &conn(),
+        &AgentKey::Id("a1".into()),
+        &changes,
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.lines(),
+        [
+            "GET /agents/a1",
+            "GET /inboxes?limit=100",
+            "PATCH /agents/a1",
+            "GET /agents/a1",
+            "PATCH /agents/a1",
+            "GET /agents/a1"
+        ]
+    );
+    assert_eq!(
+        s.sent[4].body.as_deref(),
+        Some(br#"{"inboxes":["ibx_1","ibx_3","ibx_2"]}"#.as_slice())
+    );
+    assert_eq!(
+        r.agent.unwrap().inboxes.unwrap(),
+        ["ibx_1", "ibx_3", "ibx_2"]
+    );
+    assert!(
+        r.warnings.iter().any(|w| w.contains("Another writer")),
+        "{:?}",
+        r.warnings
+    );
 }

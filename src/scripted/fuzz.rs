@@ -14,6 +14,9 @@ use super::*;
 
 const TOKEN: &str = "t0k3n-s3cr3t";
 
+/// One read through the core, its answer dropped.
+type Read = dyn Fn(&mut Script) -> Result<(), Error>;
+
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
@@ -150,7 +153,7 @@ proptest! {
             retry: Some(RetryPolicy { max_attempts: 2, max_total_wait: Duration::from_millis(10) }),
             ..Default::default()
         };
-        let reads: [&dyn Fn(&mut Script) -> Result<(), Error>; 6] = [
+        let reads: [&Read; 6] = [
             &|s| ops::list_agents(s, &conn(), false).map(drop),
             &|s| ops::lookup(s, &conn(), &AgentKey::Email("a@x.io".into())).map(drop),
             &|s| ops::lookup(s, &conn(), &AgentKey::ExternalId("X1".into())).map(drop),

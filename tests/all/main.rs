@@ -3,9 +3,11 @@
 
 mod support;
 
+mod concurrency;
 mod errors;
 mod host;
 mod lifecycle;
+mod model;
 mod node;
 mod public_spec;
 mod resilience;

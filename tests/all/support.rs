@@ -126,3 +126,12 @@ pub fn invalid_field<T: std::fmt::Debug>(r: Result<T, Error>) -> String {
         _ => unreachable!(),
     }
 }
+
+/// Resident memory of this process, from /proc (Linux).
+pub fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

@@ -1,0 +1,71 @@
+//! Many calls at once through one harness against one sandbox.
+
+use gladly_harness::agents::*;
+use gladly_harness::sandbox::SandboxConfig;
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_provisions_of_one_email_make_one_agent_and_one_welcome_email() {
+    let e = env().await;
+    let mut calls = Vec::new();
+    for i in 0..8 {
+        let h = e.harness.clone();
+        let conn = e.admin.clone();
+        calls.push(tokio::spawn(async move {
+            let agent = new_agent("race@acme.example", &format!("Racer {i}"));
+            h.provision(&conn, &agent, &opts()).await
+        }));
+    }
+    let mut created = 0;
+    for call in calls {
+        let r = call.await.unwrap().unwrap();
+        match r {
+            Ok(w) if w.outcome == Outcome::Created => created += 1,
+            Ok(w) => assert_eq!(w.outcome, Outcome::AlreadyExisted),
+            Err(err) => panic!("expected created or already-existed, got {err:?}"),
+        }
+    }
+    assert_eq!(created, 1, "exactly one call creates the agent");
+    let org = e.sandbox.org();
+    let same: Vec<_> = org
+        .agents
+        .iter()
+        .filter(|a| a.email_address == "race@acme.example")
+        .collect();
+    assert_eq!(same.len(), 1);
+    drop(org);
+    assert_eq!(e.sandbox.welcome_emails().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_harness_memory_stays_flat_over_many_calls() {
+    let e = env_with(SandboxConfig {
+        rate_limit: None,
+        ..Default::default()
+    })
+    .await;
+    let key = AgentKey::Id("agt_001".into());
+    let run = |n: usize| {
+        let e = &e;
+        let key = key.clone();
+        async move {
+            for _ in 0..n {
+                e.harness.lookup(&e.admin, &key).await.unwrap().unwrap();
+            }
+        }
+    };
+    run(300).await; // warm: code, pools, allocator arenas
+    let Some(before) = rss_kib() else {
+        eprintln!("skipped: no /proc/self/status here");
+        return;
+    };
+    run(3_000).await;
+    let after = rss_kib().unwrap();
+    // 3,000 calls, each a fresh instance with up to 64 MiB of memory: a
+    // leak of even a few KiB per call would show as many MiB.
+    assert!(
+        after.saturating_sub(before) < 16 * 1024,
+        "resident memory grew from {before} KiB to {after} KiB over 3,000 calls"
+    );
+}

@@ -69,3 +69,53 @@ async fn the_harness_memory_stays_flat_over_many_calls() {
         "resident memory grew from {before} KiB to {after} KiB over 3,000 calls"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_deltas_keep_untouched_memberships_and_report_both_additions_mostly() {
+    let e = env_with(SandboxConfig {
+        rate_limit: None,
+        ..Default::default()
+    })
+    .await;
+    let pairs = 20;
+    let mut both = 0;
+    for i in 0..pairs {
+        let id = {
+            let mut org = e.sandbox.org();
+            let a = org.add_agent(&format!("race{i}@acme.example"), "Racer", true, None);
+            a.inboxes = vec!["ibx_support".into()];
+            a.id.clone()
+        };
+        let add = |inbox: &str| AgentChanges {
+            inboxes: Some(MembershipChange::Delta(MembershipDelta {
+                add: vec![inbox.into()],
+                remove: vec![],
+            })),
+            ..no_changes()
+        };
+        let key = AgentKey::Id(id.clone());
+        let (billing, vip, o) = (add("ibx_billing"), add("ibx_vip"), opts());
+        let (a, b) = tokio::join!(
+            e.harness.update(&e.admin, &key, &billing, &o),
+            e.harness.update(&e.admin, &key, &vip, &o),
+        );
+        a.unwrap().unwrap();
+        b.unwrap().unwrap();
+        let inboxes = e.sandbox.org().agent(&id).unwrap().inboxes.clone();
+        // What neither writer touched is never lost; at least the last
+        // writer's addition is there.
+        assert!(
+            inboxes.contains(&"ibx_support".to_string()),
+            "lost an untouched inbox: {inboxes:?}"
+        );
+        assert!(
+            inboxes.contains(&"ibx_billing".to_string())
+                || inboxes.contains(&"ibx_vip".to_string()),
+            "lost both additions: {inboxes:?}"
+        );
+        if inboxes.len() == 3 {
+            both += 1;
+        }
+    }
+    eprintln!("racing deltas: both additions kept in {both} of {pairs} races");
+}

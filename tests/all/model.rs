@@ -8,8 +8,8 @@
 //! error carries a credential. A failing history is shrunk by proptest and
 //! printed as steps to replay.
 //!
-//! `MODEL_HISTORIES` (default 12) and `MODEL_OPS` (operations per history,
-//! default 20) size the run; the soak in RELIABILITY.md sets them high.
+//! `MODEL_HISTORIES` (default 24) and `MODEL_OPS` (operations per history,
+//! default 25) size the run; the soak in RELIABILITY.md sets them high.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -312,6 +312,7 @@ async fn history(
         if let Some(f) = fault {
             sandbox.push_faults(rules(f));
             counts.faults += 1;
+            *counts.by_kind.entry(kind(f)).or_default() += 1;
         }
         let call = async {
             Ok::<String, anyhow::Error>(match op {
@@ -498,7 +499,22 @@ pub struct Counts {
     pub histories: u64,
     pub operations: u64,
     pub faults: u64,
+    pub by_kind: BTreeMap<&'static str, u64>,
     pub errors: u64,
+}
+
+fn kind(f: &Injected) -> &'static str {
+    match f {
+        Injected::RateLimit(None) => "429 without Retry-After",
+        Injected::RateLimit(Some(_)) => "429 with Retry-After",
+        Injected::Status(_) => "502/503/504",
+        Injected::LoseResponse(_) => "answer lost after the work",
+        Injected::DropConnection => "connection dropped",
+        Injected::Slow => "slow answer",
+        Injected::Malformed => "malformed body",
+        Injected::PerformThen(..) => "5xx after the work",
+        Injected::RepeatedCursor => "repeated cursor",
+    }
 }
 
 fn env_number(name: &str, default: u32) -> u32 {
@@ -514,8 +530,8 @@ fn random_histories_with_faults_agree_with_the_model() {
         .enable_all()
         .build()
         .unwrap();
-    let histories = env_number("MODEL_HISTORIES", 12);
-    let ops = env_number("MODEL_OPS", 20) as usize;
+    let histories = env_number("MODEL_HISTORIES", 24);
+    let ops = env_number("MODEL_OPS", 25) as usize;
     // Lost answers are noticed at the first-byte timeout: short, so that a
     // history with several of them still runs in seconds.
     let h = harness().with_limits(Limits {
@@ -546,6 +562,9 @@ fn random_histories_with_faults_agree_with_the_model() {
         rss_before,
         crate::support::rss_kib()
     );
+    for (kind, n) in &counts.by_kind {
+        eprintln!("model: fault {kind}: {n}");
+    }
     if let Err(e) = result {
         panic!("{e}");
     }

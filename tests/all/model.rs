@@ -66,6 +66,11 @@ enum Op {
         by: By,
     },
     List,
+    /// Plan and apply a roster of these people (`None`: absent from it),
+    /// each with whether they should be active and their inboxes.
+    Reconcile {
+        roster: Vec<Option<(bool, Vec<bool>)>>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -101,6 +106,11 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (p.clone(), by.clone()).prop_map(|(p, by)| Op::Offboard { p, by }),
         1 => (p, by).prop_map(|(p, by)| Op::Lookup { p, by }),
         1 => Just(Op::List),
+        1 => prop::collection::vec(
+            prop::option::of((prop::bool::weighted(0.8), prop::collection::vec(any::<bool>(), 4))),
+            PEOPLE
+        )
+        .prop_map(|roster| Op::Reconcile { roster }),
     ]
 }
 
@@ -240,8 +250,95 @@ fn after(s: &State, op: &Op) -> State {
             }
         }
         Op::Lookup { .. } | Op::List => {}
+        Op::Reconcile { roster } => {
+            for (p, row) in roster.iter().enumerate() {
+                match (row, s.get_mut(&p)) {
+                    (Some((true, inboxes)), None) => {
+                        s.insert(
+                            p,
+                            Person {
+                                role: "AGENT",
+                                inboxes: picked(&INBOXES, inboxes),
+                                teams: BTreeSet::new(),
+                                active: true,
+                                ext: Some(format!("M-{p}")),
+                            },
+                        );
+                    }
+                    (Some((true, inboxes)), Some(x)) => {
+                        x.active = true;
+                        x.inboxes = picked(&INBOXES, inboxes);
+                        x.ext = Some(format!("M-{p}"));
+                    }
+                    (Some((false, _)), Some(x)) => x.active = false,
+                    (Some((false, _)), None) => {}
+                    // Absent: a leaver if the roster manages them.
+                    (None, Some(x)) if x.ext.is_some() => x.active = false,
+                    (None, _) => {}
+                }
+            }
+        }
     }
     s
+}
+
+fn roster_of(roster: &[Option<(bool, Vec<bool>)>]) -> Vec<gladly_harness::roster::DesiredAgent> {
+    roster
+        .iter()
+        .enumerate()
+        .filter_map(|(p, row)| {
+            let (active, inboxes) = row.as_ref()?;
+            Some(gladly_harness::roster::DesiredAgent {
+                email_address: email(p),
+                name: format!("Person {p}"),
+                role: None,
+                inboxes: Some(picked(&INBOXES, inboxes).into_iter().collect()),
+                teams: None,
+                external_id: Some(format!("M-{p}")),
+                phone_number: None,
+                language: None,
+                agent_profile: None,
+                active: *active,
+            })
+        })
+        .collect()
+}
+
+/// Plans and applies `roster`, allowing every deactivation; the report and
+/// any error, shown.
+async fn reconcile(
+    h: &Harness,
+    conn: &gladly_harness::Connection,
+    roster: &[Option<(bool, Vec<bool>)>],
+) -> anyhow::Result<String> {
+    use gladly_harness::roster::run::{self, Quiet, RunOptions};
+    let options = gladly_harness::roster::PlanOptions {
+        scope: gladly_harness::roster::Scope::Managed,
+        deactivation_threshold: None,
+    };
+    let plan = match h.plan(conn, &roster_of(roster), &options).await? {
+        Ok(p) => p,
+        Err(e) => return Ok(format!("Err({e:?})")),
+    };
+    let file = gladly_harness::roster::plan_file::PlanFile {
+        org_url: conn.org_url.clone(),
+        roster: "model".into(),
+        plan,
+    };
+    let run = RunOptions {
+        dry_run: false,
+        allow_deactivations: Some(u32::MAX),
+        per_second: 1_000.0,
+    };
+    let report = run::apply(h, conn, &file, &run, &mut Quiet)
+        .await?
+        .map_err(|r| anyhow::anyhow!("refused: {r}"))?;
+    let shown = report.to_json().to_string();
+    Ok(if report.complete() {
+        shown
+    } else {
+        format!("Err({shown})")
+    })
 }
 
 /// The people as the sandbox has them.
@@ -409,6 +506,7 @@ async fn history(
                     }
                     format!("{r:?}")
                 }
+                Op::Reconcile { roster } => reconcile(&h, &conn, roster).await?,
                 Op::List => {
                     let r = h.list_agents(&conn, false).await?;
                     if let Ok(all) = &r {
@@ -449,9 +547,24 @@ async fn history(
         );
         sandbox.org().faults.clear();
 
-        let (now, _) = observed(&sandbox);
+        let (mut now, _) = observed(&sandbox);
         let done = after(&model, op);
-        let ok = !shown.starts_with("Err(");
+        let mut ok = !shown.starts_with("Err(");
+        if let (false, Op::Reconcile { roster }) = (ok, op) {
+            // A reconcile is many changes; under a fault some may have been
+            // made. Reconciling again, without faults, must finish the job.
+            let again = reconcile(&h, &conn, roster)
+                .await
+                .map_err(|e| TestCaseError::fail(format!("step {n}: host error {e:#}")))?;
+            prop_assert!(
+                !again.starts_with("Err("),
+                "step {}: reconciling again without faults failed: {}",
+                n,
+                again
+            );
+            now = observed(&sandbox).0;
+            ok = true;
+        }
         if ok {
             prop_assert_eq!(
                 &now,

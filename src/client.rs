@@ -176,8 +176,9 @@ impl<'t, T: Transport> Client<'t, T> {
                     // A POST that may have arrived is not repeated here: the
                     // caller decides (provision looks the agent up first).
                     let retryable = match e.kind {
-                        TransportErrorKind::Denied | TransportErrorKind::Certificate => false,
-                        TransportErrorKind::TooLarge => false,
+                        TransportErrorKind::Denied
+                        | TransportErrorKind::Certificate
+                        | TransportErrorKind::TooLarge => false,
                         TransportErrorKind::Connect => true,
                         TransportErrorKind::Lost => method.is_idempotent(),
                     };

@@ -116,11 +116,6 @@ impl RosterFile {
             message: message.to_string(),
         })
     }
-
-    /// The line a row starts on.
-    pub fn line_of(&self, row: u32) -> Option<u64> {
-        self.places.get(row as usize).map(|p| p.line)
-    }
 }
 
 fn line_col(text: &str, offset: usize) -> (u64, u64) {

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{Error, untrusted};
-use crate::model::{ApiFlavor, Connection, RetryPolicy};
+use crate::model::{ApiFlavor, Connection, Credential, RetryPolicy};
 use crate::transport::{HttpRequest, HttpResponse, Method, Transport, TransportErrorKind};
 use crate::validate::{self, BaseUrl};
 
@@ -53,8 +53,11 @@ pub struct Page<T> {
 pub struct Client<'t, T: Transport> {
     base: BaseUrl,
     authorization: String,
-    /// The base64 half of `authorization`, scrubbed on its own too.
+    /// The base64 half of `authorization` (or the host's placeholder for
+    /// it), scrubbed on its own too.
     credential: String,
+    /// The token, when the component was given it (scrubbed from server
+    /// text); empty when the host completes the credential.
     api_token: String,
     transport: &'t mut T,
     policy: RetryPolicy,
@@ -79,14 +82,22 @@ impl<'t, T: Transport> Client<'t, T> {
                 "must be at least 1",
             ));
         }
-        let pair = format!("{}:{}", conn.api_user.trim(), conn.api_token);
-        let credential = base64::engine::general_purpose::STANDARD.encode(pair);
+        let (credential, api_token) = match &conn.credential {
+            Credential::Token(token) => {
+                let pair = format!("{}:{token}", conn.api_user.trim());
+                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+                (encoded, token.clone())
+            }
+            // The host swaps the placeholder for base64(user:token) on the
+            // way out; the component never holds the token.
+            Credential::HostCompleted(placeholder) => (placeholder.clone(), String::new()),
+        };
         let authorization = format!("Basic {credential}");
         Ok(Self {
             base,
             authorization,
             credential,
-            api_token: conn.api_token.clone(),
+            api_token,
             transport,
             policy,
             waited: Duration::ZERO,

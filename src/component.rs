@@ -162,7 +162,10 @@ fn conn_in(c: wit::Connection) -> m::Connection {
     m::Connection {
         org_url: c.org_url,
         api_user: c.api_user,
-        api_token: c.api_token,
+        credential: match c.credential {
+            wit::Credential::Token(t) => m::Credential::Token(t),
+            wit::Credential::HostCompleted(p) => m::Credential::HostCompleted(p),
+        },
     }
 }
 

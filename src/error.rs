@@ -110,7 +110,7 @@ fn scrub_text(text: &str, everywhere: &[&str], from_server: &[&str]) -> String {
         let (ours, after) = rest.split_once(OPEN).unwrap_or((rest, ""));
         out.push_str(&redact(ours, everywhere));
         let (theirs, after) = after.split_once(CLOSE).unwrap_or((after, ""));
-        out.push_str(&redact(theirs, &all));
+        out.push_str(&redact_basic(&redact(theirs, &all)));
         rest = after;
     }
     out
@@ -147,9 +147,43 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// Redacts what follows `Basic ` when it looks like a credential (eight or
+/// more base64 characters) in text from the server: when the host completes
+/// the credential the component never knows its value, so a server echoing
+/// the header back is caught by its shape instead.
+fn redact_basic(text: &str) -> String {
+    const BASIC: &str = "Basic ";
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(BASIC) {
+        let (before, from) = rest.split_at(at + BASIC.len());
+        out.push_str(before);
+        let len = from.find(|c| !is_b64(c)).unwrap_or(from.len());
+        if len >= 8 {
+            out.push_str(REDACTED);
+            rest = &from[len..];
+        } else {
+            rest = from;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_basic_credential_echoed_by_the_server_is_redacted_by_its_shape() {
+        let echoed =
+            untrusted("denied: Authorization: Basic YXBpOnJlYWwtdG9rZW4= (bad), Basic auth");
+        let e = Error::Transport(format!("Basic {echoed}"));
+        let got = e.scrub(&["OBELISK_SECRET_00"], &[]).to_string();
+        assert!(!got.contains("YXBpOnJlYWwtdG9rZW4"), "{got}");
+        assert!(got.contains("Basic <redacted> (bad), Basic auth"), "{got}");
+    }
 
     #[test]
     fn a_one_letter_token_leaves_messages_readable() {

@@ -9,12 +9,22 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Where and as whom to call Gladly. `Debug` never shows the token.
+/// Where and as whom to call Gladly. `Debug` never shows the credential.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Connection {
     pub org_url: String,
     pub api_user: String,
-    pub api_token: String,
+    pub credential: Credential,
+}
+
+/// How the component comes by the API token (WIT `credential`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// The token itself: the component builds the Basic header.
+    Token(String),
+    /// A placeholder the host replaces by `base64(api-user:token)` on the
+    /// way out, only towards the organisation.
+    HostCompleted(String),
 }
 
 impl fmt::Debug for Connection {
@@ -22,8 +32,17 @@ impl fmt::Debug for Connection {
         f.debug_struct("Connection")
             .field("org_url", &self.org_url)
             .field("api_user", &self.api_user)
-            .field("api_token", &"<redacted>")
+            .field("credential", &self.credential)
             .finish()
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Credential::Token(_) => "Token(<redacted>)",
+            Credential::HostCompleted(_) => "HostCompleted(<redacted>)",
+        })
     }
 }
 
@@ -325,7 +344,7 @@ mod tests {
         let c = Connection {
             org_url: "https://acme.gladly.com".into(),
             api_user: "u".into(),
-            api_token: "s3cr3t-token".into(),
+            credential: Credential::Token("s3cr3t-token".into()),
         };
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cr3t-token"), "got {shown}");

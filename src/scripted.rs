@@ -99,7 +99,7 @@ fn conn() -> Connection {
     Connection {
         org_url: "https://acme.gladly.com".into(),
         api_user: "api@acme.com".into(),
-        api_token: "t0k3n-s3cr3t".into(),
+        credential: Credential::Token("t0k3n-s3cr3t".into()),
     }
 }
 
@@ -143,6 +143,31 @@ fn every_request_carries_basic_auth_and_debug_hides_it() {
         !shown.contains("YXBp") && !shown.contains("t0k3n"),
         "got {shown}"
     );
+}
+
+#[test]
+fn a_host_completed_credential_sends_the_placeholder_for_the_host_to_swap() {
+    let placeholder = "OBELISK_SECRET_0123abcd";
+    let c = Connection {
+        credential: Credential::HostCompleted(placeholder.into()),
+        ..conn()
+    };
+    let mut s = Script::default().answer(
+        401,
+        json!({"errors": [{"detail": format!("bad Basic {placeholder}")}]}),
+    );
+    let e = ops::list_agents(&mut s, &c, false).unwrap_err();
+    let auth = s.sent[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    // Verbatim, not base64-encoded: the host finds it by plain replacement.
+    assert_eq!(auth, format!("Basic {placeholder}"));
+    assert!(matches!(e, Error::Unauthorized(_)), "got {e:?}");
+    assert!(!e.to_string().contains(placeholder), "got {e}");
+    assert!(!format!("{c:?}").contains(placeholder));
 }
 
 #[test]

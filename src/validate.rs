@@ -2,7 +2,7 @@
 //! the WIT names it and says what is wrong.
 
 use crate::error::Error;
-use crate::model::{AgentChanges, AgentKey, AgentProfile, Connection, NewAgent, Role};
+use crate::model::{AgentChanges, AgentKey, AgentProfile, Connection, Credential, NewAgent, Role};
 
 const MAX_NAME: usize = 200;
 const MAX_EMAIL: usize = 254;
@@ -142,18 +142,31 @@ pub fn connection(conn: &Connection) -> Result<BaseUrl, Error> {
             "must not contain ':' or control characters (it is the user name of Basic auth)",
         ));
     }
-    // Never quote the token in a message.
-    if conn.api_token.is_empty() {
-        return Err(Error::invalid("connection.api-token", "is empty"));
+    // Never quote the token (or the placeholder) in a message.
+    let (field, value) = match &conn.credential {
+        Credential::Token(t) => ("connection.credential.token", t),
+        Credential::HostCompleted(p) => ("connection.credential.host-completed", p),
+    };
+    if value.is_empty() {
+        return Err(Error::invalid(field, "is empty"));
     }
-    if conn
-        .api_token
-        .chars()
-        .any(|c| c.is_control() || c.is_whitespace())
-    {
+    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(Error::invalid(
-            "connection.api-token",
-            "contains white space or control characters; copy the token again",
+            field,
+            match conn.credential {
+                Credential::Token(_) => {
+                    "contains white space or control characters; copy the token again"
+                }
+                Credential::HostCompleted(_) => {
+                    "contains white space or control characters; it must be the placeholder exactly as the host handed it over"
+                }
+            },
+        ));
+    }
+    if matches!(conn.credential, Credential::HostCompleted(_)) && !value.is_ascii() {
+        return Err(Error::invalid(
+            field,
+            "is not ASCII; it must be the placeholder exactly as the host handed it over",
         ));
     }
     Ok(base)
@@ -574,9 +587,17 @@ mod tests {
         let c = Connection {
             org_url: "https://a.gladly.com".into(),
             api_user: "u".into(),
-            api_token: "bad token\n".into(),
+            credential: Credential::Token("bad token\n".into()),
         };
         let e = connection(&c).unwrap_err();
         assert!(!e.to_string().contains("bad token"), "got {e}");
+        assert_eq!(field_of(e), "connection.credential.token");
+        let c = Connection {
+            credential: Credential::HostCompleted("OBELISK_SECRET_ab cd".into()),
+            ..c
+        };
+        let e = connection(&c).unwrap_err();
+        assert!(!e.to_string().contains("OBELISK_SECRET"), "got {e}");
+        assert_eq!(field_of(e), "connection.credential.host-completed");
     }
 }

@@ -204,7 +204,7 @@ fn main() {
     let core_conn = core::Connection {
         org_url: conn.org_url.clone(),
         api_user: conn.api_user.clone(),
-        api_token: conn.api_token.clone(),
+        credential: core::Credential::Token(conn.api_token.clone()),
     };
     let big_conn = core::Connection {
         org_url: big.url(),

@@ -76,12 +76,29 @@ impl Connection {
         }
     }
 
-    fn to_wit(&self) -> generated::Connection {
-        generated::Connection {
+    /// The connection the component is given, and what the host must swap
+    /// into its requests: with [`CredentialMode::HostCompleted`] the token
+    /// stays here and the component gets a fresh placeholder.
+    fn to_wit(&self, mode: CredentialMode) -> (generated::Connection, Option<Completion>) {
+        let (credential, completion) = match mode {
+            CredentialMode::InComponent => {
+                (generated::Credential::Token(self.api_token.clone()), None)
+            }
+            CredentialMode::HostCompleted => {
+                let completion = Completion::new(&self.api_user, &self.api_token);
+                let placeholder = completion.placeholder.clone();
+                (
+                    generated::Credential::HostCompleted(placeholder),
+                    Some(completion),
+                )
+            }
+        };
+        let conn = generated::Connection {
             org_url: self.org_url.clone(),
             api_user: self.api_user.clone(),
-            api_token: self.api_token.clone(),
-        }
+            credential,
+        };
+        (conn, completion)
     }
 
     /// `scheme://authority` of the org URL, normalised the way outgoing
@@ -110,6 +127,57 @@ impl fmt::Debug for Connection {
             .field("api_user", &self.api_user)
             .field("api_token", &"<redacted>")
             .finish()
+    }
+}
+
+/// Who holds the API token during a call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CredentialMode {
+    /// The host: the component is given a fresh placeholder per call and
+    /// sends `Authorization: Basic <placeholder>`; the host replaces it by
+    /// `base64(api-user:token)` on the way out, only in requests to the
+    /// org's origin (the only origin it lets the component reach anyway).
+    /// The token is never in the component's memory.
+    #[default]
+    HostCompleted,
+    /// The component: it is given the token (WIT `credential::token`).
+    InComponent,
+}
+
+/// The placeholder of one call and the header value it stands for.
+#[derive(Clone)]
+struct Completion {
+    placeholder: String,
+    basic: String,
+}
+
+impl Completion {
+    fn new(api_user: &str, api_token: &str) -> Self {
+        use base64::Engine as _;
+        let mut random = [0u8; 16];
+        // Without randomness a fixed placeholder would still be swapped only
+        // towards the org; unpredictability is a second line, not the first.
+        let _ = getrandom::fill(&mut random);
+        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{api_token}", api_user.trim()));
+        Self {
+            placeholder: format!("GLADLY_HOST_CREDENTIAL_{hex}"),
+            basic,
+        }
+    }
+
+    /// Replaces the placeholder in every header value, as Obelisk does.
+    fn complete(&self, headers: &mut http::HeaderMap) {
+        for value in headers.values_mut() {
+            let Ok(text) = value.to_str() else { continue };
+            if text.contains(&self.placeholder) {
+                let done = text.replace(&self.placeholder, &self.basic);
+                if let Ok(done) = http::HeaderValue::from_str(&done) {
+                    *value = done;
+                }
+            }
+        }
     }
 }
 
@@ -152,6 +220,7 @@ impl Default for Limits {
 pub struct Harness {
     pre: ConnectorPre<HostState>,
     limits: Limits,
+    credential_mode: CredentialMode,
     outgoing: outgoing::Outgoing,
     /// The most linear memory any call of this harness has grown to.
     memory_peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -201,6 +270,7 @@ impl Harness {
         Ok(Self {
             pre,
             limits,
+            credential_mode: CredentialMode::default(),
             outgoing: outgoing::Outgoing::new(limits, None)?,
             memory_peak: Default::default(),
         })
@@ -229,6 +299,13 @@ impl Harness {
             .with_context(|| format!("cannot use the CA file {}", path.display()))
     }
 
+    /// Who holds the token during calls; [`CredentialMode::HostCompleted`]
+    /// unless changed.
+    pub fn with_credential_mode(mut self, mode: CredentialMode) -> Self {
+        self.credential_mode = mode;
+        self
+    }
+
     pub fn limits(&self) -> Limits {
         self.limits
     }
@@ -246,13 +323,10 @@ impl Harness {
         F: FnOnce(Connector, Store<HostState>, generated::Connection) -> Fut,
         Fut: Future<Output = wasmtime::Result<R>>,
     {
-        let mut store = self.store(conn);
+        let (wit_conn, completion) = conn.to_wit(self.credential_mode);
+        let mut store = self.store(conn, completion);
         let instance = self.pre.instantiate_async(&mut store).await?;
-        match tokio::time::timeout(
-            self.limits.call_deadline,
-            call(instance, store, conn.to_wit()),
-        )
-        .await
+        match tokio::time::timeout(self.limits.call_deadline, call(instance, store, wit_conn)).await
         {
             Ok(r) => r
                 .map_err(anyhow::Error::from)
@@ -267,17 +341,18 @@ impl Harness {
     /// Creates a store and an instance under the limits and drops them: what
     /// every call pays before it runs. For benchmarks and health checks.
     pub async fn instantiate_and_drop(&self, conn: &Connection) -> anyhow::Result<()> {
-        let mut store = self.store(conn);
+        let mut store = self.store(conn, None);
         self.pre.instantiate_async(&mut store).await?;
         Ok(())
     }
 
     /// A fresh store for one call to `conn`, under the limits.
-    fn store(&self, conn: &Connection) -> Store<HostState> {
+    fn store(&self, conn: &Connection, completion: Option<Completion>) -> Store<HostState> {
         let mut store = Store::new(
             self.pre.engine(),
             HostState::new(
                 conn,
+                completion,
                 self.limits,
                 self.outgoing.clone(),
                 self.memory_peak.clone(),
@@ -584,6 +659,7 @@ impl wasmtime::ResourceLimiter for Limiter {
 impl HostState {
     fn new(
         conn: &Connection,
+        completion: Option<Completion>,
         limits: Limits,
         outgoing: outgoing::Outgoing,
         peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -598,6 +674,7 @@ impl HostState {
             table: ResourceTable::new(),
             gate: Gate {
                 allowed: conn.allowed_origin(),
+                completion,
                 options: RequestOptions {
                     connect_timeout: Some(limits.connect_timeout),
                     first_byte_timeout: Some(limits.first_byte_timeout),
@@ -636,9 +713,11 @@ impl WasiHttpView for HostState {
 }
 
 /// Lets outgoing HTTP reach only the origin of the call's `org-url`, under
-/// the host's timeouts, over the harness's pooled connections.
+/// the host's timeouts, over the harness's pooled connections, completing
+/// the credential on the way out.
 struct Gate {
     allowed: Option<(String, String)>,
+    completion: Option<Completion>,
     options: RequestOptions,
     outgoing: outgoing::Outgoing,
 }
@@ -655,7 +734,7 @@ type SendFuture = Box<
 impl WasiHttpHooks for Gate {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
     ) -> SendFuture {
@@ -667,6 +746,10 @@ impl WasiHttpHooks for Gate {
         });
         if origin.is_none() || origin != self.allowed {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        // Only past the origin gate: the token goes to the org and nowhere else.
+        if let Some(completion) = &self.completion {
+            completion.complete(request.headers_mut());
         }
         // The guest may ask for shorter timeouts, never longer ones.
         let tighter = |guest: Option<Duration>, host: Option<Duration>| match (guest, host) {
@@ -749,6 +832,7 @@ mod tests {
         let conn = Connection::new("https://acme.gladly.com", "u", "t");
         let mut gate = Gate {
             allowed: conn.allowed_origin(),
+            completion: None,
             options: RequestOptions::default(),
             outgoing: outgoing::Outgoing::new(Limits::default(), None).unwrap(),
         };
@@ -770,6 +854,7 @@ mod tests {
     async fn an_unparsable_org_url_allows_nothing() {
         let mut gate = Gate {
             allowed: Connection::new("not a url", "u", "t").allowed_origin(),
+            completion: None,
             options: RequestOptions::default(),
             outgoing: outgoing::Outgoing::new(Limits::default(), None).unwrap(),
         };

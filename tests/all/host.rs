@@ -1,6 +1,7 @@
 //! What the host enforces, proven with a component that misbehaves on
 //! purpose (`tests/rogue-guest`): egress only to the call's org origin, a
-//! deadline that stops a runaway, and a memory cap.
+//! deadline that stops a runaway, a memory cap, and a token the component
+//! never holds.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use gladly_harness::agents::*;
 use gladly_harness::sandbox::{Sandbox, SandboxConfig};
-use gladly_harness::{Connection, Harness, Limits};
+use gladly_harness::{Connection, CredentialMode, Harness, Limits};
 
 /// Builds the rogue guest once per test run, into the guest target dir
 /// (its own, so this cargo never waits for the one running the tests).
@@ -69,6 +70,67 @@ async fn the_host_refuses_requests_beyond_the_org_origin() {
     let r = rogue.check_connection(&home).await.unwrap();
     assert!(r.is_ok(), "got {r:?}");
     assert_eq!(org.requests().len(), 1);
+}
+
+/// Everything the rogue could read during a call, as it reports it.
+async fn what_the_guest_saw(rogue: &Harness, conn: &Connection) -> String {
+    match rogue
+        .lookup(conn, &AgentKey::Id("agt_001".into()))
+        .await
+        .unwrap()
+    {
+        Err(Error::Unsupported(seen)) => seen,
+        other => panic!("expected the rogue's report, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_stays_with_the_host_and_only_reaches_the_org() {
+    use base64::Engine as _;
+    let org = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let conn = org.admin();
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", conn.api_user, conn.api_token));
+
+    // By default the guest gets a placeholder; the host completes it, so
+    // the sandbox (which checks the token) answers 200.
+    let seen = what_the_guest_saw(&rogue(), &conn).await;
+    assert!(
+        seen.contains("credential host-completed GLADLY_HOST_CREDENTIAL_"),
+        "{seen}"
+    );
+    assert!(seen.contains("status 200"), "{seen}");
+    assert!(
+        seen.contains("agt_"),
+        "the answer reached the guest: {seen}"
+    );
+    assert!(!seen.contains(&conn.api_token), "{seen}");
+    assert!(!seen.contains(&basic), "{seen}");
+
+    // A fresh placeholder per call.
+    let again = what_the_guest_saw(&rogue(), &conn).await;
+    let placeholder = |s: &str| {
+        let at = s.find("GLADLY_HOST_CREDENTIAL_").unwrap();
+        s[at..at + 55].to_string()
+    };
+    assert_ne!(placeholder(&seen), placeholder(&again));
+
+    // The probe bites: handed the token, the guest sees it.
+    let told = rogue().with_credential_mode(CredentialMode::InComponent);
+    let seen = what_the_guest_saw(&told, &conn).await;
+    assert!(seen.contains(&conn.api_token), "{seen}");
+
+    // The placeholder is completed only past the origin gate: sent
+    // elsewhere, the request is refused before it leaves.
+    let elsewhere = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let escape = Connection::new(
+        org.url(),
+        format!("{}/api/v1/agents", elsewhere.url()),
+        &conn.api_token,
+    );
+    let r = rogue().check_connection(&escape).await.unwrap();
+    assert!(matches!(r, Err(Error::Transport(_))), "got {r:?}");
+    assert!(elsewhere.requests().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -64,7 +64,7 @@ async fn the_wasmtime_cli_looks_up_and_writes_against_the_strict_sandbox() {
     let e = env().await;
     let wasm = component_file();
     let conn = format!(
-        r#"{{org-url: "{}", api-user: "{ADMIN_USER}", api-token: "{ADMIN_TOKEN}"}}"#,
+        r#"{{org-url: "{}", api-user: "{ADMIN_USER}", credential: token("{ADMIN_TOKEN}")}}"#,
         e.sandbox.url()
     );
 

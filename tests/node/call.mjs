@@ -7,7 +7,9 @@ import { agents } from './out/connector.js';
 const conn = {
   orgUrl: process.env.GLADLY_ORG_URL,
   apiUser: process.env.GLADLY_API_USER,
-  apiToken: process.env.GLADLY_API_TOKEN,
+  // Node holds no credential store of its own: the component builds the
+  // Basic header from the token (WIT `credential::token`).
+  credential: { tag: 'token', val: process.env.GLADLY_API_TOKEN },
 };
 
 // A `result` error arrives as a thrown ComponentError whose payload is the

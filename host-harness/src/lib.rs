@@ -101,6 +101,26 @@ impl Connection {
         (conn, completion)
     }
 
+    /// What is wrong with the token, checked as the component checks it
+    /// (never quoting it), for when the host holds it.
+    fn token_error(&self) -> Option<Error> {
+        let problem = if self.api_token.is_empty() {
+            "is empty"
+        } else if self
+            .api_token
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+        {
+            "contains white space or control characters; copy the token again"
+        } else {
+            return None;
+        };
+        Some(Error::InvalidInput(InvalidInputInfo {
+            field: "connection.api-token".into(),
+            message: problem.into(),
+        }))
+    }
+
     /// `scheme://authority` of the org URL, normalised the way outgoing
     /// requests are compared against it; `None` when it does not parse (the
     /// component then refuses the call before sending anything).
@@ -318,11 +338,17 @@ impl Harness {
 
     /// Instantiates the component for one call to `conn`, runs `call` under
     /// the deadline, and drops the instance.
-    async fn call<R, F, Fut>(&self, conn: &Connection, call: F) -> anyhow::Result<R>
+    async fn call<T, F, Fut>(&self, conn: &Connection, call: F) -> anyhow::Result<Result<T, Error>>
     where
         F: FnOnce(Connector, Store<HostState>, generated::Connection) -> Fut,
-        Fut: Future<Output = wasmtime::Result<R>>,
+        Fut: Future<Output = wasmtime::Result<Result<T, Error>>>,
     {
+        // The component cannot check a token it never sees.
+        if self.credential_mode == CredentialMode::HostCompleted
+            && let Some(e) = conn.token_error()
+        {
+            return Ok(Err(e));
+        }
         let (wit_conn, completion) = conn.to_wit(self.credential_mode);
         let mut store = self.store(conn, completion);
         let instance = self.pre.instantiate_async(&mut store).await?;

@@ -27,12 +27,15 @@ use crate::transport::{
 /// agents is a few tens of KiB.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Asked of the host so that one stalled answer cannot hold a call for the
+/// host's default (wasmtime-wasi-http: 600 s, which Obelisk keeps); a host
+/// may set shorter ones.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK: u64 = 64 * 1024;
 /// wasi:io streams accept at most 4 KiB per blocking write.
 const WRITE_CHUNK: usize = 4096;
 
-/// Outgoing HTTP through wasi:http. Timeouts beyond connect are the host's
-/// to set.
+/// Outgoing HTTP through wasi:http, with the timeouts above.
 pub struct WasiHttp;
 
 impl Transport for WasiHttp {
@@ -44,6 +47,8 @@ impl Transport for WasiHttp {
         let options = RequestOptions::new();
         // Refused only by hosts that do not support the option.
         let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT.as_nanos() as u64));
+        let _ = options.set_first_byte_timeout(Some(ANSWER_TIMEOUT.as_nanos() as u64));
+        let _ = options.set_between_bytes_timeout(Some(ANSWER_TIMEOUT.as_nanos() as u64));
         let future = outgoing_handler::handle(outgoing, Some(options)).map_err(classify)?;
         write_body(body, req.body.as_deref().unwrap_or_default());
 

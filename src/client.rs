@@ -160,9 +160,20 @@ impl<'t, T: Transport> Client<'t, T> {
             match sent {
                 Ok(resp) if resp.status == 429 => {
                     let asked = retry_after(&resp, self.transport.now_unix());
-                    // Gladly's spec promises no Retry-After: without one, back
-                    // off from a second, the window its limit is counted in.
-                    let wait = asked.unwrap_or_else(|| self.backoff(attempt, RATE_BACKOFF_BASE));
+                    // Gladly's spec promises no Retry-After. When the answer
+                    // declares a per-second limit, others (another node, a
+                    // parallel call) hold this second's slots: a slot frees
+                    // within a second, so wait about that long, jittered, and
+                    // try again on an equal footing; backing off
+                    // exponentially would leave the window to the others
+                    // and starve this call. Otherwise back off from a second.
+                    let wait = asked.unwrap_or_else(|| {
+                        if resp.header("ratelimit-limit-second").is_some() {
+                            RATE_WINDOW.mul_f64(0.5 + self.transport.jitter().clamp(0.0, 1.0))
+                        } else {
+                            self.backoff(attempt, RATE_BACKOFF_BASE)
+                        }
+                    });
                     if last || self.waited.saturating_add(wait) > self.policy.max_total_wait {
                         return Err(Error::RateLimited {
                             retry_after_ms: asked.map(|d| d.as_millis() as u64),

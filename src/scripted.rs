@@ -255,6 +255,24 @@ fn a_429_without_retry_after_backs_off_exponentially() {
 }
 
 #[test]
+fn a_429_declaring_a_per_second_limit_is_retried_within_the_next_second() {
+    let spent = [
+        ("ratelimit-limit-second", "10"),
+        ("ratelimit-remaining-second", "0"),
+    ];
+    let mut s = Script::default()
+        .answer_with(429, &spent, "")
+        .answer_with(429, &spent, "")
+        .answer_with(429, &spent, "")
+        .answer(200, json!([]));
+    ops::list_inboxes(&mut s, &conn()).unwrap();
+    // Others hold the second's slots: about a window each time (0.5 to
+    // 1.5 s; 1 s at jitter 0.5), not 0.75, 1.5, 3 s, which would leave the
+    // window to them.
+    assert_eq!(s.slept, [Duration::from_secs(1); 3]);
+}
+
+#[test]
 fn a_wait_beyond_the_budget_is_not_slept() {
     let mut s = Script::default().answer_with(429, &[("retry-after", "3600")], "");
     let e = ops::list_teams(&mut s, &conn()).unwrap_err();

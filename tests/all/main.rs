@@ -9,6 +9,7 @@ mod host;
 mod lifecycle;
 mod model;
 mod node;
+mod obelisk;
 mod public_spec;
 mod resilience;
 mod roster;

@@ -1,0 +1,408 @@
+//! The connector as an Obelisk 0.38.3 activity (through its adapter, see
+//! `obelisk/`), on two servers sharing one PostgreSQL, one of them killed in
+//! the middle of a few hundred provisions; and the roster reconciliation as
+//! a durable workflow.
+//!
+//! Needs Obelisk 0.38.3 (`$OBELISK` or on `PATH`), `wac` (`$WAC` or on
+//! `PATH`) and Debian's PostgreSQL; `.ci/run` installs them. Without Obelisk
+//! a developer is told and the tests pass; in CI they fail.
+
+mod cluster;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use gladly_harness::sandbox::{ADMIN_TOKEN, ADMIN_USER, Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+
+use cluster::*;
+
+const PROVISION: &str = "gladly:obelisk/agents@0.1.0.provision";
+const LOOKUP: &str = "gladly:obelisk/agents@0.1.0.lookup";
+const OFFBOARD: &str = "gladly:obelisk/agents@0.1.0.offboard";
+const RECONCILE: &str = "gladly:obelisk-workflow/reconcile@0.1.0.reconcile";
+
+/// Obelisk, or `None` where a developer has not installed it.
+fn obelisk_or_skip() -> Option<PathBuf> {
+    let bin = obelisk();
+    if bin.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs Obelisk {OBELISK_VERSION} for this test (see .ci/run)"
+        );
+        eprintln!("skipped: Obelisk {OBELISK_VERSION} is not installed (set $OBELISK)");
+    }
+    bin
+}
+
+fn basic_credential() -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{ADMIN_USER}:{ADMIN_TOKEN}"))
+}
+
+/// The environment the deployment reads, for the sandbox.
+fn deployment_env(sandbox: &Sandbox) -> Vec<(&'static str, String)> {
+    vec![
+        ("GLADLY_ORG_URL", sandbox.url()),
+        ("GLADLY_ORG_HOST", sandbox.url()),
+        ("GLADLY_API_USER", ADMIN_USER.to_string()),
+        ("GLADLY_BASIC_CREDENTIAL", basic_credential()),
+    ]
+}
+
+/// Waits for every execution to finish (asking `node`); their results.
+fn results(node: &Node, ids: &[String], timeout: Duration) -> Vec<Value> {
+    let started = Instant::now();
+    let mut done: BTreeMap<usize, Value> = BTreeMap::new();
+    while done.len() < ids.len() {
+        for (i, id) in ids.iter().enumerate() {
+            if !done.contains_key(&i)
+                && let Some(v) = node.result(id)
+            {
+                done.insert(i, v);
+            }
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "{} of {} executions unfinished after {timeout:?}:\n{}",
+            ids.len() - done.len(),
+            ids.len(),
+            node.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    done.into_values().collect()
+}
+
+fn new_agent(i: usize) -> (String, Value) {
+    let email = format!("joiner-{i:03}@acme.example");
+    let agent = json!({
+        "email_address": email,
+        "name": format!("Joiner {i}"),
+        "role": "agent",
+        "inboxes": [],
+        "teams": [],
+        "external_id": format!("HR-{i:05}"),
+    });
+    (email, agent)
+}
+
+fn write_options() -> Value {
+    json!({ "dry_run": false, "no_reactivate": false })
+}
+
+/// `(executor id, execution id)` of every lock the database holds, in order.
+fn locks(pg: &Postgres) -> Vec<(String, String)> {
+    pg.query(
+        "SELECT json_value->'locked'->>'executor_id', execution_id FROM t_execution_log \
+         WHERE variant = 'locked' ORDER BY created_at, execution_id",
+    )
+    .lines()
+    .filter_map(|l| l.split_once('|'))
+    .map(|(e, x)| (e.to_string(), x.to_string()))
+    .collect()
+}
+
+#[test]
+fn two_servers_share_a_few_hundred_provisions_and_survive_losing_one() {
+    let Some(obelisk) = obelisk_or_skip() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Gladly's published rate limit, as every test here.
+    let sandbox = rt
+        .block_on(Sandbox::start(SandboxConfig::default()))
+        .unwrap();
+    let dir = scratch("cluster");
+    let pg = Postgres::start(&dir);
+    let env = deployment_env(&sandbox);
+    let deployment = deployment(&dir, 10);
+
+    let mut a = Node::start(&obelisk, &dir, "a", 15105, Some(&deployment), &env);
+    a.wait_ready(Duration::from_secs(300));
+    // The second server is given no deployment: it serves the active one.
+    let mut b = Node::start(&obelisk, &dir, "b", 15106, None, &env);
+    b.wait_ready(Duration::from_secs(300));
+
+    // Half to each server, from several threads, so that all are queued
+    // long before the work is done.
+    const N: usize = 300;
+    let t0 = Instant::now();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let submitters: Vec<_> = (0..6)
+            .map(|t| {
+                let (a, b) = (&a, &b);
+                s.spawn(move || {
+                    (t..N)
+                        .step_by(6)
+                        .map(|i| {
+                            let node = if i % 2 == 0 { a } else { b };
+                            (
+                                i,
+                                node.submit(PROVISION, json!([new_agent(i).1, write_options()])),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, String)> = submitters
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        all.sort();
+        all.into_iter().map(|(_, id)| id).collect()
+    });
+
+    eprintln!(
+        "submitted {N} in {:?}; {} welcome e-mails so far",
+        t0.elapsed(),
+        sandbox.welcome_emails().len()
+    );
+    // Kill A in the middle, while it holds executions.
+    let started = Instant::now();
+    while sandbox.welcome_emails().len() < N / 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "no progress:\n{}",
+            a.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before_kill = locks(&pg);
+    a.kill();
+    let killed_at = sandbox.welcome_emails().len();
+    eprintln!("killed node a after {killed_at} of {N} welcome e-mails");
+
+    let results = results(&b, &ids, Duration::from_secs(600));
+
+    // Every execution succeeded: created, or (run again after the node
+    // died mid-call) found already existing.
+    for (i, r) in results.iter().enumerate() {
+        let outcome = r["ok"]["outcome"].as_str();
+        assert!(
+            matches!(outcome, Some("created" | "already_existed")),
+            "provision {i}: {r}"
+        );
+    }
+
+    // The sandbox's own records: each person once, one welcome e-mail each.
+    let org = sandbox.org();
+    for i in 0..N {
+        let (email, _) = new_agent(i);
+        let agents = org
+            .agents
+            .iter()
+            .filter(|a| a.email_address == email)
+            .count();
+        let welcomes = org.welcome_emails.iter().filter(|w| w.to == email).count();
+        assert_eq!(
+            (agents, welcomes),
+            (1, 1),
+            "{email}: agents, welcome e-mails"
+        );
+    }
+    assert_eq!(org.welcome_emails.len(), N, "no other welcome e-mail");
+    drop(org);
+
+    // Both servers did work; the survivor finished the rest, including what
+    // the dead one held.
+    let all = locks(&pg);
+    let a_executors: BTreeSet<&str> = {
+        let after: BTreeSet<&str> = all[before_kill.len()..]
+            .iter()
+            .map(|(e, _)| e.as_str())
+            .collect();
+        all.iter()
+            .map(|(e, _)| e.as_str())
+            .filter(|e| !after.contains(e))
+            .collect()
+    };
+    let final_executor: BTreeMap<&str, &str> =
+        all.iter().map(|(e, x)| (x.as_str(), e.as_str())).collect();
+    let by_a = final_executor
+        .values()
+        .filter(|e| a_executors.contains(*e))
+        .count();
+    let by_b = final_executor.len() - by_a;
+    let taken_over = final_executor
+        .iter()
+        .filter(|(x, e)| {
+            !a_executors.contains(*e)
+                && all
+                    .iter()
+                    .any(|(ae, ax)| ax == *x && a_executors.contains(ae.as_str()))
+        })
+        .count();
+    let mut per_executor: BTreeMap<&str, usize> = BTreeMap::new();
+    for (e, _) in &all {
+        *per_executor.entry(e.as_str()).or_default() += 1;
+    }
+    eprintln!(
+        "locks per executor {per_executor:?} (a: {a_executors:?}); finished by a: {by_a}, by b: {by_b}, \
+         locked by a and finished by b: {taken_over}"
+    );
+    assert_eq!(final_executor.len(), N, "every execution was locked");
+    assert!(
+        by_a > 0 && by_b > 0,
+        "both servers did part of the work: a {by_a}, b {by_b}"
+    );
+    assert!(taken_over > 0, "b took over what a held when it died");
+
+    // The token is in no execution record, nor anything else in the database,
+    // nor in either server's log.
+    let dump = pg.dump();
+    assert!(
+        dump.contains("joiner-000@acme.example"),
+        "the dump holds the executions"
+    );
+    for secret in [ADMIN_TOKEN.to_string(), basic_credential()] {
+        assert!(!dump.contains(&secret), "the database holds the credential");
+        assert!(!a.log_text().contains(&secret) && !b.log_text().contains(&secret));
+    }
+}
+
+/// How many times the engine locked (ran) the execution.
+fn runs(pg: &Postgres, id: &str) -> usize {
+    locks(pg).iter().filter(|(_, x)| x == id).count()
+}
+
+#[test]
+fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_node() {
+    let Some(obelisk) = obelisk_or_skip() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = rt
+        .block_on(Sandbox::start(SandboxConfig::default()))
+        .unwrap();
+    let dir = scratch("workflow");
+    let pg = Postgres::start(&dir);
+    let env = deployment_env(&sandbox);
+    let deployment = deployment(&dir, 10);
+    let mut a = Node::start(&obelisk, &dir, "a", 15107, Some(&deployment), &env);
+    a.wait_ready(Duration::from_secs(300));
+    let wait = Duration::from_secs(120);
+
+    // A lookup and an offboard, as an operator submits them.
+    let id = a.submit(LOOKUP, json!([{ "email": "jane@acme.example" }]));
+    let found = &results(&a, &[id], wait)[0];
+    assert_eq!(found["ok"]["external_id"], "E-1001", "{found}");
+    let id = a.submit(
+        OFFBOARD,
+        json!([{ "email": "jane@acme.example" }, write_options()]),
+    );
+    let gone = &results(&a, &[id], wait)[0];
+    assert_eq!(gone["ok"]["outcome"], "deactivated", "{gone}");
+    assert!(
+        !sandbox
+            .org()
+            .agents
+            .iter()
+            .any(|x| x.email_address == "jane@acme.example" && x.active)
+    );
+
+    // A permanent error is final at once: one run.
+    let (_, mut bad) = new_agent(999);
+    bad["email_address"] = json!("not-an-address");
+    let id = a.submit(PROVISION, json!([bad, write_options()]));
+    let refused = &results(&a, std::slice::from_ref(&id), wait)[0];
+    assert_eq!(
+        refused["error"]["permanent_invalid_input"]["field"], "agent.email-address",
+        "{refused}"
+    );
+    assert_eq!(runs(&pg, &id), 1, "a permanent error is not retried");
+
+    // A 5xx that outlasts the connector's own retries is retried by the
+    // engine, which then succeeds.
+    use gladly_harness::sandbox::Fault;
+    sandbox.push_faults((0..5).map(|_| Fault::Status(503).on("GET")));
+    let (email, agent) = new_agent(998);
+    let id = a.submit(PROVISION, json!([agent, write_options()]));
+    let retried = &results(&a, std::slice::from_ref(&id), wait)[0];
+    assert_eq!(retried["ok"]["outcome"], "created", "{retried}");
+    assert_eq!(runs(&pg, &id), 2, "upstream (503) is retried by the engine");
+    assert_eq!(
+        sandbox
+            .welcome_emails()
+            .iter()
+            .filter(|w| w.to == email)
+            .count(),
+        1
+    );
+
+    // The reconciliation workflow: 60 joiners; Sam and joiner 998 leave
+    // (absent from the roster, in the managed scope). They are the last
+    // active agents in scope, which trips the guard; the options allow two.
+    const JOINERS: usize = 60;
+    let desired: Vec<Value> = (0..JOINERS)
+        .map(|i| {
+            let (email, _) = new_agent(i);
+            json!({
+                "email_address": email,
+                "name": format!("Joiner {i}"),
+                "role": "agent",
+                "external_id": format!("HR-{i:05}"),
+                "active": true,
+            })
+        })
+        .collect();
+    let options = json!({
+        "plan": { "scope": "managed" },
+        "allow_deactivations": 2,
+        "dry_run": false,
+    });
+    let welcomed = sandbox.welcome_emails().len();
+    let workflow = a.submit(RECONCILE, json!([desired, options]));
+
+    // Kill the only node in the middle; a second one resumes the workflow.
+    let started = Instant::now();
+    while sandbox.welcome_emails().len() < welcomed + JOINERS / 3 {
+        assert!(started.elapsed() < wait, "no progress:\n{}", a.log_text());
+        if let Some(early) = a.result(&workflow) {
+            panic!("the workflow ended before a third of its changes: {early}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    a.kill();
+    let at_kill = sandbox.welcome_emails().len() - welcomed;
+    let mut b = Node::start(&obelisk, &dir, "b", 15108, None, &env);
+    b.wait_ready(Duration::from_secs(300));
+    let report = &results(&b, &[workflow], Duration::from_secs(300))[0]["ok"];
+    eprintln!(
+        "workflow: node a died after {at_kill} creates; b finished: applied {}, already applied {}",
+        report["applied"], report["already_applied"]
+    );
+    assert_eq!(report["planned"], JOINERS + 2, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["stale"], 0, "{report}");
+    let applied = report["applied"].as_u64().unwrap() + report["already_applied"].as_u64().unwrap();
+    assert_eq!(applied, JOINERS as u64 + 2, "{report}");
+    let org = sandbox.org();
+    for i in 0..JOINERS {
+        let (email, _) = new_agent(i);
+        let agents = org
+            .agents
+            .iter()
+            .filter(|x| x.email_address == email)
+            .count();
+        let welcomes = org.welcome_emails.iter().filter(|w| w.to == email).count();
+        assert_eq!(
+            (agents, welcomes),
+            (1, 1),
+            "{email}: agents, welcome e-mails"
+        );
+    }
+    assert!(
+        org.agents
+            .iter()
+            .any(|x| x.email_address == "sam@acme.example" && !x.active)
+    );
+    drop(org);
+
+    let dump = pg.dump();
+    for secret in [ADMIN_TOKEN.to_string(), basic_credential()] {
+        assert!(!dump.contains(&secret), "the database holds the credential");
+    }
+}

@@ -63,12 +63,17 @@ fn reshape(e: connector::Error) -> Error {
 }
 
 /// Calls `f` with the connection and reshapes its error.
-fn with<T>(f: impl FnOnce(&connector::Connection) -> Result<T, connector::Error>) -> Result<T, Error> {
+fn with<T>(
+    f: impl FnOnce(&connector::Connection) -> Result<T, connector::Error>,
+) -> Result<T, Error> {
     f(&connection()?).map_err(reshape)
 }
 
 impl agents::Guest for Adapter {
-    fn provision(agent: agents::NewAgent, options: agents::WriteOptions) -> Result<agents::WriteResult, Error> {
+    fn provision(
+        agent: agents::NewAgent,
+        options: agents::WriteOptions,
+    ) -> Result<agents::WriteResult, Error> {
         with(|c| connector::provision(c, &agent, options))
     }
 
@@ -80,7 +85,10 @@ impl agents::Guest for Adapter {
         with(|c| connector::update(c, &key, &changes, options))
     }
 
-    fn offboard(key: agents::AgentKey, options: agents::WriteOptions) -> Result<agents::WriteResult, Error> {
+    fn offboard(
+        key: agents::AgentKey,
+        options: agents::WriteOptions,
+    ) -> Result<agents::WriteResult, Error> {
         with(|c| connector::offboard(c, &key, options))
     }
 
@@ -110,12 +118,17 @@ impl agents::Guest for Adapter {
 }
 
 impl roster::Guest for Adapter {
-    fn plan(desired: Vec<roster::DesiredAgent>, options: roster::PlanOptions) -> Result<roster::RosterPlan, Error> {
+    fn plan(
+        desired: Vec<roster::DesiredAgent>,
+        options: roster::PlanOptions,
+    ) -> Result<roster::RosterPlan, Error> {
         with(|c| connector_roster::plan(c, &desired, &options))
     }
 
-    fn apply_change(change: roster::Change, options: roster::ApplyOptions) -> Result<roster::ChangeResult, Error> {
+    fn apply_change(
+        change: roster::Change,
+        options: roster::ApplyOptions,
+    ) -> Result<roster::ChangeResult, Error> {
         with(|c| connector_roster::apply_change(c, &change, options))
     }
 }
-

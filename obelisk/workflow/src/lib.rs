@@ -47,16 +47,23 @@ impl Guest for Workflow {
         desired: Vec<DesiredAgent>,
         options: ReconcileOptions,
     ) -> Result<ReconcileReport, Error> {
-        let plan = activity::plan(&desired, &options.plan)
-            .map_err(|e| Error::PlanFailed(describe(&e)))?;
+        let plan =
+            activity::plan(&desired, &options.plan).map_err(|e| Error::PlanFailed(describe(&e)))?;
         if plan.api_flavor == ApiFlavor::PublicSpec && !plan.changes.is_empty() {
             return Err(Error::Unsupported(plan.api_flavor));
         }
-        if plan.guard_tripped && options.allow_deactivations.is_none_or(|n| plan.deactivations > n) {
+        if plan.guard_tripped
+            && options
+                .allow_deactivations
+                .is_none_or(|n| plan.deactivations > n)
+        {
             return Err(Error::GuardTripped(format!(
                 "the plan deactivates {} of {} active agents in scope (threshold {}); \
                  nothing was applied: check the roster, or allow {} deactivations",
-                plan.deactivations, plan.active_in_scope, plan.deactivation_threshold, plan.deactivations
+                plan.deactivations,
+                plan.active_in_scope,
+                plan.deactivation_threshold,
+                plan.deactivations
             )));
         }
         let mut report = ReconcileReport {

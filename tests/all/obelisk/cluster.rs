@@ -79,6 +79,13 @@ pub struct Postgres {
 pub const PG_USER: &str = "obelisk";
 pub const PG_DB: &str = "gladly_obelisk";
 
+/// Held by a test for as long as it uses port 5432 (and its fixed API
+/// ports): the tests of this module run one at a time.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl Postgres {
     pub fn start(dir: &Path) -> Self {
         assert!(

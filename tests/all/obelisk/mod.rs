@@ -92,6 +92,34 @@ fn write_options() -> Value {
     json!({ "dry_run": false, "no_reactivate": false })
 }
 
+/// Submits provisions of joiners `0..n`, in turn to each of `nodes`, from
+/// eight threads (one submission waits about 200 ms for its answer here, so
+/// a single client thread would be the bottleneck); their ids, in order.
+fn submit_provisions(nodes: &[&Node], n: usize) -> Vec<String> {
+    const THREADS: usize = 8;
+    std::thread::scope(|s| {
+        let submitters: Vec<_> = (0..THREADS)
+            .map(|t| {
+                s.spawn(move || {
+                    (t..n)
+                        .step_by(THREADS)
+                        .map(|i| {
+                            let params = json!([new_agent(i).1, write_options()]);
+                            (i, nodes[i % nodes.len()].submit(PROVISION, params))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, String)> = submitters
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        all.sort();
+        all.into_iter().map(|(_, id)| id).collect()
+    })
+}
+
 /// `(executor id, execution id)` of every lock the database holds, in order.
 fn locks(pg: &Postgres) -> Vec<(String, String)> {
     pg.query(
@@ -109,6 +137,7 @@ fn two_servers_share_a_few_hundred_provisions_and_survive_losing_one() {
     let Some(obelisk) = obelisk_or_skip() else {
         return;
     };
+    let _port_5432 = one_at_a_time();
     let rt = tokio::runtime::Runtime::new().unwrap();
     // Gladly's published rate limit, as every test here.
     let sandbox = rt
@@ -129,32 +158,7 @@ fn two_servers_share_a_few_hundred_provisions_and_survive_losing_one() {
     // long before the work is done.
     const N: usize = 300;
     let t0 = Instant::now();
-    let ids: Vec<String> = std::thread::scope(|s| {
-        let submitters: Vec<_> = (0..6)
-            .map(|t| {
-                let (a, b) = (&a, &b);
-                s.spawn(move || {
-                    (t..N)
-                        .step_by(6)
-                        .map(|i| {
-                            let node = if i % 2 == 0 { a } else { b };
-                            (
-                                i,
-                                node.submit(PROVISION, json!([new_agent(i).1, write_options()])),
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut all: Vec<(usize, String)> = submitters
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect();
-        all.sort();
-        all.into_iter().map(|(_, id)| id).collect()
-    });
-
+    let ids = submit_provisions(&[&a, &b], N);
     eprintln!(
         "submitted {N} in {:?}; {} welcome e-mails so far",
         t0.elapsed(),
@@ -273,6 +277,7 @@ fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_
     let Some(obelisk) = obelisk_or_skip() else {
         return;
     };
+    let _port_5432 = one_at_a_time();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sandbox = rt
         .block_on(Sandbox::start(SandboxConfig::default()))
@@ -404,5 +409,77 @@ fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_
     let dump = pg.dump();
     for secret in [ADMIN_TOKEN.to_string(), basic_credential()] {
         assert!(!dump.contains(&secret), "the database holds the credential");
+    }
+}
+
+/// One throughput run: `n` provisions submitted at once to `nodes` servers
+/// (each with the shipped settings: 4 calls in flight per node), against a
+/// sandbox with `rate_limit` per second and method (`None`: no limit).
+/// Returns (seconds from the first submission to the last result, 429s).
+fn throughput(
+    obelisk: &std::path::Path,
+    nodes: usize,
+    rate_limit: Option<u32>,
+    n: usize,
+) -> (f64, usize) {
+    use gladly_harness::sandbox::RateLimit;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = rt
+        .block_on(Sandbox::start(SandboxConfig {
+            rate_limit: rate_limit.map(|per_second| RateLimit {
+                per_second,
+                ..RateLimit::default()
+            }),
+            ..SandboxConfig::default()
+        }))
+        .unwrap();
+    let limit = rate_limit.map_or("unlimited".to_string(), |l| l.to_string());
+    let dir = scratch(&format!("bench-{nodes}-{limit}"));
+    let _pg = Postgres::start(&dir);
+    let env = deployment_env(&sandbox);
+    let deployment = deployment(&dir, 120);
+    let mut servers: Vec<Node> = Vec::new();
+    for i in 0..nodes {
+        let d = (i == 0).then_some(deployment.as_path());
+        let mut node = Node::start(obelisk, &dir, &format!("n{i}"), 15110 + i as u16, d, &env);
+        node.wait_ready(Duration::from_secs(300));
+        servers.push(node);
+    }
+    let started = Instant::now();
+    let ids = submit_provisions(&servers.iter().collect::<Vec<_>>(), n);
+    eprintln!("submitted {n} in {:?}", started.elapsed());
+    let results = results(&servers[0], &ids, Duration::from_secs(900));
+    let secs = started.elapsed().as_secs_f64();
+    assert!(results.iter().all(|r| r["ok"]["outcome"] == "created"));
+    assert_eq!(sandbox.welcome_emails().len(), n);
+    (secs, sandbox.answered(429))
+}
+
+/// The figures in BENCHMARKS.md: `cargo test --test all obelisk::throughput
+/// -- --ignored --nocapture` (with Obelisk and wac as for the tests; the
+/// engine runs in its own processes, so the test profile does not matter).
+#[test]
+#[ignore = "a benchmark: minutes, run by hand"]
+fn throughput_on_one_node_and_two() {
+    let Some(obelisk) = obelisk_or_skip() else {
+        return;
+    };
+    let _port_5432 = one_at_a_time();
+    let n: usize = std::env::var("OBELISK_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    println!("{n} provisions per run; shipped settings (4 calls in flight per node)");
+    println!("| sandbox limit | nodes | seconds | executions/s | 429 answers |");
+    println!("|---|---|---|---|---|");
+    for limit in [Some(10), None] {
+        for nodes in [1, 2] {
+            let (secs, limited) = throughput(&obelisk, nodes, limit, n);
+            let shown = limit.map_or("none".to_string(), |l| format!("{l}/s per method"));
+            println!(
+                "| {shown} | {nodes} | {secs:.1} | {:.2} | {limited} |",
+                n as f64 / secs
+            );
+        }
     }
 }

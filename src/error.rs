@@ -147,20 +147,27 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
     out
 }
 
-/// Redacts what follows `Basic ` when it looks like a credential (eight or
-/// more base64 characters) in text from the server: when the host completes
-/// the credential the component never knows its value, so a server echoing
-/// the header back is caught by its shape instead.
+/// Redacts what follows `Basic ` when it is a credential, in text from the
+/// server: when the host completes the credential the component never knows
+/// its value, so a server echoing the header back is caught by its shape,
+/// padded base64 that decodes to `user:secret`. Words (`Basic auth`) are
+/// left alone.
 fn redact_basic(text: &str) -> String {
+    use base64::Engine as _;
     const BASIC: &str = "Basic ";
     let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    let is_credential = |candidate: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(candidate)
+            .is_ok_and(|pair| pair.contains(&b':'))
+    };
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find(BASIC) {
         let (before, from) = rest.split_at(at + BASIC.len());
         out.push_str(before);
         let len = from.find(|c| !is_b64(c)).unwrap_or(from.len());
-        if len >= 8 {
+        if is_credential(&from[..len]) {
             out.push_str(REDACTED);
             rest = &from[len..];
         } else {
@@ -177,12 +184,22 @@ mod tests {
 
     #[test]
     fn a_basic_credential_echoed_by_the_server_is_redacted_by_its_shape() {
-        let echoed =
-            untrusted("denied: Authorization: Basic YXBpOnJlYWwtdG9rZW4= (bad), Basic auth");
+        // base64("api:real-token"), and base64("u:t"), the shortest.
+        let echoed = untrusted(
+            "denied: Basic YXBpOnJlYWwtdG9rZW4= (bad); Basic dTp0, Basic auth, Basic authentication",
+        );
         let e = Error::Transport(format!("Basic {echoed}"));
         let got = e.scrub(&["OBELISK_SECRET_00"], &[]).to_string();
-        assert!(!got.contains("YXBpOnJlYWwtdG9rZW4"), "{got}");
-        assert!(got.contains("Basic <redacted> (bad), Basic auth"), "{got}");
+        assert!(
+            !got.contains("YXBpOnJlYWwtdG9rZW4") && !got.contains("dTp0"),
+            "{got}"
+        );
+        assert!(
+            got.contains(
+                "Basic <redacted> (bad); Basic <redacted>, Basic auth, Basic authentication"
+            ),
+            "{got}"
+        );
     }
 
     #[test]

@@ -120,9 +120,24 @@ async fn a_server_echoing_credentials_does_not_leak_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_one_letter_token_leaves_error_messages_readable() {
     let e = env().await;
-    e.sandbox.push_faults([Fault::EchoRequest]);
     let conn = gladly_harness::Connection::new(e.sandbox.url(), "u", "t");
+    // Held by the host, the token reaches the server only as base64("u:t"),
+    // which the component cannot know: the echoed header is recognised by
+    // its shape.
+    e.sandbox.push_faults([Fault::EchoRequest]);
     let r = e.harness.list_teams(&conn).await.unwrap();
+    let shown = gladly_harness::error_message(&expect_err(r, "upstream"));
+    assert!(
+        shown.contains("authorization: Basic <redacted>") && !shown.contains("dTp0"),
+        "got {shown}"
+    );
+    // Handed to the component, the token is scrubbed wherever it appears.
+    let harness = e
+        .harness
+        .clone()
+        .with_credential_mode(gladly_harness::CredentialMode::InComponent);
+    e.sandbox.push_faults([Fault::EchoRequest]);
+    let r = harness.list_teams(&conn).await.unwrap();
     let err = expect_err(r, "upstream");
     let shown = gladly_harness::error_message(&err);
     // The connector's own words are left whole; every "t" the server echoed

@@ -9,7 +9,6 @@ mod host;
 mod lifecycle;
 mod model;
 mod node;
-mod obelisk;
 mod public_spec;
 mod resilience;
 mod roster;

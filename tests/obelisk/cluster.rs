@@ -261,19 +261,19 @@ impl Node {
     ) -> Self {
         let home = dir.join(name);
         std::fs::create_dir_all(&home).unwrap();
+        // The shipped cluster configuration, with this node's API port, caches
+        // and console log.
+        let shipped = std::fs::read_to_string(root().join("obelisk/server-postgres.toml")).unwrap();
+        let default_api = "api.listening_addr = \"127.0.0.1:5005\"";
+        assert!(
+            shipped.contains(default_api),
+            "the shipped server-postgres.toml sets {default_api}"
+        );
         let config = home.join("server.toml");
         std::fs::write(
             &config,
             format!(
-                r#"api.listening_addr = "127.0.0.1:{api_port}"
-webui.enabled = false
-external.enabled = false
-database.postgres.host = "127.0.0.1"
-database.postgres.user = "{PG_USER}"
-database.postgres.password = "unused-trust-auth"
-database.postgres.db_name = "{PG_DB}"
-database.postgres.provision_policy = "auto"
-
+                r#"{}
 [wasm]
 cache_directory = "{home}/wasm"
 
@@ -283,6 +283,10 @@ directory = "{home}/codegen"
 [log.console]
 level = "info"
 "#,
+                shipped.replace(
+                    default_api,
+                    &format!("api.listening_addr = \"127.0.0.1:{api_port}\"")
+                ),
                 home = home.display()
             ),
         )
@@ -295,6 +299,10 @@ level = "info"
             cmd.arg("--deployment").arg(d);
         }
         cmd.envs(env.iter().map(|(k, v)| (k, v)))
+            .env("POSTGRES_HOST", "127.0.0.1")
+            .env("POSTGRES_USER", PG_USER)
+            .env("POSTGRES_PASSWORD", "unused-trust-auth")
+            .env("POSTGRES_DATABASE", PG_DB)
             .env("HOME", &home)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())

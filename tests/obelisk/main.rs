@@ -6,6 +6,10 @@
 //! Needs Obelisk 0.38.3 (`$OBELISK` or on `PATH`), `wac` (`$WAC` or on
 //! `PATH`) and Debian's PostgreSQL; `.ci/run` installs them. Without Obelisk
 //! a developer is told and the tests pass; in CI they fail.
+//!
+//! A test binary of its own: cargo runs test binaries one after another, so
+//! the engines' processes never compete with the timing- and memory-
+//! sensitive tests of `tests/all`.
 
 mod cluster;
 
@@ -455,8 +459,8 @@ fn throughput(
     (secs, sandbox.answered(429))
 }
 
-/// The figures in BENCHMARKS.md: `cargo test --test all obelisk::throughput
-/// -- --ignored --nocapture` (with Obelisk and wac as for the tests; the
+/// The figures in BENCHMARKS.md: `cargo test --test obelisk throughput --
+/// --ignored --nocapture` (with Obelisk and wac as for the tests; the
 /// engine runs in its own processes, so the test profile does not matter).
 #[test]
 #[ignore = "a benchmark: minutes, run by hand"]

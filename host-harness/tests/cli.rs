@@ -271,13 +271,13 @@ async fn the_component_carries_the_gladly_provisioning_package() {
     let r = cli(&["wit"], &[]).await;
     assert_eq!(r.code, 0, "stderr: {}", r.stderr);
     assert!(
-        r.stdout.contains("package gladly:provisioning@0.1.1"),
+        r.stdout.contains("package gladly:provisioning@0.2.0"),
         "got {}",
         r.stdout
     );
     assert!(
         r.stdout
-            .contains("export gladly:provisioning/agents@0.1.1;"),
+            .contains("export gladly:provisioning/agents@0.2.0;"),
         "got {}",
         r.stdout
     );

@@ -96,6 +96,60 @@ fn write_options() -> Value {
     json!({ "dry_run": false, "no_reactivate": false })
 }
 
+/// What every test here starts from: the sandbox, a private PostgreSQL, the
+/// shipped deployment with this lock expiry, and port 5432 to itself.
+/// Dropped after the test's nodes (declared later), so they die first.
+struct Stage {
+    obelisk: PathBuf,
+    sandbox: Sandbox,
+    pg: Postgres,
+    dir: PathBuf,
+    env: Vec<(&'static str, String)>,
+    deployment: PathBuf,
+    _runtime: tokio::runtime::Runtime,
+    _port_5432: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Stage {
+    /// `None` where a developer has not installed Obelisk.
+    fn new(name: &str, config: SandboxConfig, lock_expiry_secs: u32) -> Option<Self> {
+        let obelisk = obelisk_or_skip()?;
+        let port_5432 = one_at_a_time();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let sandbox = runtime.block_on(Sandbox::start(config)).unwrap();
+        let dir = scratch(name);
+        let pg = Postgres::start(&dir);
+        let env = deployment_env(&sandbox);
+        let deployment = deployment(&dir, lock_expiry_secs);
+        Some(Self {
+            obelisk,
+            sandbox,
+            pg,
+            dir,
+            env,
+            deployment,
+            _runtime: runtime,
+            _port_5432: port_5432,
+        })
+    }
+
+    /// A server on `api_port`, ready; the first one of a stage activates the
+    /// deployment, later ones serve the active one.
+    fn node(&self, name: &str, api_port: u16, first: bool) -> Node {
+        let deployment = first.then_some(self.deployment.as_path());
+        let mut node = Node::start(
+            &self.obelisk,
+            &self.dir,
+            name,
+            api_port,
+            deployment,
+            &self.env,
+        );
+        node.wait_ready(Duration::from_secs(300));
+        node
+    }
+}
+
 /// Submits provisions of joiners `0..n`, in turn to each of `nodes`, from
 /// eight threads (one submission waits about 200 ms for its answer here, so
 /// a single client thread would be the bottleneck); their ids, in order.
@@ -138,25 +192,14 @@ fn locks(pg: &Postgres) -> Vec<(String, String)> {
 
 #[test]
 fn two_servers_share_a_few_hundred_provisions_and_survive_losing_one() {
-    let Some(obelisk) = obelisk_or_skip() else {
+    // Gladly's published rate limit, as every test here.
+    let Some(stage) = Stage::new("cluster", SandboxConfig::default(), 10) else {
         return;
     };
-    let _port_5432 = one_at_a_time();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    // Gladly's published rate limit, as every test here.
-    let sandbox = rt
-        .block_on(Sandbox::start(SandboxConfig::default()))
-        .unwrap();
-    let dir = scratch("cluster");
-    let pg = Postgres::start(&dir);
-    let env = deployment_env(&sandbox);
-    let deployment = deployment(&dir, 10);
-
-    let mut a = Node::start(&obelisk, &dir, "a", 15105, Some(&deployment), &env);
-    a.wait_ready(Duration::from_secs(300));
+    let (sandbox, pg) = (&stage.sandbox, &stage.pg);
+    let mut a = stage.node("a", 15105, true);
     // The second server is given no deployment: it serves the active one.
-    let mut b = Node::start(&obelisk, &dir, "b", 15106, None, &env);
-    b.wait_ready(Duration::from_secs(300));
+    let b = stage.node("b", 15106, false);
 
     // Half to each server, from several threads, so that all are queued
     // long before the work is done.
@@ -278,20 +321,11 @@ fn runs(pg: &Postgres, id: &str) -> usize {
 
 #[test]
 fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_node() {
-    let Some(obelisk) = obelisk_or_skip() else {
+    let Some(stage) = Stage::new("workflow", SandboxConfig::default(), 10) else {
         return;
     };
-    let _port_5432 = one_at_a_time();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let sandbox = rt
-        .block_on(Sandbox::start(SandboxConfig::default()))
-        .unwrap();
-    let dir = scratch("workflow");
-    let pg = Postgres::start(&dir);
-    let env = deployment_env(&sandbox);
-    let deployment = deployment(&dir, 10);
-    let mut a = Node::start(&obelisk, &dir, "a", 15107, Some(&deployment), &env);
-    a.wait_ready(Duration::from_secs(300));
+    let (sandbox, pg) = (&stage.sandbox, &stage.pg);
+    let mut a = stage.node("a", 15107, true);
     let wait = Duration::from_secs(120);
 
     // A lookup and an offboard, as an operator submits them.
@@ -376,8 +410,7 @@ fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_
     }
     a.kill();
     let at_kill = sandbox.welcome_emails().len() - welcomed;
-    let mut b = Node::start(&obelisk, &dir, "b", 15108, None, &env);
-    b.wait_ready(Duration::from_secs(300));
+    let b = stage.node("b", 15108, false);
     let report = &results(&b, &[workflow], Duration::from_secs(300))[0]["ok"];
     eprintln!(
         "workflow: node a died after {at_kill} creates; b finished: applied {}, already applied {}",
@@ -420,43 +453,28 @@ fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_
 /// (each with the shipped settings: 4 calls in flight per node), against a
 /// sandbox with `rate_limit` per second and method (`None`: no limit).
 /// Returns (seconds from the first submission to the last result, 429s).
-fn throughput(
-    obelisk: &std::path::Path,
-    nodes: usize,
-    rate_limit: Option<u32>,
-    n: usize,
-) -> (f64, usize) {
+fn throughput(nodes: usize, rate_limit: Option<u32>, n: usize) -> Option<(f64, usize)> {
     use gladly_harness::sandbox::RateLimit;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let sandbox = rt
-        .block_on(Sandbox::start(SandboxConfig {
-            rate_limit: rate_limit.map(|per_second| RateLimit {
-                per_second,
-                ..RateLimit::default()
-            }),
-            ..SandboxConfig::default()
-        }))
-        .unwrap();
+    let config = SandboxConfig {
+        rate_limit: rate_limit.map(|per_second| RateLimit {
+            per_second,
+            ..RateLimit::default()
+        }),
+        ..SandboxConfig::default()
+    };
     let limit = rate_limit.map_or("unlimited".to_string(), |l| l.to_string());
-    let dir = scratch(&format!("bench-{nodes}-{limit}"));
-    let _pg = Postgres::start(&dir);
-    let env = deployment_env(&sandbox);
-    let deployment = deployment(&dir, 120);
-    let mut servers: Vec<Node> = Vec::new();
-    for i in 0..nodes {
-        let d = (i == 0).then_some(deployment.as_path());
-        let mut node = Node::start(obelisk, &dir, &format!("n{i}"), 15110 + i as u16, d, &env);
-        node.wait_ready(Duration::from_secs(300));
-        servers.push(node);
-    }
+    let stage = Stage::new(&format!("bench-{nodes}-{limit}"), config, 120)?;
+    let servers: Vec<Node> = (0..nodes)
+        .map(|i| stage.node(&format!("n{i}"), 15110 + i as u16, i == 0))
+        .collect();
     let started = Instant::now();
     let ids = submit_provisions(&servers.iter().collect::<Vec<_>>(), n);
     eprintln!("submitted {n} in {:?}", started.elapsed());
     let results = results(&servers[0], &ids, Duration::from_secs(900));
     let secs = started.elapsed().as_secs_f64();
     assert!(results.iter().all(|r| r["ok"]["outcome"] == "created"));
-    assert_eq!(sandbox.welcome_emails().len(), n);
-    (secs, sandbox.answered(429))
+    assert_eq!(stage.sandbox.welcome_emails().len(), n);
+    Some((secs, stage.sandbox.answered(429)))
 }
 
 /// The figures in BENCHMARKS.md: `cargo test --test obelisk throughput --
@@ -465,10 +483,6 @@ fn throughput(
 #[test]
 #[ignore = "a benchmark: minutes, run by hand"]
 fn throughput_on_one_node_and_two() {
-    let Some(obelisk) = obelisk_or_skip() else {
-        return;
-    };
-    let _port_5432 = one_at_a_time();
     let n: usize = std::env::var("OBELISK_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -478,7 +492,9 @@ fn throughput_on_one_node_and_two() {
     println!("|---|---|---|---|---|");
     for limit in [Some(10), None] {
         for nodes in [1, 2] {
-            let (secs, limited) = throughput(&obelisk, nodes, limit, n);
+            let Some((secs, limited)) = throughput(nodes, limit, n) else {
+                return;
+            };
             let shown = limit.map_or("none".to_string(), |l| format!("{l}/s per method"));
             println!(
                 "| {shown} | {nodes} | {secs:.1} | {:.2} | {limited} |",

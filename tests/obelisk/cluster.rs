@@ -189,8 +189,10 @@ impl Postgres {
     }
 }
 
-impl Drop for Postgres {
-    fn drop(&mut self) {
+impl Postgres {
+    /// Stops the server (at once: nothing of it needs to survive); again is
+    /// harmless.
+    pub fn stop(&self) {
         let _ = self
             .command("pg_ctl")
             .arg("-D")
@@ -199,6 +201,12 @@ impl Drop for Postgres {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -345,6 +353,27 @@ level = "info"
         }
     }
 
+    /// CPU time the server has used so far (Linux `/proc`), in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let Some(child) = &self.child else { return 0.0 };
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
+        // Fields after the command name, which ends with ')': utime, stime
+        // are the 12th and 13th, in clock ticks (100 a second on Linux).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, r)| r)
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
     /// `kill -9`: the node dies with whatever it holds.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -413,4 +442,22 @@ fn agent() -> ureq::Agent {
                 .into()
         })
         .clone()
+}
+
+/// The machine's CPU time so far, busy and in all (Linux `/proc/stat`), in
+/// clock ticks.
+pub fn machine_cpu() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let all: u64 = ticks.iter().sum();
+    // idle and iowait
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    (all - idle, all)
 }

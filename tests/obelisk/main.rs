@@ -110,6 +110,17 @@ struct Stage {
     _port_5432: std::sync::MutexGuard<'static, ()>,
 }
 
+impl Drop for Stage {
+    /// Removes the scratch directory (the database, the servers' logs and
+    /// caches) after a test that passed; a failed one leaves it to read.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.pg.stop();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 impl Stage {
     /// `None` where a developer has not installed Obelisk.
     fn new(name: &str, config: SandboxConfig, lock_expiry_secs: u32) -> Option<Self> {
@@ -452,8 +463,21 @@ fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_
 /// One throughput run: `n` provisions submitted at once to `nodes` servers
 /// (each with the shipped settings: 4 calls in flight per node), against a
 /// sandbox with `rate_limit` per second and method (`None`: no limit).
-/// Returns (seconds from the first submission to the last result, 429s).
-fn throughput(nodes: usize, rate_limit: Option<u32>, n: usize) -> Option<(f64, usize)> {
+/// What one throughput run measured.
+struct Run {
+    /// From the first submission to the last result.
+    secs: f64,
+    /// 429 answers the sandbox gave.
+    limited: usize,
+    /// Time to submit them all.
+    submitted: f64,
+    /// CPU seconds the Obelisk servers used.
+    servers_cpu: f64,
+    /// Share of the machine's CPU busy (all processes).
+    machine_busy: f64,
+}
+
+fn throughput(nodes: usize, rate_limit: Option<u32>, n: usize) -> Option<Run> {
     use gladly_harness::sandbox::RateLimit;
     let config = SandboxConfig {
         rate_limit: rate_limit.map(|per_second| RateLimit {
@@ -467,14 +491,23 @@ fn throughput(nodes: usize, rate_limit: Option<u32>, n: usize) -> Option<(f64, u
     let servers: Vec<Node> = (0..nodes)
         .map(|i| stage.node(&format!("n{i}"), 15110 + i as u16, i == 0))
         .collect();
+    let cpu_before: f64 = servers.iter().map(Node::cpu_seconds).sum();
+    let (busy_before, all_before) = machine_cpu();
     let started = Instant::now();
     let ids = submit_provisions(&servers.iter().collect::<Vec<_>>(), n);
-    eprintln!("submitted {n} in {:?}", started.elapsed());
+    let submitted = started.elapsed();
     let results = results(&servers[0], &ids, Duration::from_secs(900));
     let secs = started.elapsed().as_secs_f64();
+    let (busy, all) = machine_cpu();
     assert!(results.iter().all(|r| r["ok"]["outcome"] == "created"));
     assert_eq!(stage.sandbox.welcome_emails().len(), n);
-    Some((secs, stage.sandbox.answered(429)))
+    Some(Run {
+        secs,
+        limited: stage.sandbox.answered(429),
+        submitted: submitted.as_secs_f64(),
+        servers_cpu: servers.iter().map(Node::cpu_seconds).sum::<f64>() - cpu_before,
+        machine_busy: (busy - busy_before) as f64 / (all - all_before).max(1) as f64,
+    })
 }
 
 /// The figures in BENCHMARKS.md: `cargo test --test obelisk throughput --
@@ -488,17 +521,24 @@ fn throughput_on_one_node_and_two() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     println!("{n} provisions per run; shipped settings (4 calls in flight per node)");
-    println!("| sandbox limit | nodes | seconds | executions/s | 429 answers |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| sandbox limit | nodes | seconds | executions/s | 429 answers | submitting (s) | servers' CPU (s) | machine busy |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for limit in [Some(10), None] {
         for nodes in [1, 2] {
-            let Some((secs, limited)) = throughput(nodes, limit, n) else {
+            let Some(run) = throughput(nodes, limit, n) else {
                 return;
             };
             let shown = limit.map_or("none".to_string(), |l| format!("{l}/s per method"));
             println!(
-                "| {shown} | {nodes} | {secs:.1} | {:.2} | {limited} |",
-                n as f64 / secs
+                "| {shown} | {nodes} | {:.1} | {:.2} | {} | {:.1} | {:.1} | {:.0}% |",
+                run.secs,
+                n as f64 / run.secs,
+                run.limited,
+                run.submitted,
+                run.servers_cpu,
+                run.machine_busy * 100.0
             );
         }
     }

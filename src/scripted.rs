@@ -95,6 +95,14 @@ impl Transport for Script {
     }
 }
 
+/// A request's header, by name in any case.
+fn header<'r>(r: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    r.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
 fn conn() -> Connection {
     Connection {
         org_url: "https://acme.gladly.com".into(),
@@ -130,12 +138,7 @@ fn new(email: &str) -> NewAgent {
 fn every_request_carries_basic_auth_and_debug_hides_it() {
     let mut s = Script::default().answer(200, page(vec![], None));
     ops::list_agents(&mut s, &conn(), false).unwrap();
-    let auth = s.sent[0]
-        .headers
-        .iter()
-        .find(|(k, _)| k == "authorization")
-        .map(|(_, v)| v.clone())
-        .unwrap();
+    let auth = header(&s.sent[0], "authorization").unwrap();
     // base64("api@acme.com:t0k3n-s3cr3t")
     assert_eq!(auth, "Basic YXBpQGFjbWUuY29tOnQwazNuLXMzY3IzdA==");
     let shown = format!("{:?}", s.sent[0]);
@@ -157,12 +160,7 @@ fn a_host_completed_credential_sends_the_placeholder_for_the_host_to_swap() {
         json!({"errors": [{"detail": format!("bad Basic {placeholder}")}]}),
     );
     let e = ops::list_agents(&mut s, &c, false).unwrap_err();
-    let auth = s.sent[0]
-        .headers
-        .iter()
-        .find(|(k, _)| k == "authorization")
-        .map(|(_, v)| v.clone())
-        .unwrap();
+    let auth = header(&s.sent[0], "authorization").unwrap();
     // Verbatim, not base64-encoded: the host finds it by plain replacement.
     assert_eq!(auth, format!("Basic {placeholder}"));
     assert!(matches!(e, Error::Unauthorized(_)), "got {e:?}");

@@ -4,13 +4,6 @@
 
 use super::*;
 
-fn header<'r>(r: &'r HttpRequest, name: &str) -> Option<&'r str> {
-    r.headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 #[test]
 fn a_body_carries_its_length_and_a_bodiless_request_carries_none() {
     let mut s = Script::default()

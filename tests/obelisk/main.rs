@@ -161,6 +161,26 @@ impl Stage {
     }
 }
 
+/// Asserts, from the sandbox's own records, that each of these joiners is
+/// one agent and received one welcome e-mail.
+fn assert_each_once(sandbox: &Sandbox, joiners: std::ops::Range<usize>) {
+    let org = sandbox.org();
+    for i in joiners {
+        let (email, _) = new_agent(i);
+        let agents = org
+            .agents
+            .iter()
+            .filter(|a| a.email_address == email)
+            .count();
+        let welcomes = org.welcome_emails.iter().filter(|w| w.to == email).count();
+        assert_eq!(
+            (agents, welcomes),
+            (1, 1),
+            "{email}: agents, welcome e-mails"
+        );
+    }
+}
+
 /// Submits provisions of joiners `0..n`, in turn to each of `nodes`, from
 /// eight threads (one submission waits about 200 ms for its answer here, so
 /// a single client thread would be the bottleneck); their ids, in order.
@@ -250,21 +270,8 @@ fn two_servers_share_a_few_hundred_provisions_and_survive_losing_one() {
     }
 
     // The sandbox's own records: each person once, one welcome e-mail each.
+    assert_each_once(sandbox, 0..N);
     let org = sandbox.org();
-    for i in 0..N {
-        let (email, _) = new_agent(i);
-        let agents = org
-            .agents
-            .iter()
-            .filter(|a| a.email_address == email)
-            .count();
-        let welcomes = org.welcome_emails.iter().filter(|w| w.to == email).count();
-        assert_eq!(
-            (agents, welcomes),
-            (1, 1),
-            "{email}: agents, welcome e-mails"
-        );
-    }
     assert_eq!(org.welcome_emails.len(), N, "no other welcome e-mail");
     drop(org);
 
@@ -432,26 +439,15 @@ fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_
     assert_eq!(report["stale"], 0, "{report}");
     let applied = report["applied"].as_u64().unwrap() + report["already_applied"].as_u64().unwrap();
     assert_eq!(applied, JOINERS as u64 + 2, "{report}");
+    assert_each_once(sandbox, 0..JOINERS);
     let org = sandbox.org();
-    for i in 0..JOINERS {
-        let (email, _) = new_agent(i);
-        let agents = org
+    for leaver in ["sam@acme.example", "joiner-998@acme.example"] {
+        let gone = org
             .agents
             .iter()
-            .filter(|x| x.email_address == email)
-            .count();
-        let welcomes = org.welcome_emails.iter().filter(|w| w.to == email).count();
-        assert_eq!(
-            (agents, welcomes),
-            (1, 1),
-            "{email}: agents, welcome e-mails"
-        );
+            .any(|x| x.email_address == leaver && !x.active);
+        assert!(gone, "{leaver} deactivated");
     }
-    assert!(
-        org.agents
-            .iter()
-            .any(|x| x.email_address == "sam@acme.example" && !x.active)
-    );
     drop(org);
 
     let dump = pg.dump();
@@ -460,9 +456,6 @@ fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_
     }
 }
 
-/// One throughput run: `n` provisions submitted at once to `nodes` servers
-/// (each with the shipped settings: 4 calls in flight per node), against a
-/// sandbox with `rate_limit` per second and method (`None`: no limit).
 /// What one throughput run measured.
 struct Run {
     /// From the first submission to the last result.
@@ -477,6 +470,9 @@ struct Run {
     machine_busy: f64,
 }
 
+/// One throughput run: `n` provisions submitted at once to `nodes` servers
+/// (each with the shipped settings: 4 calls in flight per node), against a
+/// sandbox with `rate_limit` per second and method (`None`: no limit).
 fn throughput(nodes: usize, rate_limit: Option<u32>, n: usize) -> Option<Run> {
     use gladly_harness::sandbox::RateLimit;
     let config = SandboxConfig {

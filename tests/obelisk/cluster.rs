@@ -52,6 +52,41 @@ pub fn components() -> PathBuf {
         .clone()
 }
 
+/// The adapter composed with `tests/rogue-guest` in place of the connector
+/// (the same `obelisk/activity.wac`): a component that reports everything
+/// it can read. Built once per test run, beside the real activity.
+pub fn rogue_activity() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = components().join("rogue_activity.wasm");
+            let guests = root().join("target/guest");
+            run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+                .arg(root().join("tests/rogue-guest/Cargo.toml"))
+                .arg("--target-dir")
+                .arg(&guests)
+                .env_remove("CARGO_TARGET_DIR")
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS"));
+            let dep = |name: &str, path: PathBuf| format!("gladly:{name}={}", path.display());
+            run(Command::new(std::env::var_os("WAC").unwrap_or_else(|| "wac".into()))
+                .arg("compose")
+                .arg(root().join("obelisk/activity.wac"))
+                .arg("--dep")
+                .arg(dep("connector", guests.join("wasm32-wasip2/release/rogue_guest.wasm")))
+                .arg("--dep")
+                .arg(dep(
+                    "adapter",
+                    root().join("target/obelisk-build/wasm32-wasip2/release/gladly_obelisk_activity.wasm"),
+                ))
+                .arg("-o")
+                .arg(&out));
+            out
+        })
+        .clone()
+}
+
 /// A scratch directory for one test, emptied first.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gladly-obelisk-{name}-{}", std::process::id()));

@@ -456,6 +456,44 @@ fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_
     }
 }
 
+#[test]
+fn on_obelisk_the_component_sees_only_a_placeholder() {
+    let Some(stage) = Stage::new("rogue", SandboxConfig::default(), 10) else {
+        return;
+    };
+    // The shipped deployment, running the rogue component in the
+    // connector's place: its `lookup` reports its arguments, environment,
+    // command line and the whole answer to a GET it sends with the
+    // credential it was given.
+    let shipped = std::fs::read_to_string(&stage.deployment).unwrap();
+    let real = components()
+        .join("gladly_activity.wasm")
+        .display()
+        .to_string();
+    assert!(shipped.contains(&real));
+    let rogue = rogue_activity().display().to_string();
+    std::fs::write(&stage.deployment, shipped.replace(&real, &rogue)).unwrap();
+    let a = stage.node("a", 15109, true);
+
+    let id = a.submit(LOOKUP, json!([{ "id": "agt_001" }]));
+    let report = &results(&a, &[id], Duration::from_secs(60))[0];
+    let seen = report["error"]["permanent_unsupported"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected the rogue's report, got {report}"));
+    // Obelisk completed the placeholder (the sandbox checks the token and
+    // answered with the agents); the component never saw the token.
+    assert!(
+        seen.contains("credential host-completed OBELISK_SECRET_"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("status 200") && seen.contains("agt_"),
+        "{seen}"
+    );
+    assert!(!seen.contains(ADMIN_TOKEN), "{seen}");
+    assert!(!seen.contains(&basic_credential()), "{seen}");
+}
+
 /// What one throughput run measured.
 struct Run {
     /// From the first submission to the last result.

@@ -143,9 +143,13 @@ pub fn connection(conn: &Connection) -> Result<BaseUrl, Error> {
         ));
     }
     // Never quote the token (or the placeholder) in a message.
-    let (field, value) = match &conn.credential {
-        Credential::Token(t) => ("connection.credential.token", t),
-        Credential::HostCompleted(p) => ("connection.credential.host-completed", p),
+    let (field, value, advice) = match &conn.credential {
+        Credential::Token(t) => ("connection.credential.token", t, "copy the token again"),
+        Credential::HostCompleted(p) => (
+            "connection.credential.host-completed",
+            p,
+            "it must be the placeholder exactly as the host handed it over",
+        ),
     };
     if value.is_empty() {
         return Err(Error::invalid(field, "is empty"));
@@ -153,21 +157,11 @@ pub fn connection(conn: &Connection) -> Result<BaseUrl, Error> {
     if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(Error::invalid(
             field,
-            match conn.credential {
-                Credential::Token(_) => {
-                    "contains white space or control characters; copy the token again"
-                }
-                Credential::HostCompleted(_) => {
-                    "contains white space or control characters; it must be the placeholder exactly as the host handed it over"
-                }
-            },
+            format!("contains white space or control characters; {advice}"),
         ));
     }
     if matches!(conn.credential, Credential::HostCompleted(_)) && !value.is_ascii() {
-        return Err(Error::invalid(
-            field,
-            "is not ASCII; it must be the placeholder exactly as the host handed it over",
-        ));
+        return Err(Error::invalid(field, format!("is not ASCII; {advice}")));
     }
     Ok(base)
 }

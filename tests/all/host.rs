@@ -3,8 +3,6 @@
 //! deadline that stops a runaway, a memory cap, and a token the component
 //! never holds.
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -12,34 +10,13 @@ use gladly_harness::agents::*;
 use gladly_harness::sandbox::{Sandbox, SandboxConfig};
 use gladly_harness::{Connection, CredentialMode, Harness, Limits};
 
-/// Builds the rogue guest once per test run, into the guest target dir
-/// (its own, so this cargo never waits for the one running the tests).
+use crate::common::build_rogue_guest;
+
+/// The rogue guest, built once per test run.
 fn rogue() -> Harness {
     static ROGUE: OnceLock<Harness> = OnceLock::new();
     ROGUE
-        .get_or_init(|| {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let target = root.join("target/guest");
-            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args([
-                    "build",
-                    "--release",
-                    "--target",
-                    "wasm32-wasip2",
-                    "--manifest-path",
-                ])
-                .arg(root.join("tests/rogue-guest/Cargo.toml"))
-                .arg("--target-dir")
-                .arg(&target)
-                .env_remove("CARGO_TARGET_DIR")
-                .env_remove("RUSTFLAGS")
-                .env_remove("CARGO_ENCODED_RUSTFLAGS")
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "building tests/rogue-guest failed");
-            Harness::from_file(target.join("wasm32-wasip2/release/rogue_guest.wasm"))
-                .expect("rogue loads")
-        })
+        .get_or_init(|| Harness::from_file(build_rogue_guest()).expect("rogue loads"))
         .clone()
 }
 

@@ -1,6 +1,8 @@
 //! Integration tests: the built component, loaded by the harness, against
 //! the Gladly sandbox. One binary so the component is compiled once.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod support;
 
 mod concurrency;

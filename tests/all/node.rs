@@ -7,18 +7,7 @@ use std::process::Command;
 use gladly_harness::sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::common::run;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn node_js_calls_the_component_through_jco() {

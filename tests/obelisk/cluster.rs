@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::common::{build_rogue_guest, run};
+
 /// The Obelisk release this project is tested with.
 pub const OBELISK_VERSION: &str = "0.38.3";
 
@@ -60,21 +62,13 @@ pub fn rogue_activity() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let out = components().join("rogue_activity.wasm");
-            let guests = root().join("target/guest");
-            run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-                .arg(root().join("tests/rogue-guest/Cargo.toml"))
-                .arg("--target-dir")
-                .arg(&guests)
-                .env_remove("CARGO_TARGET_DIR")
-                .env_remove("RUSTFLAGS")
-                .env_remove("CARGO_ENCODED_RUSTFLAGS"));
+            let rogue = build_rogue_guest();
             let dep = |name: &str, path: PathBuf| format!("gladly:{name}={}", path.display());
             run(Command::new(std::env::var_os("WAC").unwrap_or_else(|| "wac".into()))
                 .arg("compose")
                 .arg(root().join("obelisk/activity.wac"))
                 .arg("--dep")
-                .arg(dep("connector", guests.join("wasm32-wasip2/release/rogue_guest.wasm")))
+                .arg(dep("connector", rogue))
                 .arg("--dep")
                 .arg(dep(
                     "adapter",
@@ -185,46 +179,22 @@ impl Postgres {
     /// Runs `sql` in Obelisk's database; its rows, one per line, `|` between
     /// columns.
     pub fn query(&self, sql: &str) -> String {
-        let out = Command::new(self.bin.join("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                "5432",
-                "-U",
-                PG_USER,
-                "-d",
-                PG_DB,
-                "-At",
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("psql runs");
-        assert!(
-            out.status.success(),
-            "psql failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.client("psql", &["-d", PG_DB, "-At", "-c", sql])
     }
 
     /// The whole of Obelisk's database, as SQL.
     pub fn dump(&self) -> String {
-        let out = Command::new(self.bin.join("pg_dump"))
-            .args(["-h", "127.0.0.1", "-p", "5432", "-U", PG_USER, PG_DB])
-            .output()
-            .expect("pg_dump runs");
-        assert!(
-            out.status.success(),
-            "pg_dump failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.client("pg_dump", &[PG_DB])
     }
-}
 
-impl Postgres {
+    /// A client tool, connected over loopback TCP as the Obelisk user; its
+    /// stdout.
+    fn client(&self, tool: &str, args: &[&str]) -> String {
+        run(Command::new(self.bin.join(tool))
+            .args(["-h", "127.0.0.1", "-p", "5432", "-U", PG_USER])
+            .args(args))
+    }
+
     /// Stops the server (at once: nothing of it needs to survive); again is
     /// harmless.
     pub fn stop(&self) {
@@ -243,18 +213,6 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?} does not start: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The shipped deployment file, made runnable from `dir`: component paths

@@ -12,6 +12,8 @@
 //! sensitive tests of `tests/all`.
 
 mod cluster;
+#[path = "../common/mod.rs"]
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -75,7 +75,7 @@ pub fn base_url(raw: &str) -> Result<BaseUrl, Error> {
     {
         return Err(Error::invalid(FIELD, format!("'{s}' has an invalid port")));
     }
-    if scheme == "http" && !is_loopback(host) {
+    if scheme == "http" && !is_loopback_host(host) {
         return Err(Error::invalid(
             FIELD,
             format!(
@@ -126,9 +126,23 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
     Some((host, port))
 }
 
-fn is_loopback(host: &str) -> bool {
-    let h = host.to_ascii_lowercase();
-    h == "localhost" || h == "[::1]" || (h.starts_with("127.") && h.split('.').count() == 4)
+/// Whether `host` (as written in a URL's authority, without the port) names
+/// this machine: `localhost`, an IPv4 literal in 127.0.0.0/8, or the IPv6
+/// loopback `[::1]` (in any spelling). Parsed, not prefix-matched:
+/// `127.0.attacker.example` is a public name that only starts like a
+/// loopback address, and plain `http://` to it would carry the credential
+/// across the network in clear.
+pub fn is_loopback_host(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|a| a.is_loopback());
+    }
+    host.parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|a| a.is_loopback())
 }
 
 pub fn connection(conn: &Connection) -> Result<BaseUrl, Error> {
@@ -505,6 +519,14 @@ mod tests {
         );
         assert!(base_url("https://acme.gladly.qa").is_ok());
         assert!(base_url("http://[::1]:9").is_ok());
+        for ok in [
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://127.255.3.4:1",
+            "http://[0:0:0:0:0:0:0:1]:9",
+        ] {
+            assert!(base_url(ok).is_ok(), "{ok}");
+        }
         for bad in [
             "",
             "acme.gladly.com",
@@ -515,6 +537,15 @@ mod tests {
             "https://acme..com",
             "ftp://acme.gladly.com",
             "https://acme.gladly.com?x=1",
+            // Names that only start like loopback addresses are public
+            // hosts: no plain http:// to them.
+            "http://127.0.attacker.example",
+            "http://127.0.0.attacker",
+            "http://127.0.0.1.attacker.example:8080",
+            "http://localhost.attacker.example",
+            "http://128.0.0.1",
+            "http://[::2]:9",
+            "http://[::ffff:127.0.0.1]",
         ] {
             assert_eq!(
                 field_of(base_url(bad).unwrap_err()),

@@ -124,9 +124,18 @@ impl Connection {
     /// `scheme://authority` of the org URL, normalised the way outgoing
     /// requests are compared against it; `None` when it does not parse (the
     /// component then refuses the call before sending anything).
+    /// Plain `http://` is allowed only to a loopback host (the component's
+    /// own rule, `gladly_connector::validate::is_loopback_host`), checked here
+    /// again so that a component that ignores it still cannot make the host
+    /// send the completed credential across the network in clear.
     fn allowed_origin(&self) -> Option<(String, String)> {
         let uri: http::Uri = self.org_url.trim().parse().ok()?;
         let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        match scheme.as_str() {
+            "https" => {}
+            "http" if gladly_connector::validate::is_loopback_host(uri.host()?) => {}
+            _ => return None,
+        }
         let authority = normalise_authority(&scheme, uri.authority()?.as_str());
         Some((scheme, authority))
     }
@@ -889,6 +898,38 @@ mod tests {
             matches!(r, Err(wasmtime_wasi_http::Error::HttpRequestDenied)),
             "got {r:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn plain_http_is_allowed_only_to_loopback_hosts() {
+        for org in [
+            "http://127.0.attacker.example",
+            "http://127.0.0.attacker:8080",
+            "http://localhost.attacker.example",
+            "ftp://127.0.0.1",
+        ] {
+            let mut gate = Gate {
+                allowed: Connection::new(org, "u", "t").allowed_origin(),
+                completion: None,
+                options: RequestOptions::default(),
+                outgoing: outgoing::Outgoing::new(Limits::default(), None).unwrap(),
+            };
+            let r = send(&mut gate, &format!("{org}/api/v1/agents")).await;
+            assert!(
+                matches!(r, Err(wasmtime_wasi_http::Error::HttpRequestDenied)),
+                "expected plain http to {org} to be denied, got {r:?}"
+            );
+        }
+        for org in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:9",
+        ] {
+            assert!(
+                Connection::new(org, "u", "t").allowed_origin().is_some(),
+                "{org} is loopback"
+            );
+        }
     }
 
     #[test]

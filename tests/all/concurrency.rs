@@ -71,7 +71,13 @@ async fn the_harness_memory_stays_flat_over_many_calls() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn racing_deltas_keep_untouched_memberships_and_report_both_additions_mostly() {
+async fn racing_deltas_never_lose_an_untouched_membership_nor_both_additions() {
+    // What this proves under real races: neither writer's read-modify-write
+    // drops what neither touched, and one addition at least survives. How
+    // often both do depends on timing (Gladly has no conditional write), so
+    // it is printed, not asserted; the re-read that catches an overwritten
+    // delta is pinned deterministically by
+    // `scripted::a_delta_overwritten_by_another_writer_is_applied_again`.
     let e = env_with(SandboxConfig {
         rate_limit: None,
         ..Default::default()

@@ -10,6 +10,7 @@ pub mod client;
 pub mod error;
 pub mod model;
 pub mod ops;
+pub mod pacing;
 pub mod roster;
 pub mod transport;
 pub mod validate;

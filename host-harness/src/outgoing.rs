@@ -27,6 +27,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::body::Bytes;
+use gladly_connector::pacing::{Pacer, PerMethod, RateHeaders};
+use gladly_connector::transport::Method;
 use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -53,17 +55,11 @@ struct Inner {
     /// short-lived CLI call to an `http://` sandbox never reads them.
     http: OnceLock<Pool>,
     https: OnceLock<Result<Pool, String>>,
-    /// Per origin and method: the pacing state.
-    spent: std::sync::Mutex<std::collections::HashMap<(String, http::Method), Pace>>,
-}
-
-/// What the host knows of one origin's rate limit for one method.
-#[derive(Default)]
-struct Pace {
-    /// When its recent requests were sent, oldest first.
-    sent: std::collections::VecDeque<tokio::time::Instant>,
-    /// Until when its second is spent, as the last answer said.
-    until: Option<tokio::time::Instant>,
+    /// Per origin and method: the pacing state (the core's rule, the same
+    /// the component applies within a call), with times counted from
+    /// `epoch`.
+    pacing: std::sync::Mutex<std::collections::HashMap<String, PerMethod<Pacer>>>,
+    epoch: tokio::time::Instant,
 }
 
 impl Outgoing {
@@ -86,7 +82,8 @@ impl Outgoing {
                 extra_ca,
                 http: OnceLock::new(),
                 https: OnceLock::new(),
-                spent: Default::default(),
+                pacing: Default::default(),
+                epoch: tokio::time::Instant::now(),
             }),
         })
     }
@@ -99,7 +96,8 @@ impl Outgoing {
                 extra_ca: self.inner.extra_ca.clone(),
                 http: OnceLock::new(),
                 https: OnceLock::new(),
-                spent: Default::default(),
+                pacing: Default::default(),
+                epoch: tokio::time::Instant::now(),
             }),
         }
     }
@@ -127,26 +125,25 @@ impl Outgoing {
         };
         // Pace across calls: a call's component paces its own requests to
         // the rate limit, but a new call starts knowing nothing; the host
-        // remembers what the organisation last said.
-        let key = (
-            request
-                .uri()
-                .authority()
-                .map(|a| format!("{}://{a}", request.uri().scheme_str().unwrap_or("")))
-                .unwrap_or_default(),
-            request.method().clone(),
-        );
-        let until = self.spent().get(&key).and_then(|p| p.until);
-        if let Some(until) = until {
-            tokio::time::sleep_until(until).await;
-        }
-        {
-            let mut table = self.spent();
-            let pace = table.entry(key.clone()).or_default();
-            if pace.sent.len() >= RATE_MEMORY {
-                pace.sent.pop_front();
+        // remembers what the organisation last said. Methods the connector
+        // never sends are not paced.
+        let origin = request
+            .uri()
+            .authority()
+            .map(|a| format!("{}://{a}", request.uri().scheme_str().unwrap_or("")))
+            .unwrap_or_default();
+        let method = match *request.method() {
+            http::Method::GET => Some(Method::Get),
+            http::Method::POST => Some(Method::Post),
+            http::Method::PATCH => Some(Method::Patch),
+            _ => None,
+        };
+        if let Some(method) = method {
+            let wait = self.with_pacer(&origin, method, |p, now| p.wait(now));
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
             }
-            pace.sent.push_back(tokio::time::Instant::now());
+            self.with_pacer(&origin, method, |p, now| p.sent(now));
         }
         let first_byte = options.first_byte_timeout.unwrap_or(LONG);
         let between = options.between_bytes_timeout.unwrap_or(LONG);
@@ -154,31 +151,28 @@ impl Outgoing {
             .await
             .map_err(|_| Error::ConnectionReadTimeout)?
             .map_err(classify)?;
-        // As the component does (`Client::note_rate_limit`): when the second
-        // is spent and the last `limit` requests were this host's, a slot
-        // frees a second after the oldest of them; else after a second.
-        let number = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<usize>().ok())
-        };
-        let spent = number("ratelimit-remaining-second") == Some(0);
-        let limit = number("ratelimit-limit-second").unwrap_or(10).max(1);
-        let mut table = self.spent();
-        let pace = table.entry(key).or_default();
-        pace.until = spent.then(|| match pace.sent.len().checked_sub(limit) {
-            Some(i) => pace.sent[i] + RATE_WINDOW + RATE_MARGIN,
-            None => tokio::time::Instant::now() + RATE_WINDOW,
-        });
-        drop(table);
+        if let Some(method) = method {
+            let headers =
+                RateHeaders::read(|name| resp.headers().get(name).and_then(|v| v.to_str().ok()));
+            self.with_pacer(&origin, method, |p, now| p.answered(now, headers));
+        }
         Ok(resp.map(|incoming| BetweenBytes::new(incoming, between).boxed_unsync()))
     }
 
-    fn spent(
+    /// Runs `f` on the pacer of `origin` and `method`, with the time now.
+    fn with_pacer<T>(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, http::Method), Pace>> {
-        self.inner.spent.lock().unwrap_or_else(|p| p.into_inner())
+        origin: &str,
+        method: Method,
+        f: impl FnOnce(&mut Pacer, Duration) -> T,
+    ) -> T {
+        let now = self.inner.epoch.elapsed();
+        let mut table = self.inner.pacing.lock().unwrap_or_else(|p| p.into_inner());
+        let pacers = match table.get_mut(origin) {
+            Some(p) => p,
+            None => table.entry(origin.to_string()).or_default(),
+        };
+        f(pacers.get_mut(method), now)
     }
 
     fn pool(&self, tls: bool) -> Result<Pool, String> {
@@ -223,12 +217,6 @@ impl Outgoing {
 
 /// What "no timeout" means here, as in wasmtime-wasi-http's default sender.
 const LONG: Duration = Duration::from_secs(600);
-/// The window Gladly's published rate limit is counted in.
-const RATE_WINDOW: Duration = Duration::from_secs(1);
-/// Beyond the window, for the time between sending and the server's clock.
-const RATE_MARGIN: Duration = Duration::from_millis(25);
-/// Send times remembered per origin and method.
-const RATE_MEMORY: usize = 128;
 
 /// Maps a failure of the pooled client to the wasi:http error the component
 /// branches on, looking through the chain of causes for what really went

@@ -64,7 +64,8 @@ pub struct PlanCommand {
 
 #[derive(Args)]
 pub struct ApplyArgs {
-    /// Deactivations allowed; needed when the plan's guard tripped.
+    /// Deactivations allowed; needed when the guard trips (counted again
+    /// from the plan's changes and the organisation before applying).
     #[arg(long, value_name = "N")]
     allow_deactivations: Option<u32>,
     /// Check every change against Gladly and report; send no write.

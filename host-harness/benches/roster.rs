@@ -134,6 +134,7 @@ fn main() {
     let file = PlanFile {
         org_url: conn.org_url.clone(),
         roster: "bench".into(),
+        scope: options.scope.clone(),
         plan,
     };
     let started = Instant::now();

@@ -3,8 +3,9 @@
 //!
 //! Exit codes beside the CLI's own (0, 1 host, 2 usage or bad file, 3
 //! domain error): 4 some changes failed, were stale or conflicted (the rest
-//! applied); 5 stopped early, the rest not attempted; 6 refused, nothing
-//! applied (the deactivation guard, or a plan for another organisation).
+//! applied); 5 stopped early, the rest not attempted (a host failure
+//! too); 6 refused, nothing applied (the deactivation guard, a plan for
+//! another organisation, or a plan edited to disagree with itself).
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -63,7 +64,8 @@ pub struct PlanCommand {
 
 #[derive(Args)]
 pub struct ApplyArgs {
-    /// Deactivations allowed; needed when the plan's guard tripped.
+    /// Deactivations allowed; needed when the guard trips (counted again
+    /// from the plan's changes and the organisation before applying).
     #[arg(long, value_name = "N")]
     allow_deactivations: Option<u32>,
     /// Check every change against Gladly and report; send no write.
@@ -151,6 +153,7 @@ async fn make_plan(
     let file = PlanFile {
         org_url: conn.org_url.clone(),
         roster: a.desired.display().to_string(),
+        scope: options.scope,
         plan,
     };
     if let Some(out) = &a.out {
@@ -233,7 +236,8 @@ pub async fn apply(
             return Ok(ExitCode::from(EXIT_INPUT));
         }
     };
-    run_plan(harness, conn, &file, &c.apply).await
+    // A threshold written in the file is not trusted to loosen the guard.
+    run_plan(harness, conn, &file, &c.apply, None).await
 }
 
 pub async fn reconcile(
@@ -250,7 +254,15 @@ pub async fn reconcile(
         eprintln!("\nNothing applied: run again with --yes to apply this plan.");
         return Ok(ExitCode::SUCCESS);
     }
-    run_plan(harness, conn, &file, &c.apply).await
+    // The threshold the operator gave on this command line is used as given.
+    run_plan(
+        harness,
+        conn,
+        &file,
+        &c.apply,
+        c.plan.deactivation_threshold,
+    )
+    .await
 }
 
 async fn run_plan(
@@ -258,10 +270,12 @@ async fn run_plan(
     conn: &Connection,
     file: &PlanFile,
     a: &ApplyArgs,
+    deactivation_threshold: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
     let options = RunOptions {
         dry_run: a.dry_run,
         allow_deactivations: a.allow_deactivations,
+        deactivation_threshold,
         per_second: a.rate,
     };
     if !(a.rate > 0.0 && a.rate.is_finite()) {
@@ -304,11 +318,11 @@ fn closing_line(r: &Report) -> String {
     if c.dry_run > 0 {
         s.push_str(&format!(", {} checked in a dry run", c.dry_run));
     }
-    if let Some(e) = &r.stopped {
+    if let Some(stop) = &r.stopped {
         s.push_str(&format!(
             ". Stopped early: {}: {}",
-            error_case(e),
-            error_message(e)
+            stop.case(),
+            stop.message()
         ));
     } else if c.stale > 0 {
         s.push_str(". Plan again for the stale changes.");
@@ -385,6 +399,7 @@ fn item_line(change: &gladly_harness::roster::Change, item: &Item) -> String {
             w
         }
         Item::Failed(e) => format!("failed: {}: {}", error_case(e), error_message(e)),
+        Item::HostFailed(m) => format!("failed: host: {m}"),
         Item::NotAttempted => "not attempted".into(),
     };
     format!(
@@ -430,7 +445,7 @@ impl Progress for Bar {
     fn item(&mut self, change: &gladly_harness::roster::Change, item: &Item) {
         let Some(bar) = &self.bar else { return };
         let bad = match item {
-            Item::Failed(_) => true,
+            Item::Failed(_) | Item::HostFailed(_) => true,
             Item::Done(r) => r.status == ChangeStatus::Stale,
             Item::NotAttempted => false,
         };
@@ -487,6 +502,7 @@ pub async fn demo(harness: &Harness, conn: &Connection) -> anyhow::Result<()> {
     let file = PlanFile {
         org_url: conn.org_url.clone(),
         roster: path.display().to_string(),
+        scope: options.scope.clone(),
         plan,
     };
     let report = run::apply(harness, conn, &file, &RunOptions::default(), &mut Indented)

@@ -444,7 +444,8 @@ async fn plan_apply_and_replan_from_a_csv_roster() {
             .contains("email-address: sam@acme.example -> sam.lee@acme.example")
     );
     let written = std::fs::read_to_string(&plan).unwrap();
-    assert!(written.contains("\"format\": \"gladly-harness-plan/1\""));
+    assert!(written.contains("\"format\": \"gladly-harness-plan/2\""));
+    assert!(written.contains("\"scope\": \"managed\""));
     assert!(
         !written.contains(ADMIN_TOKEN),
         "a plan file never holds the token"
@@ -640,5 +641,55 @@ async fn a_run_stopped_by_a_token_without_rights_exits_5() {
         "got {}",
         r.stderr
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Item 1 of issue 15: `apply` counts the deactivations a plan file holds
+/// instead of believing what it says of them: a file edited to say its
+/// guard did not trip is refused as edited, exit 6, nothing written.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_plan_file_is_refused_with_exit_6_naming_the_numbers() {
+    let s = sandbox().await;
+    let dir = roster_dir("edited");
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, "email,name\n").unwrap();
+    let plan = dir.join("plan.json");
+    let r = cli_env(
+        &s,
+        &[
+            "plan",
+            "--desired",
+            empty.to_str().unwrap(),
+            "--out",
+            plan.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert!(r.stdout.contains("TRIPPED"), "got {}", r.stdout);
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    v["plan"]["guard-tripped"] = Value::Bool(false);
+    std::fs::write(&plan, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+
+    let r = cli_env(&s, &["apply", plan.to_str().unwrap()]).await;
+    assert_eq!(
+        r.code, 6,
+        "expected exit 6, got {}: stdout {} stderr {}",
+        r.code, r.stdout, r.stderr
+    );
+    assert!(
+        r.stderr.contains("error: refused: the plan was edited")
+            && r.stderr.contains(
+                "\"guard-tripped\" is false, but 2 deactivation(s) of 2 active agent(s) in scope, threshold 5, trip it"
+            ),
+        "got {}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty(), "no report for a refused plan");
+    assert!(
+        s.requests().iter().all(|r| r.method == "GET"),
+        "nothing is written"
+    );
+    assert_eq!(s.org().agents.iter().filter(|a| a.active).count(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }

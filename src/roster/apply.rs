@@ -71,6 +71,17 @@ pub fn apply_change<T: Transport>(
                 planned.id
             )));
         };
+        // A plan file may have been edited: the API user is refused here
+        // too, judged by who the agent is now, before anything is written.
+        if change.kind == ChangeKind::Deactivate && same_email(&now.email_address, &conn.api_user) {
+            return Err(Error::Conflict {
+                message: format!(
+                    "agent {} ({}) is this connection's own API user: deactivating it would lock this integration out of Gladly; nothing was written. Deactivate it by hand in Gladly if that is really meant",
+                    now.id, now.email_address
+                ),
+                agent_ids: vec![now.id.clone()],
+            });
+        }
         let body = Value::Object(body);
         if check_written(&body, &now, "").is_ok() {
             return Ok(ChangeResult {

@@ -13,9 +13,8 @@ use crate::client::encode;
 use crate::model::{Agent, ApiFlavor, PlannedRequest, Role, same_email};
 use crate::ops::{insert_opt, same_set};
 
-use super::{
-    Change, ChangeKind, DesiredAgent, GUARD_MINIMUM, GUARD_PERCENT, Plan, PlanConflict, Scope,
-};
+use super::guard::Guard;
+use super::{Change, ChangeKind, DesiredAgent, Plan, PlanConflict, Scope, active_in_scope};
 
 /// A checked roster row, its inboxes and teams resolved to ids.
 pub struct Row {
@@ -143,10 +142,28 @@ pub fn build(
         claimed.insert(one, p);
     }
 
+    let is_api_user = |a: &Agent| same_email(&a.email_address, api_user);
     let mut pending: Vec<Pending> = Vec::new();
     let mut unchanged = 0u32;
     for (p, row) in rows.iter().enumerate() {
         if refused[p] {
+            continue;
+        }
+        // The README promises the API user is never deactivated: an org
+        // must not lock its own automation out, by omission or by a row.
+        if let Some((ai, how)) = matched[p]
+            && !row.want.active
+            && agents[ai].is_active()
+            && is_api_user(&agents[ai])
+        {
+            conflicts.push(conflict(
+                row,
+                format!(
+                    "the row marks {} inactive, but agent {} (matched by {how}) is this connection's own API user: deactivating it would lock this integration out of Gladly. Mark the row active or remove it; deactivate the API user by hand in Gladly if that is really meant",
+                    row.want.email_address, agents[ai].id
+                ),
+                vec![agents[ai].id.clone()],
+            ));
             continue;
         }
         let change = match matched[p] {
@@ -161,21 +178,18 @@ pub fn build(
     }
 
     // Leavers absent from the roster: active, in scope, never the API user.
-    let in_scope = |a: &Agent| match scope {
-        Scope::Managed => a.external_id.is_some(),
-        Scope::AllAgents => true,
-        Scope::EmailDomains(domains) => a
-            .email_address
-            .rsplit_once('@')
-            .is_some_and(|(_, d)| domains.iter().any(|x| x == &d.to_lowercase())),
-    };
-    let is_api_user = |a: &Agent| same_email(&a.email_address, api_user);
-    let mut active_in_scope = 0u32;
+    let mut in_scope = 0u32;
     for (i, a) in agents.iter().enumerate() {
-        if !a.is_active() || !in_scope(a) || is_api_user(a) {
+        if !active_in_scope(
+            scope,
+            api_user,
+            &a.email_address,
+            a.external_id.as_deref(),
+            a.active,
+        ) {
             continue;
         }
-        active_in_scope += 1;
+        in_scope += 1;
         if claimed.contains_key(&i) || held.contains(&i) {
             continue;
         }
@@ -207,14 +221,7 @@ pub fn build(
         .iter()
         .filter(|c| c.kind == ChangeKind::Deactivate)
         .count() as u32;
-    let threshold = threshold.unwrap_or_else(|| {
-        (active_in_scope * GUARD_PERCENT)
-            .div_ceil(100)
-            .max(GUARD_MINIMUM)
-    });
-    // An empty or truncated roster must never offboard everyone in scope.
-    let guard_tripped =
-        deactivations > threshold || (deactivations > 0 && deactivations >= active_in_scope);
+    let guard = Guard::new(deactivations, in_scope, threshold);
     let mut warnings = Vec::new();
     if flavor == ApiFlavor::PublicSpec {
         warnings.push("This organisation's API has read-only agents (Gladly's public spec): the changes cannot be applied through the API. Render the plan as Gladly's bulk-import file (gladly-harness plan --format gladly-csv) and import it on Settings > People > Users. Roles, inboxes and active flags are not visible through this API, so they are shown as differing.".into());
@@ -233,20 +240,21 @@ pub fn build(
             "The API user '{api_user}' is not an e-mail address, so it could not be recognised among the agents: check that the plan does not deactivate the integration's own user."
         ));
     }
-    if guard_tripped {
+    if guard.tripped {
         warnings.push(format!(
-            "The plan deactivates {deactivations} of {active_in_scope} active agent(s) in scope, more than the guard allows ({threshold}{}): it is applied only when told how many deactivations are allowed.",
-            if deactivations >= active_in_scope && deactivations > 0 { "; or every one of them" } else { "" }
+            "The plan deactivates {deactivations} of {in_scope} active agent(s) in scope, more than the guard allows ({}{}): it is applied only when told how many deactivations are allowed.",
+            guard.threshold,
+            if deactivations >= in_scope && deactivations > 0 { "; or every one of them" } else { "" }
         ));
     }
     Plan {
         changes,
         conflicts,
         unchanged,
-        active_in_scope,
+        active_in_scope: in_scope,
         deactivations,
-        deactivation_threshold: threshold,
-        guard_tripped,
+        deactivation_threshold: guard.threshold,
+        guard_tripped: guard.tripped,
         api_flavor: flavor,
         warnings,
     }

@@ -12,6 +12,7 @@
 //! never-twice guarantee as `provision`.
 
 mod apply;
+pub mod guard;
 mod matching;
 mod plan;
 
@@ -119,7 +120,39 @@ pub struct ChangeResult {
     pub warnings: Vec<String>,
 }
 
-/// The share of active agents in scope the guard lets a plan deactivate, in
-/// percent, and the fewest it always allows.
-pub const GUARD_PERCENT: u32 = 10;
-pub const GUARD_MINIMUM: u32 = 5;
+pub use guard::{GUARD_MINIMUM, GUARD_PERCENT};
+
+impl Scope {
+    /// Whether an agent with this e-mail and external id is in scope: one
+    /// the roster may deactivate for being absent. Domains are compared
+    /// without case, with or without a leading `@`.
+    pub fn covers(&self, email_address: &str, external_id: Option<&str>) -> bool {
+        match self {
+            Scope::Managed => external_id.is_some(),
+            Scope::AllAgents => true,
+            Scope::EmailDomains(domains) => email_address.rsplit_once('@').is_some_and(|(_, d)| {
+                let d = d.to_lowercase();
+                domains
+                    .iter()
+                    .any(|x| x.trim().trim_start_matches('@').to_lowercase() == d)
+            }),
+        }
+    }
+}
+
+/// Whether an agent counts among the guard's "active agents in scope": active
+/// (an agent whose state is not reported counts as active), in `scope`, and
+/// not the connection's own API user, who is never deactivated. The plan
+/// counts with it, and so does the harness when it recounts a plan file
+/// against a fresh read before applying it.
+pub fn active_in_scope(
+    scope: &Scope,
+    api_user: &str,
+    email_address: &str,
+    external_id: Option<&str>,
+    active: Option<bool>,
+) -> bool {
+    active != Some(false)
+        && scope.covers(email_address, external_id)
+        && !crate::model::same_email(email_address, api_user)
+}

@@ -327,11 +327,13 @@ async fn reconcile(
     let file = gladly_harness::roster::plan_file::PlanFile {
         org_url: conn.org_url.clone(),
         roster: "model".into(),
+        scope: options.scope.clone(),
         plan,
     };
     let run = RunOptions {
         dry_run: false,
         allow_deactivations: Some(u32::MAX),
+        deactivation_threshold: None,
         per_second: 1_000.0,
     };
     let report = run::apply(h, conn, &file, &run, &mut Quiet)

@@ -56,10 +56,16 @@ pub async fn plan(e: &Env, roster: &[DesiredAgent], options: &PlanOptions) -> Ro
         .unwrap_or_else(|err| panic!("expected a plan, got {err:?}"))
 }
 
+/// The plan as `plan --out` writes it, planned with the managed scope.
 pub fn file_of(e: &Env, plan: RosterPlan) -> PlanFile {
+    file_with(e, plan, Scope::Managed)
+}
+
+pub fn file_with(e: &Env, plan: RosterPlan, scope: Scope) -> PlanFile {
     PlanFile {
         org_url: e.admin.org_url.clone(),
         roster: "test".into(),
+        scope,
         plan,
     }
 }
@@ -466,6 +472,7 @@ async fn a_token_without_admin_rights_stops_the_run_early() {
     let file = PlanFile {
         org_url: e.sandbox.member().org_url,
         roster: "test".into(),
+        scope: Scope::Managed,
         plan: p,
     };
     let r = run::apply(
@@ -485,10 +492,7 @@ async fn a_token_without_admin_rights_stops_the_run_early() {
         "got {:#?}",
         r.to_json()
     );
-    assert_eq!(
-        gladly_harness::error_case(r.stopped.as_ref().unwrap()),
-        "forbidden"
-    );
+    assert_eq!(r.stopped.as_ref().unwrap().case(), "forbidden");
     assert!(e.sandbox.welcome_emails().is_empty());
 }
 
@@ -665,4 +669,231 @@ async fn a_lifecycle_plan_renders_deactivations_as_yes_and_keeps_the_inactive_in
     // Only rows that change: Jane and Former are not in the file.
     assert_eq!(lines.len(), 3, "got {lines:?}");
     assert!(r.by_hand.is_empty(), "{:?}", r.by_hand);
+}
+
+/// Item 1 of issue 15: a plan file edited to say fewer deactivations, or
+/// that its guard did not trip, is refused whole as edited, naming the
+/// numbers that disagree; nothing is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_edited_to_hide_its_deactivations_is_refused_as_edited() {
+    let e = env_with(gladly_harness::sandbox::SandboxConfig {
+        extra_agents: 20,
+        ..Default::default()
+    })
+    .await;
+    let p = plan(&e, &[], &managed()).await;
+    assert_eq!((p.deactivations, p.guard_tripped), (22, true));
+    let mut edited = p.clone();
+    edited.guard_tripped = false;
+    edited.deactivations = 0;
+    let r = run::apply(
+        &e.harness,
+        &e.admin,
+        &file_of(&e, edited),
+        &RunOptions::default(),
+        &mut Quiet,
+    )
+    .await
+    .unwrap();
+    match r {
+        Err(Refusal::Edited(why)) => {
+            let why = why.join("; ");
+            assert!(
+                why.contains("\"deactivations\" is 0, but the plan holds 22 deactivate change(s)"),
+                "expected the deactivations named, got {why}"
+            );
+            assert!(
+                why.contains("\"guard-tripped\" is false"),
+                "expected guard-tripped named, got {why}"
+            );
+        }
+        Err(other) => panic!("expected a refusal as edited, got {other}"),
+        Ok(report) => panic!(
+            "expected a refusal as edited, got the plan applied: {:#}",
+            report.to_json()
+        ),
+    }
+    assert!(e.writes().is_empty(), "an edited plan writes nothing");
+    assert!(
+        e.sandbox.org().agents.iter().filter(|a| a.active).count() >= 22,
+        "nobody was deactivated"
+    );
+}
+
+/// Item 1 of issue 15: a plan edited consistently (its threshold and count
+/// of active agents raised until its numbers agree with "not tripped") is
+/// still guarded: the guard is recounted from its changes and a fresh read
+/// of the organisation, and a threshold from the file never loosens it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_guard_is_recounted_from_the_changes_and_the_live_organisation() {
+    let e = env_with(gladly_harness::sandbox::SandboxConfig {
+        extra_agents: 20,
+        ..Default::default()
+    })
+    .await;
+    let mut edited = plan(&e, &[], &managed()).await;
+    edited.active_in_scope = 1000;
+    edited.deactivation_threshold = 1000;
+    edited.guard_tripped = false;
+    let file = file_of(&e, edited);
+    for allowed in [None, Some(21)] {
+        let options = RunOptions {
+            allow_deactivations: allowed,
+            ..RunOptions::default()
+        };
+        let r = run::apply(&e.harness, &e.admin, &file, &options, &mut Quiet)
+            .await
+            .unwrap();
+        match r {
+            Err(Refusal::Guard {
+                deactivations,
+                active_in_scope,
+                threshold,
+                ..
+            }) => assert_eq!(
+                (deactivations, active_in_scope, threshold),
+                (22, 22, 5),
+                "expected the live count and the default threshold"
+            ),
+            Err(other) => panic!("expected the guard to refuse, got {other}"),
+            Ok(report) => panic!(
+                "expected the guard to refuse, got the plan applied: {:#}",
+                report.to_json()
+            ),
+        }
+    }
+    assert!(e.writes().is_empty(), "a refused plan writes nothing");
+
+    // Allowed by number, it applies.
+    let options = RunOptions {
+        allow_deactivations: Some(22),
+        ..RunOptions::default()
+    };
+    let r = run::apply(&e.harness, &e.admin, &file, &options, &mut Quiet)
+        .await
+        .unwrap()
+        .unwrap_or_else(|r| panic!("expected the plan applied, got refused: {r}"));
+    assert_eq!(r.counts().applied, 22, "got {:#}", r.to_json());
+}
+
+/// Item 2 of issue 15: a row marking the connection's own API user
+/// inactive (matched without case) is a conflict naming the row, never a
+/// deactivation; and an edited plan that deactivates it is refused when
+/// applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_cannot_deactivate_the_api_user() {
+    let e = env().await;
+    e.sandbox
+        .org()
+        .add_agent("admin@acme.example", "The API user", true, Some("E-0001"));
+    let mut roster = seeded_roster();
+    let mut api_user = desired("Admin@Acme.example", "The API user", Some("E-0001"));
+    api_user.active = false;
+    roster.push(api_user);
+    let p = plan(&e, &roster, &managed()).await;
+    assert!(
+        p.changes.iter().all(|c| c.kind != ChangeKind::Deactivate),
+        "expected no deactivation, got {:#?}",
+        p.changes
+    );
+    let [conflict] = p.conflicts.as_slice() else {
+        panic!("expected one conflict, got {:#?}", p.conflicts)
+    };
+    assert_eq!(conflict.row, Some(2));
+    assert!(
+        conflict.message.contains("own API user"),
+        "got {}",
+        conflict.message
+    );
+
+    // Planned as another user, the row deactivates the admin; applied as
+    // the admin, it is refused before anything is written.
+    let as_member = e
+        .harness
+        .plan(&e.sandbox.member(), &roster, &managed())
+        .await
+        .unwrap()
+        .unwrap();
+    let change = as_member
+        .changes
+        .iter()
+        .find(|c| c.kind == ChangeKind::Deactivate)
+        .expect("planned as another user, the row deactivates the admin");
+    let r = e
+        .harness
+        .apply_change(&e.admin, change, &no_options())
+        .await
+        .unwrap();
+    let err = expect_err(r, "conflict");
+    assert!(
+        gladly_harness::error_message(&err).contains("own API user"),
+        "got {err:?}"
+    );
+    assert!(e.writes().is_empty(), "nothing is written");
+    assert!(
+        e.sandbox
+            .org()
+            .agents
+            .iter()
+            .any(|a| a.email_address == "admin@acme.example" && a.active)
+    );
+}
+
+/// Item 8 of issue 15: a host failure mid-apply (here the call's deadline)
+/// ends the run with a report: what was made, the failed change, the rest
+/// `not-attempted`, and why it stopped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_failure_mid_apply_keeps_the_report_and_stops() {
+    let e = env().await;
+    let mut roster = vec![desired("new@acme.example", "New", Some("E-5"))];
+    roster.extend(seeded_roster());
+    roster[1].name = "Jane A. Doe".into();
+    roster[2].name = "Sam B. Lee".into();
+    let p = plan(&e, &roster, &managed()).await;
+    assert_eq!(
+        kinds(&p),
+        [
+            (ChangeKind::Create, "new@acme.example".to_string()),
+            (ChangeKind::Update, "jane@acme.example".to_string()),
+            (ChangeKind::Update, "sam@acme.example".to_string()),
+        ]
+    );
+    // Jane's PATCH is answered long after the call's deadline.
+    let limits = gladly_harness::Limits {
+        call_deadline: std::time::Duration::from_secs(2),
+        ..e.harness.limits()
+    };
+    let harness = e.harness.clone().with_limits(limits);
+    e.sandbox
+        .push_faults([Fault::Delay(std::time::Duration::from_secs(6)).on("PATCH")]);
+    let r = run::apply(
+        &harness,
+        &e.admin,
+        &file_of(&e, p),
+        &RunOptions::default(),
+        &mut Quiet,
+    )
+    .await
+    .unwrap_or_else(|host| panic!("expected a report, got a host failure: {host:#}"))
+    .unwrap_or_else(|r| panic!("expected a report, got refused: {r}"));
+    let json = r.to_json();
+    assert_eq!(
+        (
+            &json["summary"]["applied"],
+            &json["summary"]["failed"],
+            &json["summary"]["not-attempted"]
+        ),
+        (&1.into(), &1.into(), &1.into()),
+        "got {json:#}"
+    );
+    assert_eq!(json["items"][0]["status"], "applied", "got {json:#}");
+    assert_eq!(json["items"][1]["error"]["case"], "host", "got {json:#}");
+    assert_eq!(json["items"][2]["status"], "not-attempted", "got {json:#}");
+    assert_eq!(json["stopped"]["case"], "host", "got {json:#}");
+    assert!(
+        json["stopped"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("deadline")),
+        "got {json:#}"
+    );
 }

@@ -13,7 +13,7 @@ use gladly_harness::roster::{DesiredAgent, PlanOptions, Scope};
 use gladly_harness::sandbox::{AgentRec, Sandbox, SandboxConfig};
 use proptest::prelude::*;
 
-use crate::roster::file_of;
+use crate::roster::file_with;
 use crate::support::{Env, harness};
 
 const PEOPLE: usize = 6;
@@ -202,9 +202,11 @@ async fn run_case(c: Case) -> Result<(), TestCaseError> {
     let run = RunOptions {
         dry_run: false,
         allow_deactivations: Some(u32::MAX),
+        deactivation_threshold: None,
         per_second: 10_000.0,
     };
-    let report = run::apply(&e.harness, &e.admin, &file_of(&e, plan), &run, &mut Quiet)
+    let file = file_with(&e, plan, scope.clone());
+    let report = run::apply(&e.harness, &e.admin, &file, &run, &mut Quiet)
         .await
         .unwrap()
         .unwrap();

@@ -458,6 +458,64 @@ fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_
     }
 }
 
+/// Item 10 of issue 15: a reconciliation workflow stops at a change that
+/// fails `permanent-unauthorized`, as the CLI does: the rest are not
+/// attempted (nothing more is sent), and the report says why it stopped.
+#[test]
+fn a_reconciliation_workflow_stops_at_unauthorized_and_attempts_nothing_after() {
+    let Some(stage) = Stage::new("stop", SandboxConfig::default(), 10) else {
+        return;
+    };
+    let sandbox = &stage.sandbox;
+    let a = stage.node("a", 15120, true);
+    // Three changes: Jane and Sam renamed, then a joiner. Gladly answers
+    // the first write 401 (the token was revoked mid-run).
+    let person = |email: &str, name: &str, ext: &str| {
+        json!({
+            "email_address": email,
+            "name": name,
+            "external_id": ext,
+            "active": true,
+        })
+    };
+    let desired = json!([
+        person("jane@acme.example", "Jane A. Doe", "E-1001"),
+        person("sam@acme.example", "Sam B. Lee", "E-1002"),
+        person("joiner-500@acme.example", "Joiner 500", "HR-00500"),
+    ]);
+    let options = json!({ "plan": { "scope": "managed" }, "dry_run": false });
+    use gladly_harness::sandbox::Fault;
+    sandbox.push_faults([Fault::Status(401).on("PATCH")]);
+    let id = a.submit(RECONCILE, json!([desired, options]));
+    let report = &results(&a, &[id], Duration::from_secs(120))[0]["ok"];
+    assert_eq!(report["planned"], 3, "{report}");
+    assert_eq!(
+        (
+            &report["failed"],
+            &report["applied"],
+            &report["not_attempted"]
+        ),
+        (&json!(1), &json!(0), &json!(2)),
+        "expected one failure and the rest not attempted, got {report}"
+    );
+    let stopped = report["stopped"].as_str().unwrap_or_default();
+    assert!(
+        stopped.contains("step 1") && stopped.contains("unauthorized"),
+        "expected why it stopped, got {report}"
+    );
+    let writes: Vec<_> = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path_and_query))
+        .collect();
+    assert_eq!(writes.len(), 1, "only the first write was sent: {writes:?}");
+    assert!(
+        sandbox.welcome_emails().is_empty(),
+        "the joiner was not created"
+    );
+}
+
 #[test]
 fn on_obelisk_the_component_sees_only_a_placeholder() {
     let Some(stage) = Stage::new("rogue", SandboxConfig::default(), 10) else {

@@ -5,10 +5,11 @@ use serde_json::{Map, Value, json};
 
 use crate::agents::{Agent, AgentProfile, AgentStatus, ApiFlavor, PlannedRequest, Role};
 use crate::output;
-use crate::roster::{Change, ChangeKind, PlanConflict, RosterPlan};
+use crate::roster::{Change, ChangeKind, PlanConflict, RosterPlan, Scope};
 
-/// The `format` of plan files this version writes and reads.
-pub const FORMAT: &str = "gladly-harness-plan/1";
+/// The `format` of plan files this version writes and reads; 2 added the
+/// scope, which `apply` needs to count the active agents in scope afresh.
+pub const FORMAT: &str = "gladly-harness-plan/2";
 
 /// A plan and what it was made for.
 pub struct PlanFile {
@@ -16,6 +17,9 @@ pub struct PlanFile {
     pub org_url: String,
     /// The roster file it came from, as given.
     pub roster: String,
+    /// The scope it was planned with: whose absence deactivates, and whom
+    /// the deactivation guard counts when the plan is applied.
+    pub scope: Scope,
     pub plan: RosterPlan,
 }
 
@@ -47,6 +51,14 @@ pub fn change(c: &Change) -> Value {
         "differences": c.differences,
         "requests": c.requests.iter().map(request).collect::<Vec<_>>(),
     })
+}
+
+pub fn scope(s: &Scope) -> Value {
+    match s {
+        Scope::Managed => json!("managed"),
+        Scope::AllAgents => json!("all-agents"),
+        Scope::EmailDomains(d) => json!({ "email-domains": d }),
+    }
 }
 
 pub fn conflict(c: &PlanConflict) -> Value {
@@ -81,6 +93,7 @@ impl PlanFile {
             "format": FORMAT,
             "org-url": self.org_url,
             "roster": self.roster,
+            "scope": scope(&self.scope),
             "plan": plan(&self.plan),
         })
     }
@@ -100,6 +113,7 @@ impl PlanFile {
         Ok(Self {
             org_url: r.at("org-url").string(obj.get("org-url"))?,
             roster: r.at("roster").string(obj.get("roster"))?,
+            scope: r.at("scope").scope(obj.get("scope"))?,
             plan: r.at("plan").plan(obj.get("plan").unwrap_or(&Value::Null))?,
         })
     }
@@ -192,6 +206,18 @@ impl Reader {
         match v {
             None | Some(Value::Null) => Ok(None),
             v => self.strings(v).map(Some),
+        }
+    }
+
+    fn scope(&self, v: Option<&Value>) -> Result<Scope, String> {
+        match v {
+            Some(Value::String(s)) if s == "managed" => Ok(Scope::Managed),
+            Some(Value::String(s)) if s == "all-agents" => Ok(Scope::AllAgents),
+            Some(Value::Object(o)) if o.len() == 1 && o.contains_key("email-domains") => self
+                .at("email-domains")
+                .strings(o.get("email-domains"))
+                .map(Scope::EmailDomains),
+            _ => self.fail("must be \"managed\", \"all-agents\" or {\"email-domains\": [...]}"),
         }
     }
 

@@ -4,20 +4,29 @@
 
 use std::time::Duration;
 
+use gladly_connector::roster as connector_roster;
+use gladly_connector::roster::guard::{self, Guard};
 use serde_json::{Value, json};
 
 use crate::agents::Error;
 use crate::roster::plan_file::{self, PlanFile};
-use crate::roster::{ApplyOptions, Change, ChangeResult, ChangeStatus, PlanConflict};
+use crate::roster::{
+    ApplyOptions, Change, ChangeKind, ChangeResult, ChangeStatus, PlanConflict, Scope,
+};
 use crate::{Connection, Harness, error_case, error_message, output};
 
 /// How to apply.
 #[derive(Clone, Copy, Debug)]
 pub struct RunOptions {
     pub dry_run: bool,
-    /// Deactivations the operator allows; needed when the plan's guard
-    /// tripped, and then at least the plan's number.
+    /// Deactivations the operator allows; needed when the guard trips, and
+    /// then at least as many as the plan holds.
     pub allow_deactivations: Option<u32>,
+    /// The guard's threshold, when the operator gave one for this run
+    /// (`reconcile --deactivation-threshold`); `None`: the default for the
+    /// organisation as it is now, or the plan's where that is stricter. A
+    /// threshold read from a plan file never loosens the guard.
+    pub deactivation_threshold: Option<u32>,
     /// Changes started per second at most (Gladly: 10 requests per second
     /// per method; a change is one read and one write).
     pub per_second: f64,
@@ -28,6 +37,7 @@ impl Default for RunOptions {
         Self {
             dry_run: false,
             allow_deactivations: None,
+            deactivation_threshold: None,
             per_second: 10.0,
         }
     }
@@ -46,6 +56,10 @@ pub enum Refusal {
     },
     /// The plan was made for another organisation.
     OtherOrganisation { planned: String, given: String },
+    /// What the plan says of its deactivations disagrees with the changes
+    /// it holds: it was edited or merged after it was made. Each
+    /// disagreement in words.
+    Edited(Vec<String>),
 }
 
 impl std::fmt::Display for Refusal {
@@ -58,7 +72,7 @@ impl std::fmt::Display for Refusal {
                 allowed,
             } => write!(
                 f,
-                "the plan deactivates {deactivations} of {active_in_scope} active agent(s) in scope, beyond the guard's {threshold}{}; review it, then apply with --allow-deactivations {deactivations}",
+                "the plan deactivates {deactivations} of the {active_in_scope} active agent(s) in scope now, more than the guard allows ({threshold}, and never all of them){}; review it, then apply with --allow-deactivations {deactivations}",
                 match allowed {
                     Some(n) => format!(" (and --allow-deactivations {n} allows fewer)"),
                     None => String::new(),
@@ -67,6 +81,11 @@ impl std::fmt::Display for Refusal {
             Refusal::OtherOrganisation { planned, given } => write!(
                 f,
                 "the plan was made for {planned}, not {given}; plan again against this organisation"
+            ),
+            Refusal::Edited(why) => write!(
+                f,
+                "the plan was edited after it was made: {}; nothing was applied. Plan again, and apply the plan as written",
+                why.join("; ")
             ),
         }
     }
@@ -77,15 +96,45 @@ impl std::fmt::Display for Refusal {
 pub enum Item {
     Done(Box<ChangeResult>),
     Failed(Error),
+    /// The host could not run the call to its end (the component trapped or
+    /// ran past the call's deadline): the change may or may not have been
+    /// made. The host's words.
+    HostFailed(String),
     NotAttempted,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone)]
+pub enum Stop {
+    /// A failure that says the whole run cannot succeed ([`stops_the_run`]).
+    Failed(Error),
+    /// A host failure (see [`Item::HostFailed`]).
+    Host(String),
+}
+
+impl Stop {
+    /// The case name the report shows: the error's, or `host`.
+    pub fn case(&self) -> &'static str {
+        match self {
+            Stop::Failed(e) => error_case(e),
+            Stop::Host(_) => "host",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Stop::Failed(e) => error_message(e),
+            Stop::Host(m) => m.clone(),
+        }
+    }
 }
 
 /// The outcome of a run, item by item.
 pub struct Report {
     pub items: Vec<(Change, Item)>,
     pub conflicts: Vec<PlanConflict>,
-    /// The failure that stopped the run early, if one did.
-    pub stopped: Option<Error>,
+    /// What stopped the run early, if anything did.
+    pub stopped: Option<Stop>,
 }
 
 /// What a person watching the run sees; see the CLI for a bar and for lines.
@@ -114,8 +163,9 @@ pub fn stops_the_run(e: &Error) -> bool {
     )
 }
 
-/// Checks that `file` may be applied to `conn` as `options` say.
-pub fn admit(file: &PlanFile, conn: &Connection, options: &RunOptions) -> Result<(), Refusal> {
+/// Checks that `file` was made for `conn`'s organisation, and that what
+/// it says of its deactivations agrees with the changes it holds.
+pub fn admit(file: &PlanFile, conn: &Connection) -> Result<(), Refusal> {
     let norm = |u: &str| {
         u.trim()
             .trim_end_matches('/')
@@ -129,23 +179,71 @@ pub fn admit(file: &PlanFile, conn: &Connection, options: &RunOptions) -> Result
         });
     }
     let p = &file.plan;
-    if p.guard_tripped
-        && options
-            .allow_deactivations
-            .is_none_or(|n| n < p.deactivations)
-    {
-        return Err(Refusal::Guard {
-            deactivations: p.deactivations,
-            active_in_scope: p.active_in_scope,
-            threshold: p.deactivation_threshold,
-            allowed: options.allow_deactivations,
-        });
+    let stated = Guard {
+        deactivations: p.deactivations,
+        active_in_scope: p.active_in_scope,
+        threshold: p.deactivation_threshold,
+        tripped: p.guard_tripped,
+    };
+    let why = guard::disagreements(&stated, deactivations(file));
+    if !why.is_empty() {
+        return Err(Refusal::Edited(why));
     }
     Ok(())
 }
 
-/// Applies every change of `file`, in order. A host failure (the component
-/// could not run) ends the run as an `Err`.
+/// The deactivate changes `file` holds, counted.
+fn deactivations(file: &PlanFile) -> u32 {
+    let n = file
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Deactivate)
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The active agents in `scope` now, counted from a fresh read as `plan`
+/// counts them (one rule, the core's).
+async fn active_in_scope_now(
+    harness: &Harness,
+    conn: &Connection,
+    scope: &Scope,
+) -> anyhow::Result<Result<u32, Error>> {
+    let scope = match scope {
+        Scope::Managed => connector_roster::Scope::Managed,
+        Scope::AllAgents => connector_roster::Scope::AllAgents,
+        Scope::EmailDomains(d) => connector_roster::Scope::EmailDomains(d.clone()),
+    };
+    Ok(harness.list_agents(conn, false).await?.map(|agents| {
+        let n = agents
+            .iter()
+            .filter(|a| {
+                connector_roster::active_in_scope(
+                    &scope,
+                    &conn.api_user,
+                    &a.email_address,
+                    a.external_id.as_deref(),
+                    a.active,
+                )
+            })
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }))
+}
+
+/// A host failure in words, for the report.
+fn host_failure(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+}
+
+/// Applies every change of `file`, in order, and reports on each. Refused
+/// whole (nothing sent but reads) when the plan is for another
+/// organisation, disagrees with itself, or trips the deactivation guard,
+/// which is recounted here from the changes and a fresh read of the
+/// organisation, never believed from the plan. A failure that says the run
+/// cannot succeed, a host failure included, stops it: the report still
+/// holds every change, the rest `not-attempted`.
 pub async fn apply(
     harness: &Harness,
     conn: &Connection,
@@ -153,8 +251,35 @@ pub async fn apply(
     options: &RunOptions,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<Result<Report, Refusal>> {
-    if let Err(r) = admit(file, conn, options) {
+    if let Err(r) = admit(file, conn) {
         return Ok(Err(r));
+    }
+    let mut stopped = None;
+    let counted = deactivations(file);
+    // Without a deactivation the guard cannot trip: no read is needed.
+    if counted > 0 {
+        match active_in_scope_now(harness, conn, &file.scope).await {
+            Ok(Ok(active_now)) => {
+                let g = Guard::at_apply(
+                    counted,
+                    active_now,
+                    options.deactivation_threshold,
+                    file.plan.deactivation_threshold,
+                );
+                if !g.allows(options.allow_deactivations) {
+                    return Ok(Err(Refusal::Guard {
+                        deactivations: g.deactivations,
+                        active_in_scope: g.active_in_scope,
+                        threshold: g.threshold,
+                        allowed: options.allow_deactivations,
+                    }));
+                }
+            }
+            // The guard could not be checked, so nothing is applied; the
+            // report says why.
+            Ok(Err(e)) => stopped = Some(Stop::Failed(e)),
+            Err(e) => stopped = Some(Stop::Host(host_failure(&e))),
+        }
     }
     let apply_options = ApplyOptions {
         dry_run: options.dry_run,
@@ -166,20 +291,26 @@ pub async fn apply(
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut items = Vec::with_capacity(changes.len());
-    let mut stopped = None;
     for change in changes {
         if stopped.is_some() {
             items.push((change.clone(), Item::NotAttempted));
             continue;
         }
         tick.tick().await;
-        let item = match harness.apply_change(conn, change, &apply_options).await? {
-            Ok(r) => Item::Done(Box::new(r)),
-            Err(e) => {
+        let item = match harness.apply_change(conn, change, &apply_options).await {
+            Ok(Ok(r)) => Item::Done(Box::new(r)),
+            Ok(Err(e)) => {
                 if stops_the_run(&e) {
-                    stopped = Some(e.clone());
+                    stopped = Some(Stop::Failed(e.clone()));
                 }
                 Item::Failed(e)
+            }
+            // The changes made so far must still be reported; the next
+            // call would most likely fail the same way.
+            Err(e) => {
+                let m = host_failure(&e);
+                stopped = Some(Stop::Host(m.clone()));
+                Item::HostFailed(m)
             }
         };
         progress.item(change, &item);
@@ -229,7 +360,7 @@ impl Report {
                     ChangeStatus::DryRun => c.dry_run += 1,
                     ChangeStatus::Stale => c.stale += 1,
                 },
-                Item::Failed(_) => c.failed += 1,
+                Item::Failed(_) | Item::HostFailed(_) => c.failed += 1,
                 Item::NotAttempted => c.not_attempted += 1,
             }
         }
@@ -255,9 +386,9 @@ impl Report {
                 "not-attempted": c.not_attempted,
                 "conflicts": c.conflicts,
             },
-            "stopped": self.stopped.as_ref().map(|e| json!({
-                "case": error_case(e),
-                "message": error_message(e),
+            "stopped": self.stopped.as_ref().map(|s| json!({
+                "case": s.case(),
+                "message": s.message(),
             })),
             "items": self.items.iter().map(|(change, item)| item_json(change, item)).collect::<Vec<_>>(),
             "conflicts": self.conflicts.iter().map(plan_file::conflict).collect::<Vec<_>>(),
@@ -294,6 +425,16 @@ pub fn item_json(change: &Change, item: &Item) -> Value {
             m.insert(
                 "error".into(),
                 json!({"case": error_case(e), "message": error_message(e)}),
+            );
+        }
+        Item::HostFailed(why) => {
+            m.insert("status".into(), json!("failed"));
+            m.insert(
+                "error".into(),
+                json!({
+                    "case": "host",
+                    "message": format!("{why}; the change may or may not have been made: plan again to see"),
+                }),
             );
         }
         Item::NotAttempted => {

@@ -557,7 +557,7 @@ pub fn status_error_in(resp: &HttpResponse, what: &str, record: Option<&str>) ->
     }
     match resp.status {
         401 => Error::Unauthorized(format!(
-            "Gladly refused the credentials for {what}; check connection.api-user and connection.api-token.{said}"
+            "Gladly refused the credentials for {what}; check connection.api-user and connection.credential.{said}"
         )),
         403 => Error::Forbidden(format!(
             "the API user may not access {what}: creating, updating and deactivating agents needs an Administrator's API token, and a token may be restricted to IP ranges.{said}"

@@ -116,7 +116,7 @@ impl Connection {
             return None;
         };
         Some(Error::InvalidInput(InvalidInputInfo {
-            field: "connection.api-token".into(),
+            field: "connection.credential.token".into(),
             message: problem.into(),
         }))
     }

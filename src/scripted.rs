@@ -12,6 +12,7 @@ use crate::model::*;
 use crate::ops;
 use crate::transport::*;
 
+mod create;
 mod fuzz;
 mod wire;
 

@@ -174,6 +174,47 @@ async fn a_lost_create_response_sends_one_welcome_email() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_create_sent_again_after_a_lost_answer_and_refused_409_reports_created() {
+    let e = env().await;
+    let harness = e.harness.clone().with_limits(Limits {
+        first_byte_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    });
+    // The look-up after the lost create does not list the agent it made
+    // yet (a listing that lags), so the create is sent again and meets 409.
+    let nobody = || {
+        Fault::Json {
+            status: 200,
+            body: r#"{"items": [], "nextCursor": null}"#.into(),
+        }
+        .on("GET")
+    };
+    e.sandbox
+        .push_faults([nobody(), Fault::LoseResponse.on("POST"), nobody()]);
+    let r = harness
+        .provision(&e.admin, &new_agent("late@acme.example", "Late"), &opts())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        r.outcome,
+        Outcome::Created,
+        "expected created (the first create made the agent), got {r:?}"
+    );
+    assert!(
+        r.warnings.iter().any(|w| w.contains("welcome e-mail")),
+        "expected the welcome-e-mail warning, got {:?}",
+        r.warnings
+    );
+    assert_eq!(
+        e.writes().len(),
+        2,
+        "the lost create and the one sent again"
+    );
+    assert_eq!(e.sandbox.welcome_emails().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_dropped_connection_on_a_read_is_retried() {
     let e = env().await;
     e.sandbox

@@ -214,6 +214,29 @@ async fn a_create_sent_again_after_a_lost_answer_and_refused_409_reports_created
     assert_eq!(e.sandbox.welcome_emails().len(), 1);
 }
 
+#[test]
+fn the_hosts_caps_on_a_call_stay_above_the_components_deadline() {
+    // Room for instantiation and the last answer's decoding after the
+    // component's own deadline.
+    let deadline = gladly_connector::client::CALL_DEADLINE + Duration::from_secs(10);
+    let host = Limits::default().call_deadline;
+    assert!(
+        host >= deadline,
+        "expected the harness's cap ({host:?}) at least {deadline:?}"
+    );
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/obelisk/deployment.toml");
+    let toml = std::fs::read_to_string(file).unwrap();
+    let lock: u64 = toml
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("exec.lock_expiry.seconds"))
+        .and_then(|v| v.trim().trim_start_matches('=').trim().parse().ok())
+        .expect("obelisk/deployment.toml sets exec.lock_expiry.seconds");
+    assert!(
+        Duration::from_secs(lock) >= deadline,
+        "expected Obelisk's lock expiry ({lock} s) at least {deadline:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dropped_connection_on_a_read_is_retried() {
     let e = env().await;

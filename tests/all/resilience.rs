@@ -293,6 +293,25 @@ async fn a_server_that_never_answers_ends_at_the_call_deadline() {
     assert!(harness.list_teams(&e.admin).await.unwrap().is_ok());
 }
 
+/// Takes the component's whole deadline (100 s): run with `--ignored`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "takes 100 s"]
+async fn a_server_that_never_answers_is_a_transport_error_at_the_components_deadline() {
+    let e = env().await;
+    e.sandbox.push_faults((0..10).map(|_| Fault::LoseResponse));
+    let started = std::time::Instant::now();
+    let r = e.harness.list_teams(&e.admin).await.unwrap();
+    let took = started.elapsed();
+    let err = expect_err(r, "transport");
+    let msg = gladly_harness::error_message(&err);
+    assert!(msg.contains("deadline"), "got {msg}");
+    let deadline = gladly_connector::client::CALL_DEADLINE;
+    assert!(
+        took >= deadline - Duration::from_secs(1) && took < deadline + Duration::from_secs(5),
+        "expected the call to end at the component's deadline ({deadline:?}), it took {took:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_answer_within_the_timeouts_succeeds() {
     let e = env().await;

@@ -22,6 +22,13 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
+/// The most one call may take, every request, pacing wait and retry
+/// included. Below the hosts' own caps on a call (the harness's 120 s,
+/// `Limits::call_deadline`; Obelisk's lock expiry, `obelisk/deployment.toml`),
+/// so that a call that runs out of time answers a typed error instead of
+/// being cut off as a host failure.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(100);
+
 /// The largest page the lifecycle contract allows.
 pub const PAGE_SIZE: u32 = 100;
 /// A list longer than this many pages is taken as a server that loops.
@@ -61,7 +68,12 @@ pub struct Client<'t, T: Transport> {
     api_token: String,
     transport: &'t mut T,
     policy: RetryPolicy,
+    /// Time slept so far (pacing, backoff, `Retry-After`), against
+    /// `policy.max_total_wait`.
     waited: Duration,
+    /// When the call's [`CALL_DEADLINE`] ends, on the transport's monotonic
+    /// clock.
+    ends_at: Duration,
     /// Per method: until when the second's requests are spent, as the last
     /// answer said.
     spent: [Option<Duration>; 3],
@@ -93,6 +105,7 @@ impl<'t, T: Transport> Client<'t, T> {
             Credential::HostCompleted(placeholder) => (placeholder.clone(), String::new()),
         };
         let authorization = format!("Basic {credential}");
+        let ends_at = transport.monotonic().saturating_add(CALL_DEADLINE);
         Ok(Self {
             base,
             authorization,
@@ -101,6 +114,7 @@ impl<'t, T: Transport> Client<'t, T> {
             transport,
             policy,
             waited: Duration::ZERO,
+            ends_at,
             spent: [None; 3],
             sent_at: Default::default(),
         })
@@ -135,18 +149,29 @@ impl<'t, T: Transport> Client<'t, T> {
             headers.push(("content-type".to_string(), "application/json".to_string()));
             headers.push(("content-length".to_string(), b.len().to_string()));
         }
-        let request = HttpRequest {
+        let mut request = HttpRequest {
             method,
             url: format!("{}{}", self.base.api_root(), path),
             headers,
             body,
+            timeout: None,
         };
         let what = format!("{} /api/v1{}", method.as_str(), strip_query(path));
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let last = attempt >= self.policy.max_attempts;
-            self.pace(method);
+            self.pace(method, &what, attempt - 1)?;
+            let left = self.left();
+            if left.is_zero() {
+                return Err(Error::Transport(format!(
+                    "{what} was not sent: the call's deadline of {} s ran out after {} attempt(s)",
+                    CALL_DEADLINE.as_secs(),
+                    attempt - 1
+                )));
+            }
+            // However slow the answer, it may take only what is left.
+            request.timeout = Some(left);
             let at = self.transport.monotonic();
             let times = &mut self.sent_at[method as usize];
             if times.len() >= RATE_MEMORY {
@@ -174,12 +199,24 @@ impl<'t, T: Transport> Client<'t, T> {
                             self.backoff(attempt, RATE_BACKOFF_BASE)
                         }
                     });
-                    if last || self.waited.saturating_add(wait) > self.policy.max_total_wait {
+                    let past_deadline = wait >= self.left();
+                    if last
+                        || past_deadline
+                        || self.waited.saturating_add(wait) > self.policy.max_total_wait
+                    {
+                        let why = if past_deadline && !last {
+                            format!(
+                                "; the wait would end past the call's deadline of {} s",
+                                CALL_DEADLINE.as_secs()
+                            )
+                        } else {
+                            String::new()
+                        };
                         return Err(Error::RateLimited {
-                            retry_after_ms: asked.map(|d| d.as_millis() as u64),
+                            retry_after_ms: asked.map(saturating_ms),
                             attempts: attempt,
                             message: format!(
-                                "{what} was answered 429 Too Many Requests {attempt} time(s), after {} ms of waiting; retry later or raise options.retry",
+                                "{what} was answered 429 Too Many Requests {attempt} time(s), after {} ms of waiting{why}; retry later or raise options.retry",
                                 self.waited.as_millis()
                             ),
                         });
@@ -188,7 +225,9 @@ impl<'t, T: Transport> Client<'t, T> {
                 }
                 Ok(resp) if method.is_idempotent() && matches!(resp.status, 502..=504) && !last => {
                     let wait = self.backoff(attempt, BACKOFF_BASE);
-                    if self.waited.saturating_add(wait) > self.policy.max_total_wait {
+                    if wait >= self.left()
+                        || self.waited.saturating_add(wait) > self.policy.max_total_wait
+                    {
                         return Ok(resp);
                     }
                     self.pause(wait);
@@ -205,8 +244,10 @@ impl<'t, T: Transport> Client<'t, T> {
                         TransportErrorKind::Lost => method.is_idempotent(),
                     };
                     let wait = self.backoff(attempt, BACKOFF_BASE);
+                    let past_deadline = wait >= self.left();
                     if !retryable
                         || last
+                        || past_deadline
                         || self.waited.saturating_add(wait) > self.policy.max_total_wait
                     {
                         let kind = match e.kind {
@@ -218,8 +259,16 @@ impl<'t, T: Transport> Client<'t, T> {
                             TransportErrorKind::Lost => "got no complete answer",
                             TransportErrorKind::TooLarge => "got an answer too large to read",
                         };
+                        let why = if past_deadline && retryable && !last {
+                            format!(
+                                ", when the call's deadline of {} s ran out",
+                                CALL_DEADLINE.as_secs()
+                            )
+                        } else {
+                            String::new()
+                        };
                         return Err(self.scrub(Error::Transport(format!(
-                            "{what} {kind} after {attempt} attempt(s): {}",
+                            "{what} {kind} after {attempt} attempt(s){why}: {}",
                             untrusted(&e.message)
                         ))));
                     }
@@ -232,15 +281,39 @@ impl<'t, T: Transport> Client<'t, T> {
     /// Waits, when the last answer to `method` said this second's requests
     /// are spent, until a slot frees: Gladly counts 10 requests per second
     /// per method and organisation, and a request sent before then only
-    /// draws a 429.
-    fn pace(&mut self, method: Method) {
+    /// draws a 429. The wait counts like any other: a wait past the budget
+    /// or the deadline is not slept, and the call is `rate-limited`.
+    fn pace(&mut self, method: Method, what: &str, attempts: u32) -> Result<(), Error> {
         let Some(until) = self.spent[method as usize].take() else {
-            return;
+            return Ok(());
         };
-        let now = self.transport.monotonic();
-        if until > now {
-            self.transport.sleep(until - now);
+        let wait = until.saturating_sub(self.transport.monotonic());
+        if wait.is_zero() {
+            return Ok(());
         }
+        let past_deadline = wait >= self.left();
+        if past_deadline || self.waited.saturating_add(wait) > self.policy.max_total_wait {
+            let limit = if past_deadline {
+                format!("the call's deadline of {} s", CALL_DEADLINE.as_secs())
+            } else {
+                "options.retry".to_string()
+            };
+            return Err(Error::RateLimited {
+                retry_after_ms: None,
+                attempts,
+                message: format!(
+                    "{what} was not sent: Gladly said this second's requests are spent, after {} ms of waiting, and waiting for the next would pass {limit}; retry later",
+                    self.waited.as_millis()
+                ),
+            });
+        }
+        self.pause(wait);
+        Ok(())
+    }
+
+    /// What is left of the call's deadline.
+    fn left(&mut self) -> Duration {
+        self.ends_at.saturating_sub(self.transport.monotonic())
     }
 
     /// Reads `Ratelimit-Remaining-Second` (and `-Limit-`) from an answer.
@@ -407,21 +480,31 @@ pub fn excerpt(body: &[u8]) -> String {
     untrusted(&s)
 }
 
-/// `Retry-After` as delta-seconds or an HTTP date.
+/// `Retry-After` as delta-seconds or an HTTP date. A number too large for a
+/// `Duration` saturates to [`Duration::MAX`] (it is never slept: it is past
+/// any deadline).
 pub fn retry_after(resp: &HttpResponse, now_unix: u64) -> Option<Duration> {
     let raw = resp.header("retry-after")?.trim();
-    if let Ok(secs) = raw.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(
+            raw.parse::<u64>()
+                .map_or(Duration::MAX, Duration::from_secs),
+        );
     }
     if let Ok(secs) = raw.parse::<f64>()
         && secs.is_finite()
         && secs >= 0.0
     {
-        return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+        return Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
     }
     let at = httpdate::parse_http_date(raw).ok()?;
     let at = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
     Some(Duration::from_secs(at.saturating_sub(now_unix)))
+}
+
+/// Milliseconds, saturating at `u64::MAX` instead of wrapping.
+fn saturating_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// One entry of Gladly's error body.
@@ -557,7 +640,7 @@ pub fn status_error_in(resp: &HttpResponse, what: &str, record: Option<&str>) ->
     }
     match resp.status {
         401 => Error::Unauthorized(format!(
-            "Gladly refused the credentials for {what}; check connection.api-user and connection.api-token.{said}"
+            "Gladly refused the credentials for {what}; check connection.api-user and connection.credential.{said}"
         )),
         403 => Error::Forbidden(format!(
             "the API user may not access {what}: creating, updating and deactivating agents needs an Administrator's API token, and a token may be restricted to IP ranges.{said}"

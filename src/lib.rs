@@ -22,3 +22,20 @@ mod component;
 mod scripted;
 
 pub use error::Error;
+
+#[cfg(test)]
+mod version {
+    /// The crate is released as the contract it implements.
+    #[test]
+    fn the_crate_version_is_the_contracts() {
+        let contract = include_str!("../wit/connector.wit")
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("package gladly:provisioning@"))
+            .map(|v| v.trim_end_matches(';'));
+        assert_eq!(
+            contract,
+            Some(env!("CARGO_PKG_VERSION")),
+            "expected the crate version to be the WIT package's"
+        );
+    }
+}

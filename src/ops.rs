@@ -171,7 +171,9 @@ pub(crate) enum Created {
 /// checked against what was sent. A create answered 502/503/504, or whose
 /// answer was lost, may or may not have happened: it is never sent blindly
 /// again; the e-mail is looked up, and the create sent once more only if
-/// nobody is there. `record` names the WIT record the body came from.
+/// nobody is there. If that second create meets 409, the first one made the
+/// agent (a listing can lag behind a create): it is `created`, not taken.
+/// `record` names the WIT record the body came from.
 pub(crate) fn create<T: Transport>(
     c: &mut Client<'_, T>,
     w: &mut Writer,
@@ -207,20 +209,26 @@ pub(crate) fn create<T: Transport>(
     };
     match sent.status {
         200..=299 => {
-            let created = if sent.body.iter().all(u8::is_ascii_whitespace) {
-                find_by_email(c, email)?.ok_or_else(|| Error::Upstream {
-                    status: sent.status,
-                    message: "Gladly accepted the create but the agent cannot be found by e-mail"
-                        .into(),
-                    body_excerpt: String::new(),
-                })?
-            } else {
-                decode::<Agent>(&sent, "the created agent")?
-            };
+            let created = read_created(c, body, &sent, email)?;
             check_written(body, &created, "the created agent")?;
             Ok(Created::Agent(created, vec![WELCOME_WARNING.into()]))
         }
         409 => match find_by_email(c, email)? {
+            // A create never makes a deactivated agent, nor one unlike what
+            // it sent: such an agent was there before, and is settled with.
+            Some(existing)
+                if resent
+                    && existing.is_active()
+                    && check_written(body, &existing, "the created agent").is_ok() =>
+            {
+                Ok(Created::Agent(
+                    existing,
+                    vec![
+                        WELCOME_WARNING.into(),
+                        "The answer to the first create was lost and the agent was not listed yet, so the create was sent again and answered 409 Conflict: the agent found by e-mail afterwards is the one the first create made.".into(),
+                    ],
+                ))
+            }
             Some(existing) => Ok(Created::Taken(existing)),
             None => Err(Error::Conflict {
                 message: format!(
@@ -232,6 +240,50 @@ pub(crate) fn create<T: Transport>(
         404 | 405 | 501 => Err(Error::Unsupported(UNSUPPORTED_CREATE.into())),
         _ => Err(status_error_in(&sent, &what, Some(record))),
     }
+}
+
+/// The agent a 2xx to the create of `email` stands for. Gladly answers with
+/// the agent; an answer that is not all of it (empty, only an id, a field
+/// sent left out) is no failure, since the agent exists and its welcome
+/// e-mail went out: it is read back, by the id the answer carries if that
+/// is the agent with this e-mail, else by e-mail.
+fn read_created<T: Transport>(
+    c: &mut Client<'_, T>,
+    body: &Value,
+    sent: &HttpResponse,
+    email: &str,
+) -> Result<Agent, Error> {
+    let answer = serde_json::from_slice::<Value>(&sent.body).ok();
+    let whole = answer
+        .as_ref()
+        .and_then(Value::as_object)
+        .filter(|a| {
+            body.as_object()
+                .is_some_and(|b| b.keys().all(|k| a.contains_key(k)))
+        })
+        .and_then(|a| serde_json::from_value::<Agent>(Value::Object(a.clone())).ok());
+    if let Some(agent) = whole {
+        return Ok(agent);
+    }
+    let id = answer
+        .as_ref()
+        .and_then(|a| a.get("id"))
+        .and_then(Value::as_str)
+        .filter(|id| !id.trim().is_empty());
+    if let Some(id) = id
+        && let Ok(Some(agent)) = get_agent(c, id)
+        && same_email(&agent.email_address, email)
+    {
+        return Ok(agent);
+    }
+    find_by_email(c, email)?.ok_or_else(|| Error::Upstream {
+        status: sent.status,
+        message: format!(
+            "Gladly accepted the create of {email} (HTTP {}), but no agent with that e-mail can be found; check Settings > Users before provisioning it again",
+            sent.status
+        ),
+        body_excerpt: crate::client::excerpt(&sent.body),
+    })
 }
 
 /// Provision found an agent with the e-mail already.

@@ -12,19 +12,29 @@ use crate::model::*;
 use crate::ops;
 use crate::transport::*;
 
+mod create;
+mod deadline;
 mod fuzz;
 mod wire;
 
 enum Step {
     Answer(HttpResponse),
     Fail(TransportError),
+    /// The server never answers: the transport gives up, as the component's
+    /// does, after its own 30 s or the request's timeout if shorter.
+    Stall,
 }
+
+/// The component transport's own limit on waiting for an answer.
+const STALL: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct Script {
     steps: VecDeque<Step>,
     sent: Vec<HttpRequest>,
     slept: Vec<Duration>,
+    /// Simulated time spent waiting on requests (stalls).
+    in_requests: Duration,
 }
 
 impl Script {
@@ -55,6 +65,16 @@ impl Script {
         self
     }
 
+    fn stall(mut self) -> Self {
+        self.steps.push_back(Step::Stall);
+        self
+    }
+
+    /// Simulated time since the script started: sleeps and stalls.
+    fn clock(&self) -> Duration {
+        self.slept.iter().sum::<Duration>() + self.in_requests
+    }
+
     fn lines(&self) -> Vec<String> {
         self.sent
             .iter()
@@ -72,6 +92,13 @@ impl Transport for Script {
         match self.steps.pop_front() {
             Some(Step::Answer(r)) => Ok(r),
             Some(Step::Fail(e)) => Err(e),
+            Some(Step::Stall) => {
+                self.in_requests += request.timeout.map_or(STALL, |t| t.min(STALL));
+                Err(TransportError::new(
+                    TransportErrorKind::Lost,
+                    "no answer before the timeout",
+                ))
+            }
             None => panic!("unscripted request: {request:?}"),
         }
     }
@@ -89,9 +116,9 @@ impl Transport for Script {
         784_111_777
     }
 
-    /// Simulated time: only sleeping moves the clock.
+    /// Simulated time: only sleeping and stalls move the clock.
     fn monotonic(&mut self) -> Duration {
-        self.slept.iter().sum()
+        self.clock()
     }
 }
 

@@ -35,6 +35,10 @@ pub struct HttpRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// The most the request may take, from connecting to the answer's last
+    /// byte: what is left of the call's deadline. `None`: only the
+    /// transport's own limits.
+    pub timeout: Option<Duration>,
 }
 
 impl fmt::Debug for HttpRequest {
@@ -55,6 +59,7 @@ impl fmt::Debug for HttpRequest {
             .field("url", &self.url)
             .field("headers", &headers)
             .field("body", &self.body.as_deref().map(String::from_utf8_lossy))
+            .field("timeout", &self.timeout)
             .finish()
     }
 }

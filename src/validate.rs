@@ -65,7 +65,7 @@ pub fn base_url(raw: &str) -> Result<BaseUrl, Error> {
     if authority.contains('@') {
         return Err(Error::invalid(
             FIELD,
-            "must not carry credentials; pass them as connection.api-user and connection.api-token",
+            "must not carry credentials; pass them as connection.api-user and connection.credential",
         ));
     }
     let (host, port) = split_host_port(authority)

@@ -116,7 +116,7 @@ impl Connection {
             return None;
         };
         Some(Error::InvalidInput(InvalidInputInfo {
-            field: "connection.api-token".into(),
+            field: "connection.credential.token".into(),
             message: problem.into(),
         }))
     }
@@ -215,7 +215,11 @@ impl Completion {
 pub struct Limits {
     /// Linear memory the component may grow to.
     pub memory_bytes: usize,
-    /// Wall-clock time one call may take, retries and waits included.
+    /// Wall-clock time one call may take, retries and waits included. The
+    /// default, 120 s, is the component's own deadline (100 s,
+    /// `CALL_DEADLINE` in the connector's `src/client.rs`, within which a
+    /// call ends with a domain error) plus 20 s for instantiating and for
+    /// the last answer: this cap stops only a component that overruns.
     pub call_deadline: Duration,
     /// Outgoing HTTP: time to connect.
     pub connect_timeout: Duration,

@@ -12,11 +12,13 @@
 
 use std::time::Duration;
 
+use wasi::clocks::monotonic_clock;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
     ErrorCode, Fields, IncomingBody, Method as WasiMethod, OutgoingBody, OutgoingRequest,
     RequestOptions, Scheme,
 };
+use wasi::io::poll::{Pollable, poll};
 use wasi::io::streams::StreamError;
 
 use crate::transport::{
@@ -35,7 +37,8 @@ const READ_CHUNK: u64 = 64 * 1024;
 /// wasi:io streams accept at most 4 KiB per blocking write.
 const WRITE_CHUNK: usize = 4096;
 
-/// Outgoing HTTP through wasi:http, with the timeouts above.
+/// Outgoing HTTP through wasi:http, with the timeouts above, each clipped
+/// to the request's own timeout (what is left of the call's deadline).
 pub struct WasiHttp;
 
 impl Transport for WasiHttp {
@@ -44,19 +47,28 @@ impl Transport for WasiHttp {
         let body = outgoing
             .body()
             .map_err(|()| denied("the request body was already taken"))?;
+        let within = |limit: Duration| req.timeout.map_or(limit, |t| t.min(limit));
         let options = RequestOptions::new();
-        // Refused only by hosts that do not support the option.
-        let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT.as_nanos() as u64));
-        let _ = options.set_first_byte_timeout(Some(ANSWER_TIMEOUT.as_nanos() as u64));
-        let _ = options.set_between_bytes_timeout(Some(ANSWER_TIMEOUT.as_nanos() as u64));
+        // Refused only by hosts that do not support the option; the timer
+        // below keeps the request's timeout then.
+        let _ = options.set_connect_timeout(Some(nanos(within(CONNECT_TIMEOUT))));
+        let _ = options.set_first_byte_timeout(Some(nanos(within(ANSWER_TIMEOUT))));
+        let _ = options.set_between_bytes_timeout(Some(nanos(within(ANSWER_TIMEOUT))));
+        // The host's timeouts bound each wait, not the whole request (a
+        // trickle of bytes never trips a between-bytes timeout): this timer
+        // ends the request when its time is up, whatever the host does.
+        let timer = req
+            .timeout
+            .map(|t| monotonic_clock::subscribe_duration(nanos(t)));
         let future = outgoing_handler::handle(outgoing, Some(options)).map_err(classify)?;
         write_body(body, req.body.as_deref().unwrap_or_default());
 
         let answer = loop {
-            match future.get() {
-                Some(answer) => break answer,
-                None => future.subscribe().block(),
+            if let Some(answer) = future.get() {
+                break answer;
             }
+            wait(&future.subscribe(), timer.as_ref())
+                .map_err(|()| lost("no answer before the call's deadline"))?;
         };
         let resp = answer
             .map_err(|()| lost("the response was already taken"))?
@@ -95,7 +107,9 @@ impl Transport for WasiHttp {
             .map_err(|()| lost("the response body stream was already taken"))?;
         let mut body = Vec::new();
         loop {
-            match stream.blocking_read(READ_CHUNK) {
+            match stream.read(READ_CHUNK) {
+                Ok(chunk) if chunk.is_empty() => wait(&stream.subscribe(), timer.as_ref())
+                    .map_err(|()| lost("the answer did not end before the call's deadline"))?,
                 Ok(chunk) => {
                     body.extend_from_slice(&chunk);
                     if body.len() > MAX_BODY {
@@ -131,6 +145,26 @@ impl Transport for WasiHttp {
     fn now_unix(&mut self) -> u64 {
         crate::transport::std_now_unix()
     }
+}
+
+/// Waits until `ready` is, or fails once `timer` (if any) has gone off.
+fn wait(ready: &Pollable, timer: Option<&Pollable>) -> Result<(), ()> {
+    match timer {
+        Some(timer) if timer.ready() => Err(()),
+        Some(timer) => {
+            poll(&[ready, timer]);
+            Ok(())
+        }
+        None => {
+            ready.block();
+            Ok(())
+        }
+    }
+}
+
+/// Nanoseconds, as wasi:clocks counts them, saturating.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The outgoing request: method, URL parts and headers.

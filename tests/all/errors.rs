@@ -2,7 +2,7 @@
 
 use gladly_harness::agents::*;
 use gladly_harness::sandbox::{ADMIN_TOKEN, Fault};
-use gladly_harness::{Connection, error_message};
+use gladly_harness::{Connection, CredentialMode, error_message};
 
 use crate::support::*;
 
@@ -92,7 +92,49 @@ async fn wrong_credentials_give_unauthorized_without_the_token() {
             !shown.contains("not-the-token-xyz"),
             "token leaked: {shown}"
         );
+        // Named as the 0.2.0 contract names it.
+        assert!(
+            shown.contains("connection.credential") && !shown.contains("api-token"),
+            "expected the message to name connection.credential, got {shown}"
+        );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_token_is_named_the_same_whoever_holds_it() {
+    let e = env().await;
+    for token in ["", "tok en"] {
+        let conn = Connection::new(e.sandbox.url(), "u", token);
+        for mode in [CredentialMode::HostCompleted, CredentialMode::InComponent] {
+            let r = e
+                .harness
+                .clone()
+                .with_credential_mode(mode)
+                .check_connection(&conn)
+                .await
+                .unwrap();
+            let err = expect_err(r, "invalid-input");
+            let Error::InvalidInput(info) = &err else {
+                unreachable!()
+            };
+            assert_eq!(
+                info.field, "connection.credential.token",
+                "for {token:?} held by {mode:?}: expected connection.credential.token, got {err:?}"
+            );
+        }
+    }
+    let r = e
+        .harness
+        .check_connection(&Connection::new("https://u:p@acme.example", "u", "t"))
+        .await
+        .unwrap();
+    let err = expect_err(r, "invalid-input");
+    let shown = format!("{err:?}");
+    assert!(
+        shown.contains("connection.credential") && !shown.contains("api-token"),
+        "expected connection.credential named, got {shown}"
+    );
+    assert!(e.sandbox.requests().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -174,6 +174,70 @@ async fn a_lost_create_response_sends_one_welcome_email() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_create_sent_again_after_a_lost_answer_and_refused_409_reports_created() {
+    let e = env().await;
+    let harness = e.harness.clone().with_limits(Limits {
+        first_byte_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    });
+    // The look-up after the lost create does not list the agent it made
+    // yet (a listing that lags), so the create is sent again and meets 409.
+    let nobody = || {
+        Fault::Json {
+            status: 200,
+            body: r#"{"items": [], "nextCursor": null}"#.into(),
+        }
+        .on("GET")
+    };
+    e.sandbox
+        .push_faults([nobody(), Fault::LoseResponse.on("POST"), nobody()]);
+    let r = harness
+        .provision(&e.admin, &new_agent("late@acme.example", "Late"), &opts())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        r.outcome,
+        Outcome::Created,
+        "expected created (the first create made the agent), got {r:?}"
+    );
+    assert!(
+        r.warnings.iter().any(|w| w.contains("welcome e-mail")),
+        "expected the welcome-e-mail warning, got {:?}",
+        r.warnings
+    );
+    assert_eq!(
+        e.writes().len(),
+        2,
+        "the lost create and the one sent again"
+    );
+    assert_eq!(e.sandbox.welcome_emails().len(), 1);
+}
+
+#[test]
+fn the_hosts_caps_on_a_call_stay_above_the_components_deadline() {
+    // Room for instantiation and the last answer's decoding after the
+    // component's own deadline.
+    let deadline = gladly_connector::client::CALL_DEADLINE + Duration::from_secs(10);
+    let host = Limits::default().call_deadline;
+    assert!(
+        host >= deadline,
+        "expected the harness's cap ({host:?}) at least {deadline:?}"
+    );
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/obelisk/deployment.toml");
+    let toml = std::fs::read_to_string(file).unwrap();
+    let lock: u64 = toml
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("exec.lock_expiry.seconds"))
+        .and_then(|v| v.trim().trim_start_matches('=').trim().parse().ok())
+        .expect("obelisk/deployment.toml sets exec.lock_expiry.seconds");
+    assert!(
+        Duration::from_secs(lock) >= deadline,
+        "expected Obelisk's lock expiry ({lock} s) at least {deadline:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_dropped_connection_on_a_read_is_retried() {
     let e = env().await;
     e.sandbox
@@ -227,6 +291,25 @@ async fn a_server_that_never_answers_ends_at_the_call_deadline() {
     assert!(started.elapsed() < Duration::from_secs(5));
     // The harness is still healthy afterwards.
     assert!(harness.list_teams(&e.admin).await.unwrap().is_ok());
+}
+
+/// Takes the component's whole deadline (100 s): run with `--ignored`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "takes 100 s"]
+async fn a_server_that_never_answers_is_a_transport_error_at_the_components_deadline() {
+    let e = env().await;
+    e.sandbox.push_faults((0..10).map(|_| Fault::LoseResponse));
+    let started = std::time::Instant::now();
+    let r = e.harness.list_teams(&e.admin).await.unwrap();
+    let took = started.elapsed();
+    let err = expect_err(r, "transport");
+    let msg = gladly_harness::error_message(&err);
+    assert!(msg.contains("deadline"), "got {msg}");
+    let deadline = gladly_connector::client::CALL_DEADLINE;
+    assert!(
+        took >= deadline - Duration::from_secs(1) && took < deadline + Duration::from_secs(5),
+        "expected the call to end at the component's deadline ({deadline:?}), it took {took:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

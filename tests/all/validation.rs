@@ -222,11 +222,11 @@ async fn bad_keys_and_connections_are_refused_before_anything_is_sent() {
             Connection::new(e.sandbox.url(), "a:b", "t"),
         ),
         (
-            "connection.api-token",
+            "connection.credential.token",
             Connection::new(e.sandbox.url(), "u", ""),
         ),
         (
-            "connection.api-token",
+            "connection.credential.token",
             Connection::new(e.sandbox.url(), "u", "tok en"),
         ),
     ];

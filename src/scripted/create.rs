@@ -1,0 +1,144 @@
+//! What a create comes to when Gladly's answer is not the plain "201 and the
+//! agent": a terse 2xx, or a 409 to a create sent again after the first
+//! answer was lost. The agent exists and its welcome e-mail went out: the
+//! answer must be `created`, never an error or `already-existed`.
+
+use super::*;
+use crate::ops::WELCOME_WARNING;
+
+fn created(s: &mut Script) -> WriteResult {
+    match ops::provision(s, &conn(), &new("n@x.io"), &WriteOptions::default()) {
+        Ok(r) => r,
+        Err(e) => panic!("expected created, got {e:?}; sent {:?}", s.lines()),
+    }
+}
+
+#[track_caller]
+fn assert_created(r: &WriteResult, id: &str) {
+    assert_eq!(r.outcome, Outcome::Created, "got {r:?}");
+    assert_eq!(
+        r.agent.as_ref().map(|a| a.id.as_str()),
+        Some(id),
+        "got {r:?}"
+    );
+    assert!(
+        r.warnings.iter().any(|w| w == WELCOME_WARNING),
+        "expected the welcome-e-mail warning, got {:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn a_create_answered_with_only_an_id_reads_the_agent_back_by_id() {
+    let mut s = Script::default()
+        .answer(200, page(vec![], None)) // nobody has the e-mail
+        .answer(201, json!({"id": "new"}))
+        .answer(200, agent("new", "n@x.io", true));
+    let r = created(&mut s);
+    assert_created(&r, "new");
+    assert_eq!(
+        s.lines(),
+        [
+            "GET /agents?limit=100&emailAddress=n%40x.io",
+            "POST /agents",
+            "GET /agents/new",
+        ]
+    );
+}
+
+#[test]
+fn a_create_answered_with_a_partial_agent_reads_it_back() {
+    // An id and the e-mail decode as an agent, but without the name sent.
+    let mut s = Script::default()
+        .answer(200, page(vec![], None))
+        .answer(201, json!({"id": "new", "emailAddress": "n@x.io"}))
+        .answer(200, agent("new", "n@x.io", true));
+    let r = created(&mut s);
+    assert_created(&r, "new");
+    assert_eq!(s.lines()[2], "GET /agents/new");
+}
+
+#[test]
+fn a_create_answered_with_no_id_looks_the_agent_up_by_email() {
+    let mut s = Script::default()
+        .answer(200, page(vec![], None))
+        .answer(200, json!({"status": "accepted"}))
+        .answer(200, page(vec![agent("new", "n@x.io", true)], None));
+    let r = created(&mut s);
+    assert_created(&r, "new");
+    assert_eq!(
+        s.lines()[2],
+        "GET /agents?limit=100&emailAddress=n%40x.io",
+        "sent {:?}",
+        s.lines()
+    );
+}
+
+#[test]
+fn an_id_that_reads_back_as_nobody_falls_back_to_the_email() {
+    let mut s = Script::default()
+        .answer(200, page(vec![], None))
+        .answer(201, json!({"id": "job_17"}))
+        .answer(404, json!({"errors": [{"code": "not_exist"}]}))
+        .answer(200, page(vec![agent("new", "n@x.io", true)], None));
+    let r = created(&mut s);
+    assert_created(&r, "new");
+}
+
+#[test]
+fn a_create_accepted_but_nowhere_to_be_found_says_it_was_accepted() {
+    let mut s = Script::default()
+        .answer(200, page(vec![], None))
+        .answer(201, json!({"id": "new"}))
+        .answer(404, json!({"errors": [{"code": "not_exist"}]}))
+        .answer(200, page(vec![], None));
+    let e = ops::provision(&mut s, &conn(), &new("n@x.io"), &WriteOptions::default()).unwrap_err();
+    match e {
+        Error::Upstream {
+            status: 201,
+            ref message,
+            ..
+        } if message.contains("accepted") && message.contains("n@x.io") => {}
+        other => panic!("expected upstream saying the create was accepted, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_resent_create_answered_409_after_a_lost_answer_reports_created() {
+    // The first create happened but its answer was lost; the agent it made
+    // is not listed yet, so the create is sent again and meets 409.
+    let mut s = Script::default()
+        .answer(200, page(vec![], None))
+        .fail(TransportErrorKind::Lost)
+        .answer(200, page(vec![], None))
+        .answer(
+            409,
+            json!({"errors": [{"attr": "emailAddress", "code": "taken"}]}),
+        )
+        .answer(200, page(vec![agent("new", "n@x.io", true)], None));
+    let r = created(&mut s);
+    assert_created(&r, "new");
+    assert_eq!(r.requests.len(), 2, "both creates were sent: {r:?}");
+    assert!(
+        r.warnings.iter().any(|w| w.contains("409")),
+        "expected a note on how the agent was found, got {:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn a_resent_create_meeting_a_deactivated_agent_reactivates_it() {
+    // A create never makes a deactivated agent: that one was there before.
+    let mut s = Script::default()
+        .answer(200, page(vec![], None))
+        .fail(TransportErrorKind::Lost)
+        .answer(200, page(vec![], None))
+        .answer(
+            409,
+            json!({"errors": [{"attr": "emailAddress", "code": "taken"}]}),
+        )
+        .answer(200, page(vec![agent("old", "n@x.io", false)], None))
+        .answer(200, agent("old", "n@x.io", true));
+    let r = ops::provision(&mut s, &conn(), &new("n@x.io"), &WriteOptions::default()).unwrap();
+    assert_eq!(r.outcome, Outcome::Reactivated, "got {r:?}");
+}

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::error::{Error, untrusted};
 use crate::model::{ApiFlavor, Connection, Credential, RetryPolicy};
+use crate::pacing::{self, Pacer, PerMethod, RateHeaders};
 use crate::transport::{HttpRequest, HttpResponse, Method, Transport, TransportErrorKind};
 use crate::validate::{self, BaseUrl};
 
@@ -39,12 +40,6 @@ const BACKOFF_CAP: Duration = Duration::from_secs(8);
 /// A 429 without `Retry-After` backs off from here: Gladly counts its limit
 /// per second.
 const RATE_BACKOFF_BASE: Duration = Duration::from_secs(1);
-/// The window Gladly's published rate limit is counted in.
-const RATE_WINDOW: Duration = Duration::from_secs(1);
-/// Beyond the window, for the time between sending and the server's clock.
-const RATE_MARGIN: Duration = Duration::from_millis(25);
-/// Send times remembered per method (more than any per-second limit).
-const RATE_MEMORY: usize = 128;
 
 pub fn encode(segment: &str) -> String {
     utf8_percent_encode(segment, SEGMENT).to_string()
@@ -74,11 +69,9 @@ pub struct Client<'t, T: Transport> {
     /// When the call's [`CALL_DEADLINE`] ends, on the transport's monotonic
     /// clock.
     ends_at: Duration,
-    /// Per method: until when the second's requests are spent, as the last
-    /// answer said.
-    spent: [Option<Duration>; 3],
-    /// Per method: when this call sent its recent requests.
-    sent_at: [std::collections::VecDeque<Duration>; 3],
+    /// Per method: this call's pacing to the rate limit (the rule the host
+    /// also applies across calls).
+    pacing: PerMethod<Pacer>,
 }
 
 impl<'t, T: Transport> Client<'t, T> {
@@ -115,8 +108,7 @@ impl<'t, T: Transport> Client<'t, T> {
             policy,
             waited: Duration::ZERO,
             ends_at,
-            spent: [None; 3],
-            sent_at: Default::default(),
+            pacing: PerMethod::default(),
         })
     }
 
@@ -173,14 +165,12 @@ impl<'t, T: Transport> Client<'t, T> {
             // However slow the answer, it may take only what is left.
             request.timeout = Some(left);
             let at = self.transport.monotonic();
-            let times = &mut self.sent_at[method as usize];
-            if times.len() >= RATE_MEMORY {
-                times.pop_front();
-            }
-            times.push_back(at);
+            self.pacing.get_mut(method).sent(at);
             let sent = self.transport.send(&request);
             if let Ok(resp) = &sent {
-                self.note_rate_limit(method, resp);
+                let now = self.transport.monotonic();
+                let headers = RateHeaders::read(|name| resp.header(name));
+                self.pacing.get_mut(method).answered(now, headers);
             }
             match sent {
                 Ok(resp) if resp.status == 429 => {
@@ -194,7 +184,7 @@ impl<'t, T: Transport> Client<'t, T> {
                     // and starve this call. Otherwise back off from a second.
                     let wait = asked.unwrap_or_else(|| {
                         if resp.header("ratelimit-limit-second").is_some() {
-                            RATE_WINDOW.mul_f64(0.5 + self.transport.jitter().clamp(0.0, 1.0))
+                            pacing::WINDOW.mul_f64(0.5 + self.transport.jitter().clamp(0.0, 1.0))
                         } else {
                             self.backoff(attempt, RATE_BACKOFF_BASE)
                         }
@@ -284,10 +274,8 @@ impl<'t, T: Transport> Client<'t, T> {
     /// draws a 429. The wait counts like any other: a wait past the budget
     /// or the deadline is not slept, and the call is `rate-limited`.
     fn pace(&mut self, method: Method, what: &str, attempts: u32) -> Result<(), Error> {
-        let Some(until) = self.spent[method as usize].take() else {
-            return Ok(());
-        };
-        let wait = until.saturating_sub(self.transport.monotonic());
+        let now = self.transport.monotonic();
+        let wait = self.pacing.get(method).wait(now);
         if wait.is_zero() {
             return Ok(());
         }
@@ -314,30 +302,6 @@ impl<'t, T: Transport> Client<'t, T> {
     /// What is left of the call's deadline.
     fn left(&mut self) -> Duration {
         self.ends_at.saturating_sub(self.transport.monotonic())
-    }
-
-    /// Reads `Ratelimit-Remaining-Second` (and `-Limit-`) from an answer.
-    /// When the second is spent and the last `limit` requests were this
-    /// call's own, the first slot frees a second after the oldest of them
-    /// (whether the server counts in a sliding window or resets on the
-    /// second); otherwise others hold slots too, and a whole second is
-    /// waited.
-    fn note_rate_limit(&mut self, method: Method, resp: &HttpResponse) {
-        let number = |name| {
-            resp.header(name)
-                .and_then(|v| v.trim().parse::<usize>().ok())
-        };
-        if number("ratelimit-remaining-second") != Some(0) {
-            return;
-        }
-        let limit = number("ratelimit-limit-second").unwrap_or(10).max(1);
-        let times = &self.sent_at[method as usize];
-        let now = self.transport.monotonic();
-        let until = match times.len().checked_sub(limit) {
-            Some(i) => times[i].saturating_add(RATE_WINDOW + RATE_MARGIN),
-            None => now.saturating_add(RATE_WINDOW),
-        };
-        self.spent[method as usize] = Some(until);
     }
 
     fn pause(&mut self, wait: Duration) {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod ops;
 pub mod roster;
+pub mod scrub;
 pub mod transport;
 pub mod validate;
 

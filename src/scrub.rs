@@ -38,6 +38,9 @@ pub struct Secrets {
     /// Known beginnings (`user:` and its base64): the form and whatever
     /// credential-like run follows it is removed.
     leads: Vec<Form>,
+    /// The first characters of the forms and leads: elsewhere nothing can
+    /// begin (the host scrubs every field of long agent lists).
+    starts: Vec<char>,
 }
 
 #[derive(Clone)]
@@ -143,6 +146,14 @@ impl Secrets {
         self.forms.retain(|f| !f.chars.is_empty());
         self.forms.sort_by_key(|f| std::cmp::Reverse(f.chars.len()));
         self.forms.dedup_by(|a, b| a.chars == b.chars);
+        self.starts = self
+            .forms
+            .iter()
+            .chain(&self.leads)
+            .filter_map(|f| f.chars.first().copied())
+            .collect();
+        self.starts.sort_unstable();
+        self.starts.dedup();
     }
 
     /// How far beyond a cut an echo that reaches the cut can go: scrub this
@@ -179,6 +190,15 @@ impl Secrets {
         let mut out = String::with_capacity(text.len());
         let mut i = 0;
         'scan: while i < chars.len() {
+            // An escape, a marker, `basic`, or the start of a form.
+            let may_start = |c: char| {
+                matches!(c, '%' | '\\' | '<' | 'b' | 'B') || self.starts.binary_search(&c).is_ok()
+            };
+            if !may_start(chars[i]) {
+                out.push(chars[i]);
+                i += 1;
+                continue;
+            }
             // A marker already written stays whole: scrubbing twice changes
             // nothing, and a short token never mangles a marker.
             if chars[i..].starts_with(&redacted) {
@@ -469,8 +489,8 @@ mod tests {
             format!("echo {} end", URL_SAFE_NO_PAD.encode(pair)),
             format!("echo {} end", STANDARD.encode(format!("x{pair}"))),
             format!("echo {} end", STANDARD.encode(format!("xy{pair}"))),
-            format!("echo api%40acme.com%3Asecret%2Ftoken end"),
-            format!("echo \\u0061pi@acme.com:\\u0073ecret\\/token end"),
+            "echo api%40acme.com%3Asecret%2Ftoken end".to_string(),
+            "echo \\u0061pi@acme.com:\\u0073ecret\\/token end".to_string(),
         ] {
             let got = s.scrub(&text);
             assert!(

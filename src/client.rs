@@ -9,9 +9,10 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::{Error, untrusted};
+use crate::error::{Error, Untrusted};
 use crate::model::{ApiFlavor, Connection, Credential, RetryPolicy};
 use crate::pacing::{self, Pacer, PerMethod, RateHeaders};
+use crate::scrub::Secrets;
 use crate::transport::{HttpRequest, HttpResponse, Method, Transport, TransportErrorKind};
 use crate::validate::{self, BaseUrl};
 
@@ -34,7 +35,6 @@ pub const CALL_DEADLINE: Duration = Duration::from_secs(100);
 pub const PAGE_SIZE: u32 = 100;
 /// A list longer than this many pages is taken as a server that loops.
 const MAX_PAGES: usize = 10_000;
-const EXCERPT: usize = 200;
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_CAP: Duration = Duration::from_secs(8);
 /// A 429 without `Retry-After` backs off from here: Gladly counts its limit
@@ -55,12 +55,9 @@ pub struct Page<T> {
 pub struct Client<'t, T: Transport> {
     base: BaseUrl,
     authorization: String,
-    /// The base64 half of `authorization` (or the host's placeholder for
-    /// it), scrubbed on its own too.
-    credential: String,
-    /// The token, when the component was given it (scrubbed from server
-    /// text); empty when the host completes the credential.
-    api_token: String,
+    /// The credentials in every form a server may echo, or, when the host
+    /// completes the credential, what is known of them here.
+    secrets: Secrets,
     transport: &'t mut T,
     policy: RetryPolicy,
     /// Time slept so far (pacing, backoff, `Retry-After`), against
@@ -87,23 +84,27 @@ impl<'t, T: Transport> Client<'t, T> {
                 "must be at least 1",
             ));
         }
-        let (credential, api_token) = match &conn.credential {
+        let (credential, secrets) = match &conn.credential {
             Credential::Token(token) => {
                 let pair = format!("{}:{token}", conn.api_user.trim());
                 let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-                (encoded, token.clone())
+                (encoded, Secrets::new(&conn.api_user, token))
             }
             // The host swaps the placeholder for base64(user:token) on the
-            // way out; the component never holds the token.
-            Credential::HostCompleted(placeholder) => (placeholder.clone(), String::new()),
+            // way out; the component never holds the token, and scrubs
+            // what it can know: the user's `user:` and the shape of an
+            // echoed header.
+            Credential::HostCompleted(placeholder) => (
+                placeholder.clone(),
+                Secrets::user_only(&conn.api_user, &[placeholder]),
+            ),
         };
         let authorization = format!("Basic {credential}");
         let ends_at = transport.monotonic().saturating_add(CALL_DEADLINE);
         Ok(Self {
             base,
             authorization,
-            credential,
-            api_token,
+            secrets,
             transport,
             policy,
             waited: Duration::ZERO,
@@ -118,7 +119,12 @@ impl<'t, T: Transport> Client<'t, T> {
 
     /// Strips credentials from an error before it leaves the core.
     pub fn scrub(&self, e: Error) -> Error {
-        e.scrub(&[&self.authorization, &self.credential], &[&self.api_token])
+        e.scrub(&self.secrets)
+    }
+
+    /// What server text is scrubbed of, through [`Untrusted`].
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// Sends one request, retrying what may be retried within the policy.
@@ -259,7 +265,7 @@ impl<'t, T: Transport> Client<'t, T> {
                         };
                         return Err(self.scrub(Error::Transport(format!(
                             "{what} {kind} after {attempt} attempt(s){why}: {}",
-                            untrusted(&e.message)
+                            Untrusted::new(e.message).scrubbed(&self.secrets)
                         ))));
                     }
                     self.pause(wait);
@@ -321,9 +327,9 @@ impl<'t, T: Transport> Client<'t, T> {
     pub fn get<D: DeserializeOwned>(&mut self, path: &str, what: &str) -> Result<D, Error> {
         let resp = self.send(Method::Get, path, None)?;
         if !(200..300).contains(&resp.status) {
-            return Err(self.scrub(status_error(&resp, what)));
+            return Err(self.scrub(status_error(&resp, what, &self.secrets)));
         }
-        decode(&resp, what).map_err(|e| self.scrub(e))
+        decode(&resp, what, &self.secrets).map_err(|e| self.scrub(e))
     }
 
     /// Walks every page of a list, following `nextCursor` and accepting the
@@ -352,7 +358,8 @@ impl<'t, T: Transport> Client<'t, T> {
                         return Err(Error::Upstream {
                             status: 200,
                             message: format!(
-                                "Gladly returned the cursor '{next}' twice while listing {what}; the list cannot be walked"
+                                "Gladly returned the cursor '{}' twice while listing {what}; the list cannot be walked",
+                                Untrusted::new(next).scrubbed(&self.secrets)
                             ),
                             body_excerpt: String::new(),
                         });
@@ -372,9 +379,9 @@ impl<'t, T: Transport> Client<'t, T> {
     pub fn page<D: DeserializeOwned>(&mut self, url: &str, what: &str) -> Result<Page<D>, Error> {
         let resp = self.send(Method::Get, url, None)?;
         if !(200..300).contains(&resp.status) {
-            return Err(self.scrub(status_error(&resp, what)));
+            return Err(self.scrub(status_error(&resp, what, &self.secrets)));
         }
-        decode_page(&resp, what).map_err(|e| self.scrub(e))
+        decode_page(&resp, what, &self.secrets).map_err(|e| self.scrub(e))
     }
 }
 
@@ -385,28 +392,53 @@ fn strip_query(path: &str) -> &str {
 /// Reads a list in either shape: `{"items": [...], "nextCursor": ...}` or a
 /// plain array. Items that do not decode fail the page (a silent drop could
 /// hide an agent from an offboarding run).
-pub fn decode_page<D: DeserializeOwned>(resp: &HttpResponse, what: &str) -> Result<Page<D>, Error> {
-    let value: Value = decode(resp, what)?;
+pub fn decode_page<D: DeserializeOwned>(
+    resp: &HttpResponse,
+    what: &str,
+    s: &Secrets,
+) -> Result<Page<D>, Error> {
+    let value: Value = decode(resp, what, s)?;
     let (items, next_cursor, flavor) = match value {
         Value::Array(items) => (items, None, ApiFlavor::PublicSpec),
         Value::Object(mut map) => {
             let items = match map.remove("items") {
                 Some(Value::Array(items)) => items,
                 Some(Value::Null) | None => Vec::new(),
-                Some(_) => return Err(shape_error(resp, what, "'items' is not an array")),
+                Some(_) => {
+                    return Err(shape_error(
+                        resp,
+                        what,
+                        Untrusted::new("'items' is not an array"),
+                        s,
+                    ));
+                }
             };
             let next = match map.remove("nextCursor") {
                 Some(Value::String(s)) => Some(s),
                 Some(Value::Null) | None => None,
-                Some(_) => return Err(shape_error(resp, what, "'nextCursor' is not a string")),
+                Some(_) => {
+                    return Err(shape_error(
+                        resp,
+                        what,
+                        Untrusted::new("'nextCursor' is not a string"),
+                        s,
+                    ));
+                }
             };
             (items, next, ApiFlavor::Lifecycle)
         }
-        _ => return Err(shape_error(resp, what, "expected a list")),
+        _ => {
+            return Err(shape_error(
+                resp,
+                what,
+                Untrusted::new("expected a list"),
+                s,
+            ));
+        }
     };
     let items = items
         .into_iter()
-        .map(|v| serde_json::from_value(v).map_err(|e| shape_error(resp, what, &e.to_string())))
+        .map(|v| serde_json::from_value(v).map_err(|e| serde_error(resp, what, &e, s)))
         .collect::<Result<_, _>>()?;
     Ok(Page {
         items,
@@ -415,33 +447,37 @@ pub fn decode_page<D: DeserializeOwned>(resp: &HttpResponse, what: &str) -> Resu
     })
 }
 
-fn shape_error(resp: &HttpResponse, what: &str, why: &str) -> Error {
+fn shape_error(resp: &HttpResponse, what: &str, why: Untrusted, s: &Secrets) -> Error {
     Error::Upstream {
         status: resp.status,
         message: format!(
             "Gladly's answer for {what} could not be read: {}",
-            untrusted(why)
+            why.scrubbed(s)
         ),
-        body_excerpt: excerpt(&resp.body),
+        body_excerpt: excerpt(&resp.body, s),
     }
+}
+
+/// A decoder's complaint quotes the value it could not read.
+fn serde_error(resp: &HttpResponse, what: &str, e: &serde_json::Error, s: &Secrets) -> Error {
+    shape_error(resp, what, Untrusted::new(e.to_string()), s)
 }
 
 /// Parses to a `Value` first and only then to `D`: every type then has one
 /// deserializer (from `Value`) instead of two, which keeps the component small.
-pub fn decode<D: DeserializeOwned>(resp: &HttpResponse, what: &str) -> Result<D, Error> {
+pub fn decode<D: DeserializeOwned>(
+    resp: &HttpResponse,
+    what: &str,
+    s: &Secrets,
+) -> Result<D, Error> {
     let value: Value =
-        serde_json::from_slice(&resp.body).map_err(|e| shape_error(resp, what, &e.to_string()))?;
-    serde_json::from_value(value).map_err(|e| shape_error(resp, what, &e.to_string()))
+        serde_json::from_slice(&resp.body).map_err(|e| serde_error(resp, what, &e, s))?;
+    serde_json::from_value(value).map_err(|e| serde_error(resp, what, &e, s))
 }
 
-/// The start of an answer's body, marked as the server's words.
-pub fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut s: String = text.chars().take(EXCERPT).collect();
-    if text.chars().count() > EXCERPT {
-        s.push('…');
-    }
-    untrusted(&s)
+/// The start of an answer's body, scrubbed and then cut.
+pub fn excerpt(body: &[u8], s: &Secrets) -> String {
+    Untrusted::body(body).excerpt(s)
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date. A number too large for a
@@ -480,14 +516,13 @@ pub struct GladlyError {
 }
 
 impl GladlyError {
-    /// The words to show a person: the detail, else the code, marked as
-    /// the server's.
-    fn said(&self) -> Option<String> {
+    /// The words to show a person: the detail, else the code, scrubbed.
+    fn said(&self, s: &Secrets) -> Option<String> {
         self.detail
             .as_deref()
             .or(self.code.as_deref())
             .filter(|d| !d.is_empty())
-            .map(untrusted)
+            .map(|d| Untrusted::new(d).scrubbed(s))
     }
 }
 
@@ -540,22 +575,27 @@ pub fn wit_field(attr: &str) -> String {
 
 /// Maps a non-2xx answer to the error a workflow branches on. `what` names
 /// the request in words, e.g. "agent agt_002".
-pub fn status_error(resp: &HttpResponse, what: &str) -> Error {
-    status_error_in(resp, what, None)
+pub fn status_error(resp: &HttpResponse, what: &str, s: &Secrets) -> Error {
+    status_error_in(resp, what, None, s)
 }
 
 /// As [`status_error`], for a write whose body came from the WIT record
 /// `record` (e.g. `agent`, `changes`): a field Gladly names is reported as
 /// `record.field`.
-pub fn status_error_in(resp: &HttpResponse, what: &str, record: Option<&str>) -> Error {
+pub fn status_error_in(
+    resp: &HttpResponse,
+    what: &str,
+    record: Option<&str>,
+    s: &Secrets,
+) -> Error {
     let errors = gladly_errors(&resp.body);
     let first = errors.first();
     let said = first
-        .and_then(GladlyError::said)
+        .and_then(|e| e.said(s))
         .map(|d| format!(" Gladly said: {d}"))
         .unwrap_or_default();
-    // A field name is shown as is (not scrubbed), so only a plausible one
-    // from the server is taken.
+    // Only a plausible field name from the server is taken (and scrubbed
+    // all the same: a token may look like one).
     let plausible = |attr: &str| {
         attr.len() <= 64
             && !attr.is_empty()
@@ -565,9 +605,10 @@ pub fn status_error_in(resp: &HttpResponse, what: &str, record: Option<&str>) ->
     };
     let field = |attr: &str| {
         let attr = if plausible(attr) { attr } else { "request" };
+        let attr = Untrusted::new(wit_field(attr)).scrubbed(s);
         match record {
-            Some(r) => format!("{r}.{}", wit_field(attr)),
-            None => wit_field(attr),
+            Some(r) => format!("{r}.{attr}"),
+            None => attr,
         }
     };
     // `taken` on a unique field is a conflict whatever the status: the
@@ -581,7 +622,7 @@ pub fn status_error_in(resp: &HttpResponse, what: &str, record: Option<&str>) ->
             message: format!(
                 "{what}: the {} is taken by another agent.{}",
                 field(attr),
-                e.said()
+                e.said(s)
                     .map(|d| format!(" Gladly said: {d}"))
                     .unwrap_or_default()
             ),
@@ -591,7 +632,7 @@ pub fn status_error_in(resp: &HttpResponse, what: &str, record: Option<&str>) ->
     if first.and_then(|e| e.code.as_deref()) == Some("moved") || (300..400).contains(&resp.status) {
         let location = resp
             .header("location")
-            .map(|l| format!(" to {}", untrusted(l)))
+            .map(|l| format!(" to {}", Untrusted::new(l).scrubbed(s)))
             .unwrap_or_default();
         return Error::Upstream {
             status: resp.status,
@@ -599,7 +640,7 @@ pub fn status_error_in(resp: &HttpResponse, what: &str, record: Option<&str>) ->
                 "Gladly answered {what} with a redirect (HTTP {}){location}. Redirects are never followed with credentials: if the organisation has moved, set connection.org-url to its new address.{said}",
                 resp.status
             ),
-            body_excerpt: excerpt(&resp.body),
+            body_excerpt: excerpt(&resp.body, s),
         };
     }
     match resp.status {
@@ -625,10 +666,10 @@ pub fn status_error_in(resp: &HttpResponse, what: &str, record: Option<&str>) ->
                     let code = e.code.as_deref().map(code_meaning).unwrap_or("is invalid");
                     match (&e.attr, &e.detail) {
                         (Some(a), Some(d)) => {
-                            format!("{} {code} ({})", untrusted(&field(a)), untrusted(d))
+                            format!("{} {code} ({})", field(a), Untrusted::new(d).scrubbed(s))
                         }
-                        (Some(a), None) => format!("{} {code}", untrusted(&field(a))),
-                        (None, Some(d)) => untrusted(d),
+                        (Some(a), None) => format!("{} {code}", field(a)),
+                        (None, Some(d)) => Untrusted::new(d).scrubbed(s),
                         (None, None) => code.to_string(),
                     }
                 })
@@ -648,7 +689,7 @@ pub fn status_error_in(resp: &HttpResponse, what: &str, record: Option<&str>) ->
         status => Error::Upstream {
             status,
             message: format!("Gladly answered {what} with HTTP {status}.{said}"),
-            body_excerpt: excerpt(&resp.body),
+            body_excerpt: excerpt(&resp.body, s),
         },
     }
 }

@@ -12,6 +12,7 @@ pub mod model;
 pub mod ops;
 pub mod pacing;
 pub mod roster;
+pub mod scrub;
 pub mod transport;
 pub mod validate;
 

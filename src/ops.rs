@@ -8,8 +8,9 @@
 use serde_json::{Map, Value, json};
 
 use crate::client::{Client, decode, encode, status_error, status_error_in};
-use crate::error::Error;
+use crate::error::{Error, Untrusted};
 use crate::model::*;
+use crate::scrub::Secrets;
 use crate::transport::{HttpResponse, Method, Transport};
 use crate::validate;
 
@@ -76,7 +77,7 @@ pub fn get_availability<T: Transport>(
         let path = format!("/agents/{}/availability", encode(&id));
         let resp = c.send(Method::Get, &path, None)?;
         match resp.status {
-            200..=299 => decode(&resp, "the agent's availability"),
+            200..=299 => decode(&resp, "the agent's availability", c.secrets()),
             // Gladly's public spec has no availability endpoint: tell an
             // absent endpoint from an absent agent.
             404 => match get_agent(c, &id)? {
@@ -88,6 +89,7 @@ pub fn get_availability<T: Transport>(
             _ => Err(status_error(
                 &resp,
                 &format!("the availability of agent {id}"),
+                c.secrets(),
             )),
         }
     })
@@ -186,11 +188,15 @@ pub(crate) fn create<T: Transport>(
     let sent = loop {
         let doubt = match w.send(c, Method::Post, "/agents", body.clone()) {
             Ok(None) => return Ok(Created::DryRun),
-            Ok(Some(resp)) if matches!(resp.status, 502..=504) => status_error(&resp, &what),
+            Ok(Some(resp)) if matches!(resp.status, 502..=504) => {
+                status_error(&resp, &what, c.secrets())
+            }
             Ok(Some(resp)) => break resp,
             Err(e @ Error::Transport(_)) => e,
             Err(e) => return Err(e),
         };
+        // The doubt is quoted in a warning: scrubbed like any error.
+        let doubt = c.scrub(doubt);
         if let Some(found) = find_by_email(c, email)? {
             return Ok(Created::Agent(
                 found,
@@ -210,7 +216,7 @@ pub(crate) fn create<T: Transport>(
     match sent.status {
         200..=299 => {
             let created = read_created(c, body, &sent, email)?;
-            check_written(body, &created, "the created agent")?;
+            check_written(body, &created, "the created agent").map_err(|m| m.error(c.secrets()))?;
             Ok(Created::Agent(created, vec![WELCOME_WARNING.into()]))
         }
         409 => match find_by_email(c, email)? {
@@ -238,7 +244,7 @@ pub(crate) fn create<T: Transport>(
             }),
         },
         404 | 405 | 501 => Err(Error::Unsupported(UNSUPPORTED_CREATE.into())),
-        _ => Err(status_error_in(&sent, &what, Some(record))),
+        _ => Err(status_error_in(&sent, &what, Some(record), c.secrets())),
     }
 }
 
@@ -282,7 +288,7 @@ fn read_created<T: Transport>(
             "Gladly accepted the create of {email} (HTTP {}), but no agent with that e-mail can be found; check Settings > Users before provisioning it again",
             sent.status
         ),
-        body_excerpt: crate::client::excerpt(&sent.body),
+        body_excerpt: crate::client::excerpt(&sent.body, c.secrets()),
     })
 }
 
@@ -583,24 +589,26 @@ pub(crate) fn patch<T: Transport>(
             });
         }
         _ => {
-            return Err(match status_error_in(&resp, &what, Some(record)) {
-                // Name the agent that holds the e-mail, as provision does.
-                Error::Conflict { message, .. } => {
-                    let holder = match body.get("emailAddress").and_then(Value::as_str) {
-                        Some(email) => find_by_email(c, email)?,
-                        None => None,
-                    };
-                    Error::Conflict {
-                        message,
-                        agent_ids: holder
-                            .map(|a| a.id)
-                            .filter(|id| *id != current.id)
-                            .into_iter()
-                            .collect(),
+            return Err(
+                match status_error_in(&resp, &what, Some(record), c.secrets()) {
+                    // Name the agent that holds the e-mail, as provision does.
+                    Error::Conflict { message, .. } => {
+                        let holder = match body.get("emailAddress").and_then(Value::as_str) {
+                            Some(email) => find_by_email(c, email)?,
+                            None => None,
+                        };
+                        Error::Conflict {
+                            message,
+                            agent_ids: holder
+                                .map(|a| a.id)
+                                .filter(|id| *id != current.id)
+                                .into_iter()
+                                .collect(),
+                        }
                     }
-                }
-                e => e,
-            });
+                    e => e,
+                },
+            );
         }
     }
     // Gladly may answer with only the fields it changed (seed 000's
@@ -609,7 +617,7 @@ pub(crate) fn patch<T: Transport>(
     let answer: Value = if resp.body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
-        decode(&resp, &what)?
+        decode(&resp, &what, c.secrets())?
     };
     let answer = match answer {
         Value::Null => Value::Object(Map::new()),
@@ -619,7 +627,7 @@ pub(crate) fn patch<T: Transport>(
         return Err(Error::Upstream {
             status: resp.status,
             message: format!("Gladly's answer to {what} is not an agent"),
-            body_excerpt: crate::client::excerpt(&resp.body),
+            body_excerpt: crate::client::excerpt(&resp.body, c.secrets()),
         });
     };
     let sent_all = body
@@ -632,19 +640,50 @@ pub(crate) fn patch<T: Transport>(
         }
         serde_json::from_value::<Agent>(merged).map_err(|e| Error::Upstream {
             status: resp.status,
-            message: format!("Gladly's answer to {what} could not be read: {e}"),
-            body_excerpt: crate::client::excerpt(&resp.body),
+            message: format!(
+                "Gladly's answer to {what} could not be read: {}",
+                Untrusted::new(e.to_string()).scrubbed(c.secrets())
+            ),
+            body_excerpt: crate::client::excerpt(&resp.body, c.secrets()),
         })?
     } else {
         get_agent(c, &current.id)?.ok_or_else(|| not_found_id(&current.id))?
     };
-    check_written(&body, &agent, &what)?;
+    check_written(&body, &agent, &what).map_err(|m| m.error(c.secrets()))?;
     Ok(agent)
+}
+
+/// A field that did not read back as it was sent.
+pub(crate) struct Mismatch {
+    what: String,
+    key: String,
+    want: Value,
+    got: Untrusted,
+}
+
+impl Mismatch {
+    /// The error to report, with what Gladly has scrubbed.
+    pub(crate) fn error(self, s: &Secrets) -> Error {
+        let Self {
+            what,
+            key,
+            want,
+            got,
+        } = self;
+        Error::Upstream {
+            status: 200,
+            message: format!(
+                "Gladly accepted {what} but reports {key} = {}, not {want} as asked; check the agent in Gladly",
+                got.scrubbed(s)
+            ),
+            body_excerpt: String::new(),
+        }
+    }
 }
 
 /// After a write, every field sent must read back as sent; a mismatch is an
 /// error, never a silent success.
-pub(crate) fn check_written(sent: &Value, agent: &Agent, what: &str) -> Result<(), Error> {
+pub(crate) fn check_written(sent: &Value, agent: &Agent, what: &str) -> Result<(), Mismatch> {
     let have = serde_json::to_value(agent).unwrap_or(Value::Null);
     let Some(sent) = sent.as_object() else {
         return Ok(());
@@ -664,13 +703,11 @@ pub(crate) fn check_written(sent: &Value, agent: &Agent, what: &str) -> Result<(
             (a, b) => a == b,
         };
         if !same {
-            return Err(Error::Upstream {
-                status: 200,
-                message: format!(
-                    "Gladly accepted {what} but reports {k} = {}, not {want} as asked; check the agent in Gladly",
-                    crate::error::untrusted(&got.to_string())
-                ),
-                body_excerpt: String::new(),
+            return Err(Mismatch {
+                what: what.to_string(),
+                key: k.clone(),
+                want: want.clone(),
+                got: Untrusted::new(got.to_string()),
             });
         }
     }
@@ -767,9 +804,9 @@ pub(crate) fn get_agent<T: Transport>(
 ) -> Result<Option<Agent>, Error> {
     let resp = c.send(Method::Get, &format!("/agents/{}", encode(id)), None)?;
     match resp.status {
-        200..=299 => decode(&resp, &format!("agent {id}")).map(Some),
+        200..=299 => decode(&resp, &format!("agent {id}"), c.secrets()).map(Some),
         404 => Ok(None),
-        _ => Err(status_error(&resp, &format!("agent {id}"))),
+        _ => Err(status_error(&resp, &format!("agent {id}"), c.secrets())),
     }
 }
 

@@ -24,6 +24,7 @@ pub mod outgoing;
 pub mod output;
 pub mod roster;
 pub mod sandbox;
+mod scrub;
 pub mod wit;
 
 use std::fmt;
@@ -350,8 +351,32 @@ impl Harness {
     }
 
     /// Instantiates the component for one call to `conn`, runs `call` under
-    /// the deadline, and drops the instance.
+    /// the deadline, drops the instance, and scrubs the answer of the
+    /// credentials (see [`scrub`]).
     async fn call<T, F, Fut>(&self, conn: &Connection, call: F) -> anyhow::Result<Result<T, Error>>
+    where
+        T: scrub::Scrub,
+        F: FnOnce(Connector, Store<HostState>, generated::Connection) -> Fut,
+        Fut: Future<Output = wasmtime::Result<Result<T, Error>>>,
+    {
+        let mut answer = self.call_unscrubbed(conn, call).await?;
+        // With the credential completed here the component never knew the
+        // token, so it could not scrub it; the host can. (Handed the token,
+        // the component scrubs it, and what it returns is left as it is.)
+        if self.credential_mode == CredentialMode::HostCompleted {
+            scrub::Scrub::scrub(
+                &mut answer,
+                &scrub::secrets(&conn.api_user, &conn.api_token),
+            );
+        }
+        Ok(answer)
+    }
+
+    async fn call_unscrubbed<T, F, Fut>(
+        &self,
+        conn: &Connection,
+        call: F,
+    ) -> anyhow::Result<Result<T, Error>>
     where
         F: FnOnce(Connector, Store<HostState>, generated::Connection) -> Fut,
         Fut: Future<Output = wasmtime::Result<Result<T, Error>>>,

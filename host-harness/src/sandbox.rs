@@ -136,6 +136,93 @@ pub enum Fault {
     /// 200 with a body of this many bytes (a JSON list padded with spaces),
     /// larger than any real page.
     Huge(usize),
+    /// This status with a Gladly error body whose `detail` echoes the
+    /// request's credential in `form`, starting at byte `at` of the body
+    /// (when `at` is past the body's opening), as a server or proxy might;
+    /// with `perform`, the request is performed first (a gateway that timed
+    /// out after the work was done, and echoed).
+    EchoCredential {
+        status: u16,
+        form: EchoForm,
+        at: usize,
+        perform: bool,
+    },
+}
+
+/// How [`Fault::EchoCredential`] echoes the credential it received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EchoForm {
+    /// The `Authorization` header value as received: `Basic <base64>`.
+    Header,
+    /// `basic <base64>`, lower case.
+    LowercaseBasic,
+    /// Standard base64 without padding.
+    Base64Unpadded,
+    /// URL-safe base64, padded.
+    UrlSafe,
+    /// URL-safe base64 without padding.
+    UrlSafeUnpadded,
+    /// The decoded `user:token`.
+    Decoded,
+    /// The token alone.
+    Token,
+    /// `user:token` with every character JSON-escaped (`\u0061…`), in the
+    /// body's JSON.
+    JsonEscaped,
+    /// `user:token` percent-encoded (all but letters and digits).
+    PercentEncoded,
+}
+
+impl EchoForm {
+    /// Every form.
+    pub const ALL: [EchoForm; 9] = [
+        EchoForm::Header,
+        EchoForm::LowercaseBasic,
+        EchoForm::Base64Unpadded,
+        EchoForm::UrlSafe,
+        EchoForm::UrlSafeUnpadded,
+        EchoForm::Decoded,
+        EchoForm::Token,
+        EchoForm::JsonEscaped,
+        EchoForm::PercentEncoded,
+    ];
+
+    /// The credential of `authorization` in this form, as it goes into a
+    /// JSON string.
+    fn render(self, authorization: &str) -> String {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        let encoded = authorization.trim_start_matches("Basic ").trim();
+        let pair = STANDARD
+            .decode(encoded)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_default();
+        let json = |s: &str| {
+            serde_json::to_string(s)
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_string()
+        };
+        match self {
+            EchoForm::Header => json(authorization),
+            EchoForm::LowercaseBasic => format!("basic {encoded}"),
+            EchoForm::Base64Unpadded => STANDARD_NO_PAD.encode(&pair),
+            EchoForm::UrlSafe => URL_SAFE.encode(&pair),
+            EchoForm::UrlSafeUnpadded => URL_SAFE_NO_PAD.encode(&pair),
+            EchoForm::Decoded => json(&pair),
+            EchoForm::Token => json(pair.split_once(':').map_or("", |(_, t)| t)),
+            EchoForm::JsonEscaped => pair
+                .chars()
+                .map(|c| format!("\\u{:04x}", c as u32))
+                .collect(),
+            EchoForm::PercentEncoded => {
+                percent_encoding::utf8_percent_encode(&pair, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+            }
+        }
+    }
 }
 
 /// A fault and the requests it applies to.
@@ -724,6 +811,29 @@ async fn answer(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 [(header::CONTENT_TYPE, "application/json")],
                 body,
+            )
+                .into_response();
+        }
+        Some(Fault::EchoCredential {
+            status,
+            form,
+            at,
+            perform,
+        }) => {
+            if perform {
+                let _ = route(shared, method, uri, headers, body);
+            }
+            let authorization = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let open = r#"{"errors": [{"code": "proxy_error", "detail": "request was "#;
+            let filler = ".".repeat(at.saturating_sub(open.len()));
+            let echo = form.render(authorization);
+            return (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                [(header::CONTENT_TYPE, "application/json")],
+                format!(r#"{open}{filler}{echo} (bad gateway)"}}]}}"#),
             )
                 .into_response();
         }

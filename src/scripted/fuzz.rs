@@ -5,6 +5,11 @@
 //! `Ok` or a typed `Error`, and must never let the credentials through, even
 //! when the server echoes them.
 //!
+//! The echoes are injected in every form a server or proxy might write them
+//! ([`echoes`]), at random offsets, many of them across the 200th character
+//! where an error's excerpt is cut, and no piece of any of them that gives
+//! the secret away may reach an error or a result.
+//!
 //! `PROPTEST_CASES` sets the inputs per property (default 2,000 each); for a
 //! long run: `PROPTEST_CASES=1000000 cargo test --release -p gladly-connector --lib fuzz`.
 
@@ -144,6 +149,234 @@ fn clean(e: &Error) {
     );
 }
 
+const USER: &str = "api@acme.com";
+
+/// One echo of the credential as a server or proxy might write it, and the
+/// shortest piece of it that already gives the secret away: a prefix of 8
+/// characters of a base64 or token form; of a `user:token` form, what
+/// reaches the token (the user alone is no secret).
+#[derive(Clone, Debug)]
+struct Echo {
+    text: String,
+    piece: String,
+}
+
+/// Every echo form: the token; `user:token` as is, JSON-escaped and
+/// percent-encoded; its base64, standard and URL-safe, padded and not, with
+/// `Basic ` in any case or without; and base64 with the credential at the
+/// two other alignments of a longer base64 string. With `host_completed`,
+/// the component never knew the token, so the token alone (which only the
+/// host can find, `tests/all/scrub.rs`) is left out.
+fn echoes(host_completed: bool) -> Vec<Echo> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let pair = format!("{USER}:{TOKEN}");
+    let reach = USER.len() + 2;
+    let json = |s: &str| -> String { s.chars().map(|c| format!("\\u{:04x}", c as u32)).collect() };
+    let percent = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let b64 = |t: String| Echo {
+        piece: t.chars().take(8).collect(),
+        text: t,
+    };
+    let mut out = vec![
+        Echo {
+            text: pair.clone(),
+            piece: pair[..reach].to_string(),
+        },
+        Echo {
+            text: json(&pair),
+            piece: json(&pair[..reach]),
+        },
+        Echo {
+            text: percent(&pair),
+            piece: percent(&pair[..reach]),
+        },
+        b64(STANDARD.encode(&pair)),
+        b64(STANDARD_NO_PAD.encode(&pair)),
+        b64(URL_SAFE.encode(&pair)),
+        b64(URL_SAFE_NO_PAD.encode(&pair)),
+    ];
+    for (basic, text) in [
+        ("Basic ", STANDARD.encode(&pair)),
+        ("basic ", URL_SAFE_NO_PAD.encode(&pair)),
+        ("BASIC ", STANDARD_NO_PAD.encode(&pair)),
+    ] {
+        out.push(Echo {
+            piece: format!("{basic}{}", &text[..8]),
+            text: format!("{basic}{text}"),
+        });
+    }
+    // Inside a longer base64 string, one and two bytes in: the characters
+    // from the third on depend on the credential alone.
+    for lead in ["x", "xy"] {
+        let text = STANDARD.encode(format!("{lead}{pair}"));
+        out.push(Echo {
+            piece: text[3..11].to_string(),
+            text,
+        });
+    }
+    if !host_completed {
+        out.push(Echo {
+            text: TOKEN.to_string(),
+            piece: TOKEN[..8].to_string(),
+        });
+        out.push(Echo {
+            text: percent(TOKEN),
+            piece: percent(&TOKEN[..8]),
+        });
+    }
+    out
+}
+
+/// An answer carrying `echo`: as a plain body, in an error's `detail`, as a
+/// cursor, in a value a decoder quotes, or in a `Location` header. `before`
+/// characters precede it in the body, so it often crosses the 200th.
+fn echoed_answer(echo: &Echo, carrier: usize, before: usize, status: u16) -> HttpResponse {
+    let fill = |open: &str| ".".repeat(before.saturating_sub(open.len()));
+    let (status, headers, body) = match carrier {
+        0 => (
+            status,
+            vec![],
+            format!("{}{} and more", fill(""), echo.text),
+        ),
+        1 => {
+            let open = r#"{"errors": [{"code": "x", "detail": ""#;
+            (
+                status,
+                vec![],
+                format!(r#"{open}{}{}"}}]}}"#, fill(open), echo.text),
+            )
+        }
+        2 => (
+            200,
+            vec![],
+            format!(r#"{{"items": [], "nextCursor": "{}"}}"#, echo.text),
+        ),
+        3 => {
+            let open = r#"{"id": "a1", "emailAddress": "a@x.io", "active": ""#;
+            (
+                200,
+                vec![],
+                format!(r#"{open}{}{}"}}"#, fill(open), echo.text),
+            )
+        }
+        _ => (
+            301,
+            vec![("location".to_string(), echo.text.clone())],
+            fill(""),
+        ),
+    };
+    HttpResponse {
+        status,
+        headers,
+        body: body.into_bytes(),
+    }
+}
+
+fn echoed_answers(host_completed: bool) -> impl Strategy<Value = (Echo, Vec<HttpResponse>)> {
+    let forms = echoes(host_completed);
+    (
+        prop::sample::select(forms),
+        prop::collection::vec(
+            (
+                0usize..5,
+                prop_oneof![0usize..400, 150usize..200],
+                prop::sample::select(vec![200u16, 400, 401, 403, 404, 409, 422, 500, 502, 503]),
+            ),
+            1..4,
+        ),
+    )
+        .prop_map(|(echo, carriers)| {
+            let answers = carriers
+                .into_iter()
+                .map(|(c, before, status)| echoed_answer(&echo, c, before, status))
+                .collect();
+            (echo, answers)
+        })
+}
+
+/// Fails when any piece of `echo` that gives the secret away is in `shown`.
+fn no_piece_of(echo: &Echo, shown: &str) -> Result<(), TestCaseError> {
+    prop_assert!(
+        !shown.contains(&echo.piece),
+        "the echo {:?} leaked as {:?}: {}",
+        echo.text,
+        echo.piece,
+        shown
+    );
+    Ok(())
+}
+
+/// Every call of the core over `answers`, and what each answered, as a
+/// person or a log would see it (errors with `Display` and `Debug`).
+fn every_answer(c: &Connection, answers: &[HttpResponse]) -> Vec<String> {
+    let opts = WriteOptions {
+        retry: Some(RetryPolicy {
+            max_attempts: 2,
+            max_total_wait: Duration::from_millis(10),
+        }),
+        ..Default::default()
+    };
+    let shown = |r: Result<String, Error>| match r {
+        Ok(v) => v,
+        Err(e) => format!("{e} {e:?}"),
+    };
+    let changes = AgentChanges {
+        email_address: Some("b@x.io".into()),
+        inboxes: Some(MembershipChange::Delta(MembershipDelta {
+            add: vec!["ibx_1".into()],
+            remove: vec![],
+        })),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let mut run = |f: &dyn Fn(&mut Script) -> Result<String, Error>| {
+        out.push(shown(f(&mut script(answers))));
+    };
+    run(&|s| ops::list_agents(s, c, false).map(|_| String::new()));
+    run(&|s| ops::lookup(s, c, &AgentKey::ExternalId("X1".into())).map(|_| String::new()));
+    run(&|s| ops::get_availability(s, c, "a1").map(|_| String::new()));
+    run(&|s| ops::check_connection(s, c).map(|_| String::new()));
+    run(&|s| {
+        ops::provision(s, c, &new("a@x.io"), &opts)
+            .map(|r| format!("{:?} {:?} {:?}", r.warnings, r.differences, r.requests))
+    });
+    run(&|s| {
+        ops::update(s, c, &AgentKey::Id("a1".into()), &changes, &opts)
+            .map(|r| format!("{:?} {:?} {:?}", r.warnings, r.differences, r.requests))
+    });
+    run(&|s| {
+        ops::offboard(s, c, &AgentKey::Email("a@x.io".into()), &opts)
+            .map(|r| format!("{:?} {:?}", r.warnings, r.requests))
+    });
+    out
+}
+
+proptest! {
+    // Each case makes seven calls: a quarter of the cases of the others.
+    #![proptest_config(ProptestConfig { cases: cases().div_ceil(4), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_echo_form_of_the_token_leaks_in_any_piece((echo, answers) in echoed_answers(false)) {
+        for shown in every_answer(&conn(), &answers) {
+            no_piece_of(&echo, &shown)?;
+        }
+    }
+
+    #[test]
+    fn no_echo_of_a_host_completed_credential_leaks_in_any_piece((echo, answers) in echoed_answers(true)) {
+        let c = Connection {
+            credential: Credential::HostCompleted("GLADLY_HOST_CREDENTIAL_00".into()),
+            ..conn()
+        };
+        for shown in every_answer(&c, &answers) {
+            no_piece_of(&echo, &shown)?;
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -231,7 +464,8 @@ proptest! {
         prop_assert!(s.clock() <= crate::client::CALL_DEADLINE, "slept {:?}", s.slept);
         let _ = crate::client::gladly_errors(&resp.body);
         for status in [301u16, 400, 409, 422, 500] {
-            let e = crate::client::status_error(&HttpResponse { status, ..resp.clone() }, "x");
+            let secrets = crate::scrub::Secrets::new(USER, TOKEN);
+            let e = crate::client::status_error(&HttpResponse { status, ..resp.clone() }, "x", &secrets);
             let _ = e.to_string();
         }
     }

@@ -83,6 +83,9 @@ async fn the_token_stays_with_the_host_and_only_reaches_the_org() {
     );
     assert!(!seen.contains(&conn.api_token), "{seen}");
     assert!(!seen.contains(&basic), "{seen}");
+    // The host scrubs what a host-completed call returns: a token the
+    // guest had seen would show as a marker, not vanish.
+    assert!(!seen.contains("<redacted>"), "{seen}");
 
     // A fresh placeholder per call.
     let again = what_the_guest_saw(&rogue(), &conn).await;

@@ -1,0 +1,537 @@
+//! Finds a credential in text, in every form a server or a proxy might echo
+//! it, and removes it. One implementation, compiled into the component (as
+//! `gladly_connector::scrub`) and into the host (`host-harness/src/scrub.rs`
+//! includes this file by path, since the harness does not depend on the
+//! core crate): it needs only `std` and `base64`.
+//!
+//! Given the secrets (the token and `api-user:token`), the echo forms are:
+//! each secret as it is; its base64, standard and URL-safe, padded and
+//! unpadded (whatever precedes it, `Basic `, `basic `, `BASIC ` or nothing,
+//! is left: without the base64 it says nothing); and the base64 of a secret
+//! embedded at any offset of a longer base64 string (the characters that
+//! depend on the secret alone). Each form is matched character by character
+//! in any mix of the escapes a server writes text in: as is, percent-encoded
+//! (`%3A`, `%3a`, UTF-8 bytes), or JSON-escaped (`\u003a`, `\/`, `\\`,
+//! `\"`). A form cut short (an echo a server or proxy truncated) is removed
+//! too once [`PARTIAL`] characters of it are there.
+//!
+//! When the token is unknown (the host completes the credential; under
+//! Obelisk nobody else scrubs), what can be known is removed: the API user
+//! followed by `:` and whatever follows it, the base64 that begins with the
+//! API user's `user:` in any alignment or alphabet, and any base64 after
+//! `basic ` (any case) that decodes to `something:secret`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+
+/// What replaces a credential.
+pub const REDACTED: &str = "<redacted>";
+/// A form cut short is removed from this many of its characters on: fewer
+/// give too little away to matter (and would match ordinary words).
+pub const PARTIAL: usize = 8;
+
+/// The credentials of one call, ready to be scrubbed from text.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// Whole forms of a known secret, longest first.
+    forms: Vec<Form>,
+    /// Known beginnings (`user:` and its base64): the form and whatever
+    /// credential-like run follows it is removed.
+    leads: Vec<Form>,
+    /// The first characters of the forms and leads: elsewhere nothing can
+    /// begin (the host scrubs every field of long agent lists).
+    starts: Vec<char>,
+}
+
+#[derive(Clone)]
+struct Form {
+    chars: Vec<char>,
+    /// A match of at least this many characters of the form, cut short by
+    /// the end of the text or by a character that differs, is removed.
+    min: usize,
+    /// What may follow a lead (the rest of a secret).
+    run: Run,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// Not a lead.
+    None,
+    /// Up to white space, a quote or an escape.
+    Text,
+    /// Base64 characters, either alphabet, with padding.
+    Base64,
+}
+
+impl Secrets {
+    /// The secrets of a call whose token is known: `token` and
+    /// `api_user:token`, in every echo form.
+    pub fn new(api_user: &str, token: &str) -> Self {
+        let user = api_user.trim();
+        let pair = format!("{user}:{token}");
+        let mut s = Self::for_user(user);
+        if !token.is_empty() {
+            s.add_secret(token, PARTIAL);
+            // Cut short, `user:token` gives the token away from its first
+            // character after the colon.
+            s.add_secret(&pair, user.chars().count() + 2);
+        }
+        s.sort();
+        s
+    }
+
+    /// The secrets of a call whose token is not known here (the host
+    /// completes the credential): the API user's `user:` prefix, and
+    /// `others` (e.g. the placeholder) as they are.
+    pub fn user_only(api_user: &str, others: &[&str]) -> Self {
+        let mut s = Self::for_user(api_user.trim());
+        for o in others.iter().filter(|o| !o.is_empty()) {
+            s.forms.push(Form::whole(o));
+        }
+        s.sort();
+        s
+    }
+
+    fn for_user(user: &str) -> Self {
+        let mut s = Self::default();
+        if user.is_empty() {
+            return s;
+        }
+        let lead = format!("{user}:");
+        s.leads.push(Form {
+            min: usize::MAX,
+            run: Run::Text,
+            ..Form::whole(&lead)
+        });
+        for core in base64_cores(lead.as_bytes()) {
+            // A short user gives a core too short to be told from chance.
+            if core.len() >= PARTIAL {
+                s.leads.push(Form {
+                    min: usize::MAX,
+                    run: Run::Base64,
+                    ..Form::whole(&core)
+                });
+            }
+        }
+        s
+    }
+
+    fn add_secret(&mut self, secret: &str, min_raw: usize) {
+        self.forms.push(Form {
+            min: min_raw,
+            ..Form::whole(secret)
+        });
+        let bytes = secret.as_bytes();
+        for encoded in [
+            STANDARD.encode(bytes),
+            STANDARD_NO_PAD.encode(bytes),
+            URL_SAFE.encode(bytes),
+            URL_SAFE_NO_PAD.encode(bytes),
+        ]
+        .into_iter()
+        // A core too short is chance, not an echo.
+        .chain(
+            base64_cores(bytes)
+                .into_iter()
+                .filter(|c| c.len() >= PARTIAL),
+        ) {
+            self.forms.push(Form {
+                min: PARTIAL,
+                ..Form::whole(&encoded)
+            });
+        }
+    }
+
+    fn sort(&mut self) {
+        self.forms.retain(|f| !f.chars.is_empty());
+        self.forms.sort_by_key(|f| std::cmp::Reverse(f.chars.len()));
+        self.forms.dedup_by(|a, b| a.chars == b.chars);
+        self.starts = self
+            .forms
+            .iter()
+            .chain(&self.leads)
+            .filter_map(|f| f.chars.first().copied())
+            .collect();
+        self.starts.sort_unstable();
+        self.starts.dedup();
+    }
+
+    /// How far beyond a cut an echo that reaches the cut can go: scrub this
+    /// much more than is kept.
+    pub fn reach(&self) -> usize {
+        let longest = self
+            .forms
+            .iter()
+            .chain(&self.leads)
+            .map(|f| f.chars.len())
+            .max()
+            .unwrap_or(0);
+        // Six characters per escaped one (`\u0041`).
+        longest.saturating_mul(6).max(256)
+    }
+
+    /// Removes every form of the secrets from `text`, which came from
+    /// outside (a server's answer): nothing in it is the connector's own.
+    pub fn scrub(&self, text: &str) -> String {
+        self.scrub_with(text, false)
+    }
+
+    /// As [`Secrets::scrub`], for text that may hold the connector's own
+    /// words (or where it cannot be told): a form shorter than [`PARTIAL`]
+    /// (a toy token such as `t`) is removed only where it stands alone, so
+    /// that the words around it stay readable.
+    pub fn scrub_words(&self, text: &str) -> String {
+        self.scrub_with(text, true)
+    }
+
+    fn scrub_with(&self, text: &str, words: bool) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        let redacted: Vec<char> = REDACTED.chars().collect();
+        let mut out = String::with_capacity(text.len());
+        let mut i = 0;
+        'scan: while i < chars.len() {
+            // An escape, a marker, `basic`, or the start of a form.
+            let may_start = |c: char| {
+                matches!(c, '%' | '\\' | '<' | 'b' | 'B') || self.starts.binary_search(&c).is_ok()
+            };
+            if !may_start(chars[i]) {
+                out.push(chars[i]);
+                i += 1;
+                continue;
+            }
+            // A marker already written stays whole: scrubbing twice changes
+            // nothing, and a short token never mangles a marker.
+            if chars[i..].starts_with(&redacted) {
+                out.push_str(REDACTED);
+                i += redacted.len();
+                continue;
+            }
+            let edge = |c: Option<&char>| c.is_none_or(|c| !c.is_alphanumeric());
+            let starts_word = edge(i.checked_sub(1).and_then(|p| chars.get(p)));
+            let alone = |end: usize| starts_word && edge(chars.get(end));
+            for form in &self.forms {
+                let (len, matched) = form.match_at(&chars, i);
+                let whole = matched == form.chars.len();
+                let short = form.chars.len() < PARTIAL;
+                if (whole || matched >= form.min) && (!words || !short || alone(i + len)) {
+                    out.push_str(REDACTED);
+                    i += len;
+                    continue 'scan;
+                }
+            }
+            for lead in &self.leads {
+                let (len, matched) = lead.match_at(&chars, i);
+                // A short user (`u:`) counts only where a word starts.
+                let short = lead.chars.len() < PARTIAL;
+                if matched == lead.chars.len() && (starts_word || !short) {
+                    let end = lead.run.extend(&chars, i + len);
+                    if lead.run == Run::Text {
+                        // `user:` itself is no secret: keep it, so the
+                        // reader sees whose credential was echoed.
+                        out.extend(&chars[i..i + len]);
+                        if end > i + len {
+                            out.push_str(REDACTED);
+                        }
+                    } else {
+                        out.push_str(REDACTED);
+                    }
+                    i = end;
+                    continue 'scan;
+                }
+            }
+            if let Some((from, end)) = basic_credential(&chars, i) {
+                // `Basic ` itself stays: the reader sees what was echoed.
+                out.extend(&chars[i..from]);
+                out.push_str(REDACTED);
+                i = end;
+                continue;
+            }
+            out.push(chars[i]);
+            i += 1;
+        }
+        out
+    }
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(<redacted>)")
+    }
+}
+
+/// The first `max` characters of `text` (on a character boundary), with `…`
+/// when something was left out. Cut only text already scrubbed: a
+/// credential cut in two is no longer recognisable as one.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+impl Form {
+    fn whole(text: &str) -> Self {
+        let chars: Vec<char> = text.chars().collect();
+        Self {
+            min: chars.len(),
+            chars,
+            run: Run::None,
+        }
+    }
+
+    /// How far the form matches at `start`: the characters of `text` used
+    /// and of the form matched (each form character as is, percent-encoded
+    /// or JSON-escaped).
+    fn match_at(&self, text: &[char], start: usize) -> (usize, usize) {
+        let mut at = start;
+        for (n, &want) in self.chars.iter().enumerate() {
+            match one_char(text, at, want) {
+                Some(used) => at += used,
+                None => return (at - start, n),
+            }
+        }
+        (at - start, self.chars.len())
+    }
+}
+
+impl Run {
+    /// Where the run that follows a lead ends.
+    fn extend(self, text: &[char], from: usize) -> usize {
+        let mut at = from;
+        while let Some((c, used)) = escaped(text, at) {
+            let goes_on = match self {
+                Run::None => false,
+                Run::Text => !c.is_whitespace() && !matches!(c, '"' | '\'' | '<' | '>' | ','),
+                Run::Base64 => is_base64(c),
+            };
+            if !goes_on {
+                break;
+            }
+            at += used;
+        }
+        at
+    }
+}
+
+/// The character at `text[at..]`, read through a JSON escape or a
+/// percent-encoded ASCII byte, and the characters it takes.
+fn escaped(text: &[char], at: usize) -> Option<(char, usize)> {
+    let c = *text.get(at)?;
+    let hex = |from: usize, len: usize| -> Option<u32> {
+        let digits: String = text.get(from..from + len)?.iter().collect();
+        u32::from_str_radix(&digits, 16).ok()
+    };
+    let decoded = match (c, text.get(at + 1)) {
+        ('\\', Some('u')) => hex(at + 2, 4).and_then(char::from_u32).map(|c| (c, 6)),
+        ('\\', Some(&e @ ('/' | '\\' | '"'))) => Some((e, 2)),
+        ('%', _) => hex(at + 1, 2)
+            .filter(|b| *b < 0x80)
+            .and_then(char::from_u32)
+            .map(|c| (c, 3)),
+        _ => None,
+    };
+    Some(decoded.unwrap_or((c, 1)))
+}
+
+fn is_base64(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_' | '=')
+}
+
+/// Matches one character `want` at `text[at..]`: as is, JSON-escaped or
+/// percent-encoded; the characters of `text` it takes.
+fn one_char(text: &[char], at: usize, want: char) -> Option<usize> {
+    let hex = |from: usize, len: usize| -> Option<u32> {
+        let digits: String = text.get(from..from + len)?.iter().collect();
+        u32::from_str_radix(&digits, 16).ok()
+    };
+    let json = || match text.get(at + 1)? {
+        'u' => (hex(at + 2, 4)? == want as u32).then_some(6),
+        e @ ('/' | '\\' | '"') => (*e == want).then_some(2),
+        _ => None,
+    };
+    let percent = || {
+        let mut buf = [0u8; 4];
+        let mut used = 0;
+        for &b in want.encode_utf8(&mut buf).as_bytes() {
+            let ok = text.get(at + used) == Some(&'%') && hex(at + used + 1, 2)? == u32::from(b);
+            if !ok {
+                return None;
+            }
+            used += 3;
+        }
+        Some(used)
+    };
+    match text.get(at)? {
+        '\\' => json(),
+        '%' => percent(),
+        _ => None,
+    }
+    .or_else(|| (text[at] == want).then_some(1))
+}
+
+/// The characters of the base64 of `secret` that depend on it alone, for
+/// each offset (0, 1, 2 bytes) at which it may sit inside a longer base64
+/// string, in both alphabets: a server that base64-encodes a dump holding
+/// the credential writes one of these.
+fn base64_cores(secret: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    for k in 0..3usize {
+        let mut bytes = vec![0u8; k];
+        bytes.extend_from_slice(secret);
+        let start = (8 * k).div_ceil(6);
+        let end = 8 * (k + secret.len()) / 6;
+        if end <= start {
+            continue;
+        }
+        for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
+            out.push(engine.encode(&bytes)[start..end].to_string());
+        }
+    }
+    out
+}
+
+/// A base64 credential after `basic ` (any case, as an `Authorization`
+/// header is echoed): where the credential begins and ends, when it decodes,
+/// in either alphabet, padded or not, whole or cut short, to something with
+/// a `:` in it. Words (`Basic auth`) decode to nothing of the kind and are
+/// left alone.
+fn basic_credential(text: &[char], at: usize) -> Option<(usize, usize)> {
+    const BASIC: &str = "basic";
+    let word: String = text.get(at..at + BASIC.len())?.iter().collect();
+    let after_word = at
+        .checked_sub(1)
+        .and_then(|p| text.get(p))
+        .is_some_and(|c| c.is_alphanumeric());
+    if !word.eq_ignore_ascii_case(BASIC) || after_word {
+        return None;
+    }
+    let from = at + BASIC.len();
+    let spaces = text[from..]
+        .iter()
+        .take_while(|c| **c == ' ' || **c == '\t')
+        .count();
+    if spaces == 0 {
+        return None;
+    }
+    let from = from + spaces;
+    let end = Run::Base64.extend(text, from);
+    let mut candidate = String::new();
+    let mut i = from;
+    while i < end {
+        // Escaped `+`, `/` and `=` read as themselves.
+        let (c, used) = escaped(text, i).unwrap_or((text[i], 1));
+        candidate.push(c);
+        i += used;
+    }
+    let trimmed = candidate.trim_end_matches('=');
+    let whole_groups = &trimmed[..trimmed.len() / 4 * 4];
+    let is_pair = [STANDARD_NO_PAD, URL_SAFE_NO_PAD]
+        .iter()
+        .flat_map(|e| [e.decode(trimmed).ok(), e.decode(whole_groups).ok()])
+        .flatten()
+        .any(|pair| pair.contains(&b':'));
+    is_pair.then_some((from, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_echo_form_of_the_token_is_removed() {
+        let s = Secrets::new("api@acme.com", "t0k3n/s3cr3t+x");
+        let pair = "api@acme.com:t0k3n/s3cr3t+x";
+        let forms = [
+            "t0k3n/s3cr3t+x".to_string(),
+            pair.to_string(),
+            STANDARD.encode(pair),
+            STANDARD_NO_PAD.encode(pair),
+            URL_SAFE.encode(pair),
+            URL_SAFE_NO_PAD.encode(pair),
+            format!("basic {}", URL_SAFE.encode(pair)),
+            "t0k3n\\/s3cr3t+x".to_string(),
+            "\\u0074\\u0030k3n/s3cr3t+x".to_string(),
+            "t0k3n%2Fs3cr3t%2bx".to_string(),
+            "api%40acme.com%3At0k3n%2Fs3cr3t%2Bx".to_string(),
+        ];
+        for f in forms {
+            let got = s.scrub(&format!("before {f} after"));
+            assert!(
+                got.starts_with("before ") && got.ends_with(" after") && got.contains(REDACTED),
+                "expected {f} redacted, got {got}"
+            );
+            assert!(
+                !got.contains("s3cr3t") && !got.contains("czNjcjN0"),
+                "{got}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_basic_credential_is_redacted_by_its_shape_when_the_token_is_unknown() {
+        // base64("api:real-token"), and base64("u:t"), the shortest.
+        let s = Secrets::user_only("someone-else@x.io", &[]);
+        let got = s.scrub(
+            "denied: Basic YXBpOnJlYWwtdG9rZW4= (bad); basic dTp0, BASIC YXBpOnJlYWwtdG9r, Basic auth, Basic authentication",
+        );
+        assert_eq!(
+            got,
+            "denied: Basic <redacted> (bad); basic <redacted>, BASIC <redacted>, Basic auth, Basic authentication"
+        );
+    }
+
+    #[test]
+    fn the_known_user_finds_its_credential_in_any_alignment() {
+        let s = Secrets::user_only("api@acme.com", &[]);
+        let pair = "api@acme.com:secret/token";
+        for text in [
+            format!("echo {pair} end"),
+            format!("echo {} end", URL_SAFE_NO_PAD.encode(pair)),
+            format!("echo {} end", STANDARD.encode(format!("x{pair}"))),
+            format!("echo {} end", STANDARD.encode(format!("xy{pair}"))),
+            "echo api%40acme.com%3Asecret%2Ftoken end".to_string(),
+            "echo \\u0061pi@acme.com:\\u0073ecret\\/token end".to_string(),
+        ] {
+            let got = s.scrub(&text);
+            assert!(
+                !got.contains("secret") && !got.contains("c2VjcmV0") && got.ends_with(" end"),
+                "{text} gave {got}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_one_letter_token_leaves_words_readable() {
+        let s = Secrets::new("u", "t");
+        assert_eq!(
+            s.scrub("Authorization: Basic dTp0, token t"),
+            "Au<redacted>horiza<redacted>ion: Basic <redacted>, <redacted>oken <redacted>",
+            "server text loses every t"
+        );
+        let words = "GET /api/v1/teams got no answer: Basic dTp0, token t";
+        let once = s.scrub_words(words);
+        assert_eq!(
+            once,
+            "GET /api/v1/teams got no answer: Basic <redacted>, token <redacted>"
+        );
+        // Scrubbing again changes nothing: a marker is never searched.
+        assert_eq!(s.scrub_words(&once), once);
+        assert_eq!(s.scrub(&s.scrub("t t")), "<redacted> <redacted>");
+    }
+
+    #[test]
+    fn a_form_cut_short_is_removed_from_its_eighth_character() {
+        let s = Secrets::new("api@acme.com", "t0k3n-s3cr3t");
+        let b64 = STANDARD.encode("api@acme.com:t0k3n-s3cr3t");
+        assert_eq!(s.scrub(&format!("x {}", &b64[..8])), "x <redacted>");
+        assert_eq!(
+            s.scrub(&format!("x {}", &b64[..7])),
+            format!("x {}", &b64[..7])
+        );
+        assert_eq!(s.scrub("x t0k3n-s3…"), "x <redacted>…");
+        // The user alone is no secret.
+        assert_eq!(s.scrub("api@acme.com: hi"), "api@acme.com: hi");
+        assert_eq!(cut("abcdé", 4), "abcd…");
+        assert_eq!(cut("abcd", 4), "abcd");
+    }
+}

@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use gladly_harness::agents::*;
-use gladly_harness::sandbox::{Profile, RateLimit, Sandbox, SandboxConfig, TlsCert};
+use gladly_sandbox::{Profile, RateLimit, Sandbox, SandboxConfig, TlsCert};
 use gladly_harness::{Connection, Harness, error_case, error_message, output};
 
 const EXIT_HOST: u8 = 1;
@@ -646,7 +646,7 @@ fn print_result(r: &WriteResult) {
 
 async fn demo(harness: Harness) -> anyhow::Result<ExitCode> {
     let sandbox = Sandbox::start(SandboxConfig::default()).await?;
-    let conn = sandbox.admin();
+    let conn = Connection::from(sandbox.admin());
     let defaults = WriteOptions {
         dry_run: false,
         no_reactivate: false,

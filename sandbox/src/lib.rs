@@ -24,6 +24,7 @@
 //! Faults can be queued ([`Fault`]) to test retries: 429 storms with
 //! `Retry-After`, 5xx, slow answers, malformed bodies, redirects.
 
+#![deny(unsafe_code)]
 // Validation helpers return the HTTP error response itself as `Err`: it is
 // built once per refused request, so its size does not matter here.
 #![allow(clippy::result_large_err)]
@@ -32,6 +33,7 @@ pub mod front;
 pub mod tls;
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -49,13 +51,31 @@ use tokio::sync::watch;
 pub use front::{Framing, RateLimit};
 pub use tls::TlsCert;
 
-use crate::Connection;
-
 /// Credentials the sandbox accepts. Not secrets: they exist only here.
 pub const ADMIN_USER: &str = "admin@acme.example";
 pub const ADMIN_TOKEN: &str = "sandbox-admin-token";
 pub const MEMBER_USER: &str = "agent@acme.example";
 pub const MEMBER_TOKEN: &str = "sandbox-agent-token";
+
+/// Where and as whom to call the sandbox, as [`Sandbox::admin`] and
+/// [`Sandbox::member`] give it (the harness turns it into its `Connection`).
+/// `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub org_url: String,
+    pub api_user: String,
+    pub api_token: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("org_url", &self.org_url)
+            .field("api_user", &self.api_user)
+            .field("api_token", &"<redacted>")
+            .finish()
+    }
+}
 
 const ROLES: &[&str] = &["AGENT", "TEAM_LEAD", "ADMIN", "ANALYST", "TASK"];
 const DEFAULT_PAGE: usize = 20;
@@ -432,14 +452,22 @@ impl Sandbox {
         self.shared.profile
     }
 
-    /// The administrator's connection: may read and write agents.
-    pub fn admin(&self) -> Connection {
-        Connection::new(self.url(), ADMIN_USER, ADMIN_TOKEN)
+    /// The administrator's credentials: may read and write agents.
+    pub fn admin(&self) -> Credentials {
+        self.credentials(ADMIN_USER, ADMIN_TOKEN)
     }
 
-    /// A non-administrator's connection: may read, gets 403 on writes.
-    pub fn member(&self) -> Connection {
-        Connection::new(self.url(), MEMBER_USER, MEMBER_TOKEN)
+    /// A non-administrator's credentials: may read, gets 403 on writes.
+    pub fn member(&self) -> Credentials {
+        self.credentials(MEMBER_USER, MEMBER_TOKEN)
+    }
+
+    fn credentials(&self, user: &str, token: &str) -> Credentials {
+        Credentials {
+            org_url: self.url(),
+            api_user: user.into(),
+            api_token: token.into(),
+        }
     }
 
     /// Direct access to the organisation's state, for tests and the demo.

@@ -7,7 +7,7 @@ use gladly_harness::roster::run::{self, Item, Quiet, Refusal, RunOptions};
 use gladly_harness::roster::{
     ChangeKind, ChangeStatus, DesiredAgent, PlanOptions, RosterPlan, Scope, gladly_csv,
 };
-use gladly_harness::sandbox::Fault;
+use gladly_sandbox::Fault;
 
 use crate::support::*;
 
@@ -342,7 +342,7 @@ async fn leavers_are_deactivated_only_in_scope_and_never_the_api_user() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_roster_trips_the_guard_and_applies_only_when_allowed() {
-    let e = env_with(gladly_harness::sandbox::SandboxConfig {
+    let e = env_with(gladly_sandbox::SandboxConfig {
         extra_agents: 20,
         ..Default::default()
     })
@@ -470,7 +470,7 @@ async fn a_token_without_admin_rights_stops_the_run_early() {
     };
     let r = run::apply(
         &e.harness,
-        &e.sandbox.member(),
+        &e.sandbox.member().into(),
         &file,
         &RunOptions::default(),
         &mut Quiet,

@@ -30,8 +30,8 @@ use gladly_connector::model as core;
 use gladly_connector::transport::{
     HttpRequest, HttpResponse, Method, Transport, TransportError, TransportErrorKind,
 };
-use gladly_harness::{Connection, Harness};
 use gladly_harness::agents::AgentKey;
+use gladly_harness::{Connection, Harness};
 use gladly_sandbox::{Sandbox, SandboxConfig};
 
 /// The core's transport, natively: ureq, with its connection pool.

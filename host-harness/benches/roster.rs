@@ -13,11 +13,11 @@
 
 use std::time::Instant;
 
-use gladly_harness::{Connection, Harness};
 use gladly_harness::agents::Role;
 use gladly_harness::roster::plan_file::PlanFile;
 use gladly_harness::roster::run::{self, Quiet, RunOptions};
 use gladly_harness::roster::{DesiredAgent, PlanOptions, Scope};
+use gladly_harness::{Connection, Harness};
 use gladly_sandbox::{Sandbox, SandboxConfig};
 
 const AGENTS: usize = 10_000;

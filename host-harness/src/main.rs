@@ -42,4 +42,3 @@ fn main() -> ExitCode {
         }
     }
 }
-

@@ -616,14 +616,8 @@ async fn a_run_stopped_by_a_token_without_rights_exits_5() {
     std::fs::write(&roster, ROSTER).unwrap();
     let env = [
         ("GLADLY_ORG_URL", s.url()),
-        (
-            "GLADLY_API_USER",
-            gladly_sandbox::MEMBER_USER.to_string(),
-        ),
-        (
-            "GLADLY_API_TOKEN",
-            gladly_sandbox::MEMBER_TOKEN.to_string(),
-        ),
+        ("GLADLY_API_USER", gladly_sandbox::MEMBER_USER.to_string()),
+        ("GLADLY_API_TOKEN", gladly_sandbox::MEMBER_TOKEN.to_string()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let r = cli(

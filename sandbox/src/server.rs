@@ -21,6 +21,7 @@ use crate::faults::answer;
 use crate::front::{self, Framing, RateLimit};
 use crate::org::{Org, RecordedRequest};
 
+/// What the handlers of one sandbox share: its organisation and counters.
 pub(crate) struct Shared {
     pub(crate) org: Mutex<Org>,
     pub(crate) profile: Profile,

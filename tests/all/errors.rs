@@ -1,8 +1,8 @@
 //! Failures from Gladly map to typed errors, and no credential leaks.
 
 use gladly_harness::agents::*;
-use gladly_sandbox::{ADMIN_TOKEN, Fault};
 use gladly_harness::{Connection, error_message};
+use gladly_sandbox::{ADMIN_TOKEN, Fault};
 
 use crate::support::*;
 

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gladly_harness::agents::*;
-use gladly_sandbox::{Sandbox, SandboxConfig};
 use gladly_harness::{Connection, CredentialMode, Harness, Limits};
+use gladly_sandbox::{Sandbox, SandboxConfig};
 
 use crate::common::build_rogue_guest;
 

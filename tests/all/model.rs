@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use gladly_harness::agents::*;
-use gladly_sandbox::{ADMIN_TOKEN, AgentRec, Fault, FaultRule, Sandbox, SandboxConfig};
 use gladly_harness::{Connection, Harness, Limits};
+use gladly_sandbox::{ADMIN_TOKEN, AgentRec, Fault, FaultRule, Sandbox, SandboxConfig};
 use proptest::prelude::*;
 
 use crate::support::{harness, with_retry};

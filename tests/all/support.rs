@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 
 use gladly_harness::agents::*;
-use gladly_sandbox::{Profile, RecordedRequest, Sandbox, SandboxConfig};
 use gladly_harness::{Connection, Harness, error_case};
+use gladly_sandbox::{Profile, RecordedRequest, Sandbox, SandboxConfig};
 
 pub fn harness() -> Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();

@@ -30,9 +30,9 @@ use gladly_connector::model as core;
 use gladly_connector::transport::{
     HttpRequest, HttpResponse, Method, Transport, TransportError, TransportErrorKind,
 };
-use gladly_harness::Harness;
 use gladly_harness::agents::AgentKey;
-use gladly_harness::sandbox::{Sandbox, SandboxConfig};
+use gladly_harness::{Connection, Harness};
+use gladly_sandbox::{Sandbox, SandboxConfig};
 
 /// The core's transport, natively: ureq, with its connection pool.
 struct Native {
@@ -163,8 +163,8 @@ fn cold_start(bin: &str, url: &str, args: &[&str], runs: usize) -> Stats {
                 .args(args)
                 .args(["lookup", "--email", "jane@acme.example"])
                 .env("GLADLY_ORG_URL", url)
-                .env("GLADLY_API_USER", gladly_harness::sandbox::ADMIN_USER)
-                .env("GLADLY_API_TOKEN", gladly_harness::sandbox::ADMIN_TOKEN)
+                .env("GLADLY_API_USER", gladly_sandbox::ADMIN_USER)
+                .env("GLADLY_API_TOKEN", gladly_sandbox::ADMIN_TOKEN)
                 .output()
                 .expect("runs");
             let took = started.elapsed();
@@ -200,7 +200,7 @@ fn main() {
             ..unlimited()
         }))
         .unwrap();
-    let conn = small.admin();
+    let conn = Connection::from(small.admin());
     let core_conn = core::Connection {
         org_url: conn.org_url.clone(),
         api_user: conn.api_user.clone(),
@@ -321,7 +321,7 @@ fn main() {
     ));
 
     // A walk of 10,000 agents in 100 pages.
-    let big_admin = big.admin();
+    let big_admin = Connection::from(big.admin());
     let walk_comp = time(7, || {
         let all = rt
             .block_on(harness.list_agents(&big_admin, false))
@@ -369,7 +369,7 @@ fn connection_reuse(rt: &tokio::runtime::Runtime, rows: &mut Vec<(String, String
             ..Default::default()
         }))
         .unwrap();
-    let conn = slow.admin();
+    let conn = Connection::from(slow.admin());
     let pooled = Harness::embedded().unwrap();
     let unpooled = Harness::embedded()
         .unwrap()
@@ -458,9 +458,9 @@ fn pacing(rt: &tokio::runtime::Runtime, rows: &mut Vec<(String, String, String)>
             ..Default::default()
         }))
         .unwrap();
-    let limit = gladly_harness::sandbox::RateLimit::default().per_second;
+    let limit = gladly_sandbox::RateLimit::default().per_second;
     let harness = Harness::embedded().unwrap();
-    let conn = limited.admin();
+    let conn = Connection::from(limited.admin());
     let started = Instant::now();
     let all = rt
         .block_on(harness.list_agents(&conn, false))

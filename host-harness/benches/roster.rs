@@ -13,12 +13,12 @@
 
 use std::time::Instant;
 
-use gladly_harness::Harness;
 use gladly_harness::agents::Role;
 use gladly_harness::roster::plan_file::PlanFile;
 use gladly_harness::roster::run::{self, Quiet, RunOptions};
 use gladly_harness::roster::{DesiredAgent, PlanOptions, Scope};
-use gladly_harness::sandbox::{Sandbox, SandboxConfig};
+use gladly_harness::{Connection, Harness};
+use gladly_sandbox::{Sandbox, SandboxConfig};
 
 const AGENTS: usize = 10_000;
 
@@ -75,7 +75,7 @@ fn main() {
     let harness = Harness::embedded().unwrap();
     let started = Instant::now();
     let plan = rt
-        .block_on(harness.plan(&big.admin(), &desired, &options))
+        .block_on(harness.plan(&big.admin().into(), &desired, &options))
         .unwrap()
         .unwrap();
     let took = started.elapsed();
@@ -124,7 +124,7 @@ fn main() {
         }))
         .unwrap();
     let desired = roster(&limited, 500);
-    let conn = limited.admin();
+    let conn = Connection::from(limited.admin());
     let plan = rt
         .block_on(harness.plan(&conn, &desired, &options))
         .unwrap()

@@ -1,5 +1,5 @@
-//! A wasmtime 48 host for the Gladly provisioning connector, and a Gladly
-//! sandbox to run it against.
+//! A wasmtime 48 host for the Gladly provisioning connector. The Gladly
+//! sandbox to run it against is its own crate, `gladly-sandbox`.
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -23,7 +23,6 @@ pub mod cache;
 pub mod outgoing;
 pub mod output;
 pub mod roster;
-pub mod sandbox;
 mod scrub;
 pub mod wit;
 
@@ -157,6 +156,17 @@ impl fmt::Debug for Connection {
             .field("api_user", &self.api_user)
             .field("api_token", &"<redacted>")
             .finish()
+    }
+}
+
+/// The sandbox's credentials, to call it with. The sandbox is not part of
+/// this library:
+/// ```compile_fail
+/// use gladly_harness::sandbox::Sandbox; // the sandbox is `gladly_sandbox::Sandbox`
+/// ```
+impl From<gladly_sandbox::Credentials> for Connection {
+    fn from(c: gladly_sandbox::Credentials) -> Self {
+        Self::new(c.org_url, c.api_user, c.api_token)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use gladly_harness::sandbox::{ADMIN_TOKEN, ADMIN_USER, Sandbox, SandboxConfig};
+use gladly_sandbox::{ADMIN_TOKEN, ADMIN_USER, Sandbox, SandboxConfig};
 use serde_json::Value;
 
 struct Run {
@@ -353,7 +353,7 @@ async fn the_sandbox_takes_faults_and_reports_welcome_emails_over_http() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_https_organisation_is_reached_with_its_ca_and_refused_without() {
     let s = Sandbox::start(SandboxConfig {
-        tls: Some(gladly_harness::sandbox::TlsCert::Valid),
+        tls: Some(gladly_sandbox::TlsCert::Valid),
         ..Default::default()
     })
     .await
@@ -617,14 +617,8 @@ async fn a_run_stopped_by_a_token_without_rights_exits_5() {
     std::fs::write(&roster, ROSTER).unwrap();
     let env = [
         ("GLADLY_ORG_URL", s.url()),
-        (
-            "GLADLY_API_USER",
-            gladly_harness::sandbox::MEMBER_USER.to_string(),
-        ),
-        (
-            "GLADLY_API_TOKEN",
-            gladly_harness::sandbox::MEMBER_TOKEN.to_string(),
-        ),
+        ("GLADLY_API_USER", gladly_sandbox::MEMBER_USER.to_string()),
+        ("GLADLY_API_TOKEN", gladly_sandbox::MEMBER_TOKEN.to_string()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let r = cli(

@@ -1,7 +1,7 @@
 //! Many calls at once through one harness against one sandbox.
 
 use gladly_harness::agents::*;
-use gladly_harness::sandbox::SandboxConfig;
+use gladly_sandbox::SandboxConfig;
 
 use crate::support::*;
 

@@ -1,8 +1,8 @@
 //! Failures from Gladly map to typed errors, and no credential leaks.
 
 use gladly_harness::agents::*;
-use gladly_harness::sandbox::{ADMIN_TOKEN, Fault};
 use gladly_harness::{Connection, CredentialMode, error_message};
+use gladly_sandbox::{ADMIN_TOKEN, Fault};
 
 use crate::support::*;
 
@@ -42,7 +42,7 @@ async fn unknown_id_gives_not_found() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_non_admin_token_gives_forbidden_on_writes_and_reads_work() {
     let e = env().await;
-    let member = e.sandbox.member();
+    let member = Connection::from(e.sandbox.member());
     let r = e
         .harness
         .provision(&member, &new_agent("x@acme.example", "X"), &opts())

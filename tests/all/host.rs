@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use gladly_harness::agents::*;
-use gladly_harness::sandbox::{Sandbox, SandboxConfig};
 use gladly_harness::{Connection, CredentialMode, Harness, Limits};
+use gladly_sandbox::{Sandbox, SandboxConfig};
 
 use crate::common::build_rogue_guest;
 
@@ -65,7 +65,7 @@ async fn what_the_guest_saw(rogue: &Harness, conn: &Connection) -> String {
 async fn the_token_stays_with_the_host_and_only_reaches_the_org() {
     use base64::Engine as _;
     let org = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let conn = org.admin();
+    let conn = Connection::from(org.admin());
     let basic = base64::engine::general_purpose::STANDARD
         .encode(format!("{}:{}", conn.api_user, conn.api_token));
 
@@ -185,7 +185,7 @@ async fn a_pooled_harness_serves_concurrent_calls() {
     .unwrap();
     let calls: Vec<_> = (0..8)
         .map(|_| {
-            let (h, conn) = (pooled.clone(), org.admin());
+            let (h, conn) = (pooled.clone(), Connection::from(org.admin()));
             tokio::spawn(async move { h.lookup(&conn, &AgentKey::Id("agt_001".into())).await })
         })
         .collect();

@@ -1,7 +1,7 @@
 //! The four actions and the reads beside them, against the lifecycle contract.
 
 use gladly_harness::agents::*;
-use gladly_harness::sandbox::SandboxConfig;
+use gladly_sandbox::SandboxConfig;
 
 use crate::support::*;
 

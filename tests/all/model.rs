@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use gladly_harness::agents::*;
-use gladly_harness::sandbox::{ADMIN_TOKEN, AgentRec, Fault, FaultRule, Sandbox, SandboxConfig};
-use gladly_harness::{Harness, Limits};
+use gladly_harness::{Connection, Harness, Limits};
+use gladly_sandbox::{ADMIN_TOKEN, AgentRec, Fault, FaultRule, Sandbox, SandboxConfig};
 use proptest::prelude::*;
 
 use crate::support::{harness, with_retry};
@@ -403,7 +403,7 @@ async fn history(
     })
     .await
     .unwrap();
-    let conn = sandbox.admin();
+    let conn = Connection::from(sandbox.admin());
     let b64 = {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{ADMIN_TOKEN}", conn.api_user))

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use gladly_harness::sandbox::{Sandbox, SandboxConfig};
+use gladly_sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
 
 use crate::common::run;
@@ -47,8 +47,8 @@ async fn node_js_calls_the_component_through_jco() {
             .arg("call.mjs")
             .current_dir(&dir)
             .env("GLADLY_ORG_URL", &url)
-            .env("GLADLY_API_USER", gladly_harness::sandbox::ADMIN_USER)
-            .env("GLADLY_API_TOKEN", gladly_harness::sandbox::ADMIN_TOKEN))
+            .env("GLADLY_API_USER", gladly_sandbox::ADMIN_USER)
+            .env("GLADLY_API_TOKEN", gladly_sandbox::ADMIN_TOKEN))
     })
     .await
     .unwrap();

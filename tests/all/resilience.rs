@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use gladly_harness::Limits;
 use gladly_harness::agents::*;
-use gladly_harness::sandbox::Fault;
+use gladly_sandbox::Fault;
 
 use crate::support::*;
 

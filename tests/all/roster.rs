@@ -7,7 +7,7 @@ use gladly_harness::roster::run::{self, Item, Quiet, Refusal, RunOptions};
 use gladly_harness::roster::{
     ChangeKind, ChangeStatus, DesiredAgent, PlanOptions, RosterPlan, Scope, gladly_csv,
 };
-use gladly_harness::sandbox::Fault;
+use gladly_sandbox::Fault;
 
 use crate::support::*;
 
@@ -348,7 +348,7 @@ async fn leavers_are_deactivated_only_in_scope_and_never_the_api_user() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_roster_trips_the_guard_and_applies_only_when_allowed() {
-    let e = env_with(gladly_harness::sandbox::SandboxConfig {
+    let e = env_with(gladly_sandbox::SandboxConfig {
         extra_agents: 20,
         ..Default::default()
     })
@@ -477,7 +477,7 @@ async fn a_token_without_admin_rights_stops_the_run_early() {
     };
     let r = run::apply(
         &e.harness,
-        &e.sandbox.member(),
+        &e.sandbox.member().into(),
         &file,
         &RunOptions::default(),
         &mut Quiet,
@@ -676,7 +676,7 @@ async fn a_lifecycle_plan_renders_deactivations_as_yes_and_keeps_the_inactive_in
 /// numbers that disagree; nothing is written.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plan_edited_to_hide_its_deactivations_is_refused_as_edited() {
-    let e = env_with(gladly_harness::sandbox::SandboxConfig {
+    let e = env_with(gladly_sandbox::SandboxConfig {
         extra_agents: 20,
         ..Default::default()
     })
@@ -726,7 +726,7 @@ async fn a_plan_edited_to_hide_its_deactivations_is_refused_as_edited() {
 /// of the organisation, and a threshold from the file never loosens it.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_guard_is_recounted_from_the_changes_and_the_live_organisation() {
-    let e = env_with(gladly_harness::sandbox::SandboxConfig {
+    let e = env_with(gladly_sandbox::SandboxConfig {
         extra_agents: 20,
         ..Default::default()
     })
@@ -810,7 +810,7 @@ async fn a_row_cannot_deactivate_the_api_user() {
     // the admin, it is refused before anything is written.
     let as_member = e
         .harness
-        .plan(&e.sandbox.member(), &roster, &managed())
+        .plan(&e.sandbox.member().into(), &roster, &managed())
         .await
         .unwrap()
         .unwrap();

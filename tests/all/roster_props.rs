@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use gladly_harness::agents::Role;
 use gladly_harness::roster::run::{self, Quiet, RunOptions};
 use gladly_harness::roster::{DesiredAgent, PlanOptions, Scope};
-use gladly_harness::sandbox::{AgentRec, Sandbox, SandboxConfig};
+use gladly_sandbox::{AgentRec, Sandbox, SandboxConfig};
 use proptest::prelude::*;
 
 use crate::roster::file_with;
@@ -183,7 +183,7 @@ async fn run_case(c: Case) -> Result<(), TestCaseError> {
         deactivation_threshold: None,
     };
     let e = Env {
-        admin: sandbox.admin(),
+        admin: sandbox.admin().into(),
         harness: harness(),
         sandbox,
     };

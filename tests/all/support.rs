@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 
 use gladly_harness::agents::*;
-use gladly_harness::sandbox::{Profile, RecordedRequest, Sandbox, SandboxConfig};
 use gladly_harness::{Connection, Harness, error_case};
+use gladly_sandbox::{Profile, RecordedRequest, Sandbox, SandboxConfig};
 
 pub fn harness() -> Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
@@ -27,7 +27,7 @@ pub async fn env() -> Env {
 
 pub async fn env_with(config: SandboxConfig) -> Env {
     let sandbox = Sandbox::start(config).await.expect("sandbox starts");
-    let admin = sandbox.admin();
+    let admin = Connection::from(sandbox.admin());
     Env {
         sandbox,
         harness: harness(),

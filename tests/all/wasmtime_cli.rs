@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use gladly_harness::sandbox::{ADMIN_TOKEN, ADMIN_USER};
+use gladly_sandbox::{ADMIN_TOKEN, ADMIN_USER};
 
 use crate::support::*;
 use crate::wire::assert_framed;

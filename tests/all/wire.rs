@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 
 use gladly_harness::agents::*;
-use gladly_harness::sandbox::{
+use gladly_harness::{Harness, Limits, error_message};
+use gladly_sandbox::{
     ADMIN_TOKEN, ADMIN_USER, Fault, RateLimit, RecordedRequest, SandboxConfig, TlsCert,
 };
-use gladly_harness::{Harness, Limits, error_message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;

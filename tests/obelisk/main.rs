@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use gladly_harness::sandbox::{ADMIN_TOKEN, ADMIN_USER, Sandbox, SandboxConfig};
+use gladly_sandbox::{ADMIN_TOKEN, ADMIN_USER, Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 
 use cluster::*;
@@ -379,7 +379,7 @@ fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_
 
     // A 5xx that outlasts the connector's own retries is retried by the
     // engine, which then succeeds.
-    use gladly_harness::sandbox::Fault;
+    use gladly_sandbox::Fault;
     sandbox.push_faults((0..5).map(|_| Fault::Status(503).on("GET")));
     let (email, agent) = new_agent(998);
     let id = a.submit(PROVISION, json!([agent, write_options()]));
@@ -484,7 +484,7 @@ fn a_reconciliation_workflow_stops_at_unauthorized_and_attempts_nothing_after() 
         person("joiner-500@acme.example", "Joiner 500", "HR-00500"),
     ]);
     let options = json!({ "plan": { "scope": "managed" }, "dry_run": false });
-    use gladly_harness::sandbox::Fault;
+    use gladly_sandbox::Fault;
     sandbox.push_faults([Fault::Status(401).on("PATCH")]);
     let id = a.submit(RECONCILE, json!([desired, options]));
     let report = &results(&a, &[id], Duration::from_secs(120))[0]["ok"];
@@ -572,7 +572,7 @@ struct Run {
 /// (each with the shipped settings: 4 calls in flight per node), against a
 /// sandbox with `rate_limit` per second and method (`None`: no limit).
 fn throughput(nodes: usize, rate_limit: Option<u32>, n: usize) -> Option<Run> {
-    use gladly_harness::sandbox::RateLimit;
+    use gladly_sandbox::RateLimit;
     let config = SandboxConfig {
         rate_limit: rate_limit.map(|per_second| RateLimit {
             per_second,

@@ -1,0 +1,225 @@
+//! What each command does: the connection and the component it needs, the
+//! dispatch, and each command's body (`demo` is in [`crate::demo`]).
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+use gladly_harness::agents::*;
+use gladly_harness::{Connection, Harness, error_case, error_message, output};
+use gladly_sandbox::{Profile, RateLimit, Sandbox, SandboxConfig, TlsCert};
+
+use crate::args::{Cli, Command, ProfileArg, SandboxArgs};
+use crate::demo::demo;
+use crate::{EXIT_DOMAIN, reconcile};
+
+pub fn component_bytes(cli: &Cli) -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
+    Ok(match &cli.component {
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("cannot read the component at {}", path.display()))?
+            .into(),
+        None => gladly_harness::EMBEDDED_COMPONENT.into(),
+    })
+}
+
+fn load(cli: &Cli) -> anyhow::Result<Harness> {
+    let bytes = component_bytes(cli)?;
+    let cache = if cli.no_cache {
+        None
+    } else {
+        cli.cache_dir
+            .clone()
+            .or_else(gladly_harness::cache::default_dir)
+    };
+    let harness = Harness::load(&bytes, cache.as_deref())?;
+    match &cli.ca_file {
+        Some(path) => harness.with_ca_file(path),
+        None => Ok(harness),
+    }
+}
+
+fn connection(cli: &Cli) -> anyhow::Result<Connection> {
+    let missing =
+        |flag: &str, var: &str| anyhow::anyhow!("no {flag} given: pass --{flag} or set {var}");
+    Ok(Connection::new(
+        cli.org_url
+            .clone()
+            .ok_or_else(|| missing("org-url", "GLADLY_ORG_URL"))?,
+        cli.api_user
+            .clone()
+            .ok_or_else(|| missing("api-user", "GLADLY_API_USER"))?,
+        cli.api_token
+            .clone()
+            .ok_or_else(|| missing("api-token", "GLADLY_API_TOKEN"))?,
+    ))
+}
+
+/// Prints a domain answer: JSON on stdout, or the error's case on stderr.
+fn emit<T>(pretty: bool, answer: Result<T, Error>, to_json: impl FnOnce(&T) -> Value) -> ExitCode {
+    match answer {
+        Ok(v) => {
+            let v = to_json(&v);
+            let text = if pretty {
+                serde_json::to_string_pretty(&v)
+            } else {
+                serde_json::to_string(&v)
+            };
+            println!("{}", text.unwrap_or_else(|_| "null".into()));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}: {}", error_case(&e), error_message(&e));
+            ExitCode::from(EXIT_DOMAIN)
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let pretty = cli.pretty;
+    match &cli.command {
+        Command::Sandbox(args) => return serve_sandbox(args).await,
+        Command::Demo => return demo(load(&cli)?).await,
+        Command::Wit => {
+            print!(
+                "{}",
+                gladly_harness::wit::component_wit(&component_bytes(&cli)?)?
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let harness = load(&cli)?;
+    let conn = connection(&cli)?;
+    Ok(match &cli.command {
+        Command::Provision(a) => {
+            let agent = NewAgent {
+                email_address: a.email.clone(),
+                name: a.name.clone(),
+                role: a.role.into(),
+                inboxes: a.inboxes.clone(),
+                teams: a.teams.clone(),
+                external_id: a.external_id.clone(),
+                phone_number: a.phone.clone(),
+                language: a.language.clone(),
+                agent_profile: a.profile.profile(),
+            };
+            let r = harness
+                .provision(&conn, &agent, &a.write.options(a.no_reactivate))
+                .await?;
+            emit(pretty, r, output::write_result)
+        }
+        Command::Update(a) => {
+            let r = harness
+                .update(&conn, &a.key.key(), &a.changes(), &a.write.options(false))
+                .await?;
+            emit(pretty, r, output::write_result)
+        }
+        Command::Offboard { key, write } => {
+            let r = harness
+                .offboard(&conn, &key.key(), &write.options(false))
+                .await?;
+            emit(pretty, r, output::write_result)
+        }
+        Command::Lookup { key } => {
+            let r = harness.lookup(&conn, &key.key()).await?;
+            emit(pretty, r, |a| a.as_ref().map_or(Value::Null, output::agent))
+        }
+        Command::ListAgents { active_only } => {
+            let r = harness.list_agents(&conn, *active_only).await?;
+            emit(pretty, r, |v| {
+                json!(v.iter().map(output::agent).collect::<Vec<_>>())
+            })
+        }
+        Command::ListTeams => {
+            let r = harness.list_teams(&conn).await?;
+            emit(pretty, r, |v| {
+                json!(v.iter().map(output::team).collect::<Vec<_>>())
+            })
+        }
+        Command::ListInboxes => {
+            let r = harness.list_inboxes(&conn).await?;
+            emit(pretty, r, |v| {
+                json!(v.iter().map(output::inbox).collect::<Vec<_>>())
+            })
+        }
+        Command::GetAvailability { id } => {
+            let r = harness.get_availability(&conn, id).await?;
+            emit(pretty, r, output::availability)
+        }
+        Command::CheckConnection => {
+            let r = harness.check_connection(&conn).await?;
+            emit(pretty, r, output::connection_info)
+        }
+        Command::Plan(c) => reconcile::plan(&harness, &conn, c).await?,
+        Command::Apply(c) => reconcile::apply(&harness, &conn, c).await?,
+        Command::Reconcile(c) => reconcile::reconcile(&harness, &conn, c).await?,
+        Command::Sandbox(_) | Command::Demo | Command::Wit => unreachable!("handled above"),
+    })
+}
+
+async fn serve_sandbox(a: &SandboxArgs) -> anyhow::Result<ExitCode> {
+    let profile = match a.profile {
+        ProfileArg::Lifecycle => Profile::Lifecycle,
+        ProfileArg::PublicSpec => Profile::PublicSpec,
+    };
+    let rate_limit = (!a.no_rate_limit).then_some(RateLimit {
+        per_second: a.rate_limit,
+        retry_after: a.retry_after,
+    });
+    let sandbox = Sandbox::start(SandboxConfig {
+        profile,
+        port: a.port,
+        extra_agents: a.agents,
+        rate_limit,
+        allow_chunked: a.allow_chunked,
+        tls: a.tls.then_some(TlsCert::Valid),
+        connection_delay: a.connection_delay,
+    })
+    .await
+    .with_context(|| format!("cannot listen on 127.0.0.1:{}", a.port))?;
+    let admin = sandbox.admin();
+    let member = sandbox.member();
+    println!(
+        "Gladly sandbox ({profile:?}) listening on {}",
+        sandbox.url()
+    );
+    match rate_limit {
+        Some(l) => println!(
+            "  rate limit: {} requests per second and method{}",
+            l.per_second,
+            if l.retry_after {
+                ", 429 with Retry-After"
+            } else {
+                ", 429 without Retry-After"
+            }
+        ),
+        None => println!("  rate limit: none"),
+    }
+    if let (Some(pem), Some(path)) = (sandbox.ca_pem(), &a.ca_out) {
+        std::fs::write(path, pem)
+            .with_context(|| format!("cannot write the CA to {}", path.display()))?;
+        println!(
+            "  CA certificate written to {} (pass --ca-file {0})",
+            path.display()
+        );
+    } else if let Some(pem) = sandbox.ca_pem() {
+        println!("  CA certificate (save it and pass --ca-file, or use --ca-out):\n{pem}");
+    }
+    println!(
+        "  administrator: GLADLY_ORG_URL={} GLADLY_API_USER={} GLADLY_API_TOKEN={}",
+        admin.org_url, admin.api_user, admin.api_token
+    );
+    println!(
+        "  non-admin:     GLADLY_API_USER={} GLADLY_API_TOKEN={}",
+        member.api_user, member.api_token
+    );
+    println!("Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    let emails = sandbox.welcome_emails();
+    println!("Stopped. {} welcome e-mail(s) were sent:", emails.len());
+    for e in emails {
+        println!("  to {} (agent {})", e.to, e.agent_id);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,168 @@
+//! Serving: the state the handlers share, the connection loop, and the way
+//! of every request (recorded, checked as a front end would, rate-limited,
+//! then answered by a fault or by the API).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use tokio::sync::watch;
+
+use crate::config::Profile;
+use crate::control::control;
+use crate::errors::error;
+use crate::faults::answer;
+use crate::front::{self, Framing, RateLimit};
+use crate::org::{Org, RecordedRequest};
+
+/// What the handlers of one sandbox share: its organisation and counters.
+pub(crate) struct Shared {
+    pub(crate) org: Mutex<Org>,
+    pub(crate) profile: Profile,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) buckets: Mutex<front::Buckets>,
+    pub(crate) allow_chunked: bool,
+    pub(crate) connections: AtomicUsize,
+    pub(crate) answered: Mutex<HashMap<u16, usize>>,
+}
+
+impl Shared {
+    pub(crate) fn org(&self) -> MutexGuard<'_, Org> {
+        // A panicking handler must not wedge the sandbox for every later test.
+        self.org.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Accepts connections until shutdown, each served on its own task (HTTP/1.1
+/// with keep-alive, over TLS when configured) and closed at shutdown too, so
+/// a client's pooled connection to a stopped sandbox fails as it would
+/// against a server that went away.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    delay: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => continue,
+            },
+            _ = stop.changed() => return,
+        };
+        shared.connections.fetch_add(1, Ordering::SeqCst);
+        let service = TowerToHyperService::new(app.clone());
+        let tls = tls.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let served = async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                let http = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    Some(acceptor) => {
+                        // A client that refuses the certificate hangs up here.
+                        let Ok(stream) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                    }
+                    None => {
+                        let _ = http.serve_connection(TokioIo::new(tcp), service).await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = served => {}
+                _ = stop.changed() => {}
+            }
+        });
+    }
+}
+
+pub(crate) async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // The sandbox's own endpoints are neither recorded, limited nor subject
+    // to faults.
+    if let Some(path) = uri.path().strip_prefix("/_sandbox/") {
+        return control(&shared, &method, path, &body);
+    }
+    let framing = Framing::of(&headers);
+    let index = {
+        let mut org = shared.org();
+        org.requests.push(RecordedRequest {
+            method: method.to_string(),
+            path_and_query: uri
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
+            framing: framing.clone(),
+            status: None,
+        });
+        org.requests.len() - 1
+    };
+    let verdict = shared.rate_limit.map(|limit| {
+        shared
+            .buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .check(limit.per_second, &method, Instant::now())
+    });
+    let mut resp = if !framing.acceptable(&method, shared.allow_chunked) {
+        error(
+            StatusCode::LENGTH_REQUIRED,
+            None,
+            "length_required",
+            "a request body must be sent with Content-Length, not chunked",
+        )
+    } else if let Some(v) = verdict.as_ref().filter(|v| !v.allowed) {
+        let mut resp = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            "rate_limited",
+            &format!("more than {} {method} requests in one second", v.limit),
+        );
+        if shared.rate_limit.is_some_and(|l| l.retry_after) {
+            let secs = v.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    } else {
+        answer(&shared, &method, &uri, &headers, &body).await
+    };
+    if let Some(v) = verdict {
+        let h = resp.headers_mut();
+        h.insert("ratelimit-limit-second", HeaderValue::from(v.limit));
+        h.insert("ratelimit-remaining-second", HeaderValue::from(v.remaining));
+    }
+    let status = resp.status().as_u16();
+    if let Some(r) = shared.org().requests.get_mut(index) {
+        r.status = Some(status);
+    }
+    *shared
+        .answered
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(status)
+        .or_default() += 1;
+    resp
+}

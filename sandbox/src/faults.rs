@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
-use base64::Engine as _;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use serde_json::Value;
 
 use crate::errors::error;
@@ -133,7 +133,6 @@ impl EchoForm {
         }
     }
 }
-
 
 /// A fault and the requests it applies to.
 #[derive(Clone, Debug)]

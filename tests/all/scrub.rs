@@ -4,8 +4,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use gladly_harness::agents::*;
-use gladly_sandbox::{ADMIN_TOKEN, ADMIN_USER, EchoForm, Fault};
 use gladly_harness::{CredentialMode, Harness, error_message};
+use gladly_sandbox::{ADMIN_TOKEN, ADMIN_USER, EchoForm, Fault};
 
 use crate::support::*;
 

@@ -254,7 +254,7 @@ fn two_servers_share_a_few_hundred_provisions_and_survive_losing_one() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let before_kill = locks(&pg);
+    let before_kill = locks(pg);
     a.kill();
     let killed_at = sandbox.welcome_emails().len();
     eprintln!("killed node a after {killed_at} of {N} welcome e-mails");
@@ -279,7 +279,7 @@ fn two_servers_share_a_few_hundred_provisions_and_survive_losing_one() {
 
     // Both servers did work; the survivor finished the rest, including what
     // the dead one held.
-    let all = locks(&pg);
+    let all = locks(pg);
     let a_executors: BTreeSet<&str> = {
         let after: BTreeSet<&str> = all[before_kill.len()..]
             .iter()
@@ -375,7 +375,7 @@ fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_
         refused["error"]["permanent_invalid_input"]["field"], "agent.email-address",
         "{refused}"
     );
-    assert_eq!(runs(&pg, &id), 1, "a permanent error is not retried");
+    assert_eq!(runs(pg, &id), 1, "a permanent error is not retried");
 
     // A 5xx that outlasts the connector's own retries is retried by the
     // engine, which then succeeds.
@@ -385,7 +385,7 @@ fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_
     let id = a.submit(PROVISION, json!([agent, write_options()]));
     let retried = &results(&a, std::slice::from_ref(&id), wait)[0];
     assert_eq!(retried["ok"]["outcome"], "created", "{retried}");
-    assert_eq!(runs(&pg, &id), 2, "upstream (503) is retried by the engine");
+    assert_eq!(runs(pg, &id), 2, "upstream (503) is retried by the engine");
     assert_eq!(
         sandbox
             .welcome_emails()

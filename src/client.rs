@@ -277,31 +277,28 @@ impl<'t, T: Transport> Client<'t, T> {
     /// Waits, when the last answer to `method` said this second's requests
     /// are spent, until a slot frees: Gladly counts 10 requests per second
     /// per method and organisation, and a request sent before then only
-    /// draws a 429. The wait counts like any other: a wait past the budget
-    /// or the deadline is not slept, and the call is `rate-limited`.
+    /// draws a 429. Pacing is not a retry: it does not spend the retry
+    /// budget (`options.retry`), which reads cannot set, so a walk of many
+    /// pages is bounded by the call's deadline alone; a wait past the
+    /// deadline is not slept, and the call is `rate-limited`.
     fn pace(&mut self, method: Method, what: &str, attempts: u32) -> Result<(), Error> {
         let now = self.transport.monotonic();
         let wait = self.pacing.get(method).wait(now);
         if wait.is_zero() {
             return Ok(());
         }
-        let past_deadline = wait >= self.left();
-        if past_deadline || self.waited.saturating_add(wait) > self.policy.max_total_wait {
-            let limit = if past_deadline {
-                format!("the call's deadline of {} s", CALL_DEADLINE.as_secs())
-            } else {
-                "options.retry".to_string()
-            };
+        if wait >= self.left() {
             return Err(Error::RateLimited {
                 retry_after_ms: None,
                 attempts,
                 message: format!(
-                    "{what} was not sent: Gladly said this second's requests are spent, after {} ms of waiting, and waiting for the next would pass {limit}; retry later",
-                    self.waited.as_millis()
+                    "{what} was not sent: Gladly said this second's requests are spent, and waiting for the next would pass the call's deadline of {} s (at Gladly's 10 requests a second, about {} pages of 100 agents fit in one call)",
+                    CALL_DEADLINE.as_secs(),
+                    CALL_DEADLINE.as_secs() * 10
                 ),
             });
         }
-        self.pause(wait);
+        self.transport.sleep(wait);
         Ok(())
     }
 

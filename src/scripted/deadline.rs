@@ -40,30 +40,44 @@ fn stalled_answers_end_the_call_with_a_transport_error_within_its_deadline() {
 }
 
 #[test]
-fn pacing_waits_count_against_the_wait_budget() {
-    // Every page says the second's GETs are spent: the next GET waits a
-    // second. Two such waits exceed a budget of 1 s.
+fn pacing_waits_do_not_spend_the_retry_budget() {
+    // Pacing is not a retry: a walk whose every page says the second is
+    // spent waits about a second per page, bounded only by the call's
+    // deadline. Counted against the wait budget (30 s by default, and not
+    // settable for reads), it cut every list of more than about 30 pages
+    // short, so an organisation of a few thousand agents could never be
+    // listed or planned.
     let spent = [
-        ("ratelimit-limit-second", "10"),
+        ("ratelimit-limit-second", "1"),
         ("ratelimit-remaining-second", "0"),
     ];
-    let inboxes = |next: Option<&str>| page(vec![json!({"id": "ibx_1"})], next).to_string();
-    let mut s = Script::default()
-        .answer_with(200, &spent, &inboxes(Some("c1")))
-        .answer_with(200, &spent, &inboxes(None));
-    let mut want = new("n@x.io");
-    want.inboxes = vec!["ibx_1".into()];
-    let e = ops::provision(&mut s, &conn(), &want, &budget(5, 1)).unwrap_err();
-    assert!(
-        matches!(e, Error::RateLimited { .. }),
-        "expected rate-limited once pacing exceeds the budget, got {e:?}"
+    let pages = 45;
+    let mut s = Script::default();
+    for i in 0..pages {
+        let next = (i + 1 < pages).then(|| format!("c{i}"));
+        s = s.answer_with(
+            200,
+            &spent,
+            &page(
+                vec![json!({"id": format!("team_{i}"), "name": format!("Team {i}")})],
+                next.as_deref(),
+            )
+            .to_string(),
+        );
+    }
+    let teams = ops::list_teams(&mut s, &conn()).unwrap();
+    assert_eq!(
+        teams.len(),
+        pages,
+        "expected every page, got {}",
+        teams.len()
     );
+    let waited: Duration = s.slept.iter().sum();
     assert!(
-        s.sent.iter().all(|r| r.method != Method::Post),
-        "nothing may be created after the budget is spent: {:?}",
-        s.lines()
+        waited > RetryPolicy::default().max_total_wait,
+        "the walk waited {waited:?} for the rate limit, more than the default wait budget, and finished"
     );
-    assert_eq!(s.slept, [Duration::from_secs(1)]);
+    assert!(s.clock() <= CALL_DEADLINE);
 }
 
 #[test]

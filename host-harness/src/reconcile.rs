@@ -36,13 +36,8 @@ pub struct PlanArgs {
     /// phone, language, active) or JSON (a list of desired agents).
     #[arg(long, value_name = "FILE")]
     desired: PathBuf,
-    /// Who may be deactivated for being absent from the roster: agents with
-    /// an external id (managed), or every agent (all-agents).
-    #[arg(long, value_enum, default_value_t = ScopeArg::Managed, conflicts_with = "email_domain")]
-    scope: ScopeArg,
-    /// Scope: agents whose e-mail is at this domain (repeatable).
-    #[arg(long, value_name = "DOMAIN")]
-    email_domain: Vec<String>,
+    #[command(flatten)]
+    scope: ScopeArgs,
     /// Deactivations the plan may hold before its guard trips [default: 10%
     /// of the active agents in scope, at least 5].
     #[arg(long, value_name = "N")]
@@ -50,6 +45,32 @@ pub struct PlanArgs {
     /// Write the plan (JSON) here, for `apply`.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ScopeArgs {
+    /// Who may be deactivated for being absent from the roster: agents with
+    /// an external id (managed), or every agent (all-agents). `apply`
+    /// counts the deactivation guard in this scope and refuses a plan made
+    /// for another.
+    #[arg(long, value_enum, default_value_t = ScopeArg::Managed, conflicts_with = "email_domain")]
+    scope: ScopeArg,
+    /// Scope: agents whose e-mail is at this domain (repeatable).
+    #[arg(long, value_name = "DOMAIN")]
+    email_domain: Vec<String>,
+}
+
+impl ScopeArgs {
+    fn scope(&self) -> Scope {
+        if self.email_domain.is_empty() {
+            match self.scope {
+                ScopeArg::Managed => Scope::Managed,
+                ScopeArg::AllAgents => Scope::AllAgents,
+            }
+        } else {
+            Scope::EmailDomains(self.email_domain.clone())
+        }
+    }
 }
 
 #[derive(Args)]
@@ -84,6 +105,8 @@ pub struct ApplyArgs {
 pub struct ApplyCommand {
     /// A plan written by `plan --out`.
     plan: PathBuf,
+    #[command(flatten)]
+    scope: ScopeArgs,
     #[command(flatten)]
     apply: ApplyArgs,
 }
@@ -126,14 +149,7 @@ async fn make_plan(
         }
     };
     let options = PlanOptions {
-        scope: if a.email_domain.is_empty() {
-            match a.scope {
-                ScopeArg::Managed => Scope::Managed,
-                ScopeArg::AllAgents => Scope::AllAgents,
-            }
-        } else {
-            Scope::EmailDomains(a.email_domain.clone())
-        },
+        scope: a.scope.scope(),
         deactivation_threshold: a.deactivation_threshold,
     };
     let plan = match harness.plan(conn, &roster.rows, &options).await? {
@@ -236,8 +252,9 @@ pub async fn apply(
             return Ok(ExitCode::from(EXIT_INPUT));
         }
     };
-    // A threshold written in the file is not trusted to loosen the guard.
-    run_plan(harness, conn, &file, &c.apply, None).await
+    // A threshold or scope written in the file is not trusted to loosen
+    // the guard.
+    run_plan(harness, conn, &file, &c.apply, None, c.scope.scope()).await
 }
 
 pub async fn reconcile(
@@ -261,6 +278,7 @@ pub async fn reconcile(
         &file,
         &c.apply,
         c.plan.deactivation_threshold,
+        c.plan.scope.scope(),
     )
     .await
 }
@@ -271,12 +289,14 @@ async fn run_plan(
     file: &PlanFile,
     a: &ApplyArgs,
     deactivation_threshold: Option<u32>,
+    scope: Scope,
 ) -> anyhow::Result<ExitCode> {
     let options = RunOptions {
         dry_run: a.dry_run,
         allow_deactivations: a.allow_deactivations,
         deactivation_threshold,
         per_second: a.rate,
+        scope,
     };
     if !(a.rate > 0.0 && a.rate.is_finite()) {
         eprintln!("error: invalid-input: --rate must be a positive number of changes per second");

@@ -335,6 +335,7 @@ async fn reconcile(
         allow_deactivations: Some(u32::MAX),
         deactivation_threshold: None,
         per_second: 1_000.0,
+        scope: options.scope.clone(),
     };
     let report = run::apply(h, conn, &file, &run, &mut Quiet)
         .await?

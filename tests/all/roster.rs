@@ -720,6 +720,56 @@ async fn a_plan_edited_to_hide_its_deactivations_is_refused_as_edited() {
     );
 }
 
+/// A plan file whose scope was widened (managed to all-agents) counts more
+/// agents as active, which loosens the guard: apply counts in the scope it
+/// is told (managed by default) and refuses a plan of another scope; told
+/// the wider scope, it still keeps a guard the plan says tripped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_whose_scope_was_widened_does_not_loosen_the_guard() {
+    let e = env().await;
+    // Every managed agent absent from an empty roster: the guard trips
+    // (all of them), but among all agents they are few.
+    let p = plan(&e, &[], &managed()).await;
+    assert!(p.guard_tripped && p.deactivations > 0, "{p:?}");
+    let widened = file_with(&e, p.clone(), Scope::AllAgents);
+    let r = run::apply(
+        &e.harness,
+        &e.admin,
+        &widened,
+        &RunOptions::default(),
+        &mut Quiet,
+    )
+    .await
+    .unwrap();
+    match r {
+        Err(Refusal::OtherScope { planned, given }) => {
+            assert_eq!(
+                (planned.as_str(), given.as_str()),
+                ("\"all-agents\"", "\"managed\"")
+            );
+        }
+        Err(other) => panic!("expected a refusal for the scope, got {other}"),
+        Ok(report) => panic!(
+            "expected a refusal for the scope, got the plan applied: {:#}",
+            report.to_json()
+        ),
+    }
+    // Told the wider scope, the guard the plan says tripped stays tripped.
+    let options = RunOptions {
+        scope: Scope::AllAgents,
+        ..RunOptions::default()
+    };
+    let r = run::apply(&e.harness, &e.admin, &widened, &options, &mut Quiet)
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, Err(Refusal::Guard { .. })),
+        "expected the guard to refuse, got {:?}",
+        r.map(|report| report.to_json())
+    );
+    assert!(e.writes().is_empty(), "a refused plan writes nothing");
+}
+
 /// Item 1 of issue 15: a plan edited consistently (its threshold and count
 /// of active agents raised until its numbers agree with "not tripped") is
 /// still guarded: the guard is recounted from its changes and a fresh read

@@ -204,6 +204,7 @@ async fn run_case(c: Case) -> Result<(), TestCaseError> {
         allow_deactivations: Some(u32::MAX),
         deactivation_threshold: None,
         per_second: 10_000.0,
+        scope: scope.clone(),
     };
     let file = file_with(&e, plan, scope.clone());
     let report = run::apply(&e.harness, &e.admin, &file, &run, &mut Quiet)

@@ -16,7 +16,7 @@ use crate::roster::{
 use crate::{Connection, Harness, error_case, error_message, output};
 
 /// How to apply.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct RunOptions {
     pub dry_run: bool,
     /// Deactivations the operator allows; needed when the guard trips, and
@@ -30,6 +30,12 @@ pub struct RunOptions {
     /// Changes started per second at most (Gladly: 10 requests per second
     /// per method; a change is one read and one write).
     pub per_second: f64,
+    /// The scope the operator applies in (`apply --scope`/`--email-domain`;
+    /// `reconcile` passes the one it planned with). The guard is counted in
+    /// it, never in the scope a plan file names: a file whose scope was
+    /// widened would count more agents as active and loosen the guard. A
+    /// plan made for another scope is refused.
+    pub scope: Scope,
 }
 
 impl Default for RunOptions {
@@ -39,6 +45,7 @@ impl Default for RunOptions {
             allow_deactivations: None,
             deactivation_threshold: None,
             per_second: 10.0,
+            scope: Scope::Managed,
         }
     }
 }
@@ -56,6 +63,8 @@ pub enum Refusal {
     },
     /// The plan was made for another organisation.
     OtherOrganisation { planned: String, given: String },
+    /// The plan names another scope than the one the operator applies in.
+    OtherScope { planned: String, given: String },
     /// What the plan says of its deactivations disagrees with the changes
     /// it holds: it was edited or merged after it was made. Each
     /// disagreement in words.
@@ -81,6 +90,10 @@ impl std::fmt::Display for Refusal {
             Refusal::OtherOrganisation { planned, given } => write!(
                 f,
                 "the plan was made for {planned}, not {given}; plan again against this organisation"
+            ),
+            Refusal::OtherScope { planned, given } => write!(
+                f,
+                "the plan names the scope {planned}, but apply counts the deactivation guard in the scope {given}; if the plan is as you made it, apply it with that scope (--scope all-agents, or --email-domain DOMAIN)"
             ),
             Refusal::Edited(why) => write!(
                 f,
@@ -254,11 +267,17 @@ pub async fn apply(
     if let Err(r) = admit(file, conn) {
         return Ok(Err(r));
     }
+    if file.scope != options.scope {
+        return Ok(Err(Refusal::OtherScope {
+            planned: plan_file::scope(&file.scope).to_string(),
+            given: plan_file::scope(&options.scope).to_string(),
+        }));
+    }
     let mut stopped = None;
     let counted = deactivations(file);
     // Without a deactivation the guard cannot trip: no read is needed.
     if counted > 0 {
-        match active_in_scope_now(harness, conn, &file.scope).await {
+        match active_in_scope_now(harness, conn, &options.scope).await {
             Ok(Ok(active_now)) => {
                 let g = Guard::at_apply(
                     counted,
@@ -266,6 +285,12 @@ pub async fn apply(
                     options.deactivation_threshold,
                     file.plan.deactivation_threshold,
                 );
+                // A guard the plan says tripped stays tripped: a file can
+                // tighten the guard, never loosen it.
+                let g = Guard {
+                    tripped: g.tripped || file.plan.guard_tripped,
+                    ..g
+                };
                 if !g.allows(options.allow_deactivations) {
                     return Ok(Err(Refusal::Guard {
                         deactivations: g.deactivations,

@@ -40,6 +40,46 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same error, its message preceded by `context` (the connector's
+    /// own words): what a workflow branches on stays the same, and a person
+    /// reading it learns what was going on when it happened.
+    pub fn after(self, context: &str) -> Self {
+        let with = |m: String| format!("{context} {m}");
+        match self {
+            Self::Unauthorized(m) => Self::Unauthorized(with(m)),
+            Self::Forbidden(m) => Self::Forbidden(with(m)),
+            Self::NotFound(m) => Self::NotFound(with(m)),
+            Self::Conflict { message, agent_ids } => Self::Conflict {
+                message: with(message),
+                agent_ids,
+            },
+            Self::RateLimited {
+                retry_after_ms,
+                attempts,
+                message,
+            } => Self::RateLimited {
+                retry_after_ms,
+                attempts,
+                message: with(message),
+            },
+            Self::InvalidInput { field, message } => Self::InvalidInput {
+                field,
+                message: with(message),
+            },
+            Self::Unsupported(m) => Self::Unsupported(with(m)),
+            Self::Upstream {
+                status,
+                message,
+                body_excerpt,
+            } => Self::Upstream {
+                status,
+                message: with(message),
+                body_excerpt,
+            },
+            Self::Transport(m) => Self::Transport(with(m)),
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::InvalidInput {
             field: field.into(),

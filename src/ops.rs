@@ -197,7 +197,12 @@ pub(crate) fn create<T: Transport>(
         };
         // The doubt is quoted in a warning: scrubbed like any error.
         let doubt = c.scrub(doubt);
-        if let Some(found) = find_by_email(c, email)? {
+        let found = find_by_email(c, email).map_err(|e| {
+            e.after(&format!(
+                "The create of {email} may have been made (its answer was lost: {doubt}), and looking the e-mail up afterwards failed, so it is not known whether the agent exists: look {email} up before provisioning it again."
+            ))
+        })?;
+        if let Some(found) = found {
             return Ok(Created::Agent(
                 found,
                 vec![
@@ -219,7 +224,15 @@ pub(crate) fn create<T: Transport>(
             check_written(body, &created, "the created agent").map_err(|m| m.error(c.secrets()))?;
             Ok(Created::Agent(created, vec![WELCOME_WARNING.into()]))
         }
-        409 => match find_by_email(c, email)? {
+        409 => match find_by_email(c, email).map_err(|e| {
+            if resent {
+                e.after(&format!(
+                    "The create of {email} was sent again after its first answer was lost, and answered 409 Conflict: the first may have made the agent, and looking it up failed: look {email} up before provisioning it again."
+                ))
+            } else {
+                e
+            }
+        })? {
             // A create never makes a deactivated agent, nor one unlike what
             // it sent: such an agent was there before, and is settled with.
             Some(existing)
@@ -282,7 +295,13 @@ fn read_created<T: Transport>(
     {
         return Ok(agent);
     }
-    find_by_email(c, email)?.ok_or_else(|| Error::Upstream {
+    let accepted = |e: Error| {
+        e.after(&format!(
+            "Gladly accepted the create of {email} (HTTP {}): the agent exists and was sent its welcome e-mail, but reading it back failed; do not provision it again.",
+            sent.status
+        ))
+    };
+    find_by_email(c, email).map_err(accepted)?.ok_or_else(|| Error::Upstream {
         status: sent.status,
         message: format!(
             "Gladly accepted the create of {email} (HTTP {}), but no agent with that e-mail can be found; check Settings > Users before provisioning it again",

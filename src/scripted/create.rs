@@ -142,3 +142,40 @@ fn a_resent_create_meeting_a_deactivated_agent_reactivates_it() {
     let r = ops::provision(&mut s, &conn(), &new("n@x.io"), &WriteOptions::default()).unwrap();
     assert_eq!(r.outcome, Outcome::Reactivated, "got {r:?}");
 }
+
+#[test]
+fn a_failed_look_up_after_a_lost_create_says_the_agent_may_exist() {
+    // The create's answer is lost, and the look-up that would tell whether
+    // it was made fails: the error must say the agent may exist, or an
+    // operator provisions it again and it gets a second welcome e-mail.
+    let mut s = Script::default()
+        .answer(200, page(vec![], None))
+        .fail(TransportErrorKind::Lost)
+        .answer(
+            500,
+            json!({"errors": [{"code": "internal", "detail": "boom"}]}),
+        );
+    let e = ops::provision(&mut s, &conn(), &new("n@x.io"), &WriteOptions::default()).unwrap_err();
+    match &e {
+        Error::Upstream { message, .. }
+            if message.contains("may have been made") && message.contains("n@x.io") => {}
+        other => panic!("expected upstream saying the create may have been made, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_failed_read_back_after_an_accepted_create_says_the_agent_exists() {
+    // 201 with only an id; reading the agent back fails both ways.
+    let mut s = Script::default()
+        .answer(200, page(vec![], None))
+        .answer(201, json!({"id": "new"}))
+        .answer(500, json!({}))
+        .answer(500, json!({}));
+    let e = ops::provision(&mut s, &conn(), &new("n@x.io"), &WriteOptions::default()).unwrap_err();
+    match &e {
+        Error::Upstream { message, .. }
+            if message.contains("accepted the create of n@x.io")
+                && message.contains("do not provision it again") => {}
+        other => panic!("expected upstream saying the create was accepted, got {other:?}"),
+    }
+}

@@ -73,10 +73,12 @@ pub fn apply_change<T: Transport>(
         };
         // A plan file may have been edited: the API user is refused here
         // too, judged by who the agent is now, before anything is written.
-        if change.kind == ChangeKind::Deactivate && same_email(&now.email_address, &conn.api_user) {
+        if let Some(what) =
+            super::locks_out_api_user(change.kind, &body, &now.email_address, &conn.api_user)
+        {
             return Err(Error::Conflict {
                 message: format!(
-                    "agent {} ({}) is this connection's own API user: deactivating it would lock this integration out of Gladly; nothing was written. Deactivate it by hand in Gladly if that is really meant",
+                    "agent {} ({}) is this connection's own API user: {what} would lock this integration out of Gladly; nothing was written. Do it by hand in Gladly if that is really meant",
                     now.id, now.email_address
                 ),
                 agent_ids: vec![now.id.clone()],

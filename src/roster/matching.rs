@@ -142,28 +142,10 @@ pub fn build(
         claimed.insert(one, p);
     }
 
-    let is_api_user = |a: &Agent| same_email(&a.email_address, api_user);
     let mut pending: Vec<Pending> = Vec::new();
     let mut unchanged = 0u32;
     for (p, row) in rows.iter().enumerate() {
         if refused[p] {
-            continue;
-        }
-        // The README promises the API user is never deactivated: an org
-        // must not lock its own automation out, by omission or by a row.
-        if let Some((ai, how)) = matched[p]
-            && !row.want.active
-            && agents[ai].is_active()
-            && is_api_user(&agents[ai])
-        {
-            conflicts.push(conflict(
-                row,
-                format!(
-                    "the row marks {} inactive, but agent {} (matched by {how}) is this connection's own API user: deactivating it would lock this integration out of Gladly. Mark the row active or remove it; deactivate the API user by hand in Gladly if that is really meant",
-                    row.want.email_address, agents[ai].id
-                ),
-                vec![agents[ai].id.clone()],
-            ));
             continue;
         }
         let change = match matched[p] {
@@ -171,6 +153,23 @@ pub fn build(
             None if row.want.active => Some(create(row)),
             None => None, // a leaver Gladly never had
         };
+        // The README promises the API user is never deactivated, demoted or
+        // moved to another address: an org must not lock its own
+        // automation out, by omission or by a row.
+        if let (Some(c), Some((ai, how))) = (&change, matched[p])
+            && let Some(what) =
+                super::locks_out_api_user(c.kind, &c.body, &agents[ai].email_address, api_user)
+        {
+            conflicts.push(conflict(
+                row,
+                format!(
+                    "the row for {} would change agent {} (matched by {how}), this connection's own API user: {what} would lock this integration out of Gladly. Change the row, or make that change by hand in Gladly if it is really meant",
+                    row.want.email_address, agents[ai].id
+                ),
+                vec![agents[ai].id.clone()],
+            ));
+            continue;
+        }
         match change {
             Some(c) => pending.push(c),
             None => unchanged += 1,

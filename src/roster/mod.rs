@@ -156,3 +156,41 @@ pub fn active_in_scope(
         && scope.covers(email_address, external_id)
         && !crate::model::same_email(email_address, api_user)
 }
+
+/// What a change would do to the connection's own API user that locks the
+/// integration out of Gladly (`None` when nothing): deactivating it, taking
+/// away its Administrator role (writes need it), or changing the e-mail its
+/// Basic credential is made of. Judged by `kind` and the `body` the change
+/// would send, for the agent whose e-mail is `agent_email` now. One rule,
+/// used when planning a roster and again when applying a change (a plan
+/// file may have been edited).
+pub(crate) fn locks_out_api_user(
+    kind: ChangeKind,
+    body: &serde_json::Map<String, serde_json::Value>,
+    agent_email: &str,
+    api_user: &str,
+) -> Option<String> {
+    if !crate::model::same_email(agent_email, api_user) {
+        return None;
+    }
+    let deactivates = kind == ChangeKind::Deactivate
+        || body.get("active") == Some(&serde_json::Value::Bool(false));
+    if deactivates {
+        return Some("deactivating it".into());
+    }
+    if let Some(role) = body.get("role").and_then(serde_json::Value::as_str)
+        && !role.eq_ignore_ascii_case("ADMIN")
+    {
+        return Some(format!(
+            "changing its role to {role} (writes need an Administrator)"
+        ));
+    }
+    if let Some(email) = body.get("emailAddress").and_then(serde_json::Value::as_str)
+        && !crate::model::same_email(email, api_user)
+    {
+        return Some(format!(
+            "changing its e-mail to {email} (the connection's API user, and so its credential, is {api_user})"
+        ));
+    }
+    None
+}

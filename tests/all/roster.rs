@@ -720,6 +720,94 @@ async fn a_plan_edited_to_hide_its_deactivations_is_refused_as_edited() {
     );
 }
 
+/// The API user must not be demoted (writes need an Administrator) nor
+/// moved to another address (its credential is made of it) by a row, any
+/// more than deactivated: planned, such a row is a conflict; applied from a
+/// plan made as another user, the change is refused before it is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_cannot_demote_or_move_the_api_user() {
+    let e = env().await;
+    {
+        let mut org = e.sandbox.org();
+        let a = org.add_agent("admin@acme.example", "The API user", true, Some("E-0001"));
+        a.role = "ADMIN".into();
+    }
+    for (label, edit) in [
+        (
+            "demoted",
+            (|d: &mut DesiredAgent| d.role = Some(Role::Agent)) as fn(&mut DesiredAgent),
+        ),
+        ("moved", |d: &mut DesiredAgent| {
+            d.email_address = "robot@acme.example".into()
+        }),
+    ] {
+        let mut roster = seeded_roster();
+        let mut api_user = desired("Admin@Acme.example", "The API user", Some("E-0001"));
+        edit(&mut api_user);
+        roster.push(api_user);
+        let p = plan(&e, &roster, &managed()).await;
+        assert!(
+            p.changes
+                .iter()
+                .all(|c| c.email_address.to_lowercase() != "admin@acme.example"
+                    && c.current.as_ref().map(|a| a.id.as_str()) != Some(api_user_id(&e).as_str())),
+            "{label}: expected no change to the API user, got {:#?}",
+            p.changes
+        );
+        let [conflict] = p.conflicts.as_slice() else {
+            panic!("{label}: expected one conflict, got {:#?}", p.conflicts)
+        };
+        assert!(
+            conflict.message.contains("own API user"),
+            "{label}: got {}",
+            conflict.message
+        );
+        // Planned as another user, the change is there; applied as the API
+        // user, it is refused and nothing is written.
+        let as_member = e
+            .harness
+            .plan(&e.sandbox.member().into(), &roster, &managed())
+            .await
+            .unwrap()
+            .unwrap();
+        let change = as_member
+            .changes
+            .iter()
+            .find(|c| c.current.as_ref().map(|a| a.id.as_str()) == Some(api_user_id(&e).as_str()))
+            .unwrap_or_else(|| {
+                panic!("{label}: planned as another user, the row changes the admin")
+            });
+        let r = e
+            .harness
+            .apply_change(&e.admin, change, &no_options())
+            .await
+            .unwrap();
+        let err = expect_err(r, "conflict");
+        assert!(
+            gladly_harness::error_message(&err).contains("own API user"),
+            "{label}: got {err:?}"
+        );
+        assert!(e.writes().is_empty(), "{label}: nothing is written");
+    }
+    let org = e.sandbox.org();
+    let admin = org
+        .agents
+        .iter()
+        .find(|a| a.email_address == "admin@acme.example")
+        .expect("the API user is still there, at its address");
+    assert_eq!(admin.role, "ADMIN");
+}
+
+fn api_user_id(e: &Env) -> String {
+    e.sandbox
+        .org()
+        .agents
+        .iter()
+        .find(|a| a.email_address.eq_ignore_ascii_case("admin@acme.example"))
+        .map(|a| a.id.clone())
+        .unwrap()
+}
+
 /// A plan file whose scope was widened (managed to all-agents) counts more
 /// agents as active, which loosens the guard: apply counts in the scope it
 /// is told (managed by default) and refuses a plan of another scope; told

@@ -13,7 +13,9 @@
 //! in any mix of the escapes a server writes text in: as is, percent-encoded
 //! (`%3A`, `%3a`, UTF-8 bytes), or JSON-escaped (`\u003a`, `\/`, `\\`,
 //! `\"`). A form cut short (an echo a server or proxy truncated) is removed
-//! too once [`PARTIAL`] characters of it are there.
+//! too once [`PARTIAL`] characters of it are there, and so is any run of
+//! [`PARTIAL`] characters from inside the token or its base64 (an echo whose
+//! front was masked or cut off).
 //!
 //! When the token is unknown (the host completes the credential; under
 //! Obelisk nobody else scrubs), what can be known is removed: the API user
@@ -41,6 +43,13 @@ pub struct Secrets {
     /// The first characters of the forms and leads: elsewhere nothing can
     /// begin (the host scrubs every field of long agent lists).
     starts: Vec<char>,
+    /// Every run of [`PARTIAL`] characters inside a form of a known secret
+    /// (as it is, not escaped), and where in which form it stands: an echo
+    /// that begins in the middle of a secret (a masked head, a proxy that
+    /// cut the front off, an escape the matcher does not read) still leaves
+    /// such a run, and the run is removed with as much of the form around it
+    /// as follows.
+    pieces: std::collections::HashMap<[char; PARTIAL], Vec<(usize, usize)>>,
 }
 
 #[derive(Clone)]
@@ -154,6 +163,41 @@ impl Secrets {
             .collect();
         self.starts.sort_unstable();
         self.starts.dedup();
+        self.pieces.clear();
+        // Only forms every piece of which is secret: not `user:token` as it
+        // is (its front is the API user's e-mail, which is no secret and
+        // must stay readable; the token's own form covers the rest).
+        for (f, form) in self
+            .forms
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.min <= PARTIAL)
+        {
+            for (offset, window) in form.chars.windows(PARTIAL).enumerate() {
+                let key: [char; PARTIAL] = window.try_into().expect("windows of PARTIAL");
+                self.pieces.entry(key).or_default().push((f, offset));
+            }
+        }
+    }
+
+    /// Where a piece of a form that `text[at..]` begins with ends: a run of
+    /// at least [`PARTIAL`] characters found inside a form, extended as far
+    /// as the form goes on.
+    fn piece_at(&self, text: &[char], at: usize) -> Option<usize> {
+        let window: [char; PARTIAL] = text.get(at..at + PARTIAL)?.try_into().ok()?;
+        let places = self.pieces.get(&window)?;
+        places
+            .iter()
+            .map(|&(f, offset)| {
+                let form = &self.forms[f].chars[offset..];
+                let same = form
+                    .iter()
+                    .zip(&text[at..])
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                at + same
+            })
+            .max()
     }
 
     /// How far beyond a cut an echo that reaches the cut can go: scrub this
@@ -194,6 +238,11 @@ impl Secrets {
             let may_start = |c: char| {
                 matches!(c, '%' | '\\' | '<' | 'b' | 'B') || self.starts.binary_search(&c).is_ok()
             };
+            if let Some(end) = self.piece_at(&chars, i) {
+                out.push_str(REDACTED);
+                i = end;
+                continue;
+            }
             if !may_start(chars[i]) {
                 out.push(chars[i]);
                 i += 1;
@@ -436,6 +485,31 @@ fn basic_credential(text: &[char], at: usize) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_piece_from_the_middle_of_a_secret_is_removed() {
+        // Echoes that begin inside the secret: a masked head, a proxy that
+        // cut the front off, an escape the matcher does not read (an HTML
+        // entity). Whatever of the secret is left, from 8 characters on.
+        let s = Secrets::new("admin@acme.example", "sandbox-admin-token");
+        let b64 = STANDARD.encode("admin@acme.example:sandbox-admin-token");
+        for (echo, leaked) in [
+            ("token ****box-admin-token end", "box-admin-token"),
+            ("denied sandbox&#45;admin-token", "admin-token"),
+            ("tail: x-admin-to", "-admin-to"),
+        ] {
+            let got = s.scrub(echo);
+            assert!(!got.contains(leaked), "{echo:?} leaked {leaked:?}: {got}");
+        }
+        let tail = &b64[b64.len() - 12..];
+        let got = s.scrub(&format!("cut {tail} here"));
+        assert!(!got.contains(tail), "a base64 tail leaked: {got}");
+        // The API user's e-mail alone is no secret: it stays readable.
+        assert_eq!(
+            s.scrub_words("agent admin@acme.example is the API user"),
+            "agent admin@acme.example is the API user"
+        );
+    }
 
     #[test]
     fn every_echo_form_of_the_token_is_removed() {

@@ -226,6 +226,17 @@ fn echoes(host_completed: bool) -> Vec<Echo> {
             text: percent(TOKEN),
             piece: percent(&TOKEN[..8]),
         });
+        // Echoes that begin inside the secret (a masked head, a proxy that
+        // cut the front off): what is left of it, from 8 characters on.
+        out.push(Echo {
+            text: format!("****{}", &TOKEN[3..]),
+            piece: TOKEN[3..11].to_string(),
+        });
+        let encoded = STANDARD.encode(&pair);
+        out.push(Echo {
+            piece: encoded[encoded.len() - 10..encoded.len() - 2].to_string(),
+            text: encoded[encoded.len() - 12..].to_string(),
+        });
     }
     out
 }

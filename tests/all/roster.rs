@@ -720,12 +720,14 @@ async fn a_plan_edited_to_hide_its_deactivations_is_refused_as_edited() {
     );
 }
 
-/// The API user must not be demoted (writes need an Administrator) nor
-/// moved to another address (its credential is made of it) by a row, any
-/// more than deactivated: planned, such a row is a conflict; applied from a
-/// plan made as another user, the change is refused before it is written.
+/// Item 2 of issue 15: the connection's own API user (matched without
+/// case) must not be deactivated, demoted (writes need an Administrator) or
+/// moved to another address (its credential is made of it) by a row:
+/// planned, such a row is a conflict naming the row; applied from a plan
+/// made as another user (an edited plan), the change is refused before it
+/// is written.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_row_cannot_demote_or_move_the_api_user() {
+async fn a_row_cannot_deactivate_demote_or_move_the_api_user() {
     let e = env().await;
     {
         let mut org = e.sandbox.org();
@@ -734,9 +736,10 @@ async fn a_row_cannot_demote_or_move_the_api_user() {
     }
     for (label, edit) in [
         (
-            "demoted",
-            (|d: &mut DesiredAgent| d.role = Some(Role::Agent)) as fn(&mut DesiredAgent),
+            "deactivated",
+            (|d: &mut DesiredAgent| d.active = false) as fn(&mut DesiredAgent),
         ),
+        ("demoted", |d: &mut DesiredAgent| d.role = Some(Role::Agent)),
         ("moved", |d: &mut DesiredAgent| {
             d.email_address = "robot@acme.example".into()
         }),
@@ -757,6 +760,7 @@ async fn a_row_cannot_demote_or_move_the_api_user() {
         let [conflict] = p.conflicts.as_slice() else {
             panic!("{label}: expected one conflict, got {:#?}", p.conflicts)
         };
+        assert_eq!(conflict.row, Some(2), "{label}: the conflict names the row");
         assert!(
             conflict.message.contains("own API user"),
             "{label}: got {}",
@@ -796,6 +800,7 @@ async fn a_row_cannot_demote_or_move_the_api_user() {
         .find(|a| a.email_address == "admin@acme.example")
         .expect("the API user is still there, at its address");
     assert_eq!(admin.role, "ADMIN");
+    assert!(admin.active, "the API user is still active");
 }
 
 fn api_user_id(e: &Env) -> String {
@@ -912,69 +917,6 @@ async fn the_guard_is_recounted_from_the_changes_and_the_live_organisation() {
         .unwrap()
         .unwrap_or_else(|r| panic!("expected the plan applied, got refused: {r}"));
     assert_eq!(r.counts().applied, 22, "got {:#}", r.to_json());
-}
-
-/// Item 2 of issue 15: a row marking the connection's own API user
-/// inactive (matched without case) is a conflict naming the row, never a
-/// deactivation; and an edited plan that deactivates it is refused when
-/// applied.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_row_cannot_deactivate_the_api_user() {
-    let e = env().await;
-    e.sandbox
-        .org()
-        .add_agent("admin@acme.example", "The API user", true, Some("E-0001"));
-    let mut roster = seeded_roster();
-    let mut api_user = desired("Admin@Acme.example", "The API user", Some("E-0001"));
-    api_user.active = false;
-    roster.push(api_user);
-    let p = plan(&e, &roster, &managed()).await;
-    assert!(
-        p.changes.iter().all(|c| c.kind != ChangeKind::Deactivate),
-        "expected no deactivation, got {:#?}",
-        p.changes
-    );
-    let [conflict] = p.conflicts.as_slice() else {
-        panic!("expected one conflict, got {:#?}", p.conflicts)
-    };
-    assert_eq!(conflict.row, Some(2));
-    assert!(
-        conflict.message.contains("own API user"),
-        "got {}",
-        conflict.message
-    );
-
-    // Planned as another user, the row deactivates the admin; applied as
-    // the admin, it is refused before anything is written.
-    let as_member = e
-        .harness
-        .plan(&e.sandbox.member().into(), &roster, &managed())
-        .await
-        .unwrap()
-        .unwrap();
-    let change = as_member
-        .changes
-        .iter()
-        .find(|c| c.kind == ChangeKind::Deactivate)
-        .expect("planned as another user, the row deactivates the admin");
-    let r = e
-        .harness
-        .apply_change(&e.admin, change, &no_options())
-        .await
-        .unwrap();
-    let err = expect_err(r, "conflict");
-    assert!(
-        gladly_harness::error_message(&err).contains("own API user"),
-        "got {err:?}"
-    );
-    assert!(e.writes().is_empty(), "nothing is written");
-    assert!(
-        e.sandbox
-            .org()
-            .agents
-            .iter()
-            .any(|a| a.email_address == "admin@acme.example" && a.active)
-    );
 }
 
 /// Item 8 of issue 15: a host failure mid-apply (here the call's deadline)

@@ -44,40 +44,7 @@ impl Error {
     /// own words): what a workflow branches on stays the same, and a person
     /// reading it learns what was going on when it happened.
     pub fn after(self, context: &str) -> Self {
-        let with = |m: String| format!("{context} {m}");
-        match self {
-            Self::Unauthorized(m) => Self::Unauthorized(with(m)),
-            Self::Forbidden(m) => Self::Forbidden(with(m)),
-            Self::NotFound(m) => Self::NotFound(with(m)),
-            Self::Conflict { message, agent_ids } => Self::Conflict {
-                message: with(message),
-                agent_ids,
-            },
-            Self::RateLimited {
-                retry_after_ms,
-                attempts,
-                message,
-            } => Self::RateLimited {
-                retry_after_ms,
-                attempts,
-                message: with(message),
-            },
-            Self::InvalidInput { field, message } => Self::InvalidInput {
-                field,
-                message: with(message),
-            },
-            Self::Unsupported(m) => Self::Unsupported(with(m)),
-            Self::Upstream {
-                status,
-                message,
-                body_excerpt,
-            } => Self::Upstream {
-                status,
-                message: with(message),
-                body_excerpt,
-            },
-            Self::Transport(m) => Self::Transport(with(m)),
-        }
+        self.map_text(|m| format!("{context} {m}"), |excerpt| excerpt)
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -93,38 +60,51 @@ impl Error {
     /// words built from inputs.
     pub fn scrub(self, secrets: &Secrets) -> Self {
         let clean = |s: String| secrets.scrub_words(&s);
+        self.map_text(clean, clean)
+    }
+
+    /// The same error with `message` applied to its message and `excerpt`
+    /// to an upstream body excerpt; the case and its other fields stay.
+    fn map_text(
+        self,
+        message: impl Fn(String) -> String,
+        excerpt: impl Fn(String) -> String,
+    ) -> Self {
         match self {
-            Self::Unauthorized(m) => Self::Unauthorized(clean(m)),
-            Self::Forbidden(m) => Self::Forbidden(clean(m)),
-            Self::NotFound(m) => Self::NotFound(clean(m)),
-            Self::Conflict { message, agent_ids } => Self::Conflict {
-                message: clean(message),
+            Self::Unauthorized(m) => Self::Unauthorized(message(m)),
+            Self::Forbidden(m) => Self::Forbidden(message(m)),
+            Self::NotFound(m) => Self::NotFound(message(m)),
+            Self::Conflict {
+                message: m,
+                agent_ids,
+            } => Self::Conflict {
+                message: message(m),
                 agent_ids,
             },
             Self::RateLimited {
                 retry_after_ms,
                 attempts,
-                message,
+                message: m,
             } => Self::RateLimited {
                 retry_after_ms,
                 attempts,
-                message: clean(message),
+                message: message(m),
             },
-            Self::InvalidInput { field, message } => Self::InvalidInput {
+            Self::InvalidInput { field, message: m } => Self::InvalidInput {
                 field,
-                message: clean(message),
+                message: message(m),
             },
-            Self::Unsupported(m) => Self::Unsupported(clean(m)),
+            Self::Unsupported(m) => Self::Unsupported(message(m)),
             Self::Upstream {
                 status,
-                message,
+                message: m,
                 body_excerpt,
             } => Self::Upstream {
                 status,
-                message: clean(message),
-                body_excerpt: clean(body_excerpt),
+                message: message(m),
+                body_excerpt: excerpt(body_excerpt),
             },
-            Self::Transport(m) => Self::Transport(clean(m)),
+            Self::Transport(m) => Self::Transport(message(m)),
         }
     }
 }

@@ -20,7 +20,7 @@ async fn node_js_calls_the_component_through_jco() {
         eprintln!("skipped: node is not installed");
         return;
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("tests/node");
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let url = sandbox.url();
     let dir2 = dir.clone();

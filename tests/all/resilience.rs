@@ -224,7 +224,7 @@ fn the_hosts_caps_on_a_call_stay_above_the_components_deadline() {
         host >= deadline,
         "expected the harness's cap ({host:?}) at least {deadline:?}"
     );
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/obelisk/deployment.toml");
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../obelisk/deployment.toml");
     let toml = std::fs::read_to_string(file).unwrap();
     let lock: u64 = toml
         .lines()

@@ -23,7 +23,7 @@ pub fn run(cmd: &mut Command) -> String {
 /// wasm32-wasip2 into `target/guest`, its own target directory so that this
 /// cargo never waits for the one running the tests; the component's path.
 pub fn build_rogue_guest() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let target = root.join("target/guest");
     run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))

@@ -32,7 +32,7 @@ pub fn obelisk() -> Option<PathBuf> {
 
 /// The repository root.
 pub fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
 /// Builds the activity and the workflow once per test run

@@ -604,7 +604,7 @@ fn throughput(nodes: usize, rate_limit: Option<u32>, n: usize) -> Option<Run> {
     })
 }
 
-/// The figures in BENCHMARKS.md: `cargo test --test obelisk throughput --
+/// The figures in BENCHMARKS.md: `cargo test -p gladly-tests --test obelisk throughput --
 /// --ignored --nocapture` (with Obelisk and wac as for the tests; the
 /// engine runs in its own processes, so the test profile does not matter).
 #[test]

@@ -1,0 +1,117 @@
+//! SCIM errors (RFC 7644 §3.12): an HTTP status, a `scimType` where the RFC
+//! has one, and a detail a person can act on.
+
+use serde_json::{Value, json};
+
+use crate::directory::DirectoryError;
+
+pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+/// A SCIM error answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScimError {
+    pub status: u16,
+    /// `invalidFilter`, `invalidValue`, `uniqueness`, `invalidSyntax`,
+    /// `invalidPath`, `noTarget`, `mutability`, `tooMany`.
+    pub scim_type: Option<&'static str>,
+    pub detail: String,
+    /// Seconds, for a 429.
+    pub retry_after: Option<u64>,
+}
+
+impl ScimError {
+    pub fn new(status: u16, scim_type: Option<&'static str>, detail: impl Into<String>) -> Self {
+        ScimError {
+            status,
+            scim_type,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 400 `invalidValue`: the attribute, and what is wrong with it.
+    pub fn invalid_value(attribute: &str, what: impl std::fmt::Display) -> Self {
+        Self::new(400, Some("invalidValue"), format!("{attribute}: {what}"))
+    }
+
+    /// 400 `invalidSyntax`.
+    pub fn invalid_syntax(what: impl Into<String>) -> Self {
+        Self::new(400, Some("invalidSyntax"), what)
+    }
+
+    /// 400 `invalidFilter`.
+    pub fn invalid_filter(what: impl std::fmt::Display) -> Self {
+        Self::new(400, Some("invalidFilter"), format!("filter: {what}"))
+    }
+
+    /// 400 `invalidPath`.
+    pub fn invalid_path(path: &str, what: impl std::fmt::Display) -> Self {
+        Self::new(400, Some("invalidPath"), format!("path {path:?}: {what}"))
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(404, None, what)
+    }
+
+    /// 409 `uniqueness`.
+    pub fn uniqueness(what: impl Into<String>) -> Self {
+        Self::new(409, Some("uniqueness"), what)
+    }
+
+    /// The Error resource.
+    pub fn body(&self) -> Value {
+        let mut body = json!({
+            "schemas": [ERROR_SCHEMA],
+            // A string, as RFC 7644 §3.12 writes it (Okta's test checks it).
+            "status": self.status.to_string(),
+            "detail": self.detail,
+        });
+        if let Some(t) = self.scim_type {
+            body["scimType"] = json!(t);
+        }
+        body
+    }
+}
+
+/// What Gladly's failures become. The SCIM client's own credential was good
+/// (it got this far), so Gladly refusing the gateway's credential is the
+/// gateway's failure, 502, never a 401 the IdP would blame on its token.
+impl From<DirectoryError> for ScimError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::Unauthorized(m) => Self::new(
+                502,
+                None,
+                format!(
+                    "Gladly refused the gateway's API credential (GLADLY_API_USER, GLADLY_API_TOKEN): {m}"
+                ),
+            ),
+            DirectoryError::Forbidden(m) => Self::new(
+                502,
+                None,
+                format!(
+                    "Gladly forbids the gateway's API user this (writes need an Administrator's token): {m}"
+                ),
+            ),
+            DirectoryError::NotFound(m) => Self::not_found(m),
+            DirectoryError::Conflict(m) => Self::uniqueness(m),
+            DirectoryError::RateLimited {
+                retry_after_ms,
+                message,
+            } => ScimError {
+                status: 429,
+                scim_type: None,
+                detail: format!("Gladly's rate limit: {message}"),
+                retry_after: Some(retry_after_ms.map_or(1, |ms| ms.div_ceil(1000).max(1))),
+            },
+            DirectoryError::InvalidInput { field, message } => {
+                Self::new(400, Some("invalidValue"), format!("{field}: {message}"))
+            }
+            DirectoryError::Unsupported(m) => Self::new(501, None, m),
+            DirectoryError::Upstream(m) => Self::new(502, None, format!("Gladly: {m}")),
+            DirectoryError::Transport(m) => {
+                Self::new(503, None, format!("Gladly could not be reached: {m}"))
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! SCIM Groups are Gladly teams; inboxes and roles are groups too, by a
+//! naming convention, for IdPs that can only send group membership
+//! (JumpCloud, Okta Group Push):
+//!
+//! | Group `displayName` | `id` | a member is an agent |
+//! | --- | --- | --- |
+//! | the team's name | the team's id | in the team |
+//! | `Gladly inbox: <inbox name>` | `inbox:<inbox id>` | assigned to the inbox |
+//! | `Gladly role: <role>` (`agent`, `team_lead`, …) | `role:<role>` | with that role |
+//!
+//! Gladly's API cannot create, rename or delete a team, so those are refused.
+
+use serde_json::{Value, json};
+
+use crate::directory::{Agent, Inbox, Role, Team};
+use crate::error::ScimError;
+use crate::json::Obj;
+use crate::path::{AttrPath, CORE_GROUP};
+
+pub const INBOX_PREFIX: &str = "Gladly inbox: ";
+pub const ROLE_PREFIX: &str = "Gladly role: ";
+
+/// What a group stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Team(String),
+    Inbox(String),
+    Role(Role),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    pub kind: Kind,
+}
+
+impl Group {
+    /// Whether `agent` is a member.
+    pub fn has(&self, agent: &Agent) -> bool {
+        let holds = |ids: &Option<Vec<String>>, id: &str| {
+            ids.as_ref().is_some_and(|l| l.iter().any(|x| x == id))
+        };
+        match &self.kind {
+            Kind::Team(t) => holds(&agent.teams, t),
+            Kind::Inbox(i) => holds(&agent.inboxes, i),
+            // An agent whose role Gladly did not send is shown as an agent.
+            Kind::Role(r) => agent.role.as_ref().unwrap_or(&Role::Agent) == r,
+        }
+    }
+}
+
+/// Every group: the teams, the inboxes and the settable roles.
+pub fn all(teams: &[Team], inboxes: &[Inbox]) -> Vec<Group> {
+    let teams = teams.iter().map(|t| Group {
+        id: t.id.clone(),
+        display_name: t.name.clone().unwrap_or_else(|| t.id.clone()),
+        kind: Kind::Team(t.id.clone()),
+    });
+    let inboxes = inboxes.iter().map(|i| Group {
+        id: format!("inbox:{}", i.id),
+        display_name: format!("{INBOX_PREFIX}{}", i.name.as_deref().unwrap_or(&i.id)),
+        kind: Kind::Inbox(i.id.clone()),
+    });
+    let roles = Role::SETTABLE.into_iter().map(|r| Group {
+        id: format!("role:{}", r.scim_name()),
+        display_name: format!("{ROLE_PREFIX}{}", r.scim_name()),
+        kind: Kind::Role(r),
+    });
+    teams.chain(inboxes).chain(roles).collect()
+}
+
+/// The SCIM Group, with its members unless left out.
+pub fn render(group: &Group, members: Option<&[&Agent]>, base: &str) -> Value {
+    let mut g = json!({
+        "schemas": [CORE_GROUP],
+        "id": group.id,
+        "displayName": group.display_name,
+        "meta": {"resourceType": "Group", "location": format!("{base}/Groups/{}", group.id)},
+    });
+    if let Some(members) = members {
+        g["members"] = members
+            .iter()
+            .map(|a| {
+                json!({
+                    "value": a.id,
+                    "display": a.email_address,
+                    "type": "User",
+                    "$ref": format!("{base}/Users/{}", a.id),
+                })
+            })
+            .collect();
+    }
+    g
+}
+
+/// A change to a group's membership.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberOp {
+    Add(Vec<String>),
+    Remove(Vec<String>),
+    /// Exactly these members.
+    Replace(Vec<String>),
+}
+
+/// The membership changes of a PATCH to `group` (Okta's and Entra's
+/// shapes). A `displayName` other than the group's is refused: Gladly's API
+/// cannot rename a team. Other attributes (`externalId`, `id`) are dropped.
+pub fn patch(group: &Group, body: &Value) -> Result<Vec<MemberOp>, ScimError> {
+    let ops = body
+        .as_object()
+        .map(Obj)
+        .and_then(|o| o.get("Operations"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            ScimError::invalid_syntax("a PATCH body must be a PatchOp with an `Operations` array")
+        })?;
+    let mut out = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let o = op.as_object().map(Obj).ok_or_else(|| {
+            ScimError::invalid_syntax(format!("Operations[{i}] must be an object"))
+        })?;
+        let kind = o.str("op").unwrap_or_default().to_ascii_lowercase();
+        if !matches!(kind.as_str(), "add" | "replace" | "remove") {
+            return Err(ScimError::invalid_value(
+                &format!("Operations[{i}].op"),
+                format!("{:?} is not add, replace or remove", o.str("op")),
+            ));
+        }
+        let value = o.get("value");
+        match o.get("path") {
+            Some(Value::String(p)) => {
+                let path = AttrPath::parse(p)?;
+                member_op(group, &kind, &path, value, &mut out)?;
+            }
+            Some(_) => {
+                return Err(ScimError::invalid_syntax(format!(
+                    "Operations[{i}].path must be a string"
+                )));
+            }
+            None => {
+                let Some(Value::Object(map)) = value else {
+                    return Err(ScimError::new(
+                        400,
+                        Some("noTarget"),
+                        format!(
+                            "Operations[{i}]: an operation without a path needs an object value"
+                        ),
+                    ));
+                };
+                for (k, v) in map {
+                    member_op(group, &kind, &AttrPath::parse(k)?, Some(v), &mut out)?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn member_op(
+    group: &Group,
+    kind: &str,
+    path: &AttrPath,
+    value: Option<&Value>,
+    out: &mut Vec<MemberOp>,
+) -> Result<(), ScimError> {
+    match path.attr.as_str() {
+        "members" => {
+            // `members[value eq "id"]` names the member in the path.
+            let mut ids = match &path.filter {
+                Some(f) if f.attr == "value" => {
+                    vec![f.value.as_str().unwrap_or_default().to_string()]
+                }
+                Some(_) => {
+                    return Err(ScimError::invalid_path(
+                        "members[…]",
+                        "only members[value eq \"id\"] is supported",
+                    ));
+                }
+                None => member_ids(value)?,
+            };
+            ids.retain(|id| !id.is_empty());
+            out.push(match kind {
+                "add" => MemberOp::Add(ids),
+                "replace" => MemberOp::Replace(ids),
+                // `remove` of `members` with no value and no filter: all.
+                _ if value.is_none() && path.filter.is_none() => MemberOp::Replace(vec![]),
+                _ => MemberOp::Remove(ids),
+            });
+            Ok(())
+        }
+        "displayname" => {
+            let same = value
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case(group.display_name.trim()));
+            if same {
+                Ok(())
+            } else {
+                Err(ScimError::new(
+                    400,
+                    Some("mutability"),
+                    format!(
+                        "displayName: Gladly's API cannot rename {:?}; rename it in Gladly, or link the IdP's group to it by its name",
+                        group.display_name
+                    ),
+                ))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Member ids from `[{value}, …]`, one `{value}`, or a list of strings.
+pub fn member_ids(value: Option<&Value>) -> Result<Vec<String>, ScimError> {
+    let one = |v: &Value| -> Result<String, ScimError> {
+        match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Object(o) => Obj(o).str("value").map(str::to_string).ok_or_else(|| {
+                ScimError::invalid_value("members", "each member needs a value (the user's id)")
+            }),
+            other => Err(ScimError::invalid_value(
+                "members",
+                format!("{other} is not a member"),
+            )),
+        }
+    };
+    match value {
+        None => Ok(vec![]),
+        Some(Value::Array(items)) => items.iter().map(one).collect(),
+        Some(v) => Ok(vec![one(v)?]),
+    }
+}

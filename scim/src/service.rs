@@ -1,0 +1,819 @@
+//! Routing, authentication and the operations: one SCIM request in, one
+//! answer out, Gladly reached through a [`Directory`].
+
+use serde_json::{Value, json};
+
+use crate::directory::{Agent, Changes, Delta, Directory, Key, NewAgent, Provisioned, Role};
+use crate::discovery;
+use crate::error::ScimError;
+use crate::filter::{self, Resource, Term};
+use crate::group::{self, Group, Kind, MemberOp};
+use crate::json::Obj;
+use crate::path::AttrPath;
+use crate::user::{self, Desired, is_deleted};
+
+/// Where the service is mounted on its host.
+pub const BASE_PATH: &str = "/scim/v2";
+
+pub const SCIM_JSON: &str = "application/scim+json";
+const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+
+/// What the service is configured with.
+pub struct Config<'a> {
+    /// The absolute base URL clients reach, e.g. `http://127.0.0.1:8080/scim/v2`.
+    pub base_url: &'a str,
+    /// The bearer token SCIM clients must send (`GLADLY_SCIM_TOKEN`).
+    pub scim_token: &'a str,
+    /// Gladly's API user (`GLADLY_API_USER`): the agent with this e-mail is
+    /// the gateway's own, never deactivated, demoted or moved.
+    pub api_user: &'a str,
+}
+
+/// A request, its path below [`BASE_PATH`].
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The full path, e.g. `/scim/v2/Users/agt_1`.
+    pub path: &'a str,
+    /// The query string, without `?`.
+    pub query: &'a str,
+    pub authorization: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// An answer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    fn json(status: u16, body: &Value) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type".into(), SCIM_JSON.into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    fn error(e: &ScimError) -> Response {
+        let mut r = Response::json(e.status, &e.body());
+        if e.status == 401 {
+            r.headers.push((
+                "www-authenticate".into(),
+                "Bearer realm=\"gladly-scim\"".into(),
+            ));
+        }
+        if e.status == 405 {
+            r.headers.push(("allow".into(), "GET".into()));
+        }
+        if let Some(s) = e.retry_after {
+            r.headers.push(("retry-after".into(), s.to_string()));
+        }
+        r
+    }
+}
+
+/// Answers one request.
+pub fn handle<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Response {
+    match route(dir, config, req) {
+        Ok(r) => r,
+        Err(e) => Response::error(&e),
+    }
+}
+
+/// Whether the bearer token is the configured one, compared in time that
+/// does not depend on where they differ.
+fn authorized(config: &Config, header: Option<&str>) -> Result<(), ScimError> {
+    if config.scim_token.is_empty() {
+        return Err(ScimError::new(
+            500,
+            None,
+            "GLADLY_SCIM_TOKEN is not set: the gateway answers no request until it is",
+        ));
+    }
+    let given = header
+        .and_then(|h| h.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().as_bytes());
+    let expected = config.scim_token.as_bytes();
+    let ok = given.is_some_and(|g| {
+        g.len() == expected.len()
+            && g.iter()
+                .zip(expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ScimError::new(
+            401,
+            None,
+            "send Authorization: Bearer with the gateway's SCIM token (GLADLY_SCIM_TOKEN)",
+        ))
+    }
+}
+
+fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Response, ScimError> {
+    let Some(rest) = req
+        .path
+        .strip_prefix(BASE_PATH)
+        .filter(|r| r.is_empty() || r.starts_with('/'))
+    else {
+        return Err(ScimError::not_found(format!(
+            "no SCIM endpoint here; the base URL is {BASE_PATH}"
+        )));
+    };
+    authorized(config, req.authorization)?;
+    let segments: Vec<String> = rest
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let method = req.method.to_ascii_uppercase();
+    let base = config.base_url.trim_end_matches('/');
+    let get_only = |body: Value| -> Result<Response, ScimError> {
+        if method == "GET" {
+            Ok(Response::json(200, &body))
+        } else {
+            Err(ScimError::new(
+                405,
+                None,
+                format!("{method} is not allowed here; discovery endpoints answer GET"),
+            ))
+        }
+    };
+    match segments.as_slice() {
+        ["ServiceProviderConfig"] => get_only(discovery::service_provider_config(base)),
+        ["ResourceTypes"] => get_only(list_of(discovery::resource_types(base))),
+        ["ResourceTypes", id] => {
+            let found = discovery::resource_types(base)
+                .into_iter()
+                .find(|r| r["id"] == *id);
+            get_only(found.ok_or_else(|| ScimError::not_found(format!("no resource type {id:?}")))?)
+        }
+        ["Schemas"] => get_only(list_of(discovery::schemas(base))),
+        ["Schemas", id] => {
+            let found = discovery::schemas(base)
+                .into_iter()
+                .find(|s| s["id"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(id)));
+            get_only(found.ok_or_else(|| ScimError::not_found(format!("no schema {id:?}")))?)
+        }
+        ["Users"] => match method.as_str() {
+            "GET" => list_users(dir, base, &Query::parse(req.query)?),
+            "POST" => create_user(dir, base, &body_of(req)?),
+            _ => Err(not_allowed(&method, "/Users", "GET, POST")),
+        },
+        ["Users", ".search"] if method == "POST" => {
+            list_users(dir, base, &Query::search(&body_of(req)?)?)
+        }
+        ["Users", id] => {
+            let query = Query::parse(req.query)?;
+            match method.as_str() {
+                "GET" => Ok(Response::json(
+                    200,
+                    &query.project(user::render(&visible(dir, id)?, base)),
+                )),
+                "PUT" => {
+                    let current = visible(dir, id)?;
+                    let desired = user::from_resource(&body_of(req)?, Some(&current))?;
+                    write_user(dir, config, current, desired)
+                        .map(|a| Response::json(200, &query.project(user::render(&a, base))))
+                }
+                "PATCH" => {
+                    let current = visible(dir, id)?;
+                    let desired = user::patch(&current, &body_of(req)?)?;
+                    write_user(dir, config, current, desired)
+                        .map(|a| Response::json(200, &query.project(user::render(&a, base))))
+                }
+                "DELETE" => delete_user(dir, config, id),
+                _ => Err(not_allowed(
+                    &method,
+                    "/Users/{id}",
+                    "GET, PUT, PATCH, DELETE",
+                )),
+            }
+        }
+        ["Groups"] => match method.as_str() {
+            "GET" => list_groups(dir, base, &Query::parse(req.query)?),
+            "POST" => create_group(dir, config, base, &body_of(req)?),
+            _ => Err(not_allowed(&method, "/Groups", "GET, POST")),
+        },
+        ["Groups", ".search"] if method == "POST" => {
+            list_groups(dir, base, &Query::search(&body_of(req)?)?)
+        }
+        ["Groups", id] => {
+            let query = Query::parse(req.query)?;
+            let group = find_group(dir, id)?;
+            match method.as_str() {
+                "GET" => render_group(dir, &group, base, &query),
+                "PATCH" => {
+                    let ops = group::patch(&group, &body_of(req)?)?;
+                    change_members(dir, config, &group, &ops)?;
+                    render_group(dir, &group, base, &query)
+                }
+                "PUT" => {
+                    let body = body_of(req)?;
+                    let obj = body.as_object().map(Obj).ok_or_else(|| {
+                        ScimError::invalid_syntax("the body must be a JSON object (a SCIM Group)")
+                    })?;
+                    let mut ops = group::patch(
+                        &group,
+                        &json!({"Operations": [{"op": "replace", "value": {"displayName": obj.get("displayName").cloned().unwrap_or(json!(group.display_name))}}]}),
+                    )?;
+                    ops.push(MemberOp::Replace(group::member_ids(obj.get("members"))?));
+                    change_members(dir, config, &group, &ops)?;
+                    render_group(dir, &group, base, &query)
+                }
+                "DELETE" => Err(ScimError::new(
+                    400,
+                    Some("mutability"),
+                    format!(
+                        "Gladly's API cannot delete {:?}; unlink the group in the IdP instead (its members stay as they are)",
+                        group.display_name
+                    ),
+                )),
+                _ => Err(not_allowed(
+                    &method,
+                    "/Groups/{id}",
+                    "GET, PUT, PATCH, DELETE",
+                )),
+            }
+        }
+        _ => Err(ScimError::not_found(format!(
+            "no SCIM endpoint {}",
+            req.path
+        ))),
+    }
+}
+
+fn not_allowed(method: &str, path: &str, allowed: &str) -> ScimError {
+    ScimError::new(
+        405,
+        None,
+        format!("{method} is not allowed on {path}; {allowed} are"),
+    )
+}
+
+fn list_of(resources: Vec<Value>) -> Value {
+    json!({
+        "schemas": [LIST_SCHEMA],
+        "totalResults": resources.len(),
+        "startIndex": 1,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}
+
+/// The JSON body of a request: `application/scim+json` or
+/// `application/json` (or no type, as some clients send).
+fn body_of(req: &Request) -> Result<Value, ScimError> {
+    if let Some(ct) = req.content_type {
+        let media = ct.split(';').next().unwrap_or_default().trim();
+        if !media.eq_ignore_ascii_case(SCIM_JSON) && !media.eq_ignore_ascii_case("application/json")
+        {
+            return Err(ScimError::new(
+                415,
+                Some("invalidSyntax"),
+                format!("Content-Type {media:?}: send application/scim+json or application/json"),
+            ));
+        }
+    }
+    serde_json::from_slice(req.body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the body is not JSON: {e}")))
+}
+
+/// The list parameters (RFC 7644 §3.4.2).
+#[derive(Default)]
+struct Query {
+    filter: Option<String>,
+    start_index: usize,
+    count: Option<usize>,
+    attributes: Vec<AttrPath>,
+    excluded: Vec<AttrPath>,
+}
+
+impl Query {
+    fn parse(query: &str) -> Result<Query, ScimError> {
+        let mut q = Query {
+            start_index: 1,
+            ..Query::default()
+        };
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            match k.to_ascii_lowercase().as_str() {
+                "filter" => q.filter = Some(v.into_owned()),
+                "startindex" => q.start_index = number("startIndex", &v)?.max(1),
+                "count" => q.count = Some(number("count", &v)?),
+                "attributes" => q.attributes = paths(&v)?,
+                "excludedattributes" => q.excluded = paths(&v)?,
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+
+    /// A `POST /.search` body.
+    fn search(body: &Value) -> Result<Query, ScimError> {
+        let o = body.as_object().map(Obj).ok_or_else(|| {
+            ScimError::invalid_syntax(format!("a search body must be a {SEARCH_SCHEMA}"))
+        })?;
+        let list = |name: &str| -> Result<Vec<AttrPath>, ScimError> {
+            match o.get(name) {
+                None => Ok(vec![]),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(AttrPath::parse)
+                    .collect(),
+                Some(Value::String(s)) => paths(s),
+                Some(_) => Err(ScimError::invalid_value(
+                    name,
+                    "must be a list of attribute names",
+                )),
+            }
+        };
+        let int = |name: &str| -> Result<Option<usize>, ScimError> {
+            match o.get(name) {
+                None => Ok(None),
+                Some(v) => number(name, &v.to_string()).map(Some),
+            }
+        };
+        Ok(Query {
+            filter: o.str("filter").map(str::to_string),
+            start_index: int("startIndex")?.unwrap_or(1).max(1),
+            count: int("count")?,
+            attributes: list("attributes")?,
+            excluded: list("excludedAttributes")?,
+        })
+    }
+
+    fn project(&self, resource: Value) -> Value {
+        user::project(resource, &self.attributes, &self.excluded)
+    }
+
+    /// One page of `all` as a ListResponse.
+    fn page(&self, all: Vec<Value>) -> Value {
+        let total = all.len();
+        let count = self
+            .count
+            .unwrap_or(discovery::MAX_RESULTS)
+            .min(discovery::MAX_RESULTS);
+        let page: Vec<Value> = all
+            .into_iter()
+            .skip(self.start_index - 1)
+            .take(count)
+            .map(|r| self.project(r))
+            .collect();
+        json!({
+            "schemas": [LIST_SCHEMA],
+            "totalResults": total,
+            "startIndex": self.start_index,
+            "itemsPerPage": page.len(),
+            "Resources": page,
+        })
+    }
+}
+
+/// A non-negative integer parameter; a negative one counts as 0 (RFC 7644
+/// §3.4.2.4 says to treat it so).
+fn number(name: &str, v: &str) -> Result<usize, ScimError> {
+    let v = v.trim();
+    match v.parse::<i64>() {
+        Ok(n) => Ok(usize::try_from(n.max(0)).unwrap_or(usize::MAX)),
+        Err(_) => Err(ScimError::invalid_value(
+            name,
+            format!("{v:?} is not an integer"),
+        )),
+    }
+}
+
+fn paths(list: &str) -> Result<Vec<AttrPath>, ScimError> {
+    list.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(AttrPath::parse)
+        .collect()
+}
+
+/// The agent with this id, unless SCIM deleted it.
+fn visible<D: Directory>(dir: &mut D, id: &str) -> Result<Agent, ScimError> {
+    match dir.lookup(&Key::Id(id.to_string())) {
+        Ok(Some(a)) if !is_deleted(&a) => Ok(a),
+        Ok(_) | Err(crate::directory::DirectoryError::NotFound(_)) => {
+            Err(ScimError::not_found(format!("no user {id:?}")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn list_users<D: Directory>(dir: &mut D, base: &str, query: &Query) -> Result<Response, ScimError> {
+    let terms = match &query.filter {
+        Some(f) => filter::parse(f, Resource::User)?,
+        None => vec![],
+    };
+    // A look-up by e-mail or id when the filter names one; otherwise every
+    // agent, inactive and manually created ones included (an IdP whose
+    // filter misses an agent would create it again, answered 409, forever).
+    let by_key = terms.iter().find_map(|t| match t {
+        Term::UserName(e) | Term::Email(e) => Some(Key::Email(e.clone())),
+        Term::Id(i) => Some(Key::Id(i.clone())),
+        _ => None,
+    });
+    let candidates = match by_key {
+        Some(key) => match dir.lookup(&key) {
+            Ok(a) => a.into_iter().collect(),
+            Err(crate::directory::DirectoryError::NotFound(_)) => vec![],
+            // A malformed address or id matches nobody.
+            Err(crate::directory::DirectoryError::InvalidInput { .. }) => vec![],
+            Err(e) => return Err(e.into()),
+        },
+        None => dir.list_agents()?,
+    };
+    let mut found: Vec<Agent> = candidates
+        .into_iter()
+        .filter(|a| !is_deleted(a) && terms.iter().all(|t| user_matches(a, t)))
+        .collect();
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found.dedup_by(|a, b| a.id == b.id);
+    let all = found.iter().map(|a| user::render(a, base)).collect();
+    Ok(Response::json(200, &query.page(all)))
+}
+
+fn user_matches(a: &Agent, t: &Term) -> bool {
+    match t {
+        Term::UserName(e) | Term::Email(e) => a.email_address.trim().eq_ignore_ascii_case(e.trim()),
+        Term::ExternalId(x) => a.external_id.as_deref() == Some(x.as_str()),
+        Term::Id(i) => a.id == *i,
+        Term::DisplayName(_) => false,
+    }
+}
+
+fn is_api_user(config: &Config, agent: &Agent) -> bool {
+    !config.api_user.trim().is_empty()
+        && agent
+            .email_address
+            .trim()
+            .eq_ignore_ascii_case(config.api_user.trim())
+}
+
+/// Refuses what would lock the gateway's own API user out of Gladly.
+fn guard_api_user(
+    config: &Config,
+    current: &Agent,
+    active: bool,
+    role: Option<&Role>,
+    email: &str,
+) -> Result<(), ScimError> {
+    if !is_api_user(config, current) {
+        return Ok(());
+    }
+    let demoted = current.role == Some(Role::Admin) && role.is_some_and(|r| *r != Role::Admin);
+    let moved = !email.eq_ignore_ascii_case(&current.email_address);
+    if !active || demoted || moved {
+        return Err(ScimError::new(
+            400,
+            Some("mutability"),
+            format!(
+                "user {:?} is the gateway's own API user (GLADLY_API_USER): it is never deactivated, demoted from admin or moved to another e-mail, or the gateway would lock itself out of Gladly",
+                current.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn new_agent(d: &Desired) -> NewAgent {
+    NewAgent {
+        email_address: d.email.clone(),
+        name: d.name.clone(),
+        role: Some(d.role.clone().unwrap_or(Role::Agent)),
+        external_id: d.external_id.clone(),
+        phone_number: d.phone.clone(),
+        language: d.language.clone(),
+    }
+}
+
+/// POST /Users. One agent and one welcome e-mail per person: an agent with
+/// the address is 409, unless SCIM deleted it, when that same agent is
+/// re-onboarded (reactivated, no e-mail) and answered 201.
+fn create_user<D: Directory>(dir: &mut D, base: &str, body: &Value) -> Result<Response, ScimError> {
+    let mut d = user::from_resource(body, None)?;
+    let existing = dir.lookup(&Key::Email(d.email.clone()))?;
+    if let Some(a) = existing.as_ref().filter(|a| !is_deleted(a)) {
+        return Err(ScimError::uniqueness(format!(
+            "userName: {} is already agent {:?}{}; find it with filter=userName eq \"{}\"",
+            d.email,
+            a.id,
+            if a.is_active() {
+                ""
+            } else {
+                " (deactivated: PATCH active true to reactivate it)"
+            },
+            d.email
+        )));
+    }
+    if let (Some(deleted), None) = (existing.as_ref(), d.external_id.as_ref()) {
+        // Re-onboarded without an externalId: the one it had before the
+        // DELETE comes back in place of the mark.
+        d.external_id = deleted
+            .external_id
+            .as_deref()
+            .and_then(|x| x.strip_prefix(user::DELETED_MARK))
+            .and_then(|x| x.strip_prefix(':'))
+            .map(str::to_string);
+    }
+    let (outcome, mut agent) = dir.provision(&new_agent(&d))?;
+    if outcome == Provisioned::AlreadyExisted {
+        // Another request created it between the look-up and the create.
+        return Err(ScimError::uniqueness(format!(
+            "userName: {} is already agent {:?}",
+            d.email, agent.id
+        )));
+    }
+    if !d.active {
+        agent = dir.offboard(&agent.id)?;
+    }
+    let location = format!("{base}/Users/{}", agent.id);
+    let mut r = Response::json(201, &user::render(&agent, base));
+    r.headers.push(("location".into(), location));
+    Ok(r)
+}
+
+/// PUT or PATCH /Users/{id}: `current` made `desired`.
+fn write_user<D: Directory>(
+    dir: &mut D,
+    config: &Config,
+    current: Agent,
+    desired: Desired,
+) -> Result<Agent, ScimError> {
+    guard_api_user(
+        config,
+        &current,
+        desired.active,
+        desired.role.as_ref(),
+        &desired.email,
+    )?;
+    let mut agent = current;
+    if desired.active && !agent.is_active() {
+        // Reactivation is a provision of the same address: Gladly reactivates
+        // that agent (its id and history), no welcome e-mail.
+        let revived = Desired {
+            email: agent.email_address.clone(),
+            role: desired.role.clone().or(agent.role.clone()),
+            ..desired.clone()
+        };
+        agent = dir.provision(&new_agent(&revived))?.1;
+    }
+    let changes = desired.changes_from(&agent);
+    if !changes.is_empty() {
+        agent = dir.update(&agent.id, &changes)?;
+    }
+    if !desired.active && agent.is_active() {
+        agent = dir.offboard(&agent.id)?;
+    }
+    Ok(agent)
+}
+
+/// DELETE /Users/{id}: deactivated, and marked so that every instance
+/// answers 404 for it from then on (RFC 7644 §3.6).
+fn delete_user<D: Directory>(
+    dir: &mut D,
+    config: &Config,
+    id: &str,
+) -> Result<Response, ScimError> {
+    let current = visible(dir, id)?;
+    guard_api_user(config, &current, false, None, &current.email_address)?;
+    let agent = if current.is_active() {
+        dir.offboard(&current.id)?
+    } else {
+        current
+    };
+    // Deactivated first: a failure between the two leaves an inactive agent
+    // (still listed, active false), and the IdP's retry completes the mark.
+    dir.update(
+        &agent.id,
+        &Changes {
+            external_id: Some(user::deleted_mark(&agent)),
+            ..Changes::default()
+        },
+    )?;
+    Ok(Response {
+        status: 204,
+        headers: vec![],
+        body: vec![],
+    })
+}
+
+fn all_groups<D: Directory>(dir: &mut D) -> Result<Vec<Group>, ScimError> {
+    let teams = dir.list_teams()?;
+    let inboxes = dir.list_inboxes()?;
+    Ok(group::all(&teams, &inboxes))
+}
+
+fn find_group<D: Directory>(dir: &mut D, id: &str) -> Result<Group, ScimError> {
+    all_groups(dir)?
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or_else(|| ScimError::not_found(format!("no group {id:?}")))
+}
+
+fn wants_members(query: &Query) -> bool {
+    let named = |l: &[AttrPath]| l.iter().any(|p| p.attr == "members");
+    !named(&query.excluded) && (query.attributes.is_empty() || named(&query.attributes))
+}
+
+fn members_of<'a>(group: &Group, agents: &'a [Agent]) -> Vec<&'a Agent> {
+    let mut m: Vec<&Agent> = agents
+        .iter()
+        .filter(|a| !is_deleted(a) && group.has(a))
+        .collect();
+    m.sort_by(|a, b| a.id.cmp(&b.id));
+    m
+}
+
+fn render_group<D: Directory>(
+    dir: &mut D,
+    group: &Group,
+    base: &str,
+    query: &Query,
+) -> Result<Response, ScimError> {
+    let agents = if wants_members(query) {
+        Some(dir.list_agents()?)
+    } else {
+        None
+    };
+    let members = agents.as_ref().map(|a| members_of(group, a));
+    Ok(Response::json(
+        200,
+        &query.project(group::render(group, members.as_deref(), base)),
+    ))
+}
+
+fn list_groups<D: Directory>(
+    dir: &mut D,
+    base: &str,
+    query: &Query,
+) -> Result<Response, ScimError> {
+    let terms = match &query.filter {
+        Some(f) => filter::parse(f, Resource::Group)?,
+        None => vec![],
+    };
+    let mut groups: Vec<Group> = all_groups(dir)?
+        .into_iter()
+        .filter(|g| {
+            terms.iter().all(|t| match t {
+                Term::Id(i) => g.id == *i,
+                Term::DisplayName(n) => g.display_name.trim().eq_ignore_ascii_case(n.trim()),
+                _ => false,
+            })
+        })
+        .collect();
+    groups.sort_by(|a, b| a.id.cmp(&b.id));
+    let agents = if wants_members(query) {
+        Some(dir.list_agents()?)
+    } else {
+        None
+    };
+    let all = groups
+        .iter()
+        .map(|g| {
+            let members = agents.as_ref().map(|a| members_of(g, a));
+            group::render(g, members.as_deref(), base)
+        })
+        .collect();
+    Ok(Response::json(200, &query.page(all)))
+}
+
+/// POST /Groups: Gladly's API cannot create a team, so a group is linked to
+/// the team, inbox or role of that name (201, its members added), and any
+/// other name is refused.
+fn create_group<D: Directory>(
+    dir: &mut D,
+    config: &Config,
+    base: &str,
+    body: &Value,
+) -> Result<Response, ScimError> {
+    let obj = body.as_object().map(Obj).ok_or_else(|| {
+        ScimError::invalid_syntax("the body must be a JSON object (a SCIM Group)")
+    })?;
+    let name = obj
+        .str("displayName")
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ScimError::invalid_value("displayName", "is required"))?;
+    let group = all_groups(dir)?
+        .into_iter()
+        .find(|g| g.display_name.trim().eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            ScimError::new(
+                400,
+                Some("invalidValue"),
+                format!(
+                    "displayName: Gladly has no team named {name:?}, and its API cannot create teams: create the team in Gladly first, or name the group \"{}<inbox name>\" or \"{}<role>\"",
+                    group::INBOX_PREFIX,
+                    group::ROLE_PREFIX
+                ),
+            )
+        })?;
+    change_members(
+        dir,
+        config,
+        &group,
+        &[MemberOp::Add(group::member_ids(obj.get("members"))?)],
+    )?;
+    let mut r = render_group(dir, &group, base, &Query::default())?;
+    r.status = 201;
+    r.headers
+        .push(("location".into(), format!("{base}/Groups/{}", group.id)));
+    Ok(r)
+}
+
+/// Membership changes, each a delta on one agent (the connector writes the
+/// agent's whole list from a fresh read, so no other membership is lost).
+fn change_members<D: Directory>(
+    dir: &mut D,
+    config: &Config,
+    group: &Group,
+    ops: &[MemberOp],
+) -> Result<(), ScimError> {
+    for op in ops {
+        let (add, remove): (Vec<String>, Vec<String>) = match op {
+            MemberOp::Add(ids) => (ids.clone(), vec![]),
+            MemberOp::Remove(ids) => (vec![], ids.clone()),
+            MemberOp::Replace(ids) => {
+                let agents = dir.list_agents()?;
+                let now: Vec<String> = members_of(group, &agents)
+                    .iter()
+                    .map(|a| a.id.clone())
+                    .collect();
+                (
+                    ids.iter().filter(|i| !now.contains(i)).cloned().collect(),
+                    now.into_iter().filter(|i| !ids.contains(i)).collect(),
+                )
+            }
+        };
+        for (id, joining) in add
+            .iter()
+            .map(|i| (i, true))
+            .chain(remove.iter().map(|i| (i, false)))
+        {
+            let agent = match visible(dir, id) {
+                Ok(a) => a,
+                // Removing someone who is not there is done.
+                Err(e) if e.status == 404 && !joining => continue,
+                Err(e) if e.status == 404 => {
+                    return Err(ScimError::invalid_value(
+                        "members",
+                        format!("no user {id:?}"),
+                    ));
+                }
+                Err(e) => return Err(e),
+            };
+            if group.has(&agent) == joining {
+                continue;
+            }
+            let delta = |on: &str| Delta {
+                add: if joining {
+                    vec![on.to_string()]
+                } else {
+                    vec![]
+                },
+                remove: if joining {
+                    vec![]
+                } else {
+                    vec![on.to_string()]
+                },
+            };
+            let changes = match &group.kind {
+                Kind::Team(t) => Changes {
+                    teams: Some(delta(t)),
+                    ..Changes::default()
+                },
+                Kind::Inbox(i) => Changes {
+                    inboxes: Some(delta(i)),
+                    ..Changes::default()
+                },
+                // Leaving a role's group makes an agent an agent.
+                Kind::Role(r) => {
+                    let role = if joining { r.clone() } else { Role::Agent };
+                    guard_api_user(config, &agent, true, Some(&role), &agent.email_address)?;
+                    Changes {
+                        role: Some(role),
+                        ..Changes::default()
+                    }
+                }
+            };
+            dir.update(&agent.id, &changes)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1144 @@
+//! The service end to end over an in-memory Gladly that keeps the
+//! connector's promises (idempotent provision by e-mail, reactivation
+//! without a welcome e-mail, membership deltas), driven by the requests
+//! Okta's and Entra ID's clients send (SCIM-CLIENTS.md).
+
+use serde_json::{Value, json};
+
+use crate::directory::*;
+use crate::service::{Config, Request, handle};
+
+const TOKEN: &str = "scim-secret-0123456789";
+const BASE: &str = "http://127.0.0.1:8080/scim/v2";
+const API_USER: &str = "api@acme.com";
+
+/// Gladly in memory.
+#[derive(Default)]
+struct Gladly {
+    agents: Vec<Agent>,
+    teams: Vec<Team>,
+    inboxes: Vec<Inbox>,
+    welcome_emails: usize,
+    writes: usize,
+    next: usize,
+}
+
+impl Gladly {
+    fn seeded() -> Gladly {
+        let mut g = Gladly {
+            teams: vec![team("team_a", "Billing"), team("team_b", "Returns")],
+            inboxes: vec![Inbox {
+                id: "inb_1".into(),
+                name: Some("Support".into()),
+            }],
+            ..Gladly::default()
+        };
+        g.agents.push(Agent {
+            id: "agt_api".into(),
+            email_address: API_USER.into(),
+            name: Some("API User".into()),
+            role: Some(Role::Admin),
+            active: Some(true),
+            teams: Some(vec![]),
+            inboxes: Some(vec![]),
+            ..Agent::default()
+        });
+        g.agents.push(Agent {
+            id: "agt_old".into(),
+            email_address: "Old.Timer@acme.com".into(),
+            name: Some("Old Timer".into()),
+            role: Some(Role::Agent),
+            active: Some(false),
+            teams: Some(vec!["team_a".into()]),
+            inboxes: Some(vec![]),
+            created_at: Some("2024-01-02T03:04:05Z".into()),
+            ..Agent::default()
+        });
+        g
+    }
+
+    fn agent(&self, id: &str) -> &Agent {
+        self.agents
+            .iter()
+            .find(|a| a.id == id)
+            .expect("the agent exists")
+    }
+
+    fn find(&mut self, id: &str) -> Result<&mut Agent, DirectoryError> {
+        self.agents
+            .iter_mut()
+            .find(|a| a.id == id)
+            .ok_or_else(|| DirectoryError::NotFound(format!("no agent {id}")))
+    }
+}
+
+fn team(id: &str, name: &str) -> Team {
+    Team {
+        id: id.into(),
+        name: Some(name.into()),
+    }
+}
+
+fn apply(list: &mut Option<Vec<String>>, d: &Delta) {
+    let l = list.get_or_insert_with(Vec::new);
+    l.retain(|x| !d.remove.contains(x));
+    for a in &d.add {
+        if !l.contains(a) {
+            l.push(a.clone());
+        }
+    }
+}
+
+impl Directory for Gladly {
+    fn list_agents(&mut self) -> Result<Vec<Agent>, DirectoryError> {
+        Ok(self.agents.clone())
+    }
+    fn lookup(&mut self, key: &Key) -> Result<Option<Agent>, DirectoryError> {
+        Ok(self
+            .agents
+            .iter()
+            .find(|a| match key {
+                Key::Id(i) => a.id == *i,
+                Key::Email(e) => a.email_address.eq_ignore_ascii_case(e),
+                Key::ExternalId(x) => a.external_id.as_deref() == Some(x),
+            })
+            .cloned())
+    }
+    fn provision(&mut self, n: &NewAgent) -> Result<(Provisioned, Agent), DirectoryError> {
+        self.writes += 1;
+        if let Some(a) = self
+            .agents
+            .iter_mut()
+            .find(|a| a.email_address.eq_ignore_ascii_case(&n.email_address))
+        {
+            if a.is_active() {
+                return Ok((Provisioned::AlreadyExisted, a.clone()));
+            }
+            a.active = Some(true);
+            a.name = Some(n.name.clone());
+            a.role = n.role.clone();
+            if n.external_id.is_some() {
+                a.external_id = n.external_id.clone();
+            }
+            return Ok((Provisioned::Reactivated, a.clone()));
+        }
+        self.next += 1;
+        self.welcome_emails += 1;
+        let a = Agent {
+            id: format!("agt_{:03}", self.next),
+            email_address: n.email_address.clone(),
+            name: Some(n.name.clone()),
+            role: n.role.clone(),
+            active: Some(true),
+            external_id: n.external_id.clone(),
+            phone_number: n.phone_number.clone(),
+            language: n.language.clone(),
+            teams: Some(vec![]),
+            inboxes: Some(vec![]),
+            created_at: Some("2026-11-29T10:00:00Z".into()),
+            updated_at: Some("2026-11-29T10:00:00Z".into()),
+        };
+        self.agents.push(a.clone());
+        Ok((Provisioned::Created, a))
+    }
+    fn update(&mut self, id: &str, c: &Changes) -> Result<Agent, DirectoryError> {
+        self.writes += 1;
+        if let Some(e) = &c.email_address
+            && self
+                .agents
+                .iter()
+                .any(|a| a.id != id && a.email_address.eq_ignore_ascii_case(e))
+        {
+            return Err(DirectoryError::Conflict(format!(
+                "{e} belongs to another agent"
+            )));
+        }
+        let a = self.find(id)?;
+        if let Some(v) = &c.email_address {
+            a.email_address = v.clone()
+        }
+        if let Some(v) = &c.name {
+            a.name = Some(v.clone())
+        }
+        if let Some(v) = &c.role {
+            a.role = Some(v.clone())
+        }
+        if let Some(v) = &c.external_id {
+            a.external_id = Some(v.clone())
+        }
+        if let Some(v) = &c.phone_number {
+            a.phone_number = Some(v.clone())
+        }
+        if let Some(v) = &c.language {
+            a.language = Some(v.clone())
+        }
+        if let Some(d) = &c.teams {
+            apply(&mut a.teams, d)
+        }
+        if let Some(d) = &c.inboxes {
+            apply(&mut a.inboxes, d)
+        }
+        Ok(a.clone())
+    }
+    fn offboard(&mut self, id: &str) -> Result<Agent, DirectoryError> {
+        self.writes += 1;
+        let a = self.find(id)?;
+        a.active = Some(false);
+        Ok(a.clone())
+    }
+    fn list_teams(&mut self) -> Result<Vec<Team>, DirectoryError> {
+        Ok(self.teams.clone())
+    }
+    fn list_inboxes(&mut self) -> Result<Vec<Inbox>, DirectoryError> {
+        Ok(self.inboxes.clone())
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn call_as(
+    g: &mut Gladly,
+    auth: Option<&str>,
+    method: &str,
+    target: &str,
+    body: Option<Value>,
+) -> Answer {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let path = format!("/scim/v2{path}");
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let config = Config {
+        base_url: BASE,
+        scim_token: TOKEN,
+        api_user: API_USER,
+    };
+    let r = handle(
+        g,
+        &config,
+        &Request {
+            method,
+            path: &path,
+            query,
+            authorization: auth,
+            content_type: Some("application/scim+json; charset=utf-8"),
+            body: body.as_bytes(),
+        },
+    );
+    let text = String::from_utf8(r.body).expect("answers are UTF-8");
+    assert!(
+        !text.contains(TOKEN),
+        "an answer must never carry the SCIM token: {text}"
+    );
+    if r.status != 204 {
+        assert!(
+            r.headers
+                .iter()
+                .any(|(k, v)| k == "content-type" && v == "application/scim+json"),
+            "{method} {target}: expected Content-Type application/scim+json, got {:?}",
+            r.headers
+        );
+    }
+    Answer {
+        status: r.status,
+        headers: r.headers,
+        body: if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("answers are JSON")
+        },
+    }
+}
+
+fn call(g: &mut Gladly, method: &str, target: &str, body: Option<Value>) -> Answer {
+    call_as(g, Some(&format!("Bearer {TOKEN}")), method, target, body)
+}
+
+fn okta_user(email: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": email,
+        "name": {"givenName": "Ann", "familyName": "Lee"},
+        "emails": [{"primary": true, "value": email, "type": "work"}],
+        "displayName": "Ann Lee",
+        "locale": "en-US",
+        "externalId": "00u1abcd",
+        "groups": [],
+        "password": "random-Okta-password-1!",
+        "active": true,
+    })
+}
+
+fn assert_error(a: &Answer, status: u16, scim_type: Option<&str>, mentions: &str) {
+    assert_eq!(
+        a.status, status,
+        "expected {status}, got {} {}",
+        a.status, a.body
+    );
+    assert_eq!(
+        a.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+        "{}",
+        a.body
+    );
+    assert_eq!(
+        a.body["status"],
+        json!(status.to_string()),
+        "status is a string: {}",
+        a.body
+    );
+    assert_eq!(a.body["scimType"].as_str(), scim_type, "{}", a.body);
+    let detail = a.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(mentions),
+        "expected the detail to mention {mentions:?}, got {detail:?}"
+    );
+}
+
+#[test]
+fn okta_creates_a_user_after_a_filter_miss_and_a_second_create_is_409() {
+    let mut g = Gladly::seeded();
+    let miss = call(
+        &mut g,
+        "GET",
+        "/Users?filter=userName%20eq%20%22ann%40acme.com%22&startIndex=1&count=100",
+        None,
+    );
+    assert_eq!(miss.status, 200);
+    assert_eq!(
+        (
+            miss.body["totalResults"].clone(),
+            miss.body["Resources"].clone()
+        ),
+        (json!(0), json!([]))
+    );
+
+    let created = call(&mut g, "POST", "/Users", Some(okta_user("ann@acme.com")));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let u = &created.body;
+    assert_eq!(
+        created.header("location"),
+        u["meta"]["location"].as_str(),
+        "Location is meta.location"
+    );
+    assert_eq!(
+        (u["userName"].as_str(), u["displayName"].as_str()),
+        (Some("ann@acme.com"), Some("Ann Lee"))
+    );
+    assert_eq!(
+        (
+            u["name"]["givenName"].as_str(),
+            u["name"]["familyName"].as_str()
+        ),
+        (Some("Ann"), Some("Lee"))
+    );
+    assert_eq!(
+        (
+            u["externalId"].as_str(),
+            u["locale"].as_str(),
+            u["active"].as_bool()
+        ),
+        (Some("00u1abcd"), Some("en-US"), Some(true))
+    );
+    assert_eq!(u["meta"]["resourceType"], "User");
+    assert!(
+        u["meta"]["created"].is_string() && u["meta"]["lastModified"].is_string(),
+        "{u}"
+    );
+    assert!(
+        u.get("password").is_none(),
+        "a password is never echoed: {u}"
+    );
+    assert_eq!(g.welcome_emails, 1);
+
+    let again = call(&mut g, "POST", "/Users", Some(okta_user("ANN@acme.com")));
+    assert_error(&again, 409, Some("uniqueness"), "already agent");
+    assert_eq!(
+        (g.welcome_emails, g.agents.len()),
+        (1, 3),
+        "no second agent, no second e-mail"
+    );
+
+    let upper = call(
+        &mut g,
+        "GET",
+        "/Users?filter=userName%20eq%20%22ANN%40ACME.COM%22",
+        None,
+    );
+    assert_eq!(
+        upper.body["totalResults"], 1,
+        "userName is matched case-insensitively: {}",
+        upper.body
+    );
+    assert_eq!(upper.body["Resources"][0]["id"], created.body["id"]);
+}
+
+#[test]
+fn filters_see_every_agent_inactive_and_manual_ones_included() {
+    let mut g = Gladly::seeded();
+    let inactive = call(
+        &mut g,
+        "GET",
+        "/Users?filter=userName+eq+%22old.timer%40acme.com%22",
+        None,
+    );
+    assert_eq!(inactive.body["totalResults"], 1, "{}", inactive.body);
+    assert_eq!(inactive.body["Resources"][0]["active"], false);
+    // So the IdP links instead of creating: a create is 409 naming the agent.
+    let create = call(
+        &mut g,
+        "POST",
+        "/Users",
+        Some(okta_user("old.timer@acme.com")),
+    );
+    assert_error(&create, 409, Some("uniqueness"), "agt_old");
+    assert_eq!(g.writes, 0, "nothing was written");
+    let by_email = call(
+        &mut g,
+        "GET",
+        "/Users?filter=emails%5Btype%20eq%20%22work%22%5D.value%20eq%20%22OLD.TIMER%40acme.com%22",
+        None,
+    );
+    assert_eq!(by_email.body["totalResults"], 1, "{}", by_email.body);
+}
+
+#[test]
+fn entra_patches_with_its_quirks_change_the_agent() {
+    let mut g = Gladly::seeded();
+    let id = call(&mut g, "POST", "/Users", Some(okta_user("ann@acme.com"))).body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let patch = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {"op": "Replace", "value": {
+                "displayName": "Ann Lee-Smith",
+                "name.givenName": "Ann",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Sales",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "42",
+            }},
+            {"op": "Add", "path": "phoneNumbers[type eq \"work\"].value", "value": "+1 555 0100"},
+            {"op": "Replace", "path": "roles[primary eq \"True\"].value",
+             "value": "{\"id\":\"27f1\",\"value\":\"Team_Lead\",\"displayName\":\"Team lead\"}"},
+            {"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": {"value": "x"}},
+            {"op": "Replace", "path": "preferredLanguage", "value": "fr-FR"},
+        ]
+    });
+    let r = call(&mut g, "PATCH", &format!("/Users/{id}"), Some(patch));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let a = g.agent(&id);
+    assert_eq!(
+        a.name.as_deref(),
+        Some("Ann Lee-Smith"),
+        "displayName wins over name parts"
+    );
+    assert_eq!(
+        (
+            a.phone_number.as_deref(),
+            a.role.clone(),
+            a.language.as_deref()
+        ),
+        (Some("+1 555 0100"), Some(Role::TeamLead), Some("fr-FR"))
+    );
+    assert_eq!(r.body["roles"][0]["value"], "team_lead");
+    assert_eq!(
+        r.body["phoneNumbers"][0]["value"], "+1 555 0100",
+        "kept verbatim"
+    );
+
+    let off = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"Operations": [{"op": "Replace", "path": "active", "value": "False"}]})),
+    );
+    assert_eq!(
+        (off.status, off.body["active"].clone()),
+        (200, json!(false)),
+        "{}",
+        off.body
+    );
+    assert!(!g.agent(&id).is_active());
+    // Soft-deleted users are still returned (Entra's rule).
+    assert_eq!(
+        call(&mut g, "GET", &format!("/Users/{id}"), None).status,
+        200
+    );
+    // Okta's deactivation and reactivation: path-less, the value an object.
+    let on = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"Operations": [{"op": "replace", "value": {"active": true}}]})),
+    );
+    assert_eq!(on.body["active"], true, "{}", on.body);
+    assert_eq!(
+        (g.welcome_emails, g.agent(&id).role.clone()),
+        (1, Some(Role::TeamLead)),
+        "the same agent, no second e-mail, its role kept"
+    );
+}
+
+#[test]
+fn attribute_names_and_ops_are_matched_in_any_case() {
+    let mut g = Gladly::seeded();
+    let r = call(
+        &mut g,
+        "POST",
+        "/Users",
+        Some(
+            json!({"UserName": "bo@acme.com", "DisplayName": "Bo", "Active": "True", "ExternalId": "e-1"}),
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        (
+            r.body["displayName"].as_str(),
+            r.body["externalId"].as_str()
+        ),
+        (Some("Bo"), Some("e-1"))
+    );
+    assert_eq!(
+        (
+            r.body["name"]["givenName"].as_str(),
+            r.body["name"]["familyName"].as_str()
+        ),
+        (Some("Bo"), Some("Bo")),
+        "never empty"
+    );
+    let id = r.body["id"].as_str().unwrap();
+    let p = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"Operations": [{"OP": "REPLACE", "Path": "DISPLAYNAME", "Value": "Bo Berg"}]})),
+    );
+    assert_eq!(p.body["displayName"], "Bo Berg", "{}", p.body);
+}
+
+#[test]
+fn bad_input_is_a_typed_400_naming_the_attribute_and_nothing_is_sent() {
+    let mut g = Gladly::seeded();
+    let cases = [
+        (
+            json!({"displayName": "No Name"}),
+            "invalidValue",
+            "userName",
+        ),
+        (json!({"userName": "jdoe"}), "invalidValue", "userName"),
+        (
+            json!({"userName": "jdoe", "emails": [{"value": "jdoe@acme.com", "type": "home", "primary": true}], "roles": [{"value": "overlord"}]}),
+            "invalidValue",
+            "roles",
+        ),
+        (
+            json!({"userName": "a@acme.com", "active": "maybe"}),
+            "invalidValue",
+            "active",
+        ),
+        (
+            json!({"userName": "a@acme.com", "externalId": "scim-deleted:x"}),
+            "invalidValue",
+            "externalId",
+        ),
+        (
+            json!(["not", "an", "object"]),
+            "invalidSyntax",
+            "JSON object",
+        ),
+    ];
+    for (body, scim_type, field) in cases {
+        let r = call(&mut g, "POST", "/Users", Some(body.clone()));
+        assert_error(&r, 400, Some(scim_type), field);
+    }
+    let r = call(
+        &mut g,
+        "PATCH",
+        "/Users/agt_old",
+        Some(json!({"Operations": [{"op": "frobnicate", "path": "active", "value": true}]})),
+    );
+    assert_error(&r, 400, Some("invalidValue"), "Operations[0].op");
+    let r = call(&mut g, "GET", "/Users?filter=title%20co%20%22x%22", None);
+    assert_error(&r, 400, Some("invalidFilter"), "co");
+    assert_eq!(g.writes, 0, "nothing is written for bad input");
+}
+
+#[test]
+fn a_non_address_user_name_takes_the_work_email() {
+    let mut g = Gladly::seeded();
+    let r = call(
+        &mut g,
+        "POST",
+        "/Users",
+        Some(
+            json!({"userName": "jdoe", "emails": [{"value": "jdoe@acme.com", "type": "work"}], "name": {"formatted": "J Doe"}}),
+        ),
+    );
+    assert_eq!(
+        (
+            r.status,
+            r.body["userName"].as_str(),
+            r.body["displayName"].as_str()
+        ),
+        (201, Some("jdoe@acme.com"), Some("J Doe")),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn delete_deactivates_answers_404_after_and_a_new_create_reonboards_the_same_agent() {
+    let mut g = Gladly::seeded();
+    let created = call(&mut g, "POST", "/Users", Some(okta_user("cy@acme.com")));
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let d = call(&mut g, "DELETE", &format!("/Users/{id}"), None);
+    assert_eq!((d.status, d.body.clone()), (204, Value::Null));
+    let a = g.agent(&id).clone();
+    assert_eq!(
+        (a.is_active(), a.external_id.as_deref()),
+        (false, Some("scim-deleted:00u1abcd")),
+        "the mark lives in Gladly"
+    );
+    // A fresh service (another instance, or after a restart) sees the mark.
+    assert_error(
+        &call(&mut g, "GET", &format!("/Users/{id}"), None),
+        404,
+        None,
+        &id,
+    );
+    assert_eq!(
+        call(
+            &mut g,
+            "GET",
+            "/Users?filter=userName%20eq%20%22cy%40acme.com%22",
+            None
+        )
+        .body["totalResults"],
+        0
+    );
+    assert_eq!(
+        call(&mut g, "GET", "/Users", None).body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["id"] == id.as_str())
+            .count(),
+        0
+    );
+    assert_error(
+        &call(&mut g, "DELETE", &format!("/Users/{id}"), None),
+        404,
+        None,
+        &id,
+    );
+    assert_error(
+        &call(
+            &mut g,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({"Operations": [{"op": "replace", "path": "active", "value": true}]})),
+        ),
+        404,
+        None,
+        &id,
+    );
+
+    let mut again = okta_user("cy@acme.com");
+    again.as_object_mut().unwrap().remove("externalId");
+    let back = call(&mut g, "POST", "/Users", Some(again));
+    assert_eq!(back.status, 201, "{}", back.body);
+    assert_eq!(
+        back.body["id"],
+        id.as_str(),
+        "the same agent is re-onboarded"
+    );
+    assert_eq!(
+        back.body["externalId"], "00u1abcd",
+        "its externalId comes back in place of the mark"
+    );
+    assert_eq!(g.welcome_emails, 1, "no second welcome e-mail");
+}
+
+#[test]
+fn okta_put_replaces_the_profile_and_can_deactivate() {
+    let mut g = Gladly::seeded();
+    let id = call(&mut g, "POST", "/Users", Some(okta_user("di@acme.com"))).body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(
+            json!({"Operations": [{"op": "replace", "path": "roles", "value": [{"value": "ADMIN", "primary": true}]}]}),
+        ),
+    );
+    let mut put = okta_user("di@acme.com");
+    put["name"] = json!({"givenName": "Di", "familyName": "Moss"});
+    put["displayName"] = Value::Null;
+    put["active"] = json!(false);
+    let r = call(&mut g, "PUT", &format!("/Users/{id}"), Some(put));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let a = g.agent(&id);
+    assert_eq!((a.name.as_deref(), a.is_active()), (Some("Di Moss"), false));
+    assert_eq!(
+        a.role,
+        Some(Role::Admin),
+        "a PUT without roles keeps the role (it may come from a role group)"
+    );
+}
+
+#[test]
+fn the_api_user_is_never_deactivated_demoted_or_deleted() {
+    let mut g = Gladly::seeded();
+    for (method, body) in [
+        (
+            "PATCH",
+            Some(json!({"Operations": [{"op": "replace", "path": "active", "value": false}]})),
+        ),
+        (
+            "PATCH",
+            Some(
+                json!({"Operations": [{"op": "replace", "path": "roles", "value": [{"value": "agent"}]}]}),
+            ),
+        ),
+        (
+            "PATCH",
+            Some(
+                json!({"Operations": [{"op": "replace", "path": "userName", "value": "other@acme.com"}]}),
+            ),
+        ),
+        ("DELETE", None),
+    ] {
+        let r = call(&mut g, method, "/Users/agt_api", body);
+        assert_error(&r, 400, Some("mutability"), "GLADLY_API_USER");
+    }
+    let r = call(
+        &mut g,
+        "PATCH",
+        "/Groups/role:admin",
+        Some(json!({"Operations": [{"op": "remove", "path": "members[value eq \"agt_api\"]"}]})),
+    );
+    assert_error(&r, 400, Some("mutability"), "GLADLY_API_USER");
+    assert_eq!(g.writes, 0);
+    assert!(g.agent("agt_api").is_active());
+}
+
+#[test]
+fn lists_page_in_a_stable_order_with_integer_fields_and_every_agent_once() {
+    let mut g = Gladly::seeded();
+    for i in 0..7 {
+        call(
+            &mut g,
+            "POST",
+            "/Users",
+            Some(json!({"userName": format!("u{i}@acme.com"), "displayName": format!("U {i}")})),
+        );
+    }
+    let total = g.agents.len();
+    let mut seen = Vec::new();
+    let mut start = 1;
+    loop {
+        let p = call(
+            &mut g,
+            "GET",
+            &format!("/Users?startIndex={start}&count=4"),
+            None,
+        )
+        .body;
+        assert!(
+            p["totalResults"].is_u64() && p["startIndex"].is_u64() && p["itemsPerPage"].is_u64(),
+            "{p}"
+        );
+        assert_eq!(p["totalResults"], total);
+        let items = p["Resources"].as_array().unwrap();
+        if items.is_empty() {
+            break;
+        }
+        seen.extend(items.iter().map(|u| u["id"].as_str().unwrap().to_string()));
+        start += items.len();
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        (seen.len(), &seen),
+        (total, &sorted),
+        "every agent once, in a stable order"
+    );
+    let none = call(&mut g, "GET", "/Users?count=0", None).body;
+    assert_eq!(
+        (
+            none["itemsPerPage"].clone(),
+            none["Resources"].clone(),
+            none["totalResults"].clone()
+        ),
+        (json!(0), json!([]), json!(total))
+    );
+}
+
+#[test]
+fn attributes_and_excluded_attributes_are_honoured() {
+    let mut g = Gladly::seeded();
+    let only = call(
+        &mut g,
+        "GET",
+        "/Users/agt_old?attributes=userName,name.givenName",
+        None,
+    )
+    .body;
+    let mut keys: Vec<&str> = only
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "name", "schemas", "userName"], "{only}");
+    assert_eq!(only["name"], json!({"givenName": "Old"}));
+    let without = call(&mut g, "GET", "/Users?excludedAttributes=emails,meta", None).body;
+    let u = &without["Resources"][0];
+    assert!(
+        u.get("emails").is_none() && u.get("meta").is_none() && u.get("userName").is_some(),
+        "{u}"
+    );
+    let groups = call(
+        &mut g,
+        "GET",
+        "/Groups?filter=displayName%20eq%20%22billing%22&excludedAttributes=members",
+        None,
+    )
+    .body;
+    assert_eq!(groups["totalResults"], 1, "{groups}");
+    assert!(groups["Resources"][0].get("members").is_none(), "{groups}");
+}
+
+#[test]
+fn group_membership_changes_are_deltas_and_no_other_membership_is_lost() {
+    let mut g = Gladly::seeded();
+    let id = call(&mut g, "POST", "/Users", Some(okta_user("ed@acme.com"))).body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Okta: add to Billing; Entra: add to Returns, with a null $ref.
+    let okta = call(
+        &mut g,
+        "PATCH",
+        "/Groups/team_a",
+        Some(json!({"Operations": [
+            {"op": "replace", "value": {"id": "team_a", "displayName": "Billing"}},
+            {"op": "add", "path": "members", "value": [{"value": id, "display": "ed@acme.com"}]},
+        ]})),
+    );
+    assert_eq!(okta.status, 200, "{}", okta.body);
+    let entra = call(
+        &mut g,
+        "PATCH",
+        "/Groups/team_b",
+        Some(
+            json!({"Operations": [{"op": "Add", "path": "members", "value": [{"value": id, "$ref": null}]}]}),
+        ),
+    );
+    assert_eq!(entra.status, 200, "{}", entra.body);
+    assert_eq!(
+        g.agent(&id).teams,
+        Some(vec!["team_a".to_string(), "team_b".to_string()])
+    );
+    // Inbox and role by group convention.
+    call(
+        &mut g,
+        "PATCH",
+        "/Groups/inbox:inb_1",
+        Some(json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]})),
+    );
+    call(
+        &mut g,
+        "PATCH",
+        "/Groups/role:analyst",
+        Some(json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]})),
+    );
+    assert_eq!(
+        (g.agent(&id).inboxes.clone(), g.agent(&id).role.clone()),
+        (Some(vec!["inb_1".to_string()]), Some(Role::Analyst))
+    );
+    // Entra's remove without the flag, then Okta's by filter.
+    call(
+        &mut g,
+        "PATCH",
+        "/Groups/team_a",
+        Some(
+            json!({"Operations": [{"op": "Remove", "path": "members", "value": [{"value": id}]}]}),
+        ),
+    );
+    assert_eq!(
+        g.agent(&id).teams,
+        Some(vec!["team_b".to_string()]),
+        "removing one team keeps the other"
+    );
+    call(
+        &mut g,
+        "PATCH",
+        "/Groups/role:analyst",
+        Some(
+            json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]}),
+        ),
+    );
+    assert_eq!(
+        g.agent(&id).role,
+        Some(Role::Agent),
+        "leaving a role's group makes an agent an agent"
+    );
+    // A full push: exactly these members.
+    let replace = call(
+        &mut g,
+        "PUT",
+        "/Groups/team_b",
+        Some(json!({"displayName": "Returns", "members": [{"value": "agt_old"}]})),
+    );
+    assert_eq!(replace.status, 200, "{}", replace.body);
+    assert_eq!(
+        replace.body["members"],
+        json!([{"value": "agt_old", "display": "Old.Timer@acme.com", "type": "User", "$ref": format!("{BASE}/Users/agt_old")}])
+    );
+    assert_eq!(g.agent(&id).teams, Some(vec![]));
+    assert_eq!(
+        g.agent("agt_old").teams,
+        Some(vec!["team_a".to_string(), "team_b".to_string()])
+    );
+}
+
+#[test]
+fn teams_cannot_be_created_renamed_or_deleted_but_a_known_name_is_linked() {
+    let mut g = Gladly::seeded();
+    assert_error(
+        &call(
+            &mut g,
+            "POST",
+            "/Groups",
+            Some(json!({"displayName": "Brand New", "members": []})),
+        ),
+        400,
+        Some("invalidValue"),
+        "cannot create teams",
+    );
+    assert_error(
+        &call(&mut g, "DELETE", "/Groups/team_a", None),
+        400,
+        Some("mutability"),
+        "cannot delete",
+    );
+    assert_error(
+        &call(
+            &mut g,
+            "PATCH",
+            "/Groups/team_a",
+            Some(
+                json!({"Operations": [{"op": "replace", "path": "displayName", "value": "Renamed"}]}),
+            ),
+        ),
+        400,
+        Some("mutability"),
+        "cannot rename",
+    );
+    let linked = call(
+        &mut g,
+        "POST",
+        "/Groups",
+        Some(json!({"displayName": "gladly ROLE: admin", "members": []})),
+    );
+    assert_eq!(
+        (linked.status, linked.body["id"].as_str()),
+        (201, Some("role:admin")),
+        "{}",
+        linked.body
+    );
+    assert_eq!(
+        linked.header("location"),
+        Some(format!("{BASE}/Groups/role:admin").as_str())
+    );
+    assert_eq!(linked.body["members"][0]["value"], "agt_api");
+    assert_eq!(g.writes, 0);
+}
+
+#[test]
+fn discovery_answers_get_only_and_publishes_the_roles() {
+    let mut g = Gladly::seeded();
+    for path in ["/ServiceProviderConfig", "/ResourceTypes", "/Schemas"] {
+        assert_eq!(call(&mut g, "GET", path, None).status, 200);
+        for m in ["POST", "PUT", "PATCH", "DELETE"] {
+            let r = call(&mut g, m, path, Some(json!({})));
+            assert_error(&r, 405, None, m);
+        }
+    }
+    let schemas = call(&mut g, "GET", "/Schemas", None).body;
+    let user = schemas["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "User")
+        .unwrap();
+    let roles = user["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "roles")
+        .unwrap();
+    assert_eq!(
+        roles["subAttributes"][0]["canonicalValues"],
+        json!(["agent", "team_lead", "admin", "analyst", "task"])
+    );
+    let ext = call(
+        &mut g,
+        "GET",
+        "/Schemas/urn:ietf:params:scim:schemas:extension:gladly:2.0:User",
+        None,
+    );
+    assert_eq!(ext.status, 200);
+    assert_error(
+        &call(&mut g, "GET", "/Schemas/urn:nope", None),
+        404,
+        None,
+        "urn:nope",
+    );
+    assert_error(
+        &call(&mut g, "GET", "/ResourceTypes/Widget", None),
+        404,
+        None,
+        "Widget",
+    );
+    assert_error(
+        &call(&mut g, "GET", "/6f1c0c1e-0000-4000-8000-000000000000", None),
+        404,
+        None,
+        "no SCIM endpoint",
+    );
+}
+
+#[test]
+fn every_request_needs_the_bearer_token() {
+    let mut g = Gladly::seeded();
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some(&format!("Basic {TOKEN}") as &str),
+        Some(&format!("Bearer {TOKEN}x") as &str),
+    ] {
+        let r = call_as(&mut g, auth, "GET", "/Users", None);
+        assert_error(&r, 401, None, "GLADLY_SCIM_TOKEN");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Bearer realm=\"gladly-scim\"")
+        );
+    }
+    let ok = call_as(
+        &mut g,
+        Some(&format!("bearer  {TOKEN}")),
+        "GET",
+        "/Users",
+        None,
+    );
+    assert_eq!(ok.status, 200);
+    let config = Config {
+        base_url: BASE,
+        scim_token: "",
+        api_user: API_USER,
+    };
+    let r = handle(
+        &mut g,
+        &config,
+        &Request {
+            method: "GET",
+            path: "/scim/v2/Users",
+            query: "",
+            authorization: Some("Bearer "),
+            content_type: None,
+            body: b"",
+        },
+    );
+    assert_eq!(r.status, 500, "with no token configured nothing is served");
+}
+
+#[test]
+fn gladly_failures_map_to_scim_errors_a_client_can_act_on() {
+    struct Failing(DirectoryError);
+    impl Directory for Failing {
+        fn list_agents(&mut self) -> Result<Vec<Agent>, DirectoryError> {
+            Err(self.0.clone())
+        }
+        fn lookup(&mut self, _: &Key) -> Result<Option<Agent>, DirectoryError> {
+            Err(self.0.clone())
+        }
+        fn provision(&mut self, _: &NewAgent) -> Result<(Provisioned, Agent), DirectoryError> {
+            Err(self.0.clone())
+        }
+        fn update(&mut self, _: &str, _: &Changes) -> Result<Agent, DirectoryError> {
+            Err(self.0.clone())
+        }
+        fn offboard(&mut self, _: &str) -> Result<Agent, DirectoryError> {
+            Err(self.0.clone())
+        }
+        fn list_teams(&mut self) -> Result<Vec<Team>, DirectoryError> {
+            Err(self.0.clone())
+        }
+        fn list_inboxes(&mut self) -> Result<Vec<Inbox>, DirectoryError> {
+            Err(self.0.clone())
+        }
+    }
+    for (e, status, retry_after) in [
+        (DirectoryError::Unauthorized("401".into()), 502, None),
+        (DirectoryError::Forbidden("403".into()), 502, None),
+        (
+            DirectoryError::RateLimited {
+                retry_after_ms: Some(1500),
+                message: "429".into(),
+            },
+            429,
+            Some("2"),
+        ),
+        (
+            DirectoryError::Unsupported("read-only agents".into()),
+            501,
+            None,
+        ),
+        (DirectoryError::Transport("reset".into()), 503, None),
+        (DirectoryError::Upstream("500".into()), 502, None),
+    ] {
+        let config = Config {
+            base_url: BASE,
+            scim_token: TOKEN,
+            api_user: API_USER,
+        };
+        let auth = format!("Bearer {TOKEN}");
+        let r = handle(
+            &mut Failing(e.clone()),
+            &config,
+            &Request {
+                method: "GET",
+                path: "/scim/v2/Users",
+                query: "",
+                authorization: Some(&auth),
+                content_type: None,
+                body: b"",
+            },
+        );
+        assert_eq!(r.status, status, "{e:?}");
+        let ra = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "retry-after")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(ra, retry_after, "{e:?}");
+    }
+}

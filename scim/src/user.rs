@@ -1,0 +1,634 @@
+//! The SCIM User resource and a Gladly agent, both ways (the table in the
+//! README, "SCIM 2.0").
+
+use serde_json::{Map, Value, json};
+
+use crate::directory::{Agent, Changes, Role};
+use crate::error::ScimError;
+use crate::json::{Obj, boolean, pick};
+use crate::path::{AttrPath, CORE_USER, GLADLY_USER, Schema};
+
+/// The `externalId` a DELETE leaves on the deactivated agent, followed by
+/// the one it had (if any): how every instance, after any restart, knows
+/// that SCIM deleted it and answers 404 (RFC 7644 §3.6). It is refused as
+/// input, so a client cannot forge it.
+pub const DELETED_MARK: &str = "scim-deleted";
+
+/// Whether SCIM deleted this agent: deactivated, and marked so.
+pub fn is_deleted(agent: &Agent) -> bool {
+    !agent.is_active()
+        && agent.external_id.as_deref().is_some_and(|x| {
+            x == DELETED_MARK
+                || x.strip_prefix(DELETED_MARK)
+                    .is_some_and(|r| r.starts_with(':'))
+        })
+}
+
+/// The mark for an agent being deleted.
+pub fn deleted_mark(agent: &Agent) -> String {
+    match agent.external_id.as_deref() {
+        Some(x) if !x.is_empty() => format!("{DELETED_MARK}:{x}"),
+        _ => DELETED_MARK.to_string(),
+    }
+}
+
+/// What a SCIM request wants the agent to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desired {
+    pub email: String,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub active: bool,
+    pub phone: Option<String>,
+    pub language: Option<String>,
+    /// `None`: the request did not say; a create makes an `agent`, a
+    /// replace keeps the role (it may come from a role group).
+    pub role: Option<Role>,
+}
+
+impl Desired {
+    /// The agent as it is, as a starting point for a PATCH.
+    fn of(agent: &Agent) -> Desired {
+        Desired {
+            email: agent.email_address.clone(),
+            name: display_name(agent),
+            external_id: agent.external_id.clone(),
+            active: agent.is_active(),
+            phone: agent.phone_number.clone(),
+            language: agent.language.clone(),
+            role: None,
+        }
+    }
+
+    /// The fields of `current` this changes.
+    pub fn changes_from(&self, current: &Agent) -> Changes {
+        fn differs(new: &Option<String>, old: &Option<String>) -> Option<String> {
+            new.as_ref().filter(|n| Some(*n) != old.as_ref()).cloned()
+        }
+        Changes {
+            // Gladly compares addresses case-insensitively: a change of case
+            // alone is not a change.
+            email_address: (!self.email.eq_ignore_ascii_case(&current.email_address))
+                .then(|| self.email.clone()),
+            name: (current.name.as_deref() != Some(self.name.as_str())
+                && self.name != display_name(current))
+            .then(|| self.name.clone()),
+            role: self
+                .role
+                .clone()
+                .filter(|r| current.role.as_ref() != Some(r)),
+            teams: None,
+            inboxes: None,
+            external_id: differs(&self.external_id, &current.external_id),
+            phone_number: differs(&self.phone, &current.phone_number),
+            language: differs(&self.language, &current.language),
+        }
+    }
+}
+
+/// The SCIM User of an agent. `base` is the service's base URL.
+pub fn render(agent: &Agent, base: &str) -> Value {
+    let name = display_name(agent);
+    let (given, family) = name_parts(&name);
+    let mut user = json!({
+        "schemas": [CORE_USER, GLADLY_USER],
+        "id": agent.id,
+        "userName": agent.email_address,
+        "displayName": name,
+        "name": {"formatted": name, "givenName": given, "familyName": family},
+        "emails": [{"value": agent.email_address, "type": "work", "primary": true}],
+        "active": agent.is_active(),
+    });
+    // A mark left by a DELETE is the service's, not the IdP's.
+    if let Some(x) = agent
+        .external_id
+        .as_ref()
+        .filter(|x| !x.starts_with(DELETED_MARK))
+    {
+        user["externalId"] = json!(x);
+    }
+    if let Some(p) = &agent.phone_number {
+        user["phoneNumbers"] = json!([{"value": p, "type": "work"}]);
+    }
+    if let Some(l) = &agent.language {
+        user["preferredLanguage"] = json!(l);
+        user["locale"] = json!(l);
+    }
+    if let Some(r) = &agent.role {
+        user["roles"] = json!([{"value": r.scim_name(), "primary": true}]);
+        user[GLADLY_USER] = json!({"role": r.scim_name()});
+    }
+    let mut meta = json!({
+        "resourceType": "User",
+        "location": format!("{base}/Users/{}", agent.id),
+    });
+    if let Some(c) = &agent.created_at {
+        meta["created"] = json!(c);
+    }
+    if let Some(u) = agent.updated_at.as_ref().or(agent.created_at.as_ref()) {
+        meta["lastModified"] = json!(u);
+    }
+    user["meta"] = meta;
+    user
+}
+
+/// The agent's name, never empty: Gladly's, else the e-mail's local part.
+fn display_name(agent: &Agent) -> String {
+    match agent.name.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => local_part(&agent.email_address).to_string(),
+    }
+}
+
+fn local_part(email: &str) -> &str {
+    email
+        .split('@')
+        .next()
+        .filter(|l| !l.is_empty())
+        .unwrap_or(email)
+}
+
+/// `givenName` and `familyName`, both non-empty (Okta's own test requires
+/// both): split at the first space; a one-word name is both.
+fn name_parts(name: &str) -> (String, String) {
+    match name.trim().split_once(' ') {
+        Some((g, f)) if !f.trim().is_empty() => (g.to_string(), f.trim().to_string()),
+        _ => (name.trim().to_string(), name.trim().to_string()),
+    }
+}
+
+/// A plausible e-mail address: one `@` with something on either side, a dot
+/// in the domain, no spaces. Gladly (through the connector) judges the rest.
+fn is_address(s: &str) -> bool {
+    let s = s.trim();
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !s.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// Name candidates a request carries; the first present wins:
+/// `displayName`, `name.formatted`, then the given and family names.
+#[derive(Default)]
+struct NameEdit {
+    display: Option<String>,
+    formatted: Option<String>,
+    given: Option<String>,
+    family: Option<String>,
+}
+
+impl NameEdit {
+    fn resolve(self, current: &str) -> Option<String> {
+        let nonempty =
+            |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        if let Some(n) = nonempty(self.display).or(nonempty(self.formatted)) {
+            return Some(n);
+        }
+        let (given, family) = (nonempty(self.given), nonempty(self.family));
+        if given.is_none() && family.is_none() {
+            return None;
+        }
+        let (cur_given, cur_family) = name_parts(current);
+        let given = given.unwrap_or_else(|| cur_given.clone());
+        let family = family.unwrap_or_else(|| cur_family.clone());
+        // The parts this service shows for the current name are that name
+        // (a one-word name shows as both parts).
+        if (given.as_str(), family.as_str()) == (cur_given.as_str(), cur_family.as_str()) {
+            return Some(current.to_string());
+        }
+        Some(if given == family {
+            given
+        } else {
+            format!("{given} {family}")
+        })
+    }
+}
+
+/// A User in a create (POST) or replace (PUT) body.
+pub fn from_resource(body: &Value, current: Option<&Agent>) -> Result<Desired, ScimError> {
+    let obj = body
+        .as_object()
+        .map(Obj)
+        .ok_or_else(|| ScimError::invalid_syntax("the body must be a JSON object (a SCIM User)"))?;
+    let email = email_of(obj)?;
+    let mut name = NameEdit::default();
+    let mut d = Desired {
+        email: email.clone(),
+        name: String::new(),
+        external_id: None,
+        active: true,
+        phone: None,
+        language: None,
+        role: None,
+    };
+    for (key, value) in obj.0 {
+        if value.is_null() {
+            continue;
+        }
+        let path = AttrPath::parse(key)
+            .map_err(|_| ScimError::invalid_syntax(format!("{key:?} is not an attribute name")))?;
+        // The address was taken above; the e-mails shown derive from it.
+        if path.schema == Schema::Core && matches!(path.attr.as_str(), "username" | "emails") {
+            continue;
+        }
+        apply_value(&mut d, &mut name, &path, Some(value), Op::Replace)?;
+    }
+    let current_name = current.map(display_name).unwrap_or_default();
+    d.name = name
+        .resolve(&current_name)
+        .unwrap_or_else(|| local_part(&email).to_string());
+    d.email = email;
+    Ok(d)
+}
+
+/// The address a create or replace gives: `userName` when it is one, else
+/// the work (or primary) e-mail.
+fn email_of(obj: Obj) -> Result<String, ScimError> {
+    let user_name = obj.get("userName");
+    let user_name = match user_name {
+        None => return Err(ScimError::invalid_value("userName", "is required")),
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim(),
+        Some(_) => {
+            return Err(ScimError::invalid_value(
+                "userName",
+                "must be a non-empty string",
+            ));
+        }
+    };
+    if is_address(user_name) {
+        return Ok(user_name.to_string());
+    }
+    let work = obj
+        .get("emails")
+        .and_then(Value::as_array)
+        .and_then(|e| pick(e, &["work"]))
+        .and_then(|e| e.str("value"))
+        .filter(|v| is_address(v));
+    work.map(|w| w.trim().to_string()).ok_or_else(|| {
+        ScimError::invalid_value(
+            "userName",
+            format!("{user_name:?} is not an e-mail address, and no work or primary e-mail was sent; Gladly's agents are keyed by e-mail"),
+        )
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Add,
+    Replace,
+    Remove,
+}
+
+/// A PATCH body (RFC 7644 §3.5.2) applied to `current`: what it wants.
+pub fn patch(current: &Agent, body: &Value) -> Result<Desired, ScimError> {
+    let ops = operations(body)?;
+    let mut d = Desired::of(current);
+    let mut name = NameEdit::default();
+    for (op, path, value) in ops {
+        match path {
+            Some(p) => {
+                let path = AttrPath::parse(p)?;
+                apply_value(&mut d, &mut name, &path, value, op)?;
+            }
+            None => {
+                let Some(Value::Object(map)) = value else {
+                    return Err(ScimError::new(
+                        400,
+                        Some("noTarget"),
+                        "an operation without a path must carry an object value",
+                    ));
+                };
+                for (key, v) in map {
+                    let path = AttrPath::parse(key)?;
+                    apply_value(&mut d, &mut name, &path, Some(v), op)?;
+                }
+            }
+        }
+    }
+    if let Some(n) = name.resolve(&display_name(current)) {
+        d.name = n;
+    }
+    Ok(d)
+}
+
+/// The operations of a PATCH body: op (any case), path, value.
+/// One PATCH operation: op, path, value.
+type Operation<'a> = (Op, Option<&'a str>, Option<&'a Value>);
+
+fn operations(body: &Value) -> Result<Vec<Operation<'_>>, ScimError> {
+    let ops = body
+        .as_object()
+        .map(Obj)
+        .and_then(|o| o.get("Operations"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            ScimError::invalid_syntax("a PATCH body must be a PatchOp with an `Operations` array")
+        })?;
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let o = op.as_object().map(Obj).ok_or_else(|| {
+                ScimError::invalid_syntax(format!("Operations[{i}] must be an object"))
+            })?;
+            let kind = match o.str("op").map(str::to_ascii_lowercase).as_deref() {
+                Some("add") => Op::Add,
+                Some("replace") => Op::Replace,
+                Some("remove") => Op::Remove,
+                other => {
+                    return Err(ScimError::invalid_value(
+                        &format!("Operations[{i}].op"),
+                        format!("{other:?} is not add, replace or remove"),
+                    ));
+                }
+            };
+            let path = match o.get("path") {
+                None => None,
+                Some(Value::String(p)) => Some(p.as_str()),
+                Some(_) => {
+                    return Err(ScimError::invalid_syntax(format!(
+                        "Operations[{i}].path must be a string"
+                    )));
+                }
+            };
+            if kind == Op::Remove && path.is_none() {
+                return Err(ScimError::new(
+                    400,
+                    Some("noTarget"),
+                    format!("Operations[{i}]: remove needs a path"),
+                ));
+            }
+            Ok((kind, path, o.get("value")))
+        })
+        .collect()
+}
+
+/// One path and value of a PATCH; nested objects of `name` and of an
+/// extension are walked.
+fn apply_value(
+    d: &mut Desired,
+    name: &mut NameEdit,
+    path: &AttrPath,
+    value: Option<&Value>,
+    op: Op,
+) -> Result<(), ScimError> {
+    match (path.attr.as_str(), path.sub.as_deref(), value) {
+        ("", _, Some(Value::Object(ext))) => {
+            for (k, v) in ext {
+                let inner = AttrPath {
+                    schema: path.schema,
+                    ..AttrPath::parse(k)?
+                };
+                apply_value(d, name, &inner, Some(v), op)?;
+            }
+            Ok(())
+        }
+        ("name", None, Some(Value::Object(parts)))
+            if path.schema == Schema::Core && op != Op::Remove =>
+        {
+            for (k, v) in parts {
+                let inner = AttrPath::parse(&format!("name.{k}"))?;
+                apply_value(d, name, &inner, Some(v), op)?;
+            }
+            Ok(())
+        }
+        (_, _, None) if op != Op::Remove => Err(ScimError::invalid_value(
+            &path.dotted(),
+            "an add or replace needs a value",
+        )),
+        (_, _, v) => set(d, name, path, v.unwrap_or(&Value::Null), op),
+    }
+}
+
+/// Sets one attribute. Attributes Gladly does not keep are accepted and
+/// dropped (an IdP's routine sync must not fail on them).
+fn set(
+    d: &mut Desired,
+    name: &mut NameEdit,
+    path: &AttrPath,
+    value: &Value,
+    op: Op,
+) -> Result<(), ScimError> {
+    let attr = path.dotted();
+    let text = || -> Result<String, ScimError> {
+        match value {
+            Value::String(s) => Ok(s.clone()),
+            other => Err(ScimError::invalid_value(
+                &attr,
+                format!("must be a string, not {other}"),
+            )),
+        }
+    };
+    let cannot_clear = || {
+        ScimError::invalid_value(
+            &attr,
+            "Gladly's API cannot clear it; replace it with a value instead",
+        )
+    };
+    match path.schema {
+        Schema::Enterprise | Schema::Other => return Ok(()),
+        Schema::Gladly => {
+            if path.attr == "role" {
+                d.role = if op == Op::Remove {
+                    Some(Role::Agent)
+                } else {
+                    role_of(value)?
+                };
+            }
+            return Ok(());
+        }
+        Schema::Core => {}
+    }
+    match (attr.as_str(), op) {
+        ("username", Op::Remove)
+        | ("displayname", Op::Remove)
+        | ("name", Op::Remove)
+        | ("name.formatted", Op::Remove) => Err(ScimError::invalid_value(
+            &attr,
+            "is required and cannot be removed",
+        )),
+        ("username", _) => {
+            let s = text()?;
+            if !is_address(&s) {
+                return Err(ScimError::invalid_value(
+                    "userName",
+                    format!("{s:?} is not an e-mail address; Gladly's agents are keyed by e-mail"),
+                ));
+            }
+            d.email = s.trim().to_string();
+            Ok(())
+        }
+        ("displayname", _) => text().map(|s| name.display = Some(s)),
+        ("name.formatted", _) => text().map(|s| name.formatted = Some(s)),
+        ("name.givenname", Op::Remove) | ("name.familyname", Op::Remove) => Ok(()),
+        ("name.givenname", _) => text().map(|s| name.given = Some(s)),
+        ("name.familyname", _) => text().map(|s| name.family = Some(s)),
+        ("externalid", Op::Remove) => Err(cannot_clear()),
+        ("externalid", _) => {
+            let s = text()?;
+            if s.starts_with(DELETED_MARK) {
+                return Err(ScimError::invalid_value(
+                    "externalId",
+                    format!("may not begin with {DELETED_MARK:?}, the mark of a deleted user"),
+                ));
+            }
+            d.external_id = Some(s);
+            Ok(())
+        }
+        ("active", Op::Remove) => Err(ScimError::invalid_value(
+            "active",
+            "cannot be removed; replace it with true or false",
+        )),
+        ("active", _) => {
+            d.active = boolean(value).ok_or_else(|| {
+                ScimError::invalid_value("active", format!("must be true or false, not {value}"))
+            })?;
+            Ok(())
+        }
+        ("phonenumbers" | "phonenumbers.value", Op::Remove) => Err(cannot_clear()),
+        ("phonenumbers", _) if path.filter.is_none() => {
+            let phone = match value {
+                Value::Array(items) => {
+                    pick(items, &["work", "mobile"]).and_then(|p| p.str("value"))
+                }
+                Value::Object(o) => Obj(o).str("value"),
+                _ => {
+                    return Err(ScimError::invalid_value(
+                        "phoneNumbers",
+                        "must be a list of {value, type}",
+                    ));
+                }
+            };
+            if let Some(p) = phone {
+                d.phone = Some(p.to_string());
+            }
+            Ok(())
+        }
+        ("phonenumbers.value", _) => text().map(|s| d.phone = Some(s)),
+        ("preferredlanguage" | "locale", Op::Remove) => Err(cannot_clear()),
+        ("preferredlanguage" | "locale", _) => text().map(|s| d.language = Some(s)),
+        ("roles" | "roles.value", Op::Remove) => {
+            d.role = Some(Role::Agent);
+            Ok(())
+        }
+        ("roles" | "roles.value", _) => {
+            if let Some(r) = role_of(value)? {
+                d.role = Some(r);
+            }
+            Ok(())
+        }
+        // The address is `userName`; the e-mails shown are derived from it.
+        // Group memberships go through /Groups; Gladly has no password.
+        _ => Ok(()),
+    }
+}
+
+/// A role from what IdPs send: a name in any case, an object with `value`,
+/// a list (the primary one, else the first), or Entra's JSON-encoded object
+/// in a string. An empty list says nothing.
+fn role_of(value: &Value) -> Result<Option<Role>, ScimError> {
+    let name = match value {
+        Value::String(s) if s.trim_start().starts_with('{') => {
+            let inner: Value = serde_json::from_str(s).map_err(|_| {
+                ScimError::invalid_value(
+                    "roles",
+                    "is a string that begins with `{` but is not a JSON object",
+                )
+            })?;
+            return role_of(&inner);
+        }
+        Value::String(s) => s.clone(),
+        Value::Object(o) => match Obj(o).get("value") {
+            Some(v) => return role_of(v),
+            None => {
+                return Err(ScimError::invalid_value(
+                    "roles",
+                    "an element needs a value",
+                ));
+            }
+        },
+        Value::Array(items) if items.is_empty() => return Ok(None),
+        Value::Array(items) => match pick(items, &[]).and_then(|o| o.get("value")) {
+            Some(v) => return role_of(v),
+            None => {
+                return Err(ScimError::invalid_value(
+                    "roles",
+                    "an element needs a value",
+                ));
+            }
+        },
+        other => {
+            return Err(ScimError::invalid_value(
+                "roles",
+                format!("must be a role name, not {other}"),
+            ));
+        }
+    };
+    Role::from_scim(&name).map(Some).ok_or_else(|| {
+        ScimError::invalid_value(
+            "roles",
+            format!(
+                "{name:?} is not a Gladly role; one of {}",
+                Role::SETTABLE
+                    .iter()
+                    .map(Role::scim_name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })
+}
+
+/// Keeps only the attributes asked for (`attributes`), or drops those asked
+/// to be left out (`excludedAttributes`); `schemas` and `id` are always
+/// returned (RFC 7643 §7, `returned: always`).
+pub fn project(resource: Value, attributes: &[AttrPath], excluded: &[AttrPath]) -> Value {
+    let Value::Object(map) = resource else {
+        return resource;
+    };
+    let always = |k: &str| k == "schemas" || k == "id";
+    let named = |k: &str, list: &[AttrPath]| -> Vec<Option<String>> {
+        list.iter()
+            .filter(|p| {
+                p.attr.eq_ignore_ascii_case(k)
+                    || (p.attr.is_empty() && schema_key(k) == Some(p.schema))
+            })
+            .map(|p| p.sub.clone())
+            .collect()
+    };
+    let mut out = Map::new();
+    for (k, v) in map {
+        if !attributes.is_empty() && !always(&k) {
+            let hits = named(&k, attributes);
+            if hits.is_empty() {
+                continue;
+            }
+            // Only sub-attributes named (`name.givenName`): keep those.
+            let v = match v {
+                Value::Object(inner) if hits.iter().all(Option::is_some) => Value::Object(
+                    inner
+                        .into_iter()
+                        .filter(|(ik, _)| hits.iter().flatten().any(|s| s.eq_ignore_ascii_case(ik)))
+                        .collect(),
+                ),
+                v => v,
+            };
+            out.insert(k, v);
+            continue;
+        }
+        if !always(&k) && named(&k, excluded).iter().any(Option::is_none) {
+            continue;
+        }
+        out.insert(k, v);
+    }
+    Value::Object(out)
+}
+
+fn schema_key(k: &str) -> Option<Schema> {
+    k.eq_ignore_ascii_case(GLADLY_USER)
+        .then_some(Schema::Gladly)
+}

@@ -89,10 +89,33 @@ pub enum Command {
     Reconcile(reconcile::ReconcileCommand),
     /// Run a Gladly sandbox in the foreground (Ctrl-C stops it).
     Sandbox(SandboxArgs),
+    /// Serve the SCIM 2.0 gateway at http://HOST:PORT/scim/v2 for an IdP
+    /// (Okta, Entra ID, OneLogin, JumpCloud), in front of the organisation
+    /// GLADLY_ORG_URL names.
+    Scim(ScimArgs),
     /// Start a sandbox and walk a whole agent lifecycle through the component.
     Demo,
     /// Print the WIT the component carries (as `wasm-tools component wit` would).
     Wit,
+}
+
+#[derive(Args)]
+pub struct ScimArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, required_unless_present = "emit_component")]
+    pub port: Option<u16>,
+    /// Address to listen on. Plain HTTP: anything but loopback belongs
+    /// behind a TLS-terminating proxy.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// The bearer token SCIM clients must send. Prefer the environment
+    /// variable.
+    #[arg(long, env = "GLADLY_SCIM_TOKEN", hide_env_values = true)]
+    pub scim_token: Option<String>,
+    /// Write the gateway composed with the connector (for `wasmtime serve`
+    /// or another wasi:http host) to this file, and exit.
+    #[arg(long, value_name = "PATH")]
+    pub emit_component: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -10,7 +10,7 @@ use gladly_harness::agents::*;
 use gladly_harness::{Connection, Harness, error_case, error_message, output};
 use gladly_sandbox::{Profile, RateLimit, Sandbox, SandboxConfig, TlsCert};
 
-use crate::args::{Cli, Command, ProfileArg, SandboxArgs};
+use crate::args::{Cli, Command, ProfileArg, SandboxArgs, ScimArgs};
 use crate::demo::demo;
 use crate::{EXIT_DOMAIN, reconcile};
 
@@ -79,6 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let pretty = cli.pretty;
     match &cli.command {
         Command::Sandbox(args) => return serve_sandbox(args).await,
+        Command::Scim(args) => return serve_scim(&cli, args).await,
         Command::Demo => return demo(load(&cli)?).await,
         Command::Wit => {
             print!(
@@ -154,8 +155,67 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(c) => reconcile::plan(&harness, &conn, c).await?,
         Command::Apply(c) => reconcile::apply(&harness, &conn, c).await?,
         Command::Reconcile(c) => reconcile::reconcile(&harness, &conn, c).await?,
-        Command::Sandbox(_) | Command::Demo | Command::Wit => unreachable!("handled above"),
+        Command::Sandbox(_) | Command::Scim(_) | Command::Demo | Command::Wit => {
+            unreachable!("handled above")
+        }
     })
+}
+
+async fn serve_scim(cli: &Cli, a: &ScimArgs) -> anyhow::Result<ExitCode> {
+    use gladly_harness::scim::{EMBEDDED_SCIM_COMPONENT, Gateway};
+    if let Some(path) = &a.emit_component {
+        std::fs::write(path, EMBEDDED_SCIM_COMPONENT)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!(
+            "wrote the SCIM gateway (composed with the connector) to {}",
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let scim_token = a
+        .scim_token
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no SCIM token given: set GLADLY_SCIM_TOKEN (or pass --scim-token) to the bearer token the IdP will send"
+            )
+        })?;
+    let conn = connection(cli)?;
+    let cache = if cli.no_cache {
+        None
+    } else {
+        cli.cache_dir
+            .clone()
+            .or_else(gladly_harness::cache::default_dir)
+    };
+    let mut gateway = Gateway::load(EMBEDDED_SCIM_COMPONENT, cache.as_deref(), conn, scim_token)?;
+    if let Some(path) = &cli.ca_file {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the CA file {}", path.display()))?;
+        gateway = gateway.with_extra_ca(&pem)?;
+    }
+    let port = a.port.unwrap_or(0);
+    let (addr, server) = gateway
+        .bind(std::net::SocketAddr::new(a.host, port))
+        .await?;
+    println!(
+        "SCIM 2.0 gateway for {} at http://{addr}{}",
+        cli.org_url.as_deref().unwrap_or_default(),
+        gladly_scim::BASE_PATH
+    );
+    if !a.host.is_loopback() {
+        println!(
+            "  plain HTTP on {}: put a TLS-terminating proxy in front before an IdP sends its token here",
+            a.host
+        );
+    }
+    println!("Press Ctrl-C to stop.");
+    tokio::select! {
+        r = server => r??,
+        r = tokio::signal::ctrl_c() => r?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve_sandbox(a: &SandboxArgs) -> anyhow::Result<ExitCode> {

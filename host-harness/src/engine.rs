@@ -149,6 +149,19 @@ impl HostState {
     }
 }
 
+impl HostState {
+    /// Gives the guest these environment variables (and nothing else of
+    /// the host's): how the SCIM gateway is configured.
+    pub(crate) fn set_env(&mut self, vars: &[(&str, &str)]) {
+        let mut b = WasiCtx::builder();
+        b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        for (k, v) in vars {
+            b.env(k, v);
+        }
+        self.wasi = b.build();
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

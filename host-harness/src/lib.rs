@@ -27,6 +27,7 @@ mod limits;
 pub mod outgoing;
 pub mod output;
 pub mod roster;
+pub mod scim;
 mod scrub;
 pub mod wit;
 

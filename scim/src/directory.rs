@@ -170,6 +170,9 @@ pub enum DirectoryError {
     Unsupported(String),
     Upstream(String),
     Transport(String),
+    /// The gateway's own configuration is missing or wrong (an environment
+    /// variable, named in the message).
+    Misconfigured(String),
 }
 
 /// Gladly, as the connector's `agents` interface reaches it.

@@ -109,6 +109,9 @@ impl From<DirectoryError> for ScimError {
             }
             DirectoryError::Unsupported(m) => Self::new(501, None, m),
             DirectoryError::Upstream(m) => Self::new(502, None, format!("Gladly: {m}")),
+            DirectoryError::Misconfigured(m) => {
+                Self::new(500, None, format!("the gateway is misconfigured: {m}"))
+            }
             DirectoryError::Transport(m) => {
                 Self::new(503, None, format!("Gladly could not be reached: {m}"))
             }

@@ -15,6 +15,7 @@ mod public_spec;
 mod resilience;
 mod roster;
 mod roster_props;
+mod scim;
 mod scrub;
 mod validation;
 mod wasmtime_cli;

@@ -15,7 +15,7 @@ const MODES: [CredentialMode; 2] = [CredentialMode::HostCompleted, CredentialMod
 /// The pieces of the admin's credential that give it away, in every form
 /// the sandbox echoes: the token's first 8 characters, `user:` and the
 /// token's first, and the first 8 characters of each base64.
-fn pieces() -> Vec<String> {
+pub(crate) fn pieces() -> Vec<String> {
     let pair = format!("{ADMIN_USER}:{ADMIN_TOKEN}");
     let reach = &pair[..ADMIN_USER.len() + 2];
     let escaped: String = reach
@@ -37,7 +37,7 @@ fn pieces() -> Vec<String> {
 }
 
 #[track_caller]
-fn assert_clean(shown: &str, what: &str) {
+pub(crate) fn assert_clean(shown: &str, what: &str) {
     for piece in pieces() {
         assert!(
             !shown.contains(&piece),

@@ -60,9 +60,8 @@ impl Guard {
     /// the organisation as it is now: a number read from a plan file may
     /// tighten the guard, never loosen it.
     pub fn at_apply(counted: u32, active_now: u32, given: Option<u32>, planned: u32) -> Self {
-        let threshold =
-            given.or_else(|| (planned < default_threshold(active_now)).then_some(planned));
-        Self::new(counted, active_now, threshold)
+        let threshold = given.unwrap_or_else(|| planned.min(default_threshold(active_now)));
+        Self::new(counted, active_now, Some(threshold))
     }
 
     /// Whether the operator's `allowed` (`--allow-deactivations`) lets the

@@ -15,6 +15,8 @@ mod apply;
 pub mod guard;
 mod matching;
 mod plan;
+#[cfg(test)]
+mod tests;
 
 /// Makes one planned change, or answers why it did not.
 pub use apply::apply_change;

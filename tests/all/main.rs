@@ -16,6 +16,7 @@ mod resilience;
 mod roster;
 mod roster_props;
 mod scim;
+mod scim_conformance;
 mod scrub;
 mod validation;
 mod wasmtime_cli;

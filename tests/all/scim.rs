@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 
 use crate::scrub::assert_clean;
 
-const SCIM_TOKEN: &str = "scim-test-token-7f3a9c2e51";
+pub(crate) const SCIM_TOKEN: &str = "scim-test-token-7f3a9c2e51";
 
 /// A gateway in front of a fresh sandbox.
-struct Scim {
-    sandbox: Sandbox,
-    base: String,
+pub(crate) struct Scim {
+    pub(crate) sandbox: Sandbox,
+    pub(crate) base: String,
     _server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -39,7 +39,7 @@ async fn scim_with(config: SandboxConfig) -> Scim {
     Scim { sandbox, base, _server: server }
 }
 
-async fn scim() -> Scim {
+pub(crate) async fn scim() -> Scim {
     scim_with(SandboxConfig::default()).await
 }
 
@@ -339,7 +339,7 @@ async fn a_rate_limited_organisation_answers_429_with_retry_after_instead_of_hol
 
 /// `wasmtime serve` running the same composed component, configured from
 /// the environment (the gateway then holds the Gladly token itself).
-struct Served {
+pub(crate) struct Served {
     child: std::process::Child,
 }
 
@@ -350,7 +350,7 @@ impl Drop for Served {
     }
 }
 
-async fn wasmtime_serve(sandbox: &Sandbox) -> Option<(String, Served)> {
+pub(crate) async fn wasmtime_serve(sandbox: &Sandbox) -> Option<(String, Served)> {
     let bin = std::env::var_os("WASMTIME").map(std::path::PathBuf::from).unwrap_or_else(|| "wasmtime".into());
     let found = std::process::Command::new(&bin).arg("--version").output().is_ok_and(|o| o.status.success());
     if !found {

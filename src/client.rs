@@ -320,15 +320,6 @@ impl<'t, T: Transport> Client<'t, T> {
         full / 2 + full.mul_f64(self.transport.jitter().clamp(0.0, 1.0) / 2.0)
     }
 
-    /// GET and decode, mapping any non-2xx answer to an error.
-    pub fn get<D: DeserializeOwned>(&mut self, path: &str, what: &str) -> Result<D, Error> {
-        let resp = self.send(Method::Get, path, None)?;
-        if !(200..300).contains(&resp.status) {
-            return Err(self.scrub(status_error(&resp, what, &self.secrets)));
-        }
-        decode(&resp, what, &self.secrets).map_err(|e| self.scrub(e))
-    }
-
     /// Walks every page of a list, following `nextCursor` and accepting the
     /// public spec's plain array. `query` is extra `&k=v` pairs, encoded.
     pub fn list<D: DeserializeOwned>(

@@ -15,6 +15,7 @@ use crate::transport::*;
 mod create;
 mod deadline;
 mod fuzz;
+mod retries;
 mod wire;
 
 enum Step {

@@ -105,9 +105,18 @@ fn pacing_waits_count_against_the_call_deadline() {
         &budget(5, 1_000),
     )
     .unwrap_err();
+    // The page that would pass the deadline is not sent: no attempt of it
+    // counts, and no Retry-After was asked.
     assert!(
-        matches!(e, Error::RateLimited { ref message, .. } if message.contains("deadline")),
-        "expected rate-limited naming the deadline, got {e:?}"
+        matches!(
+            e,
+            Error::RateLimited {
+                retry_after_ms: None,
+                attempts: 0,
+                ref message,
+            } if message.contains("deadline")
+        ),
+        "expected rate-limited naming the deadline, after no attempt of the unsent page, got {e:?}"
     );
     assert!(
         s.clock() <= CALL_DEADLINE,

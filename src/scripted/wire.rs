@@ -234,3 +234,119 @@ fn certificate_and_size_failures_are_not_retried() {
         assert_eq!(s.sent.len(), 1, "for {kind:?}: asked again");
     }
 }
+
+#[test]
+fn an_empty_next_cursor_ends_the_list() {
+    let mut s = Script::default().answer(200, page(vec![agent("a1", "a@x.io", true)], Some("")));
+    let all = ops::list_agents(&mut s, &conn(), false).unwrap();
+    assert_eq!(all.len(), 1, "expected the one agent listed");
+    assert_eq!(
+        s.lines(),
+        ["GET /agents?limit=100"],
+        "expected no request for a page after an empty cursor"
+    );
+}
+
+#[test]
+fn check_connection_reports_the_normalised_address_and_the_api_flavor() {
+    let c = Connection {
+        org_url: "https://Acme.gladly.com/".into(),
+        ..conn()
+    };
+    for (body, flavor) in [
+        (page(vec![], None), ApiFlavor::Lifecycle),
+        (json!([]), ApiFlavor::PublicSpec),
+    ] {
+        let mut s = Script::default().answer(200, body);
+        let info = ops::check_connection(&mut s, &c).unwrap();
+        assert_eq!(
+            info,
+            ConnectionInfo {
+                base_url: "https://acme.gladly.com".into(),
+                api_flavor: flavor,
+            }
+        );
+        assert_eq!(s.lines(), ["GET /agents?limit=1"]);
+    }
+}
+
+#[test]
+fn an_upstream_error_carries_the_start_of_the_body() {
+    let body = r#"{"errors": [{"detail": "the database is down"}]}"#;
+    let mut s = Script::default().answer_with(500, &[], body);
+    let e = ops::list_teams(&mut s, &conn()).unwrap_err();
+    assert_eq!(
+        e,
+        Error::Upstream {
+            status: 500,
+            message:
+                "Gladly answered the team list with HTTP 500. Gladly said: the database is down"
+                    .into(),
+            body_excerpt: body.into(),
+        }
+    );
+}
+
+#[test]
+fn an_error_quotes_gladlys_detail_else_its_code_and_never_an_empty_one() {
+    for (errors, said) in [
+        (
+            json!([{"code": "expired", "detail": "the token expired"}]),
+            " Gladly said: the token expired",
+        ),
+        (json!([{"code": "expired"}]), " Gladly said: expired"),
+        (json!([{"code": "expired", "detail": ""}]), ""),
+        (json!([]), ""),
+    ] {
+        let mut s = Script::default().answer(401, json!({ "errors": errors }));
+        let e = ops::list_teams(&mut s, &conn()).unwrap_err();
+        assert_eq!(
+            e,
+            Error::Unauthorized(format!(
+                "Gladly refused the credentials for the team list; check connection.api-user and connection.credential.{said}"
+            )),
+            "for {errors}"
+        );
+    }
+}
+
+#[test]
+fn a_field_name_that_is_not_plausible_is_reported_as_the_request() {
+    for attr in ["a".repeat(65), "phone number".into(), "".into()] {
+        let (e, _) = update_answered(422, json!({"errors": [{"attr": attr, "code": "invalid"}]}));
+        match &e {
+            Error::InvalidInput { field, message } => {
+                assert_eq!(field, "changes.request", "for {attr:?}");
+                assert_eq!(
+                    message, "Gladly rejected the change of agent a1: changes.request is invalid.",
+                    "for {attr:?}"
+                );
+            }
+            other => panic!("for {attr:?}: expected invalid-input, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn taken_is_a_conflict_only_on_a_unique_field() {
+    for (attr, code, words) in [
+        (
+            "phoneNumber",
+            "taken",
+            "changes.phone-number is already taken",
+        ),
+        (
+            "emailAddress",
+            "invalid",
+            "changes.email-address is invalid",
+        ),
+    ] {
+        let (e, _) = update_answered(422, json!({"errors": [{"attr": attr, "code": code}]}));
+        match &e {
+            Error::InvalidInput { message, .. } => {
+                assert!(message.contains(words), "for {attr} {code}: got {message}");
+            }
+            other => panic!("for {attr} {code}: expected invalid-input, got {other:?}"),
+        }
+    }
+}

@@ -16,6 +16,7 @@ mod apply;
 mod create;
 mod deadline;
 mod fuzz;
+mod ops_lifecycle;
 mod wire;
 
 enum Step {

@@ -12,9 +12,11 @@ use crate::model::*;
 use crate::ops;
 use crate::transport::*;
 
+mod apply;
 mod create;
 mod deadline;
 mod fuzz;
+mod ops_lifecycle;
 mod retries;
 mod wire;
 
@@ -129,6 +131,12 @@ fn header<'r>(r: &'r HttpRequest, name: &str) -> Option<&'r str> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// The JSON body of the `i`th request sent.
+fn sent_body(s: &Script, i: usize) -> Value {
+    serde_json::from_slice(s.sent[i].body.as_deref().expect("a body was sent"))
+        .expect("the body sent is JSON")
 }
 
 fn conn() -> Connection {

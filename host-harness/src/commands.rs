@@ -23,16 +23,20 @@ pub fn component_bytes(cli: &Cli) -> anyhow::Result<std::borrow::Cow<'static, [u
     })
 }
 
-fn load(cli: &Cli) -> anyhow::Result<Harness> {
-    let bytes = component_bytes(cli)?;
-    let cache = if cli.no_cache {
+/// Where compiled code is cached, unless `--no-cache`.
+fn cache_dir(cli: &Cli) -> Option<std::path::PathBuf> {
+    if cli.no_cache {
         None
     } else {
         cli.cache_dir
             .clone()
             .or_else(gladly_harness::cache::default_dir)
-    };
-    let harness = Harness::load(&bytes, cache.as_deref())?;
+    }
+}
+
+fn load(cli: &Cli) -> anyhow::Result<Harness> {
+    let bytes = component_bytes(cli)?;
+    let harness = Harness::load(&bytes, cache_dir(cli).as_deref())?;
     match &cli.ca_file {
         Some(path) => harness.with_ca_file(path),
         None => Ok(harness),
@@ -80,7 +84,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Sandbox(args) => return serve_sandbox(args).await,
         Command::Scim(args) => return serve_scim(&cli, args).await,
-        Command::Demo => return demo(load(&cli)?).await,
+        Command::Demo => return demo(load(&cli)?, cache_dir(&cli).as_deref()).await,
         Command::Wit => {
             print!(
                 "{}",
@@ -182,14 +186,12 @@ async fn serve_scim(cli: &Cli, a: &ScimArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     let conn = connection(cli)?;
-    let cache = if cli.no_cache {
-        None
-    } else {
-        cli.cache_dir
-            .clone()
-            .or_else(gladly_harness::cache::default_dir)
-    };
-    let mut gateway = Gateway::load(EMBEDDED_SCIM_COMPONENT, cache.as_deref(), conn, scim_token)?;
+    let mut gateway = Gateway::load(
+        EMBEDDED_SCIM_COMPONENT,
+        cache_dir(cli).as_deref(),
+        conn,
+        scim_token,
+    )?;
     if let Some(path) = &cli.ca_file {
         let pem = std::fs::read(path)
             .with_context(|| format!("cannot read the CA file {}", path.display()))?;

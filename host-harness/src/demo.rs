@@ -1,5 +1,6 @@
 //! `demo`: a sandbox, and a whole agent lifecycle walked through the
-//! component, step by step, then a roster reconciled.
+//! component, step by step, then a roster reconciled, then an IdP's create
+//! and deactivate through SCIM (`demo_scim.rs`).
 
 use std::process::ExitCode;
 
@@ -50,7 +51,7 @@ fn print_result(r: &WriteResult) {
     }
 }
 
-pub async fn demo(harness: Harness) -> anyhow::Result<ExitCode> {
+pub async fn demo(harness: Harness, cache_dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     let sandbox = Sandbox::start(SandboxConfig::default()).await?;
     let conn = Connection::from(sandbox.admin());
     let defaults = WriteOptions {
@@ -157,6 +158,7 @@ pub async fn demo(harness: Harness) -> anyhow::Result<ExitCode> {
     println!("   {}", after.as_ref().map_or("not found".into(), describe));
 
     reconcile::demo(&harness, &conn).await?;
+    crate::demo_scim::demo(&sandbox, cache_dir).await?;
 
     let requests = sandbox.requests();
     let writes = requests.iter().filter(|r| r.method != "GET").count();

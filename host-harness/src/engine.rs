@@ -150,6 +150,16 @@ impl HostState {
 }
 
 impl HostState {
+    /// Lets the store hold up to `n` instances: a composition (the SCIM
+    /// gateway with the connector) instantiates more core modules than the
+    /// connector alone.
+    pub(crate) fn allow_instances(&mut self, n: usize, memory_bytes: usize) {
+        self.limits.limits = StoreLimitsBuilder::new()
+            .memory_size(memory_bytes)
+            .instances(n)
+            .build();
+    }
+
     /// Gives the guest these environment variables (and nothing else of
     /// the host's): how the SCIM gateway is configured.
     pub(crate) fn set_env(&mut self, vars: &[(&str, &str)]) {

@@ -1,5 +1,6 @@
 //! `gladly-harness`: call the Gladly connector component from the command
-//! line, run a Gladly sandbox, or watch a whole lifecycle in the demo.
+//! line, run a Gladly sandbox, serve the SCIM 2.0 gateway (`scim`), or
+//! watch a whole lifecycle in the demo.
 //!
 //! Exit codes: 0 success (a lookup that finds nothing prints `null`), 1 a
 //! host failure (the component could not be loaded, trapped, or ran out of
@@ -11,6 +12,7 @@
 mod args;
 mod commands;
 mod demo;
+mod demo_scim;
 mod reconcile;
 
 use std::process::ExitCode;

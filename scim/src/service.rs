@@ -220,7 +220,7 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
                 "PATCH" => {
                     let ops = group::patch(&group, &body_of(req)?)?;
                     change_members(dir, config, &group, &ops)?;
-                    render_group(dir, &group, base, &query)
+                    render_changed_group(dir, &group, base, &query)
                 }
                 "PUT" => {
                     let body = body_of(req)?;
@@ -233,7 +233,7 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
                     )?;
                     ops.push(MemberOp::Replace(group::member_ids(obj.get("members"))?));
                     change_members(dir, config, &group, &ops)?;
-                    render_group(dir, &group, base, &query)
+                    render_changed_group(dir, &group, base, &query)
                 }
                 "DELETE" => Err(ScimError::new(
                     400,
@@ -656,6 +656,17 @@ fn render_group<D: Directory>(
         200,
         &query.project(group::render(group, members.as_deref(), base)),
     ))
+}
+
+/// The answer to a membership change: the group without its members
+/// unless they are asked for (`attributes=members`). Okta does not need
+/// them and Entra advises against them; listing them walks every agent.
+fn render_changed_group<D: Directory>(dir: &mut D, group: &Group, base: &str, query: &Query) -> Result<Response, ScimError> {
+    let asked = query.attributes.iter().any(|p| p.attr == "members");
+    if asked {
+        return render_group(dir, group, base, query);
+    }
+    Ok(Response::json(200, &query.project(group::render(group, None, base))))
 }
 
 fn list_groups<D: Directory>(

@@ -51,7 +51,10 @@ fn print_result(r: &WriteResult) {
     }
 }
 
-pub async fn demo(harness: Harness, cache_dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+pub async fn demo(
+    harness: Harness,
+    cache_dir: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     let sandbox = Sandbox::start(SandboxConfig::default()).await?;
     let conn = Connection::from(sandbox.admin());
     let defaults = WriteOptions {

@@ -164,7 +164,9 @@ impl HostState {
     /// the host's): how the SCIM gateway is configured.
     pub(crate) fn set_env(&mut self, vars: &[(&str, &str)]) {
         let mut b = WasiCtx::builder();
-        b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        b.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
         for (k, v) in vars {
             b.env(k, v);
         }

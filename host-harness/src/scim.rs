@@ -97,7 +97,10 @@ impl Gateway {
     }
 
     /// Binds `addr` and serves; the address bound (port 0 picks one).
-    pub async fn bind(self, addr: SocketAddr) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>)> {
+    pub async fn bind(
+        self,
+        addr: SocketAddr,
+    ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<anyhow::Result<()>>)> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
@@ -108,7 +111,10 @@ impl Gateway {
     /// One request: the gateway's answer, or a SCIM error if the host
     /// failed it (a trap, the memory limit, the deadline). Scrubbed of both
     /// tokens whatever its source.
-    pub async fn answer(&self, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Full<Bytes>> {
+    pub async fn answer(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<Full<Bytes>> {
         let (status, headers, body) = match self.run(req).await {
             Ok(answer) => answer,
             Err(e) => {
@@ -118,7 +124,11 @@ impl Gateway {
                     "status": "500",
                     "detail": "the gateway failed this request (see the gateway's log); it is safe to retry",
                 });
-                (500, vec![("content-type".into(), "application/scim+json".into())], body.to_string())
+                (
+                    500,
+                    vec![("content-type".into(), "application/scim+json".into())],
+                    body.to_string(),
+                )
             }
         };
         let mut r = hyper::Response::builder().status(status);
@@ -137,7 +147,10 @@ impl Gateway {
         scim.scrub_words(&gladly.scrub_words(text))
     }
 
-    async fn run(&self, req: hyper::Request<hyper::body::Incoming>) -> anyhow::Result<(u16, Vec<(String, String)>, String)> {
+    async fn run(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> anyhow::Result<(u16, Vec<(String, String)>, String)> {
         let completion = Completion::new(&self.conn.api_user, &self.conn.api_token);
         let env = [
             ("GLADLY_ORG_URL", self.conn.org_url.as_str()),
@@ -145,7 +158,13 @@ impl Gateway {
             ("GLADLY_API_PLACEHOLDER", completion.placeholder.as_str()),
             ("GLADLY_SCIM_TOKEN", self.scim_token.as_str()),
         ];
-        let mut state = HostState::new(&self.conn, Some(completion.clone()), self.limits, self.outgoing.clone(), self.memory_peak.clone());
+        let mut state = HostState::new(
+            &self.conn,
+            Some(completion.clone()),
+            self.limits,
+            self.outgoing.clone(),
+            self.memory_peak.clone(),
+        );
         state.set_env(&env);
         state.allow_instances(16, self.limits.memory_bytes);
         let mut store = Store::new(self.pre.engine(), state);
@@ -155,11 +174,17 @@ impl Gateway {
 
         let req = req.map(|body| body.map_err(|_| ErrorCode::HttpProtocolError));
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let proxy = self.pre.instantiate_async(&mut store).await?;
         let task = tokio::spawn(async move {
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, out).await
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, out)
+                .await
         });
         let deadline = self.limits.call_deadline;
         let answered = async {
@@ -186,11 +211,17 @@ impl Gateway {
                 .iter()
                 .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
                 .collect();
-            Ok((parts.status.as_u16(), headers, String::from_utf8_lossy(&bytes).into_owned()))
+            Ok((
+                parts.status.as_u16(),
+                headers,
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
         };
         match tokio::time::timeout(deadline, answered).await {
             Ok(r) => r,
-            Err(_) => Err(anyhow!("the request did not finish within its deadline of {deadline:?}")),
+            Err(_) => Err(anyhow!(
+                "the request did not finish within its deadline of {deadline:?}"
+            )),
         }
     }
 }

@@ -661,12 +661,20 @@ fn render_group<D: Directory>(
 /// The answer to a membership change: the group without its members
 /// unless they are asked for (`attributes=members`). Okta does not need
 /// them and Entra advises against them; listing them walks every agent.
-fn render_changed_group<D: Directory>(dir: &mut D, group: &Group, base: &str, query: &Query) -> Result<Response, ScimError> {
+fn render_changed_group<D: Directory>(
+    dir: &mut D,
+    group: &Group,
+    base: &str,
+    query: &Query,
+) -> Result<Response, ScimError> {
     let asked = query.attributes.iter().any(|p| p.attr == "members");
     if asked {
         return render_group(dir, group, base, query);
     }
-    Ok(Response::json(200, &query.project(group::render(group, None, base))))
+    Ok(Response::json(
+        200,
+        &query.project(group::render(group, None, base)),
+    ))
 }
 
 fn list_groups<D: Directory>(

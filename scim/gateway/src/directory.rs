@@ -16,8 +16,11 @@ impl Connector {
     pub fn from_env() -> Connector {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let conn = (|| {
-            let org_url = var("GLADLY_ORG_URL").ok_or("GLADLY_ORG_URL is not set (the organisation's URL, e.g. https://acme.gladly.com)")?;
-            let api_user = var("GLADLY_API_USER").ok_or("GLADLY_API_USER is not set (Gladly's API user)")?;
+            let org_url = var("GLADLY_ORG_URL").ok_or(
+                "GLADLY_ORG_URL is not set (the organisation's URL, e.g. https://acme.gladly.com)",
+            )?;
+            let api_user =
+                var("GLADLY_API_USER").ok_or("GLADLY_API_USER is not set (Gladly's API user)")?;
             // The host may hold the token and complete a placeholder on the
             // way out (gladly-harness does); else the token itself.
             let credential = match (var("GLADLY_API_PLACEHOLDER"), var("GLADLY_API_TOKEN")) {
@@ -25,14 +28,20 @@ impl Connector {
                 (None, Some(t)) => wit::Credential::Token(t),
                 (None, None) => return Err("GLADLY_API_TOKEN is not set (Gladly's API token)"),
             };
-            Ok(wit::Connection { org_url, api_user, credential })
+            Ok(wit::Connection {
+                org_url,
+                api_user,
+                credential,
+            })
         })()
         .map_err(str::to_string);
         Connector { conn }
     }
 
     fn conn(&self) -> Result<&wit::Connection, DirectoryError> {
-        self.conn.as_ref().map_err(|m| DirectoryError::Misconfigured(m.clone()))
+        self.conn
+            .as_ref()
+            .map_err(|m| DirectoryError::Misconfigured(m.clone()))
     }
 }
 
@@ -42,7 +51,10 @@ impl Connector {
 const WRITE: wit::WriteOptions = wit::WriteOptions {
     dry_run: false,
     no_reactivate: false,
-    retry: Some(wit::RetryPolicy { max_attempts: 3, max_total_wait_ms: 5_000 }),
+    retry: Some(wit::RetryPolicy {
+        max_attempts: 3,
+        max_total_wait_ms: 5_000,
+    }),
 };
 
 fn error(e: wit::Error) -> DirectoryError {
@@ -51,10 +63,18 @@ fn error(e: wit::Error) -> DirectoryError {
         wit::Error::Forbidden(m) => DirectoryError::Forbidden(m),
         wit::Error::NotFound(m) => DirectoryError::NotFound(m),
         wit::Error::Conflict(c) => DirectoryError::Conflict(c.message),
-        wit::Error::RateLimited(r) => DirectoryError::RateLimited { retry_after_ms: r.retry_after_ms, message: r.message },
-        wit::Error::InvalidInput(i) => DirectoryError::InvalidInput { field: i.field, message: i.message },
+        wit::Error::RateLimited(r) => DirectoryError::RateLimited {
+            retry_after_ms: r.retry_after_ms,
+            message: r.message,
+        },
+        wit::Error::InvalidInput(i) => DirectoryError::InvalidInput {
+            field: i.field,
+            message: i.message,
+        },
         wit::Error::Unsupported(m) => DirectoryError::Unsupported(m),
-        wit::Error::Upstream(u) => DirectoryError::Upstream(format!("{} (HTTP {})", u.message, u.status)),
+        wit::Error::Upstream(u) => {
+            DirectoryError::Upstream(format!("{} (HTTP {})", u.message, u.status))
+        }
         wit::Error::Transport(m) => DirectoryError::Transport(m),
     }
 }
@@ -99,13 +119,20 @@ fn agent(a: wit::Agent) -> d::Agent {
 }
 
 fn delta(x: &Option<d::Delta>) -> Option<wit::MembershipChange> {
-    x.as_ref().map(|x| wit::MembershipChange::Delta(wit::MembershipDelta { add: x.add.clone(), remove: x.remove.clone() }))
+    x.as_ref().map(|x| {
+        wit::MembershipChange::Delta(wit::MembershipDelta {
+            add: x.add.clone(),
+            remove: x.remove.clone(),
+        })
+    })
 }
 
 /// The agent a write answered with; a write answers with one unless it was
 /// a dry run, which this never asks for.
 fn written(r: wit::WriteResult) -> Result<d::Agent, DirectoryError> {
-    r.agent.map(agent).ok_or_else(|| DirectoryError::Upstream("a write answered without the agent".into()))
+    r.agent
+        .map(agent)
+        .ok_or_else(|| DirectoryError::Upstream("a write answered without the agent".into()))
 }
 
 impl d::Directory for Connector {
@@ -156,22 +183,41 @@ impl d::Directory for Connector {
             language: c.language.clone(),
             agent_profile: None,
         };
-        let r = wit::update(self.conn()?, &wit::AgentKey::Id(id.to_string()), &changes, WRITE).map_err(error)?;
+        let r = wit::update(
+            self.conn()?,
+            &wit::AgentKey::Id(id.to_string()),
+            &changes,
+            WRITE,
+        )
+        .map_err(error)?;
         written(r)
     }
 
     fn offboard(&mut self, id: &str) -> Result<d::Agent, DirectoryError> {
-        let r = wit::offboard(self.conn()?, &wit::AgentKey::Id(id.to_string()), WRITE).map_err(error)?;
+        let r = wit::offboard(self.conn()?, &wit::AgentKey::Id(id.to_string()), WRITE)
+            .map_err(error)?;
         written(r)
     }
 
     fn list_teams(&mut self) -> Result<Vec<d::Team>, DirectoryError> {
         let teams = wit::list_teams(self.conn()?).map_err(error)?;
-        Ok(teams.into_iter().map(|t| d::Team { id: t.id, name: t.name }).collect())
+        Ok(teams
+            .into_iter()
+            .map(|t| d::Team {
+                id: t.id,
+                name: t.name,
+            })
+            .collect())
     }
 
     fn list_inboxes(&mut self) -> Result<Vec<d::Inbox>, DirectoryError> {
         let inboxes = wit::list_inboxes(self.conn()?).map_err(error)?;
-        Ok(inboxes.into_iter().map(|i| d::Inbox { id: i.id, name: i.name }).collect())
+        Ok(inboxes
+            .into_iter()
+            .map(|i| d::Inbox {
+                id: i.id,
+                name: i.name,
+            })
+            .collect())
     }
 }

@@ -136,7 +136,10 @@ fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, Response> {
         );
         Response {
             status: 413,
-            headers: vec![("content-type".into(), gladly_scim::service::SCIM_JSON.into())],
+            headers: vec![(
+                "content-type".into(),
+                gladly_scim::service::SCIM_JSON.into(),
+            )],
             body: e.body().to_string().into_bytes(),
         }
     };

@@ -50,7 +50,9 @@ pub async fn demo(sandbox: &Sandbox, cache_dir: Option<&std::path::Path>) -> any
                 serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             ))
         };
-    println!("\nSCIM 2.0: an identity provider (Okta's requests) through the gateway at {base}");
+    println!(
+        "\n12. SCIM 2.0: an identity provider (Okta's requests) through the gateway at {base}"
+    );
     let filter =
         "/Users?filter=userName%20eq%20%22kim.ito%40acme.example%22&startIndex=1&count=100";
     let (status, found) = send("GET", filter, None).await?;
@@ -88,11 +90,12 @@ pub async fn demo(sandbox: &Sandbox, cache_dir: Option<&std::path::Path>) -> any
         .iter()
         .filter(|w| w.agent_id == id)
         .count();
-    println!(
-        "   in Gladly: agent {id} active {:?}, role {:?}; {emails} welcome e-mail",
-        rec.as_ref().map(|r| r.0),
-        rec.map(|r| r.1)
-    );
+    match rec {
+        Some((active, role)) => println!(
+            "   in Gladly: agent {id}, active {active}, role {role}; {emails} welcome e-mail"
+        ),
+        None => println!("   in Gladly: no agent {id}"),
+    }
     server.abort();
     Ok(())
 }

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::directory::{Agent, Inbox, Role, Team};
 use crate::error::ScimError;
 use crate::json::Obj;
+use crate::patch::{Op, operations};
 use crate::path::{AttrPath, CORE_GROUP};
 
 pub const INBOX_PREFIX: &str = "Gladly inbox: ";
@@ -107,49 +108,17 @@ pub enum MemberOp {
 /// shapes). A `displayName` other than the group's is refused: Gladly's API
 /// cannot rename a team. Other attributes (`externalId`, `id`) are dropped.
 pub fn patch(group: &Group, body: &Value) -> Result<Vec<MemberOp>, ScimError> {
-    let ops = body
-        .as_object()
-        .map(Obj)
-        .and_then(|o| o.get("Operations"))
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            ScimError::invalid_syntax("a PATCH body must be a PatchOp with an `Operations` array")
-        })?;
     let mut out = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        let o = op.as_object().map(Obj).ok_or_else(|| {
-            ScimError::invalid_syntax(format!("Operations[{i}] must be an object"))
-        })?;
-        let kind = o.str("op").unwrap_or_default().to_ascii_lowercase();
-        if !matches!(kind.as_str(), "add" | "replace" | "remove") {
-            return Err(ScimError::invalid_value(
-                &format!("Operations[{i}].op"),
-                format!("{:?} is not add, replace or remove", o.str("op")),
-            ));
-        }
-        let value = o.get("value");
-        match o.get("path") {
-            Some(Value::String(p)) => {
-                let path = AttrPath::parse(p)?;
-                member_op(group, &kind, &path, value, &mut out)?;
-            }
-            Some(_) => {
-                return Err(ScimError::invalid_syntax(format!(
-                    "Operations[{i}].path must be a string"
-                )));
-            }
+    for (op, path, value) in operations(body)? {
+        match path {
+            Some(p) => member_op(group, op, &AttrPath::parse(p)?, value, &mut out)?,
             None => {
-                let Some(Value::Object(map)) = value else {
-                    return Err(ScimError::new(
-                        400,
-                        Some("noTarget"),
-                        format!(
-                            "Operations[{i}]: an operation without a path needs an object value"
-                        ),
-                    ));
-                };
-                for (k, v) in map {
-                    member_op(group, &kind, &AttrPath::parse(k)?, Some(v), &mut out)?;
+                // `operations` makes sure a path-less add or replace carries
+                // an object.
+                if let Some(Value::Object(map)) = value {
+                    for (k, v) in map {
+                        member_op(group, op, &AttrPath::parse(k)?, Some(v), &mut out)?;
+                    }
                 }
             }
         }
@@ -159,7 +128,7 @@ pub fn patch(group: &Group, body: &Value) -> Result<Vec<MemberOp>, ScimError> {
 
 fn member_op(
     group: &Group,
-    kind: &str,
+    op: Op,
     path: &AttrPath,
     value: Option<&Value>,
     out: &mut Vec<MemberOp>,
@@ -180,12 +149,12 @@ fn member_op(
                 None => member_ids(value)?,
             };
             ids.retain(|id| !id.is_empty());
-            out.push(match kind {
-                "add" => MemberOp::Add(ids),
-                "replace" => MemberOp::Replace(ids),
+            out.push(match op {
+                Op::Add => MemberOp::Add(ids),
+                Op::Replace => MemberOp::Replace(ids),
                 // `remove` of `members` with no value and no filter: all.
-                _ if value.is_none() && path.filter.is_none() => MemberOp::Replace(vec![]),
-                _ => MemberOp::Remove(ids),
+                Op::Remove if value.is_none() && path.filter.is_none() => MemberOp::Replace(vec![]),
+                Op::Remove => MemberOp::Remove(ids),
             });
             Ok(())
         }

@@ -17,6 +17,7 @@ pub mod error;
 pub mod filter;
 pub mod group;
 pub mod json;
+pub mod patch;
 pub mod path;
 pub mod service;
 pub mod user;

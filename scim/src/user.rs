@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use crate::directory::{Agent, Changes, Role};
 use crate::error::ScimError;
 use crate::json::{Obj, boolean, pick};
+use crate::patch::{Op, operations};
 use crate::path::{AttrPath, CORE_USER, GLADLY_USER, Schema};
 
 /// The `externalId` a DELETE leaves on the deactivated agent, followed by
@@ -277,13 +278,6 @@ fn email_of(obj: Obj) -> Result<String, ScimError> {
     })
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Add,
-    Replace,
-    Remove,
-}
-
 /// A PATCH body (RFC 7644 §3.5.2) applied to `current`: what it wants.
 pub fn patch(current: &Agent, body: &Value) -> Result<Desired, ScimError> {
     let ops = operations(body)?;
@@ -295,17 +289,14 @@ pub fn patch(current: &Agent, body: &Value) -> Result<Desired, ScimError> {
                 let path = AttrPath::parse(p)?;
                 apply_value(&mut d, &mut name, &path, value, op)?;
             }
+            // `operations` makes sure a path-less add or replace carries
+            // an object.
             None => {
-                let Some(Value::Object(map)) = value else {
-                    return Err(ScimError::new(
-                        400,
-                        Some("noTarget"),
-                        "an operation without a path must carry an object value",
-                    ));
-                };
-                for (key, v) in map {
-                    let path = AttrPath::parse(key)?;
-                    apply_value(&mut d, &mut name, &path, Some(v), op)?;
+                if let Some(Value::Object(map)) = value {
+                    for (key, v) in map {
+                        let path = AttrPath::parse(key)?;
+                        apply_value(&mut d, &mut name, &path, Some(v), op)?;
+                    }
                 }
             }
         }
@@ -317,56 +308,6 @@ pub fn patch(current: &Agent, body: &Value) -> Result<Desired, ScimError> {
 }
 
 /// The operations of a PATCH body: op (any case), path, value.
-/// One PATCH operation: op, path, value.
-type Operation<'a> = (Op, Option<&'a str>, Option<&'a Value>);
-
-fn operations(body: &Value) -> Result<Vec<Operation<'_>>, ScimError> {
-    let ops = body
-        .as_object()
-        .map(Obj)
-        .and_then(|o| o.get("Operations"))
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            ScimError::invalid_syntax("a PATCH body must be a PatchOp with an `Operations` array")
-        })?;
-    ops.iter()
-        .enumerate()
-        .map(|(i, op)| {
-            let o = op.as_object().map(Obj).ok_or_else(|| {
-                ScimError::invalid_syntax(format!("Operations[{i}] must be an object"))
-            })?;
-            let kind = match o.str("op").map(str::to_ascii_lowercase).as_deref() {
-                Some("add") => Op::Add,
-                Some("replace") => Op::Replace,
-                Some("remove") => Op::Remove,
-                other => {
-                    return Err(ScimError::invalid_value(
-                        &format!("Operations[{i}].op"),
-                        format!("{other:?} is not add, replace or remove"),
-                    ));
-                }
-            };
-            let path = match o.get("path") {
-                None => None,
-                Some(Value::String(p)) => Some(p.as_str()),
-                Some(_) => {
-                    return Err(ScimError::invalid_syntax(format!(
-                        "Operations[{i}].path must be a string"
-                    )));
-                }
-            };
-            if kind == Op::Remove && path.is_none() {
-                return Err(ScimError::new(
-                    400,
-                    Some("noTarget"),
-                    format!("Operations[{i}]: remove needs a path"),
-                ));
-            }
-            Ok((kind, path, o.get("value")))
-        })
-        .collect()
-}
-
 /// One path and value of a PATCH; nested objects of `name` and of an
 /// extension are walked.
 fn apply_value(

@@ -251,12 +251,17 @@ async fn the_demo_walks_a_whole_lifecycle() {
         "inboxes=[ibx_support, ibx_billing]",
         "outcome: deactivated",
         "active=false",
-        "sent 2 welcome e-mail(s)",
+        "sent 3 welcome e-mail(s)",
         "writes carried Content-Length; 0 answered 411",
         "Plan: 1 to create, 1 to reactivate, 1 to update, 1 to deactivate",
         "step 2 create maría.garcía@acme.example: applied",
         "4 applied, 0 already applied, 0 stale, 0 failed",
         "Plan: 0 to create, 0 to reactivate, 0 to update, 0 to deactivate",
+        // Through SCIM: one create, its retry refused, the deactivation.
+        "POST /Users kim.ito@acme.example -> 201",
+        "POST /Users again (a retry) -> 409 uniqueness",
+        "active false (unassigned in the IdP) -> 200, active false",
+        "active false, role AGENT; 1 welcome e-mail",
     ] {
         assert!(
             r.stdout.contains(step),

@@ -178,13 +178,22 @@ async fn serve_scim(cli: &Cli, a: &ScimArgs) -> anyhow::Result<ExitCode> {
     }
     let scim_token = a
         .scim_token
-        .clone()
-        .filter(|t| !t.trim().is_empty())
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "no SCIM token given: set GLADLY_SCIM_TOKEN (or pass --scim-token) to the bearer token the IdP will send"
             )
-        })?;
+        })?
+        .to_string();
+    // A short token is guessable, and would be scrubbed out of ordinary
+    // answers wherever its characters happen to occur.
+    if scim_token.chars().count() < 16 {
+        anyhow::bail!(
+            "GLADLY_SCIM_TOKEN is too short: use at least 16 random characters (e.g. `openssl rand -hex 24`)"
+        );
+    }
     let conn = connection(cli)?;
     let mut gateway = Gateway::load(
         EMBEDDED_SCIM_COMPONENT,

@@ -100,12 +100,14 @@ fn authorized(config: &Config, header: Option<&str>) -> Result<(), ScimError> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim().as_bytes());
     let expected = config.scim_token.as_bytes();
+    // Every byte of the longer of the two is compared, so the time taken
+    // says nothing of where they differ or how long the token is.
     let ok = given.is_some_and(|g| {
-        g.len() == expected.len()
-            && g.iter()
-                .zip(expected)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        let n = g.len().max(expected.len());
+        let differ = (0..n).fold(u8::from(g.len() != expected.len()), |acc, i| {
+            acc | (g.get(i).copied().unwrap_or(0) ^ expected.get(i).copied().unwrap_or(0))
+        });
+        differ == 0
     });
     if ok {
         Ok(())
@@ -231,7 +233,11 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
                         &group,
                         &json!({"Operations": [{"op": "replace", "value": {"displayName": obj.get("displayName").cloned().unwrap_or(json!(group.display_name))}}]}),
                     )?;
-                    ops.push(MemberOp::Replace(group::member_ids(obj.get("members"))?));
+                    // A PUT without `members` leaves them as they are: a
+                    // group's members are never dropped by omission.
+                    if obj.get("members").is_some() {
+                        ops.push(MemberOp::Replace(group::member_ids(obj.get("members"))?));
+                    }
                     change_members(dir, config, &group, &ops)?;
                     render_changed_group(dir, &group, base, &query)
                 }
@@ -476,7 +482,8 @@ fn guard_api_user(
     if !is_api_user(config, current) {
         return Ok(());
     }
-    let demoted = current.role == Some(Role::Admin) && role.is_some_and(|r| *r != Role::Admin);
+    // Any role but admin, whatever Gladly says the role is now.
+    let demoted = role.is_some_and(|r| *r != Role::Admin);
     let moved = !email.eq_ignore_ascii_case(&current.email_address);
     if !active || demoted || moved {
         return Err(ScimError::new(
@@ -521,26 +528,33 @@ fn create_user<D: Directory>(dir: &mut D, base: &str, body: &Value) -> Result<Re
             d.email
         )));
     }
+    if !d.active {
+        return Err(ScimError::invalid_value(
+            "active",
+            "a user cannot be created inactive: Gladly would still send the welcome e-mail; create it when it is to be active",
+        ));
+    }
     if let (Some(deleted), None) = (existing.as_ref(), d.external_id.as_ref()) {
         // Re-onboarded without an externalId: the one it had before the
-        // DELETE comes back in place of the mark.
-        d.external_id = deleted
-            .external_id
-            .as_deref()
-            .and_then(|x| x.strip_prefix(user::DELETED_MARK))
-            .and_then(|x| x.strip_prefix(':'))
-            .map(str::to_string);
+        // DELETE comes back in place of the mark, or, if it had none, its
+        // Gladly id (Gladly's API cannot clear a field, and a mark left on
+        // an active agent would hide it again at its next deactivation).
+        d.external_id = Some(
+            deleted
+                .external_id
+                .as_deref()
+                .and_then(user::before_mark)
+                .unwrap_or(&deleted.id)
+                .to_string(),
+        );
     }
-    let (outcome, mut agent) = dir.provision(&new_agent(&d))?;
+    let (outcome, agent) = dir.provision(&new_agent(&d))?;
     if outcome == Provisioned::AlreadyExisted {
         // Another request created it between the look-up and the create.
         return Err(ScimError::uniqueness(format!(
             "userName: {} is already agent {:?}",
             d.email, agent.id
         )));
-    }
-    if !d.active {
-        agent = dir.offboard(&agent.id)?;
     }
     let location = format!("{base}/Users/{}", agent.id);
     let mut r = Response::json(201, &user::render(&agent, base));
@@ -764,6 +778,10 @@ fn change_members<D: Directory>(
     group: &Group,
     ops: &[MemberOp],
 ) -> Result<(), ScimError> {
+    // Every member is looked up and judged first, and nothing is written
+    // unless all of them can be: a bad id or the API user in a list never
+    // leaves the list half applied.
+    let mut writes: Vec<(String, Changes)> = Vec::new();
     for op in ops {
         let (add, remove): (Vec<String>, Vec<String>) = match op {
             MemberOp::Add(ids) => (ids.clone(), vec![]),
@@ -831,8 +849,11 @@ fn change_members<D: Directory>(
                     }
                 }
             };
-            dir.update(&agent.id, &changes)?;
+            writes.push((agent.id, changes));
         }
+    }
+    for (id, changes) in writes {
+        dir.update(&id, &changes)?;
     }
     Ok(())
 }

@@ -1147,3 +1147,137 @@ fn gladly_failures_map_to_scim_errors_a_client_can_act_on() {
         assert_eq!(ra, retry_after, "{e:?}");
     }
 }
+
+#[test]
+fn the_delete_mark_cannot_be_forged_nor_outlive_a_re_onboarding() {
+    let mut g = Gladly::seeded();
+    // The connector trims what it stores: a padded or re-cased mark is a mark.
+    for forged in [" scim-deleted:x", "\u{a0}scim-deleted", "SCIM-Deleted:y"] {
+        let r = call(
+            &mut g,
+            "PATCH",
+            "/Users/agt_old",
+            Some(json!({"Operations": [{"op": "replace", "path": "externalId", "value": forged}]})),
+        );
+        assert_error(&r, 400, Some("invalidValue"), "externalId");
+    }
+    // An agent deleted with no externalId, re-onboarded without one, and
+    // later deactivated by an IdP stays visible.
+    let id = call(
+        &mut g,
+        "POST",
+        "/Users",
+        Some(json!({"userName": "nox@acme.com", "displayName": "Nox"})),
+    )
+    .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        call(&mut g, "DELETE", &format!("/Users/{id}"), None).status,
+        204
+    );
+    assert_eq!(g.agent(&id).external_id.as_deref(), Some("scim-deleted"));
+    let back = call(
+        &mut g,
+        "POST",
+        "/Users",
+        Some(json!({"userName": "nox@acme.com", "displayName": "Nox"})),
+    );
+    assert_eq!(
+        (back.status, back.body["id"].as_str()),
+        (201, Some(id.as_str())),
+        "{}",
+        back.body
+    );
+    let off = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"Operations": [{"op": "replace", "path": "active", "value": false}]})),
+    );
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert_eq!(
+        call(&mut g, "GET", &format!("/Users/{id}"), None).status,
+        200,
+        "deactivated, not deleted: still there"
+    );
+    // A long externalId still leaves a mark the connector takes.
+    let long = "x".repeat(256);
+    let id = call(
+        &mut g,
+        "POST",
+        "/Users",
+        Some(json!({"userName": "long@acme.com", "externalId": long})),
+    )
+    .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        call(&mut g, "DELETE", &format!("/Users/{id}"), None).status,
+        204
+    );
+    assert!(g.agent(&id).external_id.as_ref().unwrap().chars().count() <= 256);
+}
+
+#[test]
+fn a_group_change_is_all_or_nothing_and_a_put_without_members_drops_none() {
+    let mut g = Gladly::seeded();
+    let id = call(&mut g, "POST", "/Users", Some(okta_user("ivy@acme.com"))).body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let writes = g.writes;
+    let r = call(
+        &mut g,
+        "PATCH",
+        "/Groups/team_a",
+        Some(
+            json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id}, {"value": "agt_nope"}]}]}),
+        ),
+    );
+    assert_error(&r, 400, Some("invalidValue"), "agt_nope");
+    assert_eq!(
+        g.writes, writes,
+        "nothing written for a list with a bad member"
+    );
+    call(
+        &mut g,
+        "PATCH",
+        "/Groups/role:admin",
+        Some(json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]})),
+    );
+    let writes = g.writes;
+    let r = call(
+        &mut g,
+        "PATCH",
+        "/Groups/role:admin",
+        Some(json!({"Operations": [{"op": "remove", "path": "members"}]})),
+    );
+    assert_error(&r, 400, Some("mutability"), "GLADLY_API_USER");
+    assert_eq!(
+        (g.writes, g.agent(&id).role.clone()),
+        (writes, Some(Role::Admin)),
+        "no admin demoted on the way to the API user"
+    );
+    let r = call(
+        &mut g,
+        "PUT",
+        "/Groups/role:admin",
+        Some(json!({"displayName": "Gladly role: admin"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        g.agent(&id).role,
+        Some(Role::Admin),
+        "a PUT without members leaves them"
+    );
+    let r = call(
+        &mut g,
+        "POST",
+        "/Users",
+        Some(json!({"userName": "late@acme.com", "active": false})),
+    );
+    assert_error(&r, 400, Some("invalidValue"), "active");
+}

@@ -15,22 +15,47 @@ use crate::path::{AttrPath, CORE_USER, GLADLY_USER, Schema};
 /// input, so a client cannot forge it.
 pub const DELETED_MARK: &str = "scim-deleted";
 
-/// Whether SCIM deleted this agent: deactivated, and marked so.
-pub fn is_deleted(agent: &Agent) -> bool {
-    !agent.is_active()
-        && agent.external_id.as_deref().is_some_and(|x| {
-            x == DELETED_MARK
-                || x.strip_prefix(DELETED_MARK)
-                    .is_some_and(|r| r.starts_with(':'))
-        })
+/// Whether an `externalId` is (or begins with) the mark, as Gladly keeps it:
+/// the connector trims what it stores, so the mark is recognised trimmed
+/// and in any case.
+pub fn is_mark(external_id: &str) -> bool {
+    external_id
+        .trim()
+        .get(..DELETED_MARK.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(DELETED_MARK))
 }
 
-/// The mark for an agent being deleted.
+/// Whether SCIM deleted this agent: deactivated, and marked so.
+pub fn is_deleted(agent: &Agent) -> bool {
+    !agent.is_active() && agent.external_id.as_deref().is_some_and(is_mark)
+}
+
+/// The longest `externalId` the connector takes.
+const MAX_EXTERNAL_ID: usize = 256;
+
+/// The mark for an agent being deleted, keeping as much of its
+/// `externalId` as fits.
 pub fn deleted_mark(agent: &Agent) -> String {
-    match agent.external_id.as_deref() {
-        Some(x) if !x.is_empty() => format!("{DELETED_MARK}:{x}"),
+    match agent.external_id.as_deref().map(str::trim) {
+        Some(x) if !x.is_empty() && !is_mark(x) => {
+            let room = MAX_EXTERNAL_ID - DELETED_MARK.len() - 1;
+            let kept: String = x.chars().take(room).collect();
+            format!("{DELETED_MARK}:{kept}")
+        }
+        Some(x) if is_mark(x) => x.to_string(),
         _ => DELETED_MARK.to_string(),
     }
+}
+
+/// The `externalId` a marked agent had before its DELETE, if any.
+pub fn before_mark(external_id: &str) -> Option<&str> {
+    let t = external_id.trim();
+    if !is_mark(t) {
+        return None;
+    }
+    t[DELETED_MARK.len()..]
+        .strip_prefix(':')
+        .filter(|x| !x.is_empty())
 }
 
 /// What a SCIM request wants the agent to be.
@@ -101,11 +126,7 @@ pub fn render(agent: &Agent, base: &str) -> Value {
         "active": agent.is_active(),
     });
     // A mark left by a DELETE is the service's, not the IdP's.
-    if let Some(x) = agent
-        .external_id
-        .as_ref()
-        .filter(|x| !x.starts_with(DELETED_MARK))
-    {
+    if let Some(x) = agent.external_id.as_ref().filter(|x| !is_mark(x)) {
         user["externalId"] = json!(x);
     }
     if let Some(p) = &agent.phone_number {
@@ -411,7 +432,7 @@ fn set(
         ("externalid", Op::Remove) => Err(cannot_clear()),
         ("externalid", _) => {
             let s = text()?;
-            if s.starts_with(DELETED_MARK) {
+            if is_mark(&s) {
                 return Err(ScimError::invalid_value(
                     "externalId",
                     format!("may not begin with {DELETED_MARK:?}, the mark of a deleted user"),

@@ -56,7 +56,8 @@ pub struct Secrets {
 struct Form {
     chars: Vec<char>,
     /// A match of at least this many characters of the form, cut short by
-    /// the end of the text or by a character that differs, is removed.
+    /// the end of the text or by a character that differs, is removed. Not
+    /// read for a lead: a lead counts only whole.
     min: usize,
     /// What may follow a lead (the rest of a secret).
     run: Run,
@@ -108,7 +109,6 @@ impl Secrets {
         }
         let lead = format!("{user}:");
         s.leads.push(Form {
-            min: usize::MAX,
             run: Run::Text,
             ..Form::whole(&lead)
         });
@@ -116,7 +116,6 @@ impl Secrets {
             // A short user gives a core too short to be told from chance.
             if core.len() >= PARTIAL {
                 s.leads.push(Form {
-                    min: usize::MAX,
                     run: Run::Base64,
                     ..Form::whole(&core)
                 });

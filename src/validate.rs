@@ -118,7 +118,8 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         };
-        if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
+        // An empty host is one empty label.
+        if host.len() > 253 || !host.split('.').all(label_ok) {
             return None;
         }
         (host, port)

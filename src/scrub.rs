@@ -56,7 +56,8 @@ pub struct Secrets {
 struct Form {
     chars: Vec<char>,
     /// A match of at least this many characters of the form, cut short by
-    /// the end of the text or by a character that differs, is removed.
+    /// the end of the text or by a character that differs, is removed. Not
+    /// read for a lead: a lead counts only whole.
     min: usize,
     /// What may follow a lead (the rest of a secret).
     run: Run,
@@ -108,7 +109,6 @@ impl Secrets {
         }
         let lead = format!("{user}:");
         s.leads.push(Form {
-            min: usize::MAX,
             run: Run::Text,
             ..Form::whole(&lead)
         });
@@ -116,7 +116,6 @@ impl Secrets {
             // A short user gives a core too short to be told from chance.
             if core.len() >= PARTIAL {
                 s.leads.push(Form {
-                    min: usize::MAX,
                     run: Run::Base64,
                     ..Form::whole(&core)
                 });
@@ -607,5 +606,185 @@ mod tests {
         assert_eq!(s.scrub("api@acme.com: hi"), "api@acme.com: hi");
         assert_eq!(cut("abcdé", 4), "abcd…");
         assert_eq!(cut("abcd", 4), "abcd");
+    }
+
+    /// Whether any run of base64 in `text`, read from any of its first four
+    /// characters on, in either alphabet, decodes to something holding
+    /// `needle`.
+    fn decodes_to(text: &str, needle: &str) -> bool {
+        text.split(|c: char| !is_base64(c)).any(|run| {
+            let run = run.trim_end_matches('=');
+            (0..4.min(run.len() + 1)).any(|skip| {
+                let tail = &run[skip..];
+                let groups = &tail[..tail.len() / 4 * 4];
+                [STANDARD_NO_PAD, URL_SAFE_NO_PAD].iter().any(|e| {
+                    e.decode(groups).is_ok_and(|bytes| {
+                        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+                    })
+                })
+            })
+        })
+    }
+
+    #[test]
+    fn the_token_base64_encoded_inside_a_longer_dump_is_removed_at_every_alignment() {
+        let token = "t0k3n-s3cr3t-42";
+        let s = Secrets::new("api@acme.com", token);
+        // The token at byte offsets 0, 1 and 2 (mod 3) of the dump.
+        for prefix in [r#"{"t":""#, r#"{"tk":""#, r#"{"tok":""#] {
+            let dump = format!(r#"{prefix}{token}"}}"#);
+            for b64 in [STANDARD.encode(&dump), URL_SAFE_NO_PAD.encode(&dump)] {
+                assert!(decodes_to(&b64, "s3cr3t"), "the check sees {b64}");
+                let got = s.scrub(&format!("body {b64} end"));
+                assert!(
+                    !decodes_to(&got, "s3cr3t") && got.contains(REDACTED),
+                    "expected the token's base64 removed from {b64}, got {got}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_eight_character_token_is_removed_from_inside_a_word() {
+        // Eight characters are no toy token: even where the connector's own
+        // words are kept readable, it goes wherever it stands (here glued
+        // to a percent-encoded space, and itself escaped).
+        let s = Secrets::new("api@acme.com", "s3cr3t-x");
+        assert_eq!(
+            s.scrub_words("GET /api/v1/agents?q=Bearer%20s3cr3t%2Dx failed"),
+            "GET /api/v1/agents?q=Bearer%20<redacted> failed",
+            "expected the escaped token removed"
+        );
+    }
+
+    #[test]
+    fn a_short_api_user_counts_only_where_a_word_starts() {
+        let s = Secrets::user_only("u", &[]);
+        assert_eq!(
+            s.scrub_words("menu:open, u:s3cret"),
+            "menu:open, u:<redacted>",
+            "expected `menu:` left alone and what follows `u:` removed"
+        );
+    }
+
+    #[test]
+    fn the_base64_of_a_short_user_is_found_inside_a_longer_base64_string() {
+        // `admin:` is six bytes: its base64 is eight characters that stand
+        // in the middle of a dump, glued to the characters before them.
+        let s = Secrets::user_only("admin", &[]);
+        let dump = STANDARD.encode(r#"{"a":"admin:s3cret-token"}"#);
+        assert_eq!(
+            s.scrub(&format!("echo {dump} end")),
+            format!("echo {}<redacted> end", &dump[..8]),
+            "expected the base64 from `admin:` on removed"
+        );
+    }
+
+    #[test]
+    fn what_follows_the_known_user_is_removed_up_to_the_end_of_its_string() {
+        // `user:` stays (whose credential was echoed), a marker shows
+        // where the secret was, and the run ends at white space or a quote
+        // however it is escaped, so the rest stays readable.
+        let s = Secrets::user_only("api@acme.com", &[]);
+        for (echo, want) in [
+            (
+                "auth api@acme.com:secret end",
+                "auth api@acme.com:<redacted> end",
+            ),
+            (
+                r#"{"msg":"{\"auth\":\"api@acme.com:secret\"}"}"#,
+                r#"{"msg":"{\"auth\":\"api@acme.com:<redacted>\"}"}"#,
+            ),
+            (
+                r#"{"msg":"auth api@acme.com:secret\u0022, retry"}"#,
+                r#"{"msg":"auth api@acme.com:<redacted>\u0022, retry"}"#,
+            ),
+            (
+                "q=api%40acme.com%3Asecret%20retry",
+                "q=api%40acme.com%3A<redacted>%20retry",
+            ),
+        ] {
+            assert_eq!(
+                s.scrub(echo),
+                want,
+                "expected only the secret of {echo} removed"
+            );
+        }
+    }
+
+    #[test]
+    fn an_escaped_echo_cut_short_keeps_the_text_after_it() {
+        let s = Secrets::new("api@acme.com", "t0k3n-s3cr3t");
+        assert_eq!(
+            s.scrub("token t0k3n%2Ds3 (cut), retry"),
+            "token <redacted> (cut), retry",
+            "expected the cut-short echo removed and nothing after it"
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secrets() {
+        let s = Secrets::new("api@acme.com", "t0k3n-s3cr3t");
+        assert_eq!(format!("{s:?}"), "Secrets(<redacted>)");
+    }
+
+    #[test]
+    fn a_token_escaped_every_few_characters_is_still_removed() {
+        // No eight characters of the token stand as they are: only reading
+        // the escapes finds it (`/` and `+` as JSON and URL encoders write
+        // them).
+        let s = Secrets::new("api@acme.com", "t0k/3n+s3c/r3t+x");
+        for echo in [r"t0k\/3n\u002bs3c\/r3t\u002Bx", "t0k%2F3n%2Bs3c%2fr3t%2bx"] {
+            assert_eq!(
+                s.scrub(&format!("echo {echo} end")),
+                "echo <redacted> end",
+                "expected {echo} removed"
+            );
+        }
+    }
+
+    #[test]
+    fn a_non_ascii_token_percent_encoded_as_utf8_is_removed() {
+        let s = Secrets::new("api@acme.com", "tökén-sécrét");
+        assert_eq!(
+            s.scrub("q=t%C3%B6k%C3%A9n-s%c3%a9cr%C3%A9t end"),
+            "q=<redacted> end",
+            "expected the UTF-8 bytes read as the token's characters"
+        );
+    }
+
+    #[test]
+    fn the_api_users_address_in_a_query_stays_readable() {
+        // `api@acme.com` followed by an escaped `&`, not `:`: no
+        // credential follows it.
+        let s = Secrets::new("api@acme.com", "t0k3n-s3cr3t");
+        let q = "GET /api/v1/agents?email=api%40acme.com%26active%3Dtrue failed";
+        assert_eq!(s.scrub_words(q), q, "expected the query left as it is");
+    }
+
+    #[test]
+    fn a_basic_credential_cut_inside_a_base64_group_is_removed() {
+        // base64("api:real-token") cut one character into its fifth group:
+        // it no longer decodes whole, its first four groups still do.
+        let s = Secrets::user_only("someone-else@x.io", &[]);
+        assert_eq!(
+            s.scrub("denied: Basic YXBpOnJlYWwtdG9rZ…"),
+            "denied: Basic <redacted>…",
+            "expected the truncated credential removed"
+        );
+    }
+
+    #[test]
+    fn a_gladly_id_after_an_ordinary_word_stays_readable() {
+        // Gladly ids are URL-safe base64 and some decode to bytes holding a
+        // `:`; only after `basic` is such a run taken for a credential.
+        let s = Secrets::new("api@acme.com", "t0k3n-s3cr3t");
+        let id = "nRc6AuRrgRDyqgWeEQdEYg";
+        assert!(
+            URL_SAFE_NO_PAD.decode(id).unwrap().contains(&b':'),
+            "the id decodes to a `:`"
+        );
+        let text = format!("agent {id} is not active");
+        assert_eq!(s.scrub(&text), text, "expected the id kept");
     }
 }

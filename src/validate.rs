@@ -118,7 +118,8 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         };
-        if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
+        // An empty host is one empty label.
+        if host.len() > 253 || !host.split('.').all(label_ok) {
             return None;
         }
         (host, port)
@@ -624,5 +625,196 @@ mod tests {
         let e = connection(&c).unwrap_err();
         assert!(!e.to_string().contains("OBELISK_SECRET"), "got {e}");
         assert_eq!(field_of(e), "connection.credential.host-completed");
+    }
+
+    #[test]
+    fn an_org_url_host_is_a_name_of_at_most_253_characters_or_a_bracketed_address() {
+        let label = "a".repeat(63);
+        let longest = format!("{label}.{label}.{label}.{}", "b".repeat(61));
+        assert_eq!(longest.len(), 253);
+        assert!(
+            base_url(&format!("https://{longest}")).is_ok(),
+            "expected a 253-character host name accepted"
+        );
+        assert!(
+            base_url("http://[::1]").is_ok(),
+            "expected the bracketed loopback without a port accepted"
+        );
+        for bad in [
+            format!("https://{label}.{label}.{label}.{}", "b".repeat(62)),
+            "https://[::1]x".to_string(),
+            "https://[::1]x:9".to_string(),
+            "https://[localhost]".to_string(),
+        ] {
+            assert_eq!(
+                field_of(base_url(&bad).unwrap_err()),
+                "connection.org-url",
+                "expected {bad} refused"
+            );
+        }
+    }
+
+    #[test]
+    fn the_api_user_cannot_hold_a_colon_or_control_characters() {
+        let with_user = |user: &str| Connection {
+            org_url: "https://acme.gladly.com".into(),
+            api_user: user.into(),
+            credential: Credential::Token("t0k3n".into()),
+        };
+        assert!(connection(&with_user("api@acme.com")).is_ok());
+        for bad in ["api:x@acme.com", "api\u{7}@acme.com", " "] {
+            assert_eq!(
+                field_of(connection(&with_user(bad)).unwrap_err()),
+                "connection.api-user",
+                "expected {bad:?} refused as the Basic auth user name"
+            );
+        }
+    }
+
+    #[test]
+    fn an_address_is_refused_where_a_mail_server_would_refuse_it() {
+        // RFC 5321: 254 bytes in all, 64 before the '@', 63 per label.
+        let local = "j".repeat(64);
+        let label = "a".repeat(63);
+        let longest = format!("{local}@{label}.{label}.{}", "c".repeat(61));
+        assert_eq!(longest.len(), 254);
+        assert_eq!(
+            email("f", &longest).unwrap(),
+            longest,
+            "expected the longest address accepted"
+        );
+        for bad in [
+            format!("{local}@{label}.{label}.{}", "c".repeat(62)),
+            format!("{local}j@acme.com"),
+            format!("jane@{label}a.com"),
+            ".jane@acme.com".to_string(),
+            "jane.@acme.com".to_string(),
+            "jane@acme-.com".to_string(),
+        ] {
+            assert_eq!(
+                field_of(email("f", &bad).unwrap_err()),
+                "f",
+                "expected {bad} refused"
+            );
+        }
+    }
+
+    #[test]
+    fn a_name_is_at_most_200_characters_however_many_bytes() {
+        let longest = "é".repeat(200);
+        assert_eq!(name("agent.name", &longest).unwrap(), longest);
+        assert_eq!(
+            name("agent.name", "  Jane Doe ").unwrap(),
+            "Jane Doe",
+            "expected the name trimmed"
+        );
+        for bad in ["é".repeat(201), "Jane\u{7}Doe".to_string()] {
+            assert_eq!(
+                field_of(name("agent.name", &bad).unwrap_err()),
+                "agent.name",
+                "expected {bad:?} refused"
+            );
+        }
+    }
+
+    #[test]
+    fn a_role_outside_the_five_is_refused() {
+        assert!(role("agent.role", &Role::TeamLead).is_ok());
+        assert_eq!(
+            field_of(role("agent.role", &Role::Other("SUPERUSER".into())).unwrap_err()),
+            "agent.role",
+            "expected an unknown role refused"
+        );
+    }
+
+    #[test]
+    fn an_id_is_at_most_128_characters() {
+        let longest = "a".repeat(128);
+        assert_eq!(id("key.id", &longest).unwrap(), longest);
+        assert_eq!(
+            field_of(id("key.id", &"a".repeat(129)).unwrap_err()),
+            "key.id",
+            "expected a 129-character id refused"
+        );
+    }
+
+    #[test]
+    fn an_external_id_is_trimmed_and_at_most_256_characters_without_control_characters() {
+        assert_eq!(
+            external_id("agent.external-id", " HR-0042 ").unwrap(),
+            "HR-0042",
+            "expected the external id trimmed"
+        );
+        let longest = "x".repeat(256);
+        assert_eq!(external_id("agent.external-id", &longest).unwrap(), longest);
+        for bad in ["x".repeat(257), "HR\u{0}0042".to_string()] {
+            assert_eq!(
+                field_of(external_id("agent.external-id", &bad).unwrap_err()),
+                "agent.external-id",
+                "expected {bad:?} refused"
+            );
+        }
+    }
+
+    #[test]
+    fn a_team_or_inbox_reference_is_at_most_200_bytes_without_control_characters() {
+        let longest = "a".repeat(200);
+        assert_eq!(
+            references("agent.teams", &[longest.clone(), " Sales ".into()]).unwrap(),
+            [longest, "Sales".to_string()],
+            "expected the references kept, trimmed"
+        );
+        for bad in ["a".repeat(201), "Sales\tEMEA".to_string()] {
+            assert_eq!(
+                field_of(references("agent.teams", std::slice::from_ref(&bad)).unwrap_err()),
+                "agent.teams",
+                "expected {bad:?} refused"
+            );
+        }
+    }
+
+    #[test]
+    fn a_profile_keeps_a_bio_of_up_to_2000_characters_and_an_http_avatar_url() {
+        let bio = "é".repeat(2000);
+        let p = AgentProfile {
+            bio: Some(bio.clone()),
+            avatar_url: Some(" https://cdn.acme.com/jane.png ".into()),
+        };
+        assert_eq!(
+            profile("agent.agent-profile", &p).unwrap(),
+            AgentProfile {
+                bio: Some(bio),
+                avatar_url: Some("https://cdn.acme.com/jane.png".into()),
+            },
+            "expected the bio kept and the avatar URL trimmed"
+        );
+        let longest_url = format!("https://cdn.acme.com/{}", "a".repeat(2048 - 21));
+        assert_eq!(longest_url.len(), 2048);
+        let with_url = |u: &str| AgentProfile {
+            bio: None,
+            avatar_url: Some(u.into()),
+        };
+        assert!(profile("agent.agent-profile", &with_url(&longest_url)).is_ok());
+        let long_bio = AgentProfile {
+            bio: Some("é".repeat(2001)),
+            avatar_url: None,
+        };
+        assert_eq!(
+            field_of(profile("agent.agent-profile", &long_bio).unwrap_err()),
+            "agent.agent-profile.bio",
+            "expected a 2001-character bio refused"
+        );
+        for bad in [
+            format!("{longest_url}a"),
+            "ftp://cdn.acme.com/jane.png".to_string(),
+            "https://cdn.acme.com/jane doe.png".to_string(),
+            "https://cdn.acme.com/jane\u{7}.png".to_string(),
+        ] {
+            assert_eq!(
+                field_of(profile("agent.agent-profile", &with_url(&bad)).unwrap_err()),
+                "agent.agent-profile.avatar-url",
+                "expected {bad:?} refused"
+            );
+        }
     }
 }

@@ -645,6 +645,7 @@ mod tests {
             "https://[::1]x".to_string(),
             "https://[::1]x:9".to_string(),
             "https://[localhost]".to_string(),
+            "https://:443".to_string(),
         ] {
             assert_eq!(
                 field_of(base_url(&bad).unwrap_err()),

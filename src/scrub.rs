@@ -1,8 +1,7 @@
 //! Finds a credential in text, in every form a server or a proxy might echo
-//! it, and removes it. One implementation, compiled into the component (as
-//! `gladly_connector::scrub`) and into the host (`host-harness/src/scrub.rs`
-//! includes this file by path, since the harness does not depend on the
-//! core crate): it needs only `std` and `base64`.
+//! it, and removes it. One implementation, compiled into the component and
+//! used by the host (`host-harness/src/scrub.rs` and the SCIM gateway's
+//! server call `gladly_connector::scrub`): it needs only `std` and `base64`.
 //!
 //! Given the secrets (the token and `api-user:token`), the echo forms are:
 //! each secret as it is; its base64, standard and URL-safe, padded and

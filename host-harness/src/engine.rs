@@ -103,6 +103,30 @@ pub(crate) fn start_epoch_ticker(engine: &Engine) {
     }
 }
 
+/// Compiles `bytes`, or loads code compiled earlier from `cache_dir` (see
+/// [`crate::cache`]).
+pub(crate) fn compile(
+    engine: &Engine,
+    bytes: &[u8],
+    cache_dir: Option<&std::path::Path>,
+) -> anyhow::Result<wasmtime::component::Component> {
+    Ok(match cache_dir {
+        Some(dir) => crate::cache::load_or_compile(engine, bytes, dir)?,
+        None => wasmtime::component::Component::new(engine, bytes)?,
+    })
+}
+
+/// A store for one call (or one SCIM request) holding `state`, under its
+/// memory limit. Guest code yields to the executor at every epoch tick, so
+/// the call's deadline can end even a guest that never calls the host.
+pub(crate) fn store(engine: &Engine, state: HostState) -> wasmtime::Store<HostState> {
+    let mut store = wasmtime::Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_async_yield_and_update(1);
+    store
+}
+
 /// What one call's store holds.
 pub(crate) struct HostState {
     pub(crate) wasi: WasiCtx,

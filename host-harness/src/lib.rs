@@ -39,12 +39,11 @@ use std::future::Future;
 
 use anyhow::{Context as _, anyhow};
 use wasmtime::Store;
-use wasmtime::component::Component;
 
 use credential::Completion;
 
 use bindings::{Connector, ConnectorPre};
-use engine::{HostState, engine, linker, start_epoch_ticker};
+use engine::{HostState, compile, engine, linker, start_epoch_ticker, store};
 
 /// The WIT types of the `agents` interface, as host-side Rust values.
 pub mod agents {
@@ -105,10 +104,7 @@ impl Harness {
         allocation: Allocation,
     ) -> anyhow::Result<Self> {
         let engine = engine(allocation)?;
-        let component = match cache_dir {
-            Some(dir) => cache::load_or_compile(&engine, bytes, dir)?,
-            None => Component::new(&engine, bytes)?,
-        };
+        let component = compile(&engine, bytes, cache_dir)?;
         let linker = linker(&engine)?;
         let pre = ConnectorPre::new(linker.instantiate_pre(&component)?)?;
         start_epoch_ticker(&engine);
@@ -224,7 +220,7 @@ impl Harness {
 
     /// A fresh store for one call to `conn`, under the limits.
     fn store(&self, conn: &Connection, completion: Option<Completion>) -> Store<HostState> {
-        let mut store = Store::new(
+        store(
             self.pre.engine(),
             HostState::new(
                 conn,
@@ -233,13 +229,7 @@ impl Harness {
                 self.outgoing.clone(),
                 self.memory_peak.clone(),
             ),
-        );
-        store.limiter(|s| &mut s.limits);
-        // Guest code yields to the executor at every epoch tick, so the
-        // call's deadline can end even a guest that never calls the host.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
-        store
+        )
     }
 
     pub async fn provision(

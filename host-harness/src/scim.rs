@@ -15,14 +15,12 @@ use std::sync::atomic::AtomicUsize;
 use anyhow::{Context as _, anyhow};
 use axum::body::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
-use wasmtime::Store;
-use wasmtime::component::Component;
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
 use crate::credential::{Completion, Connection};
-use crate::engine::{Allocation, HostState, engine, linker, start_epoch_ticker};
+use crate::engine::{Allocation, HostState, compile, engine, linker, start_epoch_ticker, store};
 use crate::limits::Limits;
 use crate::outgoing::Outgoing;
 use crate::scrub::Secrets;
@@ -55,10 +53,7 @@ impl Gateway {
         scim_token: String,
     ) -> anyhow::Result<Self> {
         let engine = engine(Allocation::OnDemand)?;
-        let component = match cache_dir {
-            Some(dir) => crate::cache::load_or_compile(&engine, bytes, dir)?,
-            None => Component::new(&engine, bytes)?,
-        };
+        let component = compile(&engine, bytes, cache_dir)?;
         let pre = ProxyPre::new(linker(&engine)?.instantiate_pre(&component)?)?;
         start_epoch_ticker(&engine);
         let limits = Limits::default();
@@ -167,10 +162,7 @@ impl Gateway {
         );
         state.set_env(&env);
         state.allow_instances(16, self.limits.memory_bytes);
-        let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        let mut store = store(self.pre.engine(), state);
 
         let req = req.map(|body| body.map_err(|_| ErrorCode::HttpProtocolError));
         let (sender, receiver) = tokio::sync::oneshot::channel();

@@ -211,15 +211,19 @@ fn submit_provisions(nodes: &[&Node], n: usize) -> Vec<String> {
     })
 }
 
-/// `(executor id, execution id)` of every lock the database holds, in order.
-fn locks(pg: &Postgres) -> Vec<(String, String)> {
+/// `(executor id, execution id, version)` of every lock the database
+/// holds, in order. The version makes each row unique: an execution locked
+/// twice has two.
+fn locks(pg: &Postgres) -> Vec<(String, String, String)> {
     pg.query(
-        "SELECT json_value->'locked'->>'executor_id', execution_id FROM t_execution_log \
+        "SELECT json_value->'locked'->>'executor_id', execution_id, version FROM t_execution_log \
          WHERE variant = 'locked' ORDER BY created_at, execution_id",
     )
     .lines()
-    .filter_map(|l| l.split_once('|'))
-    .map(|(e, x)| (e.to_string(), x.to_string()))
+    .filter_map(|l| {
+        let mut f = l.split('|');
+        Some((f.next()?.to_string(), f.next()?.to_string(), f.next()?.to_string()))
+    })
     .collect()
 }
 
@@ -254,8 +258,11 @@ fn two_servers_share_a_few_hundred_provisions_and_survive_losing_one() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let before_kill = locks(pg);
     a.kill();
+    // Taken once A is dead: every lock A ever took is in it, and any lock
+    // recorded later is B's (a snapshot taken before the kill raced A's
+    // last locks, and CI once saw A's executor "after" it).
+    let at_kill: BTreeSet<(String, String, String)> = locks(pg).into_iter().collect();
     let killed_at = sandbox.welcome_emails().len();
     eprintln!("killed node a after {killed_at} of {N} welcome e-mails");
 
@@ -281,17 +288,19 @@ fn two_servers_share_a_few_hundred_provisions_and_survive_losing_one() {
     // the dead one held.
     let all = locks(pg);
     let a_executors: BTreeSet<&str> = {
-        let after: BTreeSet<&str> = all[before_kill.len()..]
+        let after: BTreeSet<&str> = all
             .iter()
-            .map(|(e, _)| e.as_str())
+            .filter(|row| !at_kill.contains(*row))
+            .map(|(e, _, _)| e.as_str())
             .collect();
-        all.iter()
-            .map(|(e, _)| e.as_str())
+        at_kill
+            .iter()
+            .map(|(e, _, _)| e.as_str())
             .filter(|e| !after.contains(e))
             .collect()
     };
     let final_executor: BTreeMap<&str, &str> =
-        all.iter().map(|(e, x)| (x.as_str(), e.as_str())).collect();
+        all.iter().map(|(e, x, _)| (x.as_str(), e.as_str())).collect();
     let by_a = final_executor
         .values()
         .filter(|e| a_executors.contains(*e))
@@ -303,11 +312,11 @@ fn two_servers_share_a_few_hundred_provisions_and_survive_losing_one() {
             !a_executors.contains(*e)
                 && all
                     .iter()
-                    .any(|(ae, ax)| ax == *x && a_executors.contains(ae.as_str()))
+                    .any(|(ae, ax, _)| ax == *x && a_executors.contains(ae.as_str()))
         })
         .count();
     let mut per_executor: BTreeMap<&str, usize> = BTreeMap::new();
-    for (e, _) in &all {
+    for (e, _, _) in &all {
         *per_executor.entry(e.as_str()).or_default() += 1;
     }
     eprintln!(
@@ -336,7 +345,7 @@ fn two_servers_share_a_few_hundred_provisions_and_survive_losing_one() {
 
 /// How many times the engine locked (ran) the execution.
 fn runs(pg: &Postgres, id: &str) -> usize {
-    locks(pg).iter().filter(|(_, x)| x == id).count()
+    locks(pg).iter().filter(|(_, x, _)| x == id).count()
 }
 
 #[test]

@@ -34,6 +34,9 @@ use gladly_harness::agents::AgentKey;
 use gladly_harness::{Connection, Harness};
 use gladly_sandbox::{Sandbox, SandboxConfig};
 
+mod common;
+use common::{Stats, fmt, stats, time};
+
 /// The core's transport, natively: ureq, with its connection pool.
 struct Native {
     agent: ureq::Agent,
@@ -101,46 +104,6 @@ impl Transport for Native {
     }
     fn now_unix(&mut self) -> u64 {
         gladly_connector::transport::std_now_unix()
-    }
-}
-
-struct Stats {
-    median: Duration,
-    p90: Duration,
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    Stats {
-        median: samples[samples.len() / 2],
-        p90: samples[samples.len() * 9 / 10],
-    }
-}
-
-/// Times `runs` calls of `f`.
-fn time(runs: usize, mut f: impl FnMut()) -> Stats {
-    stats(
-        (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .collect(),
-    )
-}
-
-impl std::fmt::Display for Stats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "median {}, p90 {}", fmt(self.median), fmt(self.p90))
-    }
-}
-
-fn fmt(d: Duration) -> String {
-    if d < Duration::from_millis(1) {
-        format!("{:.1} µs", d.as_secs_f64() * 1e6)
-    } else {
-        format!("{:.2} ms", d.as_secs_f64() * 1e3)
     }
 }
 

@@ -138,6 +138,15 @@ pub enum Provisioned {
     AlreadyExisted,
 }
 
+/// What a provision does when the e-mail belongs to a deactivated agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfDeactivated {
+    /// Reactivate it (its id and history; no welcome e-mail).
+    Reactivate,
+    /// Leave it, and answer [`DirectoryError::Conflict`].
+    Refuse,
+}
+
 /// A team.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Team {
@@ -181,9 +190,14 @@ pub trait Directory {
     fn list_agents(&mut self) -> Result<Vec<Agent>, DirectoryError>;
     /// One agent; `None` when there is none.
     fn lookup(&mut self, key: &Key) -> Result<Option<Agent>, DirectoryError>;
-    /// Create an agent, idempotently by e-mail (reactivating a deactivated
-    /// one): one agent and one welcome e-mail per person.
-    fn provision(&mut self, agent: &NewAgent) -> Result<(Provisioned, Agent), DirectoryError>;
+    /// Create an agent, idempotently by e-mail: one agent and one welcome
+    /// e-mail per person. An active agent with the e-mail is answered as it
+    /// is; a deactivated one as `deactivated` says.
+    fn provision(
+        &mut self,
+        agent: &NewAgent,
+        deactivated: IfDeactivated,
+    ) -> Result<(Provisioned, Agent), DirectoryError>;
     /// Change an agent, by id; the agent as it is afterwards.
     fn update(&mut self, id: &str, changes: &Changes) -> Result<Agent, DirectoryError>;
     /// Deactivate an agent, by id; the agent as it is afterwards.

@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::directory::{Agent, Changes, Delta, Directory, Key, NewAgent, Provisioned, Role};
+use crate::directory::{
+    Agent, Changes, Delta, Directory, DirectoryError, IfDeactivated, Key, NewAgent, Provisioned,
+    Role,
+};
 use crate::discovery;
 use crate::error::ScimError;
 use crate::filter::{self, Resource, Term};
@@ -414,7 +417,7 @@ fn paths(list: &str) -> Result<Vec<AttrPath>, ScimError> {
 fn visible<D: Directory>(dir: &mut D, id: &str) -> Result<Agent, ScimError> {
     match dir.lookup(&Key::Id(id.to_string())) {
         Ok(Some(a)) if !is_deleted(&a) => Ok(a),
-        Ok(_) | Err(crate::directory::DirectoryError::NotFound(_)) => {
+        Ok(_) | Err(DirectoryError::NotFound(_)) => {
             Err(ScimError::not_found(format!("no user {id:?}")))
         }
         Err(e) => Err(e.into()),
@@ -437,9 +440,9 @@ fn list_users<D: Directory>(dir: &mut D, base: &str, query: &Query) -> Result<Re
     let candidates = match by_key {
         Some(key) => match dir.lookup(&key) {
             Ok(a) => a.into_iter().collect(),
-            Err(crate::directory::DirectoryError::NotFound(_)) => vec![],
+            Err(DirectoryError::NotFound(_)) => vec![],
             // A malformed address or id matches nobody.
-            Err(crate::directory::DirectoryError::InvalidInput { .. }) => vec![],
+            Err(DirectoryError::InvalidInput { .. }) => vec![],
             Err(e) => return Err(e.into()),
         },
         None => dir.list_agents()?,
@@ -512,21 +515,26 @@ fn new_agent(d: &Desired) -> NewAgent {
 /// POST /Users. One agent and one welcome e-mail per person: an agent with
 /// the address is 409, unless SCIM deleted it, when that same agent is
 /// re-onboarded (reactivated, no e-mail) and answered 201.
+///
+/// The create goes first: the connector's provision looks the e-mail up
+/// itself, and answers an active agent as it is and a deactivated one as a
+/// conflict, untouched. Only then (rarely) is the agent looked up here, to
+/// tell one SCIM deleted from one deactivated otherwise. A new user costs
+/// one look-up and one create.
 fn create_user<D: Directory>(dir: &mut D, base: &str, body: &Value) -> Result<Response, ScimError> {
     let mut d = user::from_resource(body, None)?;
+    if d.active {
+        match dir.provision(&new_agent(&d), IfDeactivated::Refuse) {
+            Ok((Provisioned::AlreadyExisted, a)) => return Err(taken(&d.email, &a)),
+            Ok((_, agent)) => return Ok(created(base, &agent)),
+            // A deactivated agent has the address: looked up below.
+            Err(DirectoryError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let existing = dir.lookup(&Key::Email(d.email.clone()))?;
     if let Some(a) = existing.as_ref().filter(|a| !is_deleted(a)) {
-        return Err(ScimError::uniqueness(format!(
-            "userName: {} is already agent {:?}{}; find it with filter=userName eq \"{}\"",
-            d.email,
-            a.id,
-            if a.is_active() {
-                ""
-            } else {
-                " (deactivated: PATCH active true to reactivate it)"
-            },
-            d.email
-        )));
+        return Err(taken(&d.email, a));
     }
     if !d.active {
         return Err(ScimError::invalid_value(
@@ -534,7 +542,19 @@ fn create_user<D: Directory>(dir: &mut D, base: &str, body: &Value) -> Result<Re
             "a user cannot be created inactive: Gladly would still send the welcome e-mail; create it when it is to be active",
         ));
     }
-    if let (Some(deleted), None) = (existing.as_ref(), d.external_id.as_ref()) {
+    let Some(deleted) = existing else {
+        // Gladly said the address was taken and now lists nobody with it:
+        // the IdP's retry settles it.
+        return Err(ScimError::new(
+            409,
+            Some("uniqueness"),
+            format!(
+                "userName: Gladly says {} is taken by a deactivated agent but lists none with it; retry",
+                d.email
+            ),
+        ));
+    };
+    if d.external_id.is_none() {
         // Re-onboarded without an externalId: the one it had before the
         // DELETE comes back in place of the mark, or, if it had none, its
         // Gladly id (Gladly's API cannot clear a field, and a mark left on
@@ -548,18 +568,33 @@ fn create_user<D: Directory>(dir: &mut D, base: &str, body: &Value) -> Result<Re
                 .to_string(),
         );
     }
-    let (outcome, agent) = dir.provision(&new_agent(&d))?;
+    let (outcome, agent) = dir.provision(&new_agent(&d), IfDeactivated::Reactivate)?;
     if outcome == Provisioned::AlreadyExisted {
-        // Another request created it between the look-up and the create.
-        return Err(ScimError::uniqueness(format!(
-            "userName: {} is already agent {:?}",
-            d.email, agent.id
-        )));
+        // Another request re-onboarded it between the look-up and now.
+        return Err(taken(&d.email, &agent));
     }
+    Ok(created(base, &agent))
+}
+
+/// 409 for a create whose address `agent` has.
+fn taken(email: &str, agent: &Agent) -> ScimError {
+    ScimError::uniqueness(format!(
+        "userName: {email} is already agent {:?}{}; find it with filter=userName eq \"{email}\"",
+        agent.id,
+        if agent.is_active() {
+            ""
+        } else {
+            " (deactivated: PATCH active true to reactivate it)"
+        },
+    ))
+}
+
+/// 201 with the created user, and its `Location`.
+fn created(base: &str, agent: &Agent) -> Response {
     let location = format!("{base}/Users/{}", agent.id);
-    let mut r = Response::json(201, &user::render(&agent, base));
+    let mut r = Response::json(201, &user::render(agent, base));
     r.headers.push(("location".into(), location));
-    Ok(r)
+    r
 }
 
 /// PUT or PATCH /Users/{id}: `current` made `desired`.
@@ -585,7 +620,9 @@ fn write_user<D: Directory>(
             role: desired.role.clone().or(agent.role.clone()),
             ..desired.clone()
         };
-        agent = dir.provision(&new_agent(&revived))?.1;
+        agent = dir
+            .provision(&new_agent(&revived), IfDeactivated::Reactivate)?
+            .1;
     }
     let changes = desired.changes_from(&agent);
     if !changes.is_empty() {

@@ -104,8 +104,11 @@ impl Directory for Gladly {
             })
             .cloned())
     }
-    fn provision(&mut self, n: &NewAgent) -> Result<(Provisioned, Agent), DirectoryError> {
-        self.writes += 1;
+    fn provision(
+        &mut self,
+        n: &NewAgent,
+        deactivated: IfDeactivated,
+    ) -> Result<(Provisioned, Agent), DirectoryError> {
         if let Some(a) = self
             .agents
             .iter_mut()
@@ -114,6 +117,13 @@ impl Directory for Gladly {
             if a.is_active() {
                 return Ok((Provisioned::AlreadyExisted, a.clone()));
             }
+            if deactivated == IfDeactivated::Refuse {
+                return Err(DirectoryError::Conflict(format!(
+                    "{} belongs to deactivated agent {}",
+                    a.email_address, a.id
+                )));
+            }
+            self.writes += 1;
             a.active = Some(true);
             a.name = Some(n.name.clone());
             a.role = n.role.clone();
@@ -122,6 +132,7 @@ impl Directory for Gladly {
             }
             return Ok((Provisioned::Reactivated, a.clone()));
         }
+        self.writes += 1;
         self.next += 1;
         self.welcome_emails += 1;
         let a = Agent {
@@ -1085,7 +1096,11 @@ fn gladly_failures_map_to_scim_errors_a_client_can_act_on() {
         fn lookup(&mut self, _: &Key) -> Result<Option<Agent>, DirectoryError> {
             Err(self.0.clone())
         }
-        fn provision(&mut self, _: &NewAgent) -> Result<(Provisioned, Agent), DirectoryError> {
+        fn provision(
+            &mut self,
+            _: &NewAgent,
+            _: IfDeactivated,
+        ) -> Result<(Provisioned, Agent), DirectoryError> {
             Err(self.0.clone())
         }
         fn update(&mut self, _: &str, _: &Changes) -> Result<Agent, DirectoryError> {

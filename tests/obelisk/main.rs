@@ -222,7 +222,11 @@ fn locks(pg: &Postgres) -> Vec<(String, String, String)> {
     .lines()
     .filter_map(|l| {
         let mut f = l.split('|');
-        Some((f.next()?.to_string(), f.next()?.to_string(), f.next()?.to_string()))
+        Some((
+            f.next()?.to_string(),
+            f.next()?.to_string(),
+            f.next()?.to_string(),
+        ))
     })
     .collect()
 }
@@ -299,8 +303,10 @@ fn two_servers_share_a_few_hundred_provisions_and_survive_losing_one() {
             .filter(|e| !after.contains(e))
             .collect()
     };
-    let final_executor: BTreeMap<&str, &str> =
-        all.iter().map(|(e, x, _)| (x.as_str(), e.as_str())).collect();
+    let final_executor: BTreeMap<&str, &str> = all
+        .iter()
+        .map(|(e, x, _)| (x.as_str(), e.as_str()))
+        .collect();
     let by_a = final_executor
         .values()
         .filter(|e| a_executors.contains(*e))

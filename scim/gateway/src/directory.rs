@@ -150,7 +150,11 @@ impl d::Directory for Connector {
         Ok(wit::lookup(self.conn()?, &key).map_err(error)?.map(agent))
     }
 
-    fn provision(&mut self, n: &d::NewAgent) -> Result<(d::Provisioned, d::Agent), DirectoryError> {
+    fn provision(
+        &mut self,
+        n: &d::NewAgent,
+        deactivated: d::IfDeactivated,
+    ) -> Result<(d::Provisioned, d::Agent), DirectoryError> {
         let new = wit::NewAgent {
             email_address: n.email_address.clone(),
             name: n.name.clone(),
@@ -162,7 +166,11 @@ impl d::Directory for Connector {
             language: n.language.clone(),
             agent_profile: None,
         };
-        let r = wit::provision(self.conn()?, &new, WRITE).map_err(error)?;
+        let options = wit::WriteOptions {
+            no_reactivate: deactivated == d::IfDeactivated::Refuse,
+            ..WRITE
+        };
+        let r = wit::provision(self.conn()?, &new, options).map_err(error)?;
         let outcome = match r.outcome {
             wit::Outcome::Created => d::Provisioned::Created,
             wit::Outcome::Reactivated => d::Provisioned::Reactivated,

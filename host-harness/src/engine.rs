@@ -161,6 +161,7 @@ impl HostState {
                     between_bytes_timeout: Some(limits.between_bytes_timeout),
                 },
                 outgoing,
+                hold: None,
             },
             limits: Limiter {
                 limits: StoreLimitsBuilder::new()
@@ -174,6 +175,11 @@ impl HostState {
 }
 
 impl HostState {
+    /// Bounds the call's waits for the rate limit (see [`crate::hold`]).
+    pub(crate) fn set_hold(&mut self, hold: std::sync::Arc<crate::hold::Hold>) {
+        self.gate.hold = Some(hold);
+    }
+
     /// Lets the store hold up to `n` instances: a composition (the SCIM
     /// gateway with the connector) instantiates more core modules than the
     /// connector alone.

@@ -18,6 +18,8 @@ pub(crate) struct Gate {
     pub(crate) completion: Option<Completion>,
     pub(crate) options: RequestOptions,
     pub(crate) outgoing: outgoing::Outgoing,
+    /// The bound on the call's waits for the rate limit, if it has one.
+    pub(crate) hold: Option<std::sync::Arc<crate::hold::Hold>>,
 }
 
 pub(crate) type SendFuture = Box<
@@ -64,8 +66,9 @@ impl WasiHttpHooks for Gate {
             ),
         };
         let outgoing = self.outgoing.clone();
+        let hold = self.hold.clone();
         Box::new(async move {
-            let resp = outgoing.send(request, options).await?;
+            let resp = outgoing.send(request, options, hold.as_deref()).await?;
             // The pool drives the connection; nothing is left to await.
             Ok((
                 resp,
@@ -102,6 +105,7 @@ mod tests {
             completion: None,
             options: RequestOptions::default(),
             outgoing: outgoing::Outgoing::new(Limits::default(), None).unwrap(),
+            hold: None,
         };
         for uri in [
             "https://evil.example/api/v1/agents",
@@ -124,6 +128,7 @@ mod tests {
             completion: None,
             options: RequestOptions::default(),
             outgoing: outgoing::Outgoing::new(Limits::default(), None).unwrap(),
+            hold: None,
         };
         let r = send(&mut gate, "https://acme.gladly.com/").await;
         assert!(
@@ -145,6 +150,7 @@ mod tests {
                 completion: None,
                 options: RequestOptions::default(),
                 outgoing: outgoing::Outgoing::new(Limits::default(), None).unwrap(),
+                hold: None,
             };
             let r = send(&mut gate, &format!("{org}/api/v1/agents")).await;
             assert!(

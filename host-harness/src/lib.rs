@@ -23,6 +23,7 @@ pub mod cache;
 mod credential;
 mod engine;
 mod gate;
+mod hold;
 mod limits;
 pub mod outgoing;
 pub mod output;

@@ -39,6 +39,7 @@ use rustls::pki_types::pem::PemObject as _;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
 use crate::Limits;
+use crate::hold::{Hold, retry_after_secs};
 
 type Pool = Client<HttpsConnector<HttpConnector>, WasiBody>;
 
@@ -104,11 +105,13 @@ impl Outgoing {
 
     /// Sends `request` on a pooled connection to its origin, under the
     /// timeouts in `options` (the first-byte timeout counts from sending,
-    /// including setting up a new connection).
-    pub async fn send(
+    /// including setting up a new connection), within the call's `hold` on
+    /// rate-limit waits, if any.
+    pub(crate) async fn send(
         &self,
         request: http::Request<WasiBody>,
         options: RequestOptions,
+        hold: Option<&Hold>,
     ) -> Result<http::Response<WasiBody>, Error> {
         let https = request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
         let pool = if https {
@@ -138,8 +141,18 @@ impl Outgoing {
             http::Method::PATCH => Some(Method::Patch),
             _ => None,
         };
+        let wait = match method {
+            Some(method) => self.with_pacer(&origin, method, |p, now| p.wait(now)),
+            None => Duration::ZERO,
+        };
+        if let Some(hold) = hold
+            && !hold.before_send(method != Some(Method::Get), wait)
+        {
+            return Err(Error::InternalError(Some(
+                "not sent: the request was held too long for the rate limit".into(),
+            )));
+        }
         if let Some(method) = method {
-            let wait = self.with_pacer(&origin, method, |p, now| p.wait(now));
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
@@ -151,6 +164,15 @@ impl Outgoing {
             .await
             .map_err(|_| Error::ConnectionReadTimeout)?
             .map_err(classify)?;
+        if let Some(hold) = hold
+            && resp.status() == http::StatusCode::TOO_MANY_REQUESTS
+        {
+            hold.rate_limited(retry_after_secs(
+                resp.headers()
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()),
+            ));
+        }
         if let Some(method) = method {
             let headers =
                 RateHeaders::read(|name| resp.headers().get(name).and_then(|v| v.to_str().ok()));

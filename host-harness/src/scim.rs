@@ -21,6 +21,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
 use crate::credential::{Completion, Connection};
 use crate::engine::{Allocation, HostState, compile, engine, linker, start_epoch_ticker, store};
+use crate::hold::Hold;
 use crate::limits::Limits;
 use crate::outgoing::Outgoing;
 use crate::scrub::Secrets;
@@ -31,6 +32,32 @@ pub const EMBEDDED_SCIM_COMPONENT: &[u8] = include_bytes!(env!("GLADLY_SCIM_WASM
 /// The largest answer the gateway may give (a list of 1,000 users is about
 /// 1 MiB).
 const MAX_ANSWER: usize = 8 << 20;
+
+/// How long Gladly's rate limit may hold one request in all before it is
+/// answered 429 (see [`crate::hold`]): what the gateway's writes allow
+/// themselves too.
+const MAX_HOLD: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// 429 for a request the rate limit would hold too long.
+fn held(retry_after: std::time::Duration) -> (u16, Vec<(String, String)>, String) {
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let body = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": "429",
+        "detail": format!(
+            "Gladly's rate limit would hold this request more than {} s; nothing was written: retry after {secs} s",
+            MAX_HOLD.as_secs()
+        ),
+    });
+    (
+        429,
+        vec![
+            ("content-type".into(), "application/scim+json".into()),
+            ("retry-after".into(), secs.max(1).to_string()),
+        ],
+        body.to_string(),
+    )
+}
 
 /// The SCIM gateway, loaded and pre-linked.
 #[derive(Clone)]
@@ -162,6 +189,8 @@ impl Gateway {
         );
         state.set_env(&env);
         state.allow_instances(16, self.limits.memory_bytes);
+        let hold = Arc::new(Hold::new(MAX_HOLD));
+        state.set_hold(hold.clone());
         let mut store = store(self.pre.engine(), state);
 
         let req = req.map(|body| body.map_err(|_| ErrorCode::HttpProtocolError));
@@ -172,19 +201,20 @@ impl Gateway {
             .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let proxy = self.pre.instantiate_async(&mut store).await?;
-        let task = tokio::spawn(async move {
+        let mut task = tokio::spawn(async move {
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, out)
                 .await
         });
+        let abort = task.abort_handle();
         let deadline = self.limits.call_deadline;
         let answered = async {
             let response = match receiver.await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => return Err(anyhow!("the gateway answered with an error: {e:?}")),
                 Err(_) => {
-                    let why = match task.await {
+                    let why = match (&mut task).await {
                         Ok(Err(e)) => format!("{e:#}"),
                         Ok(Ok(())) => "it returned without answering".into(),
                         Err(e) => format!("{e}"),
@@ -209,11 +239,18 @@ impl Gateway {
                 String::from_utf8_lossy(&bytes).into_owned(),
             ))
         };
-        match tokio::time::timeout(deadline, answered).await {
-            Ok(r) => r,
-            Err(_) => Err(anyhow!(
-                "the request did not finish within its deadline of {deadline:?}"
-            )),
+        tokio::select! {
+            r = tokio::time::timeout(deadline, answered) => match r {
+                Ok(r) => r,
+                Err(_) => Err(anyhow!(
+                    "the request did not finish within its deadline of {deadline:?}"
+                )),
+            },
+            retry_after = hold.given_up() => {
+                // Nothing it did wrote to Gladly (see `hold`): dropped.
+                abort.abort();
+                Ok(held(retry_after))
+            }
         }
     }
 }

@@ -686,9 +686,23 @@ async fn a_rate_limited_organisation_answers_429_with_retry_after_instead_of_hol
     let r = s.send("GET", "/Users?count=1", None).await;
     assert_scim_error(&r, 429, None);
     assert_eq!(r.retry_after.as_deref(), Some("60"), "{}", r.text);
-    // A write: the gateway allows a few seconds of waiting, not ten (reads
-    // keep the connector's own budget, 30 s, which the WIT gives no way to
-    // shorten).
+    // A read Gladly asks to wait 10 s: within the connector's budget for
+    // reads (30 s, which the WIT gives no way to shorten), so it would
+    // sleep it; the host answers 429 instead.
+    s.sandbox.push_faults([Fault::RateLimit {
+        retry_after: Some("10".into()),
+    }
+    .on("GET")]);
+    let started = std::time::Instant::now();
+    let r = s.send("GET", "/Users?count=1", None).await;
+    assert_scim_error(&r, 429, None);
+    assert_eq!(r.retry_after.as_deref(), Some("10"), "{}", r.text);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "held for {:?}",
+        started.elapsed()
+    );
+    // A write: the gateway allows a few seconds of waiting, not ten.
     s.sandbox.push_faults((0..3).map(|_| {
         Fault::RateLimit {
             retry_after: Some("10".into()),

@@ -198,6 +198,43 @@ fn filter(attr_value: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn creates_racing_for_one_user_make_one_agent_and_one_welcome_email() {
+    let s = scim().await;
+    // Two IdPs (or an IdP's retry beside its first try) at once, the
+    // userName in different cases: Gladly keys agents by e-mail.
+    let body = |email: &str| Some(okta_user(email));
+    let r = tokio::join!(
+        s.send("POST", "/Users", body("race@acme.example")),
+        s.send("POST", "/Users", body("Race@acme.example")),
+        s.send("POST", "/Users", body("race@ACME.example")),
+        s.send("POST", "/Users", body("race@acme.example")),
+        s.send("POST", "/Users", body("RACE@acme.example")),
+        s.send("POST", "/Users", body("race@acme.example")),
+    );
+    let all = [r.0, r.1, r.2, r.3, r.4, r.5];
+    let created: Vec<&Answer> = all.iter().filter(|a| a.status == 201).collect();
+    assert_eq!(created.len(), 1, "one create wins");
+    for a in all.iter().filter(|a| a.status != 201) {
+        assert_scim_error(a, 409, Some("uniqueness"));
+    }
+    assert_eq!(s.welcome_emails_to("race@acme.example"), 1);
+    let agents = s
+        .sandbox
+        .org()
+        .agents
+        .iter()
+        .filter(|a| a.email_address.eq_ignore_ascii_case("race@acme.example"))
+        .count();
+    assert_eq!(agents, 1);
+    assert_eq!(
+        created[0].body["id"].as_str(),
+        s.agent_by_email("race@acme.example")
+            .map(|a| a.id)
+            .as_deref()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn okta_provisions_filter_first_and_a_re_create_is_409_with_one_welcome_email() {
     let s = scim().await;
     let miss = s

@@ -202,6 +202,11 @@ pub(crate) fn create<T: Transport>(
                 "The create of {email} may have been made (its answer was lost: {doubt}), and looking the e-mail up afterwards failed, so it is not known whether the agent exists: look {email} up before provisioning it again."
             ))
         })?;
+        // A create never makes a deactivated agent: one found is an agent
+        // that was there before, settled with as a 409 would be.
+        if let Some(found) = found.as_ref().filter(|f| !f.is_active()) {
+            return Ok(Created::Taken(found.clone()));
+        }
         if let Some(found) = found {
             return Ok(Created::Agent(
                 found,

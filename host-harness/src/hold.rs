@@ -33,6 +33,8 @@ struct State {
 
 /// The wait a 429 without `Retry-After` implies: Gladly counts per second.
 const WINDOW: Duration = Duration::from_secs(1);
+/// The longest wait passed on to the IdP.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 impl Hold {
     pub(crate) fn new(max_wait: Duration) -> Self {
@@ -55,7 +57,10 @@ impl Hold {
         if s.wrote || s.retry_after.is_some() || s.waited <= self.max_wait {
             return s.retry_after.is_none() || s.wrote;
         }
-        s.retry_after = Some(wait.max(WINDOW));
+        // At least what the request was held past the bound (a client back
+        // sooner would be held again), at most a few minutes.
+        let over = s.waited.saturating_sub(self.max_wait);
+        s.retry_after = Some(wait.max(over).clamp(WINDOW, MAX_RETRY_AFTER));
         drop(s);
         self.tripped.notify_one();
         false
@@ -77,6 +82,16 @@ impl Hold {
     /// Gladly answered 429, asking for `retry_after` (or nothing).
     pub(crate) fn rate_limited(&self, retry_after: Option<Duration>) {
         self.wait(retry_after.unwrap_or(WINDOW));
+    }
+
+    /// Whether the request has sent a write (it may have changed Gladly).
+    pub(crate) fn wrote(&self) -> bool {
+        self.state().wrote
+    }
+
+    /// The wait to tell the IdP, if the request was given up.
+    pub(crate) fn given_up_now(&self) -> Option<Duration> {
+        self.state().retry_after
     }
 
     /// Resolves once the request is given up, with the wait to tell the IdP.
@@ -118,6 +133,19 @@ mod tests {
             !h.before_send(false, Duration::ZERO),
             "given up stays given up"
         );
+        let h = Hold::new(5 * S);
+        assert!(h.before_send(false, 4 * S));
+        assert!(!h.before_send(false, 4 * S));
+        assert_eq!(h.state().retry_after, Some(4 * S));
+        let h = Hold::new(5 * S);
+        for _ in 0..9 {
+            h.before_send(false, S);
+        }
+        assert_eq!(
+            h.state().retry_after,
+            Some(S),
+            "given up at the sixth second"
+        );
     }
 
     #[test]
@@ -125,6 +153,9 @@ mod tests {
         let h = Hold::new(5 * S);
         h.rate_limited(Some(60 * S));
         assert_eq!(h.state().retry_after, Some(60 * S));
+        let h = Hold::new(5 * S);
+        h.rate_limited(Some(3_600 * S));
+        assert_eq!(h.state().retry_after, Some(MAX_RETRY_AFTER), "capped");
         let h = Hold::new(5 * S);
         for _ in 0..5 {
             h.rate_limited(None);

@@ -38,6 +38,23 @@ const MAX_ANSWER: usize = 8 << 20;
 /// themselves too.
 const MAX_HOLD: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// A request's component, dropped with its answer (answered, past its
+/// deadline, given up, or its client gone) unless it has written to Gladly:
+/// then it is seen through, within the connector's own call deadline, so
+/// that it never stops half done.
+struct Unfinished {
+    abort: tokio::task::AbortHandle,
+    hold: Arc<Hold>,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if !self.hold.wrote() {
+            self.abort.abort();
+        }
+    }
+}
+
 /// 429 for a request the rate limit would hold too long.
 fn held(retry_after: std::time::Duration) -> (u16, Vec<(String, String)>, String) {
     let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
@@ -207,7 +224,10 @@ impl Gateway {
                 .call_handle(&mut store, incoming, out)
                 .await
         });
-        let abort = task.abort_handle();
+        let _unfinished = Unfinished {
+            abort: task.abort_handle(),
+            hold: hold.clone(),
+        };
         let deadline = self.limits.call_deadline;
         let answered = async {
             let response = match receiver.await {
@@ -239,18 +259,17 @@ impl Gateway {
                 String::from_utf8_lossy(&bytes).into_owned(),
             ))
         };
+        // Given up first: the component, refused a request, may answer too.
         tokio::select! {
-            r = tokio::time::timeout(deadline, answered) => match r {
-                Ok(r) => r,
-                Err(_) => Err(anyhow!(
+            biased;
+            retry_after = hold.given_up() => Ok(held(retry_after)),
+            r = tokio::time::timeout(deadline, answered) => match (r, hold.given_up_now()) {
+                (_, Some(retry_after)) => Ok(held(retry_after)),
+                (Ok(r), None) => r,
+                (Err(_), None) => Err(anyhow!(
                     "the request did not finish within its deadline of {deadline:?}"
                 )),
             },
-            retry_after = hold.given_up() => {
-                // Nothing it did wrote to Gladly (see `hold`): dropped.
-                abort.abort();
-                Ok(held(retry_after))
-            }
         }
     }
 }

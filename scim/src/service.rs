@@ -523,12 +523,15 @@ fn new_agent(d: &Desired) -> NewAgent {
 /// one look-up and one create.
 fn create_user<D: Directory>(dir: &mut D, base: &str, body: &Value) -> Result<Response, ScimError> {
     let mut d = user::from_resource(body, None)?;
+    let mut conflict = None;
     if d.active {
         match dir.provision(&new_agent(&d), IfDeactivated::Refuse) {
             Ok((Provisioned::AlreadyExisted, a)) => return Err(taken(&d.email, &a)),
             Ok((_, agent)) => return Ok(created(base, &agent)),
-            // A deactivated agent has the address: looked up below.
-            Err(DirectoryError::Conflict(_)) => {}
+            // A deactivated agent may have the address (looked up below),
+            // or the conflict is another (the externalId is another
+            // agent's): then it is the answer.
+            Err(e @ DirectoryError::Conflict(_)) => conflict = Some(e),
             Err(e) => return Err(e.into()),
         }
     }
@@ -536,24 +539,19 @@ fn create_user<D: Directory>(dir: &mut D, base: &str, body: &Value) -> Result<Re
     if let Some(a) = existing.as_ref().filter(|a| !is_deleted(a)) {
         return Err(taken(&d.email, a));
     }
-    if !d.active {
-        return Err(ScimError::invalid_value(
+    let inactive = || {
+        ScimError::invalid_value(
             "active",
             "a user cannot be created inactive: Gladly would still send the welcome e-mail; create it when it is to be active",
-        ));
-    }
-    let Some(deleted) = existing else {
-        // Gladly said the address was taken and now lists nobody with it:
-        // the IdP's retry settles it.
-        return Err(ScimError::new(
-            409,
-            Some("uniqueness"),
-            format!(
-                "userName: Gladly says {} is taken by a deactivated agent but lists none with it; retry",
-                d.email
-            ),
-        ));
+        )
     };
+    let Some(deleted) = existing else {
+        // Nobody has the address: an active user met another conflict.
+        return Err(conflict.map_or_else(inactive, ScimError::from));
+    };
+    if !d.active {
+        return Err(inactive());
+    }
     if d.external_id.is_none() {
         // Re-onboarded without an externalId: the one it had before the
         // DELETE comes back in place of the mark, or, if it had none, its

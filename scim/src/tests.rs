@@ -132,6 +132,17 @@ impl Directory for Gladly {
             }
             return Ok((Provisioned::Reactivated, a.clone()));
         }
+        if let Some(other) = self
+            .agents
+            .iter()
+            .find(|a| n.external_id.is_some() && a.external_id == n.external_id)
+        {
+            // The connector checks an externalId is nobody else's first.
+            return Err(DirectoryError::Conflict(format!(
+                "externalId {:?} belongs to agent {}",
+                n.external_id, other.id
+            )));
+        }
         self.writes += 1;
         self.next += 1;
         self.welcome_emails += 1;
@@ -314,6 +325,25 @@ fn assert_error(a: &Answer, status: u16, scim_type: Option<&str>, mentions: &str
         detail.contains(mentions),
         "expected the detail to mention {mentions:?}, got {detail:?}"
     );
+}
+
+#[test]
+fn a_create_whose_external_id_is_another_agents_is_409_saying_so() {
+    let mut g = Gladly::seeded();
+    let first = call(&mut g, "POST", "/Users", Some(okta_user("ann@acme.com")));
+    assert_eq!(first.status, 201, "{}", first.body);
+    let mut moved = okta_user("ann.lee@acme.com");
+    moved["externalId"] = first.body["externalId"].clone();
+    let r = call(&mut g, "POST", "/Users", Some(moved));
+    assert_eq!(
+        (r.status, r.body["scimType"].as_str()),
+        (409, Some("uniqueness")),
+        "{}",
+        r.body
+    );
+    let detail = r.body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("externalId"), "{detail}");
+    assert_eq!(g.welcome_emails, 1);
 }
 
 #[test]

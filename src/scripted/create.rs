@@ -144,6 +144,30 @@ fn a_resent_create_meeting_a_deactivated_agent_reactivates_it() {
 }
 
 #[test]
+fn a_deactivated_agent_found_after_a_lost_create_is_settled_not_created() {
+    // The create's answer is lost and the look-up finds the e-mail on a
+    // deactivated agent: it was there before (a create never makes one).
+    let lost = || {
+        Script::default()
+            .answer(200, page(vec![], None))
+            .fail(TransportErrorKind::Lost)
+            .answer(200, page(vec![agent("old", "n@x.io", false)], None))
+    };
+    let mut s = lost().answer(200, agent("old", "n@x.io", true));
+    let r = ops::provision(&mut s, &conn(), &new("n@x.io"), &WriteOptions::default()).unwrap();
+    assert_eq!(r.outcome, Outcome::Reactivated, "got {r:?}");
+    let mut s = lost();
+    let refuse = WriteOptions {
+        no_reactivate: true,
+        ..WriteOptions::default()
+    };
+    match ops::provision(&mut s, &conn(), &new("n@x.io"), &refuse) {
+        Err(Error::Conflict { agent_ids, .. }) => assert_eq!(agent_ids, ["old"]),
+        other => panic!("expected a conflict naming the agent, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_failed_look_up_after_a_lost_create_says_the_agent_may_exist() {
     // The create's answer is lost, and the look-up that would tell whether
     // it was made fails: the error must say the agent may exist, or an

@@ -173,8 +173,9 @@ impl<'t, T: Transport> Client<'t, T> {
             let at = self.transport.monotonic();
             self.pacing.get_mut(method).sent(at);
             let sent = self.transport.send(&request);
+            let now = self.transport.monotonic();
+            self.pacing.get_mut(method).counted(at, now);
             if let Ok(resp) = &sent {
-                let now = self.transport.monotonic();
                 let headers = RateHeaders::read(|name| resp.header(name));
                 self.pacing.get_mut(method).answered(now, headers);
             }

@@ -5,9 +5,20 @@
 //!
 //! Gladly counts a limit (10 by default) per second, per organisation and
 //! HTTP method, and says on every answer how many requests the second has
-//! left (`Ratelimit-Limit-Second`, `Ratelimit-Remaining-Second`). When an
-//! answer says none are left, the next request of that method waits until a
-//! slot frees, instead of drawing a 429:
+//! left (`Ratelimit-Limit-Second`, `Ratelimit-Remaining-Second`).
+//!
+//! A pacer never lets more of its own requests of one method fall in any
+//! window (plus a margin) than its share: the organisation's limit, as the
+//! last answer declared it (Gladly's published 10 before any did), or a
+//! fixed share an operator set ([`Pacer::with_share`]). Callers that send
+//! at once through one pacer (the host's, shared by every call) are so
+//! queued, not burst into a 429: [`Pacer::next_send`] is asked and
+//! [`Pacer::sent`] told under one lock, the slot reserved. A request is
+//! counted in the window from when it is answered ([`Pacer::counted`]):
+//! the server counted it by then, however late it left or arrived.
+//!
+//! When an answer says none are left, the next request of that method waits
+//! until a slot frees, instead of drawing a 429:
 //! - when the last `limit` requests of that method were all this pacer's,
 //!   the first slot frees a window after the oldest of them, whether the
 //!   server counts in a sliding window or resets on the second;
@@ -57,37 +68,113 @@ impl RateHeaders {
 /// The pacing state of one method towards one organisation.
 #[derive(Clone, Debug, Default)]
 pub struct Pacer {
-    /// When the recent requests were sent, oldest first.
+    /// When the recent requests were sent (or are to be), oldest first.
     sent: VecDeque<Duration>,
     /// Until when the second is spent, as the last answer said.
     until: Option<Duration>,
+    /// The limit the last answer declared.
+    limit: Option<usize>,
+    /// A fixed share of the limit, set by the operator.
+    share: Option<usize>,
 }
 
 impl Pacer {
-    /// How long to wait, at `now`, before the next request.
-    pub fn wait(&self, now: Duration) -> Duration {
-        self.until.map_or(Duration::ZERO, |u| u.saturating_sub(now))
+    /// A pacer that sends at most `share` requests a second, whatever the
+    /// organisation's limit (when several instances share it and their
+    /// number is known). Zero is taken as one.
+    pub fn with_share(share: usize) -> Self {
+        Self {
+            share: Some(share.clamp(1, MEMORY)),
+            ..Self::default()
+        }
     }
 
-    /// A request was sent at `now`.
-    pub fn sent(&mut self, now: Duration) {
+    /// How many of its own requests may fall in one window (plus margin).
+    fn cap(&self) -> usize {
+        self.share
+            .or(self.limit)
+            .unwrap_or(DEFAULT_LIMIT)
+            .clamp(1, MEMORY)
+    }
+
+    /// When, at `now` or later, the next request may be sent: not before
+    /// the last one (requests go in the order they asked), nor while the
+    /// last answer says the second is spent, nor while `cap` of its own
+    /// are in the window.
+    pub fn next_send(&self, now: Duration) -> Duration {
+        let mut at = now.max(self.until.unwrap_or_default());
+        if let Some(last) = self.sent.back() {
+            at = at.max(*last);
+        }
+        if let Some(i) = self.sent.len().checked_sub(self.cap()) {
+            at = at.max(self.sent[i].saturating_add(WINDOW + MARGIN));
+        }
+        at
+    }
+
+    /// How long to wait, at `now`, before the next request.
+    pub fn wait(&self, now: Duration) -> Duration {
+        self.next_send(now).saturating_sub(now)
+    }
+
+    /// How long a request whose reserved time has come (its reservation
+    /// released) still waits at `now`, counting only the requests sent by
+    /// then: those that went out or came back later than their slots
+    /// (answers are counted when they arrive) push it back.
+    pub fn wait_again(&self, now: Duration) -> Duration {
+        let mut at = now.max(self.until.unwrap_or_default());
+        let past = self.sent.partition_point(|t| *t <= now);
+        if let Some(i) = past.checked_sub(self.cap()) {
+            at = at.max(self.sent[i].saturating_add(WINDOW + MARGIN));
+        }
+        at.saturating_sub(now)
+    }
+
+    /// A request was (or is to be) sent at `at`; times are kept in order.
+    pub fn sent(&mut self, at: Duration) {
         if self.sent.len() >= MEMORY {
             self.sent.pop_front();
         }
-        self.sent.push_back(now);
+        let i = self.sent.partition_point(|t| *t <= at);
+        self.sent.insert(i, at);
+    }
+
+    /// Takes back the request reserved (or sent) at `at`: given up, or to be
+    /// timed again.
+    pub fn release(&mut self, at: Duration) {
+        let i = self.sent.partition_point(|t| *t < at);
+        if self.sent.get(i) == Some(&at) {
+            self.sent.remove(i);
+        }
+    }
+
+    /// The request sent at `at` was answered (or failed) at `now`: the
+    /// server counted it by then, and it holds its place in the window
+    /// from then on, however late it went out or arrived.
+    pub fn counted(&mut self, at: Duration, now: Duration) {
+        self.release(at);
+        self.sent(now.max(at));
     }
 
     /// An answer arrived at `now` saying `headers`.
     pub fn answered(&mut self, now: Duration, headers: RateHeaders) {
+        if let Some(l) = headers.limit.filter(|l| *l > 0) {
+            self.limit = Some(l);
+        }
         if headers.remaining != Some(0) {
             self.until = None;
             return;
         }
+        // Of the requests sent by now (not those reserved for later): when
+        // the window's `limit` were all this pacer's, the oldest of them
+        // leaves first; otherwise others hold slots.
         let limit = headers.limit.unwrap_or(DEFAULT_LIMIT).max(1);
-        self.until = Some(match self.sent.len().checked_sub(limit) {
-            Some(i) => self.sent[i].saturating_add(WINDOW + MARGIN),
-            None => now.saturating_add(WINDOW),
-        });
+        let past = self.sent.partition_point(|t| *t <= now);
+        let ours = past
+            .checked_sub(limit)
+            .map(|i| self.sent[i].saturating_add(WINDOW + MARGIN))
+            .filter(|free| *free > now);
+        self.until = Some(ours.unwrap_or_else(|| now.saturating_add(WINDOW)));
     }
 }
 
@@ -97,6 +184,17 @@ pub struct PerMethod<T> {
     get: T,
     post: T,
     patch: T,
+}
+
+impl<T: Clone> PerMethod<T> {
+    /// The same value for every method.
+    pub fn each(v: T) -> Self {
+        Self {
+            get: v.clone(),
+            post: v.clone(),
+            patch: v,
+        }
+    }
 }
 
 impl<T> PerMethod<T> {
@@ -184,19 +282,144 @@ mod tests {
     }
 
     #[test]
+    fn own_requests_long_gone_do_not_count_as_the_windows() {
+        // Ten of ours long ago, one now; the window is full of others'.
+        let mut p = Pacer::default();
+        for t in 0..10 {
+            p.sent(ms(t));
+        }
+        p.sent(ms(5_000));
+        p.answered(ms(5_010), spent(Some(10)));
+        assert_eq!(p.wait(ms(5_010)), WINDOW);
+    }
+
+    #[test]
+    fn no_more_than_the_limit_of_its_own_go_in_a_window_however_many_ask_at_once() {
+        // Twenty callers ask at the same instant through one pacer (the
+        // host's): slots are reserved, ten now and ten a window later.
+        let mut p = Pacer::default();
+        let mut at = vec![];
+        for _ in 0..20 {
+            let t = p.next_send(ms(0));
+            p.sent(t);
+            at.push(t);
+        }
+        assert!(at[..10].iter().all(|t| *t == ms(0)), "{at:?}");
+        assert!(at[10..].iter().all(|t| *t == WINDOW + MARGIN), "{at:?}");
+        // The declared limit is learned; a fixed share wins over it.
+        let mut p = Pacer::default();
+        p.answered(
+            ms(0),
+            RateHeaders {
+                limit: Some(3),
+                remaining: Some(2),
+            },
+        );
+        for _ in 0..3 {
+            let t = p.next_send(ms(1));
+            p.sent(t);
+        }
+        assert_eq!(p.next_send(ms(1)), ms(1) + WINDOW + MARGIN);
+        let mut p = Pacer::with_share(2);
+        p.answered(
+            ms(0),
+            RateHeaders {
+                limit: Some(10),
+                remaining: Some(9),
+            },
+        );
+        p.sent(ms(0));
+        p.sent(ms(0));
+        assert_eq!(p.wait(ms(500)), WINDOW + MARGIN - ms(500));
+        assert_eq!(Pacer::with_share(0).cap(), 1);
+    }
+
+    #[test]
+    fn a_request_answered_late_holds_its_slot_from_its_answer() {
+        let mut p = Pacer::with_share(1);
+        p.sent(ms(0));
+        // Answered 300 ms later: the server may have counted it then.
+        p.counted(ms(0), ms(300));
+        assert_eq!(p.next_send(ms(400)), ms(300) + WINDOW + MARGIN);
+        // A reservation given up frees its slot.
+        let mut p = Pacer::with_share(1);
+        p.sent(ms(50));
+        p.release(ms(50));
+        assert_eq!(p.next_send(ms(60)), ms(60));
+        p.release(ms(70));
+    }
+
+    #[test]
+    fn a_reservation_made_before_answers_came_late_is_pushed_back() {
+        let mut p = Pacer::with_share(2);
+        let first: Vec<Duration> = (0..2)
+            .map(|_| {
+                let t = p.next_send(ms(0));
+                p.sent(t);
+                t
+            })
+            .collect();
+        let third = p.next_send(ms(0));
+        p.sent(third);
+        assert_eq!(third, WINDOW + MARGIN);
+        // The first two were answered 200 ms late.
+        for t in first {
+            p.counted(t, ms(200));
+        }
+        p.release(third);
+        assert_eq!(p.wait_again(third), ms(200));
+    }
+
+    #[test]
+    fn in_any_window_no_more_than_the_cap_whatever_the_order_of_asking() {
+        // Callers asking at scattered times, each taking the slot it is
+        // given: count every window.
+        let mut p = Pacer::with_share(4);
+        let mut sent = vec![];
+        for i in 0..200u64 {
+            let now = ms((i * 37) % 3_000 + i * 5);
+            let t = p.next_send(now);
+            assert!(t >= now);
+            p.sent(t);
+            sent.push(t);
+        }
+        sent.sort();
+        for (i, t) in sent.iter().enumerate() {
+            let in_window = sent[i..]
+                .iter()
+                .take_while(|u| **u < *t + WINDOW + MARGIN)
+                .count();
+            assert!(in_window <= 4, "{in_window} in the window from {t:?}");
+        }
+    }
+
+    #[test]
     fn a_later_answer_with_slots_left_lifts_the_wait() {
+        // Others spent the second; then a slot is free again.
         let mut p = Pacer::default();
         p.sent(ms(0));
-        p.answered(ms(10), spent(Some(1)));
+        p.answered(ms(10), spent(Some(5)));
         assert!(p.wait(ms(10)) > Duration::ZERO);
         p.answered(
             ms(20),
             RateHeaders {
-                limit: Some(1),
+                limit: Some(5),
                 remaining: Some(1),
             },
         );
         assert_eq!(p.wait(ms(20)), Duration::ZERO);
+        // Its own share stays spent whatever the answer says: the answer
+        // may predate requests still in flight.
+        let mut p = Pacer::with_share(1);
+        p.sent(ms(0));
+        p.answered(
+            ms(20),
+            RateHeaders {
+                limit: Some(5),
+                remaining: Some(4),
+            },
+        );
+        assert_eq!(p.wait(ms(20)), WINDOW + MARGIN - ms(20));
     }
 
     #[test]

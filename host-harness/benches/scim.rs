@@ -231,6 +231,10 @@ fn wasmtime_serve(sandbox: &Sandbox, dir: &std::path::Path) -> Option<(String, S
     panic!("wasmtime serve did not listen within two minutes");
 }
 
+/// An operation measured: its name, the fewest requests it can cost, and
+/// the operation.
+type Op<'a> = (&'static str, &'static str, Box<dyn FnMut() + 'a>);
+
 fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64()
 }
@@ -260,7 +264,7 @@ fn main() {
     let scim = Client::new(rt.block_on(gateway(&sandbox, &dir)));
     let email = "bench-ops@acme.example";
     let mut id = String::new();
-    let ops: Vec<(&str, &str, Box<dyn FnMut()>)> = vec![
+    let ops: Vec<Op> = vec![
         (
             "filter by userName (a miss)",
             "1 GET (`?emailAddress=`)",
@@ -286,7 +290,7 @@ fn main() {
             format!("fewest: {fewest}"),
         ));
     }
-    let ops: Vec<(&str, &str, Box<dyn FnMut()>)> = vec![
+    let ops: Vec<Op> = vec![
         (
             "filter by userName (a hit)",
             "1 GET",

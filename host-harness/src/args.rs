@@ -41,6 +41,12 @@ pub struct Cli {
     /// (a private CA, or the one `sandbox --tls --ca-out` writes).
     #[arg(long, global = true, env = "GLADLY_CA_FILE", value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
+    /// Send at most this many requests a second per method to Gladly, for all
+    /// calls together: this instance's fixed share of the organisation's
+    /// limit when several share it [default: the limit Gladly declares].
+    #[arg(long, global = true, env = "GLADLY_RATE", value_name = "PER_SECOND",
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub rate: Option<u16>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use gladly_harness::agents::*;
-use gladly_harness::{Connection, Harness, error_case, error_message, output};
+use gladly_harness::{Connection, Harness, Limits, error_case, error_message, output};
 use gladly_sandbox::{Profile, RateLimit, Sandbox, SandboxConfig, TlsCert};
 
 use crate::args::{Cli, Command, ProfileArg, SandboxArgs, ScimArgs};
@@ -36,7 +36,13 @@ fn cache_dir(cli: &Cli) -> Option<std::path::PathBuf> {
 
 fn load(cli: &Cli) -> anyhow::Result<Harness> {
     let bytes = component_bytes(cli)?;
-    let harness = Harness::load(&bytes, cache_dir(cli).as_deref())?;
+    let mut harness = Harness::load(&bytes, cache_dir(cli).as_deref())?;
+    if let Some(share) = cli.rate {
+        harness = harness.with_limits(Limits {
+            rate_share: Some(share.into()),
+            ..Limits::default()
+        });
+    }
     match &cli.ca_file {
         Some(path) => harness.with_ca_file(path),
         None => Ok(harness),
@@ -201,6 +207,9 @@ async fn serve_scim(cli: &Cli, a: &ScimArgs) -> anyhow::Result<ExitCode> {
         conn,
         scim_token,
     )?;
+    if let Some(share) = cli.rate {
+        gateway = gateway.with_rate_share(share.into());
+    }
     if let Some(path) = &cli.ca_file {
         let pem = std::fs::read(path)
             .with_context(|| format!("cannot read the CA file {}", path.display()))?;

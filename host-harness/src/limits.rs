@@ -27,6 +27,11 @@ pub struct Limits {
     pub pool_max_idle_per_origin: usize,
     /// Outgoing HTTP: how long an idle connection is kept.
     pub pool_idle_timeout: Duration,
+    /// Requests per second and method this harness sends to an
+    /// organisation at most, for all its calls together, whatever the
+    /// organisation's limit: its fixed share when several instances share
+    /// one organisation. `None`: the limit Gladly's answers declare.
+    pub rate_share: Option<usize>,
 }
 
 impl Default for Limits {
@@ -39,6 +44,7 @@ impl Default for Limits {
             between_bytes_timeout: Duration::from_secs(30),
             pool_max_idle_per_origin: 8,
             pool_idle_timeout: Duration::from_secs(60),
+            rate_share: None,
         }
     }
 }

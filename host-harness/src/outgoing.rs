@@ -141,27 +141,59 @@ impl Outgoing {
             http::Method::PATCH => Some(Method::Patch),
             _ => None,
         };
-        let wait = match method {
-            Some(method) => self.with_pacer(&origin, method, |p, now| p.wait(now)),
-            None => Duration::ZERO,
-        };
-        if let Some(hold) = hold
-            && !hold.before_send(method != Some(Method::Get), wait)
-        {
-            return Err(Error::InternalError(Some(
+        // A slot is reserved under the pacer's lock, so that requests
+        // asking at once are queued a slot apart, not sent in one burst.
+        // When it comes, the request checks again against what was sent
+        // and answered since (a request that left or came back late holds
+        // its place longer), unless its hold gives it up first.
+        let refused = || {
+            Err(Error::InternalError(Some(
                 "not sent: the request was held too long for the rate limit".into(),
-            )));
-        }
+            )))
+        };
+        let waited = |wait: Duration| hold.is_none_or(|h| h.before_send(false, wait));
+        let mut slot = None;
         if let Some(method) = method {
-            if !wait.is_zero() {
+            let mut next = self.with_pacer(&origin, method, |p, now| {
+                let wait = p.wait(now);
+                waited(wait).then(|| {
+                    p.sent(now.saturating_add(wait));
+                    (now.saturating_add(wait), wait)
+                })
+            });
+            loop {
+                let Some((at, wait)) = next else {
+                    return refused();
+                };
+                slot = Some((method, at));
+                if wait.is_zero() {
+                    break;
+                }
                 tokio::time::sleep(wait).await;
+                next = self.with_pacer(&origin, method, |p, now| {
+                    p.release(at);
+                    let wait = p.wait_again(now);
+                    let go = wait.is_zero() || waited(wait);
+                    if go {
+                        p.sent(now.saturating_add(wait));
+                    }
+                    go.then_some((now.saturating_add(wait), wait))
+                });
             }
-            self.with_pacer(&origin, method, |p, now| p.sent(now));
+        }
+        if let Some(hold) = hold
+            && !hold.before_send(method != Some(Method::Get), Duration::ZERO)
+        {
+            return refused();
         }
         let first_byte = options.first_byte_timeout.unwrap_or(LONG);
         let between = options.between_bytes_timeout.unwrap_or(LONG);
-        let resp = tokio::time::timeout(first_byte, pool.request(request))
-            .await
+        let resp = tokio::time::timeout(first_byte, pool.request(request)).await;
+        // Counted in the window from now: the server counted it by then.
+        if let Some((method, at)) = slot {
+            self.with_pacer(&origin, method, |p, now| p.counted(at, now));
+        }
+        let resp = resp
             .map_err(|_| Error::ConnectionReadTimeout)?
             .map_err(classify)?;
         if let Some(hold) = hold
@@ -192,7 +224,14 @@ impl Outgoing {
         let mut table = self.inner.pacing.lock().unwrap_or_else(|p| p.into_inner());
         let pacers = match table.get_mut(origin) {
             Some(p) => p,
-            None => table.entry(origin.to_string()).or_default(),
+            None => table.entry(origin.to_string()).or_insert_with(|| {
+                PerMethod::each(
+                    self.inner
+                        .limits
+                        .rate_share
+                        .map_or_else(Pacer::default, Pacer::with_share),
+                )
+            }),
         };
         f(pacers.get_mut(method), now)
     }

@@ -111,6 +111,14 @@ impl Gateway {
         })
     }
 
+    /// Sends at most `share` requests a second per method to the
+    /// organisation, for all requests together (see [`Limits::rate_share`]).
+    pub fn with_rate_share(mut self, share: usize) -> Self {
+        self.limits.rate_share = Some(share);
+        self.outgoing = self.outgoing.with_limits(self.limits);
+        self
+    }
+
     /// Trusts the CA certificates in `pem` beside the system's roots.
     pub fn with_extra_ca(mut self, pem: &[u8]) -> anyhow::Result<Self> {
         self.outgoing = Outgoing::new(self.limits, Some(pem))?;

@@ -154,3 +154,49 @@ async fn racing_deltas_never_lose_an_untouched_membership_nor_both_additions() {
     }
     eprintln!("racing deltas: both additions kept in {both} of {pairs} races");
 }
+
+/// Thirty lookups at once, each its own call, through one harness.
+async fn thirty_lookups_at_once(e: &Env) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let calls: Vec<_> = (0..30)
+        .map(|_| {
+            let (h, conn) = (e.harness.clone(), e.admin.clone());
+            tokio::spawn(async move {
+                h.lookup(&conn, &AgentKey::Email("jane@acme.example".into()))
+                    .await
+            })
+        })
+        .collect();
+    for call in calls {
+        let found = call.await.unwrap().unwrap();
+        assert!(matches!(found, Ok(Some(_))), "{found:?}");
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_at_once_share_the_limit_and_draw_no_429() {
+    // Gladly's published limit, 10 GETs a second: thirty calls asking at
+    // once are queued by the host's pacing, ten a window, none refused.
+    let e = env().await;
+    thirty_lookups_at_once(&e).await;
+    assert_eq!(e.sandbox.answered(429), 0, "no request met the limit");
+    assert_eq!(e.sandbox.requests().len(), 30);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fixed_rate_share_is_never_exceeded() {
+    // An operator's share of 5 a second, on an organisation allowing 10:
+    // thirty requests take at least five windows after the first five.
+    let mut e = env().await;
+    e.harness = e.harness.clone().with_limits(gladly_harness::Limits {
+        rate_share: Some(5),
+        ..Default::default()
+    });
+    let took = thirty_lookups_at_once(&e).await;
+    assert!(
+        took >= std::time::Duration::from_secs(5),
+        "30 requests at 5 a second went in {took:?}"
+    );
+    assert_eq!(e.sandbox.answered(429), 0);
+}

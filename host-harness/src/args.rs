@@ -141,6 +141,11 @@ pub struct SandboxArgs {
     /// Send `Retry-After` with a 429 (Gladly's spec does not promise it).
     #[arg(long)]
     pub retry_after: bool,
+    /// How the second is counted: the last second at every request
+    /// (sliding), or each whole second, reset at its turn (fixed). Gladly
+    /// does not say which it does.
+    #[arg(long, value_enum, default_value_t = WindowArg::Sliding)]
+    pub window: WindowArg,
     /// Lift the rate limit.
     #[arg(long)]
     pub no_rate_limit: bool,
@@ -158,6 +163,12 @@ pub struct SandboxArgs {
     /// across the internet), e.g. 50ms.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     pub connection_delay: std::time::Duration,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum WindowArg {
+    Sliding,
+    Fixed,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 
 use gladly_harness::agents::*;
 use gladly_harness::{Connection, Harness, Limits, error_case, error_message, output};
-use gladly_sandbox::{Profile, RateLimit, Sandbox, SandboxConfig, TlsCert};
+use gladly_sandbox::{Profile, RateLimit, Sandbox, SandboxConfig, TlsCert, Window};
 
-use crate::args::{Cli, Command, ProfileArg, SandboxArgs, ScimArgs};
+use crate::args::{Cli, Command, ProfileArg, SandboxArgs, ScimArgs, WindowArg};
 use crate::demo::demo;
 use crate::{EXIT_DOMAIN, reconcile};
 
@@ -246,6 +246,10 @@ async fn serve_sandbox(a: &SandboxArgs) -> anyhow::Result<ExitCode> {
     let rate_limit = (!a.no_rate_limit).then_some(RateLimit {
         per_second: a.rate_limit,
         retry_after: a.retry_after,
+        window: match a.window {
+            WindowArg::Sliding => Window::Sliding,
+            WindowArg::Fixed => Window::Fixed,
+        },
     });
     let sandbox = Sandbox::start(SandboxConfig {
         profile,
@@ -266,8 +270,9 @@ async fn serve_sandbox(a: &SandboxArgs) -> anyhow::Result<ExitCode> {
     );
     match rate_limit {
         Some(l) => println!(
-            "  rate limit: {} requests per second and method{}",
+            "  rate limit: {} requests per second and method ({:?} window){}",
             l.per_second,
+            l.window,
             if l.retry_after {
                 ", 429 with Retry-After"
             } else {

@@ -14,6 +14,22 @@ pub struct RateLimit {
     /// Whether a 429 carries `Retry-After` (Gladly's spec does not promise
     /// it; the integration guide says it is sent).
     pub retry_after: bool,
+    /// How the second is counted: Gladly does not say.
+    pub window: Window,
+}
+
+/// How a rate limit counts its second.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Window {
+    /// The last second, whenever a request comes (the stricter: a client
+    /// that passes here passes a fixed window too, but not always the
+    /// other way round).
+    #[default]
+    Sliding,
+    /// Each whole second from the sandbox's start, the count reset at its
+    /// turn: a burst at the end of one second and the start of the next
+    /// passes twice the limit within one second.
+    Fixed,
 }
 
 impl Default for RateLimit {
@@ -22,17 +38,26 @@ impl Default for RateLimit {
         Self {
             per_second: 10,
             retry_after: false,
+            window: Window::Sliding,
         }
     }
 }
 
 const WINDOW: Duration = Duration::from_secs(1);
 
-/// A sliding one-second window per method: stricter than a window reset on
-/// the second, so a client that passes here passes there too.
-#[derive(Debug, Default)]
+/// The requests counted per method: in the last second (sliding), or in
+/// the current whole second (fixed).
+#[derive(Debug)]
 pub struct Buckets {
     sent: HashMap<Method, VecDeque<Instant>>,
+    /// Where whole seconds are counted from (fixed windows).
+    start: Instant,
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        Self::starting(Instant::now())
+    }
 }
 
 /// What the rate limiter decided for one request.
@@ -46,9 +71,25 @@ pub struct Verdict {
 }
 
 impl Buckets {
-    pub fn check(&mut self, limit: u32, method: &Method, now: Instant) -> Verdict {
+    /// Counting whole seconds from `start`.
+    pub fn starting(start: Instant) -> Self {
+        Self {
+            sent: HashMap::new(),
+            start,
+        }
+    }
+
+    pub fn check(&mut self, limit: u32, window: Window, method: &Method, now: Instant) -> Verdict {
+        // When the requests counted now began to count, and when the oldest
+        // of them stops counting.
+        let since = now.duration_since(self.start);
+        let second_began =
+            now - Duration::from_nanos((since.as_nanos() % WINDOW.as_nanos()) as u64);
         let q = self.sent.entry(method.clone()).or_default();
-        while q.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+        while q.front().is_some_and(|t| match window {
+            Window::Sliding => now.duration_since(*t) >= WINDOW,
+            Window::Fixed => *t < second_began,
+        }) {
             q.pop_front();
         }
         let used = q.len() as u32;
@@ -56,10 +97,13 @@ impl Buckets {
         if allowed {
             q.push_back(now);
         }
-        let retry_after = q
-            .front()
-            .map(|t| WINDOW.saturating_sub(now.duration_since(*t)))
-            .unwrap_or_default();
+        let retry_after = match window {
+            Window::Sliding => q
+                .front()
+                .map(|t| WINDOW.saturating_sub(now.duration_since(*t)))
+                .unwrap_or_default(),
+            Window::Fixed => (second_began + WINDOW).duration_since(now),
+        };
         Verdict {
             allowed,
             limit,
@@ -108,24 +152,65 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_fixed_window_resets_on_the_second() {
+        let t0 = Instant::now();
+        let mut b = Buckets::starting(t0);
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        for ms in [700, 800, 900] {
+            assert!(b.check(3, Window::Fixed, &Method::GET, at(ms)).allowed);
+        }
+        let refused = b.check(3, Window::Fixed, &Method::GET, at(950));
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after, Duration::from_millis(50));
+        // The second turned: three more within 300 ms of the first three.
+        for (i, ms) in [1_000, 1_010, 1_020].into_iter().enumerate() {
+            let v = b.check(3, Window::Fixed, &Method::GET, at(ms));
+            assert!(v.allowed);
+            assert_eq!(v.remaining, 2 - i as u32);
+        }
+        assert!(!b.check(3, Window::Fixed, &Method::GET, at(1_999)).allowed);
+        // The same requests through a sliding window: refused at 1,000.
+        let mut s = Buckets::starting(t0);
+        for ms in [700, 800, 900] {
+            assert!(s.check(3, Window::Sliding, &Method::GET, at(ms)).allowed);
+        }
+        assert!(!s.check(3, Window::Sliding, &Method::GET, at(1_000)).allowed);
+    }
+
+    #[test]
     fn the_window_slides_per_method() {
         let mut b = Buckets::default();
         let t0 = Instant::now();
         for i in 0..3 {
-            let v = b.check(3, &Method::GET, t0 + Duration::from_millis(i * 100));
+            let v = b.check(
+                3,
+                Window::Sliding,
+                &Method::GET,
+                t0 + Duration::from_millis(i * 100),
+            );
             assert!(v.allowed);
             assert_eq!(v.remaining, 2 - i as u32);
         }
-        let refused = b.check(3, &Method::GET, t0 + Duration::from_millis(900));
+        let refused = b.check(
+            3,
+            Window::Sliding,
+            &Method::GET,
+            t0 + Duration::from_millis(900),
+        );
         assert!(!refused.allowed);
         assert_eq!(refused.retry_after, Duration::from_millis(100));
         assert!(
-            b.check(3, &Method::POST, t0).allowed,
+            b.check(3, Window::Sliding, &Method::POST, t0).allowed,
             "POST has its own bucket"
         );
         assert!(
-            b.check(3, &Method::GET, t0 + Duration::from_millis(1000))
-                .allowed
+            b.check(
+                3,
+                Window::Sliding,
+                &Method::GET,
+                t0 + Duration::from_millis(1000)
+            )
+            .allowed
         );
     }
 

@@ -47,7 +47,7 @@ use tokio::sync::watch;
 
 pub use config::{Profile, SandboxConfig};
 pub use faults::{EchoForm, Fault, FaultRule};
-pub use front::{Framing, RateLimit};
+pub use front::{Framing, RateLimit, Window};
 pub use org::{AgentRec, NamedRec, Org, RecordedRequest, WelcomeEmail};
 pub use tls::TlsCert;
 

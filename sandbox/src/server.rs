@@ -124,7 +124,7 @@ pub(crate) async fn handle(
             .buckets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .check(limit.per_second, &method, Instant::now())
+            .check(limit.per_second, limit.window, &method, Instant::now())
     });
     let mut resp = if !framing.acceptable(&method, shared.allow_chunked) {
         error(

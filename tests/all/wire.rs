@@ -258,6 +258,7 @@ async fn a_walk_keeps_to_the_rate_limit_without_a_429() {
         rate_limit: Some(RateLimit {
             per_second: 5,
             retry_after: false,
+            ..RateLimit::default()
         }),
         ..Default::default()
     })
@@ -287,6 +288,7 @@ async fn racing_walks_from_two_hosts_retry_each_429_once_and_finish() {
         rate_limit: Some(RateLimit {
             per_second: 5,
             retry_after: false,
+            ..RateLimit::default()
         }),
         ..Default::default()
     })
@@ -322,6 +324,7 @@ fn one_per_second(retry_after: bool) -> SandboxConfig {
         rate_limit: Some(RateLimit {
             per_second: 1,
             retry_after,
+            ..RateLimit::default()
         }),
         ..Default::default()
     }

@@ -177,7 +177,11 @@ impl<'t, T: Transport> Client<'t, T> {
             self.pacing.get_mut(method).counted(at, now);
             if let Ok(resp) = &sent {
                 let headers = RateHeaders::read(|name| resp.header(name));
-                self.pacing.get_mut(method).answered(now, headers);
+                let pacer = self.pacing.get_mut(method);
+                pacer.answered(now, headers);
+                if resp.status == 429 {
+                    pacer.limited(now);
+                }
             }
             match sent {
                 Ok(resp) if resp.status == 429 => {

@@ -42,6 +42,8 @@ pub const MARGIN: Duration = Duration::from_millis(25);
 pub const DEFAULT_LIMIT: usize = 10;
 /// Send times remembered (more than any per-second limit).
 const MEMORY: usize = 128;
+/// What a share is multiplied by when others are seen at the limit.
+const CUT: f64 = 0.8;
 
 /// What one answer said of the rate limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,6 +78,12 @@ pub struct Pacer {
     limit: Option<usize>,
     /// A fixed share of the limit, set by the operator.
     share: Option<usize>,
+    /// Otherwise, the share this pacer allows itself after others were
+    /// seen at the limit (requests per window); `None`: the whole limit.
+    rate: Option<f64>,
+    /// When the share was last cut, and last raised.
+    cut_at: Option<Duration>,
+    raised_at: Option<Duration>,
 }
 
 impl Pacer {
@@ -91,10 +99,49 @@ impl Pacer {
 
     /// How many of its own requests may fall in one window (plus margin).
     fn cap(&self) -> usize {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         self.share
-            .or(self.limit)
-            .unwrap_or(DEFAULT_LIMIT)
+            .or(self.rate.map(|r| r as usize))
+            .unwrap_or(limit)
             .clamp(1, MEMORY)
+    }
+
+    /// The share it allows itself now, in requests per window.
+    pub fn share(&self) -> usize {
+        self.cap()
+    }
+
+    /// Others were seen at the limit: the share is cut (at most once a
+    /// window, never below one request), unless the operator fixed it.
+    fn cut(&mut self, now: Duration) {
+        if self.share.is_some() || self.cut_at.is_some_and(|t| now < t.saturating_add(WINDOW)) {
+            return;
+        }
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT) as f64;
+        let rate = self.rate.unwrap_or(limit).min(limit);
+        self.rate = Some((rate * CUT).max(1.0));
+        self.cut_at = Some(now);
+    }
+
+    /// Room was left in the window: the share grows by one request a
+    /// window, back to the whole limit.
+    fn raise(&mut self, now: Duration) {
+        let Some(rate) = self.rate else {
+            return;
+        };
+        let last = self.raised_at.max(self.cut_at);
+        if last.is_some_and(|t| now < t.saturating_add(WINDOW)) {
+            return;
+        }
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT) as f64;
+        self.rate = (rate + 1.0 < limit).then_some(rate + 1.0);
+        self.raised_at = Some(now);
+    }
+
+    /// Gladly answered 429 at `now`: the window was over the limit, so
+    /// others share it (this pacer never sends more than its share).
+    pub fn limited(&mut self, now: Duration) {
+        self.cut(now);
     }
 
     /// When, at `now` or later, the next request may be sent: not before
@@ -163,18 +210,34 @@ impl Pacer {
         }
         if headers.remaining != Some(0) {
             self.until = None;
+            self.raise(now);
             return;
         }
         // Of the requests sent by now (not those reserved for later): when
         // the window's `limit` were all this pacer's, the oldest of them
-        // leaves first; otherwise others hold slots.
+        // leaves first. Otherwise others hold slots: the share is cut, and
+        // the next request waits until this pacer's oldest request in the
+        // window leaves it (a slot then frees, whoever takes it), or a
+        // whole window if it has none there.
         let limit = headers.limit.unwrap_or(DEFAULT_LIMIT).max(1);
         let past = self.sent.partition_point(|t| *t <= now);
         let ours = past
             .checked_sub(limit)
             .map(|i| self.sent[i].saturating_add(WINDOW + MARGIN))
             .filter(|free| *free > now);
-        self.until = Some(ours.unwrap_or_else(|| now.saturating_add(WINDOW)));
+        if let Some(free) = ours {
+            self.until = Some(free);
+            return;
+        }
+        self.cut(now);
+        let oldest_in_window = self
+            .sent
+            .range(..past)
+            .find(|t| t.saturating_add(WINDOW + MARGIN) > now);
+        self.until = Some(match oldest_in_window {
+            Some(t) => t.saturating_add(WINDOW + MARGIN),
+            None => now.saturating_add(WINDOW),
+        });
     }
 }
 
@@ -264,21 +327,30 @@ mod tests {
     }
 
     #[test]
-    fn when_others_hold_slots_a_whole_window_is_waited() {
+    fn when_others_hold_slots_it_waits_for_its_own_oldest_to_leave_or_a_whole_window() {
+        // None of its own in the window: a whole window.
+        let mut p = Pacer::default();
+        p.answered(ms(40), spent(Some(10)));
+        assert_eq!(p.wait(ms(40)), WINDOW);
+        // One of its own: a slot frees when that one leaves.
         let mut p = Pacer::default();
         p.sent(ms(0));
         p.answered(ms(40), spent(Some(10)));
-        assert_eq!(p.wait(ms(40)), WINDOW);
-        // Without a declared limit, Gladly's published one is assumed.
+        assert_eq!(p.wait(ms(40)), WINDOW + MARGIN - ms(40));
+        // Without a declared limit, Gladly's published one is assumed: nine
+        // of ten are its own, so others hold one.
         let mut p = Pacer::default();
         for t in 0..9 {
             p.sent(ms(t));
         }
         p.answered(ms(20), spent(None));
-        assert_eq!(p.wait(ms(20)), WINDOW);
+        assert_eq!(p.share(), 8, "others at the limit: the share is cut");
+        // Its oldest leaves at 1,025 ms; with a share of 8, its second at
+        // 1,026 ms is what frees room for one more of its own.
+        assert_eq!(p.wait(ms(20)), ms(1) + WINDOW + MARGIN - ms(20));
         p.sent(ms(21));
         p.answered(ms(30), spent(None));
-        assert_eq!(p.wait(ms(30)), WINDOW + MARGIN - ms(30));
+        assert_eq!(p.wait(ms(30)), ms(2) + WINDOW + MARGIN - ms(30));
     }
 
     #[test]
@@ -290,7 +362,42 @@ mod tests {
         }
         p.sent(ms(5_000));
         p.answered(ms(5_010), spent(Some(10)));
-        assert_eq!(p.wait(ms(5_010)), WINDOW);
+        assert_eq!(p.wait(ms(5_010)), WINDOW + MARGIN - ms(10));
+    }
+
+    #[test]
+    fn a_429_or_others_at_the_limit_cut_the_share_once_a_window_and_room_raises_it() {
+        let room = |remaining| RateHeaders {
+            limit: Some(10),
+            remaining: Some(remaining),
+        };
+        let mut p = Pacer::default();
+        p.answered(ms(0), room(5));
+        assert_eq!(p.share(), 10, "alone, the whole limit");
+        p.limited(ms(100));
+        assert_eq!(p.share(), 8);
+        p.limited(ms(200));
+        assert_eq!(p.share(), 8, "one cut a window");
+        p.limited(ms(1_100));
+        assert_eq!(p.share(), 6, "8 x 0.8 = 6.4");
+        p.answered(ms(1_500), room(3));
+        assert_eq!(p.share(), 6, "no raise within a window of the cut");
+        p.answered(ms(2_100), room(3));
+        assert_eq!(p.share(), 7);
+        p.answered(ms(2_200), room(3));
+        assert_eq!(p.share(), 7, "one raise a window");
+        for t in 0..10 {
+            p.answered(ms(3_200 + t * 1_000), room(3));
+        }
+        assert_eq!(p.share(), 10, "back to the whole limit, no further");
+        for t in 0..100 {
+            p.limited(ms(20_000 + t * 1_000));
+        }
+        assert_eq!(p.share(), 1, "never below one");
+        // An operator's share is not adapted.
+        let mut p = Pacer::with_share(4);
+        p.limited(ms(0));
+        assert_eq!(p.share(), 4);
     }
 
     #[test]

@@ -208,7 +208,13 @@ impl Outgoing {
         if let Some(method) = method {
             let headers =
                 RateHeaders::read(|name| resp.headers().get(name).and_then(|v| v.to_str().ok()));
-            self.with_pacer(&origin, method, |p, now| p.answered(now, headers));
+            let limited = resp.status() == http::StatusCode::TOO_MANY_REQUESTS;
+            self.with_pacer(&origin, method, |p, now| {
+                p.answered(now, headers);
+                if limited {
+                    p.limited(now);
+                }
+            });
         }
         Ok(resp.map(|incoming| BetweenBytes::new(incoming, between).boxed_unsync()))
     }

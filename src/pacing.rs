@@ -42,8 +42,16 @@ pub const MARGIN: Duration = Duration::from_millis(25);
 pub const DEFAULT_LIMIT: usize = 10;
 /// Send times remembered (more than any per-second limit).
 const MEMORY: usize = 128;
-/// What a share is multiplied by when others are seen at the limit.
+/// What a share is multiplied by when others are seen at the limit, at
+/// least: a cut takes it down to what it got into the window, but never
+/// below [`CUT_FLOOR`] of it (four sharers starting at once, each at the
+/// whole limit, find their share in one cut).
 const CUT: f64 = 0.8;
+const CUT_FLOOR: f64 = 0.25;
+/// A share grows by one request at most this often, when an answer leaves
+/// at least [`RAISE_ROOM`] requests in the window.
+const RAISE_EVERY: Duration = Duration::from_millis(1_500);
+const RAISE_ROOM: usize = 2;
 
 /// What one answer said of the rate limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -119,7 +127,12 @@ impl Pacer {
         }
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT) as f64;
         let rate = self.rate.unwrap_or(limit).min(limit);
-        self.rate = Some((rate * CUT).max(1.0));
+        let got = self
+            .sent
+            .iter()
+            .filter(|t| **t <= now && t.saturating_add(WINDOW + MARGIN) > now)
+            .count() as f64;
+        self.rate = Some(got.clamp(rate * CUT_FLOOR, rate * CUT).max(1.0));
         self.cut_at = Some(now);
     }
 
@@ -130,7 +143,7 @@ impl Pacer {
             return;
         };
         let last = self.raised_at.max(self.cut_at);
-        if last.is_some_and(|t| now < t.saturating_add(WINDOW)) {
+        if last.is_some_and(|t| now < t.saturating_add(RAISE_EVERY)) {
             return;
         }
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT) as f64;
@@ -155,6 +168,21 @@ impl Pacer {
         }
         if let Some(i) = self.sent.len().checked_sub(self.cap()) {
             at = at.max(self.sent[i].saturating_add(WINDOW + MARGIN));
+        }
+        // Busy (half its share sent within the window): the rest is spread
+        // over the window, not sent in a burst at its start, so that the
+        // sharers of one organisation each meet the full window (and cut)
+        // rather than the last to send alone, and never overshoot it
+        // together by a whole burst each. A call with a few requests is not
+        // spaced.
+        let half = (self.cap() / 2).max(1);
+        let busy = self
+            .sent
+            .len()
+            .checked_sub(half)
+            .is_some_and(|i| self.sent[i].saturating_add(WINDOW + MARGIN) > now);
+        if let (Some(last), true) = (self.sent.back(), busy) {
+            at = at.max(last.saturating_add((WINDOW + MARGIN) / self.cap() as u32));
         }
         at
     }
@@ -210,7 +238,9 @@ impl Pacer {
         }
         if headers.remaining != Some(0) {
             self.until = None;
-            self.raise(now);
+            if headers.remaining.is_some_and(|r| r >= RAISE_ROOM) {
+                self.raise(now);
+            }
             return;
         }
         // Of the requests sent by now (not those reserved for later): when
@@ -320,10 +350,15 @@ mod tests {
         // The oldest of the last 3 was sent at 0: free at 1,025 ms.
         assert_eq!(p.wait(ms(250)), ms(775));
         assert_eq!(p.wait(ms(1_025)), Duration::ZERO);
-        // Only the last `limit` count: a fourth request moves the oldest.
+        // Only the last `limit` count: a fourth request moves the oldest
+        // (to 1,125 ms); but now busy, the next is spaced a third of a
+        // window after the last.
         p.sent(ms(1_030));
         p.answered(ms(1_040), spent(Some(3)));
-        assert_eq!(p.wait(ms(1_040)), ms(100 + 1_025 - 1_040));
+        assert_eq!(
+            p.wait(ms(1_040)),
+            (ms(1_030) + (WINDOW + MARGIN) / 3) - ms(1_040)
+        );
     }
 
     #[test]
@@ -374,20 +409,27 @@ mod tests {
         let mut p = Pacer::default();
         p.answered(ms(0), room(5));
         assert_eq!(p.share(), 10, "alone, the whole limit");
+        for t in 0..8 {
+            p.sent(ms(t * 10));
+        }
         p.limited(ms(100));
-        assert_eq!(p.share(), 8);
+        assert_eq!(p.share(), 8, "cut by CUT at least: 10 x 0.8");
         p.limited(ms(200));
         assert_eq!(p.share(), 8, "one cut a window");
+        // A window later none of its own is in the window: it got nothing
+        // in, so the cut goes as far as it may, to a quarter.
         p.limited(ms(1_100));
-        assert_eq!(p.share(), 6, "8 x 0.8 = 6.4");
+        assert_eq!(p.share(), 2, "8 x 0.25");
         p.answered(ms(1_500), room(3));
-        assert_eq!(p.share(), 6, "no raise within a window of the cut");
-        p.answered(ms(2_100), room(3));
-        assert_eq!(p.share(), 7);
-        p.answered(ms(2_200), room(3));
-        assert_eq!(p.share(), 7, "one raise a window");
-        for t in 0..10 {
-            p.answered(ms(3_200 + t * 1_000), room(3));
+        assert_eq!(p.share(), 2, "no raise within 1.5 s of the cut");
+        p.answered(ms(2_700), room(1));
+        assert_eq!(p.share(), 2, "no raise for one slot left");
+        p.answered(ms(2_700), room(3));
+        assert_eq!(p.share(), 3);
+        p.answered(ms(2_800), room(3));
+        assert_eq!(p.share(), 3, "one raise in 1.5 s");
+        for t in 0..20 {
+            p.answered(ms(4_300 + t * 1_500), room(3));
         }
         assert_eq!(p.share(), 10, "back to the whole limit, no further");
         for t in 0..100 {
@@ -403,7 +445,9 @@ mod tests {
     #[test]
     fn no_more_than_the_limit_of_its_own_go_in_a_window_however_many_ask_at_once() {
         // Twenty callers ask at the same instant through one pacer (the
-        // host's): slots are reserved, ten now and ten a window later.
+        // host's): slots are reserved, half the limit at once, the rest
+        // spread a tenth of a window apart, the eleventh a window after the
+        // first.
         let mut p = Pacer::default();
         let mut at = vec![];
         for _ in 0..20 {
@@ -411,8 +455,12 @@ mod tests {
             p.sent(t);
             at.push(t);
         }
-        assert!(at[..10].iter().all(|t| *t == ms(0)), "{at:?}");
-        assert!(at[10..].iter().all(|t| *t == WINDOW + MARGIN), "{at:?}");
+        let step = (WINDOW + MARGIN) / 10;
+        assert!(at[..5].iter().all(|t| *t == ms(0)), "{at:?}");
+        for (i, t) in at[5..10].iter().enumerate() {
+            assert_eq!(*t, step * (i as u32 + 1), "{at:?}");
+        }
+        assert_eq!(at[10], WINDOW + MARGIN, "{at:?}");
         // The declared limit is learned; a fixed share wins over it.
         let mut p = Pacer::default();
         p.answered(
@@ -502,8 +550,9 @@ mod tests {
 
     #[test]
     fn a_later_answer_with_slots_left_lifts_the_wait() {
-        // Others spent the second; then a slot is free again.
-        let mut p = Pacer::default();
+        // Others spent the second; then a slot is free again (a fixed
+        // share, so that no cut is in the way).
+        let mut p = Pacer::with_share(4);
         p.sent(ms(0));
         p.answered(ms(10), spent(Some(5)));
         assert!(p.wait(ms(10)) > Duration::ZERO);

@@ -44,9 +44,9 @@ pub struct Cli {
     /// Send at most this many requests a second per method to Gladly, for all
     /// calls together: this instance's fixed share of the organisation's
     /// limit when several share it [default: the limit Gladly declares].
-    #[arg(long, global = true, env = "GLADLY_RATE", value_name = "PER_SECOND",
+    #[arg(long, global = true, env = "GLADLY_RATE_SHARE", value_name = "PER_SECOND",
           value_parser = clap::value_parser!(u16).range(1..=1000))]
-    pub rate: Option<u16>,
+    pub rate_share: Option<u16>,
     #[command(subcommand)]
     pub command: Command,
 }

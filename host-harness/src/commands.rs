@@ -37,7 +37,7 @@ fn cache_dir(cli: &Cli) -> Option<std::path::PathBuf> {
 fn load(cli: &Cli) -> anyhow::Result<Harness> {
     let bytes = component_bytes(cli)?;
     let mut harness = Harness::load(&bytes, cache_dir(cli).as_deref())?;
-    if let Some(share) = cli.rate {
+    if let Some(share) = cli.rate_share {
         harness = harness.with_limits(Limits {
             rate_share: Some(share.into()),
             ..Limits::default()
@@ -207,7 +207,7 @@ async fn serve_scim(cli: &Cli, a: &ScimArgs) -> anyhow::Result<ExitCode> {
         conn,
         scim_token,
     )?;
-    if let Some(share) = cli.rate {
+    if let Some(share) = cli.rate_share {
         gateway = gateway.with_rate_share(share.into());
     }
     if let Some(path) = &cli.ca_file {

@@ -692,3 +692,26 @@ async fn an_edited_plan_file_is_refused_with_exit_6_naming_the_numbers() {
     assert_eq!(s.org().agents.iter().filter(|a| a.active).count(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_share_is_taken_beside_apply_s_own_rate_and_a_zero_is_refused() {
+    let s = sandbox().await;
+    let r = cli_env(
+        &s,
+        &[
+            "--rate-share",
+            "5",
+            "lookup",
+            "--email",
+            "jane@acme.example",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(r.json()["email-address"], "jane@acme.example");
+    let sent = s.requests().len();
+    let r = cli_env(&s, &["--rate-share", "0", "list-teams"]).await;
+    assert_eq!(r.code, 2, "stderr: {}", r.stderr);
+    assert!(r.stderr.contains("--rate-share"), "{}", r.stderr);
+    assert_eq!(s.requests().len(), sent, "nothing sent for bad input");
+}

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Untrusted};
 use crate::model::{ApiFlavor, Connection, Credential, RetryPolicy};
-use crate::pacing::{self, Pacer, PerMethod, RateHeaders};
+use crate::pacing::{self, Pacer, PerMethod, RateHeaders, Slots};
 use crate::scrub::Secrets;
 use crate::transport::{HttpRequest, HttpResponse, Method, Transport, TransportErrorKind};
 use crate::validate::{self, BaseUrl};
@@ -100,6 +100,10 @@ impl<'t, T: Transport> Client<'t, T> {
             ),
         };
         let authorization = format!("Basic {credential}");
+        let pacing = match Slots::read(|name| transport.setting(name))? {
+            Some(slots) => PerMethod::each(Pacer::slot(slots)),
+            None => PerMethod::default(),
+        };
         let ends_at = transport.monotonic().saturating_add(CALL_DEADLINE);
         Ok(Self {
             base,
@@ -109,7 +113,7 @@ impl<'t, T: Transport> Client<'t, T> {
             policy,
             waited: Duration::ZERO,
             ends_at,
-            pacing: PerMethod::default(),
+            pacing,
         })
     }
 
@@ -305,6 +309,22 @@ impl<'t, T: Transport> Client<'t, T> {
         }
         self.transport.sleep(wait);
         Ok(())
+    }
+
+    /// The call is over: when it is one slot of an engine node's calls
+    /// ([`Slots`]), it holds its slot until its next request of every
+    /// method it sent could go, so that the call after it in the slot may
+    /// send at once (see [`crate::pacing`]).
+    pub fn hand_over(&mut self) {
+        let now = self.transport.monotonic();
+        let hold = [Method::Get, Method::Post, Method::Patch]
+            .into_iter()
+            .map(|m| self.pacing.get(m).hand_over(now))
+            .max()
+            .unwrap_or_default();
+        if !hold.is_zero() {
+            self.transport.sleep(hold);
+        }
     }
 
     /// What is left of the call's deadline.

@@ -28,7 +28,9 @@ pub(crate) fn with_client<T: Transport, R>(
     f: impl FnOnce(&mut Client<'_, T>) -> Result<R, Error>,
 ) -> Result<R, Error> {
     let mut client = Client::new(conn, transport, policy.unwrap_or_default())?;
-    f(&mut client).map_err(|e| client.scrub(e))
+    let result = f(&mut client).map_err(|e| client.scrub(e));
+    client.hand_over();
+    result
 }
 
 pub fn lookup<T: Transport>(

@@ -24,6 +24,17 @@
 //!   server counts in a sliding window or resets on the second;
 //! - otherwise others hold slots too, and a whole window is waited.
 //!
+//! An engine that runs each call in a fresh instance (Obelisk) keeps no
+//! pacer between calls; it runs a fixed number of calls at once (its
+//! `exec.instance_limiter`), each call a *slot* ([`Slots`], from the
+//! component's environment). A slot's pacer gets `1/calls` of the share
+//! (the declared limit, or the operator's), spaces every request of a
+//! method at least a window over that many apart, and a call hands its slot
+//! over only once its pacer would let the next request go
+//! ([`Pacer::hand_over`]): the next call in the slot then starts where this
+//! one left off, without any state between them. So a node never has more
+//! than its share in a window, whatever the calls do.
+//!
 //! Times are [`Duration`]s since any fixed start the caller chooses (the
 //! transport's monotonic clock in the component, an `Instant` in the host),
 //! so that the rule is plain arithmetic, tested without a clock.
@@ -31,6 +42,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::error::Error;
 use crate::transport::Method;
 
 /// The window Gladly's published rate limit is counted in.
@@ -52,6 +64,61 @@ const CUT_FLOOR: f64 = 0.25;
 /// at least [`RAISE_ROOM`] requests in the window.
 const RAISE_EVERY: Duration = Duration::from_millis(1_500);
 const RAISE_ROOM: usize = 2;
+
+/// The settings a call reads from its environment when it runs in a fresh
+/// instance per call, as on Obelisk (see the module's notes).
+pub const CALLS_IN_FLIGHT_VAR: &str = "GLADLY_CALLS_IN_FLIGHT";
+pub const RATE_SHARE_VAR: &str = "GLADLY_RATE_SHARE";
+
+/// A node that runs `calls` calls at once, each in a fresh instance, which
+/// together send at most `share` requests a second per method (`None`: the
+/// organisation's declared limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slots {
+    pub calls: usize,
+    pub share: Option<usize>,
+}
+
+impl Slots {
+    /// Reads [`CALLS_IN_FLIGHT_VAR`] and [`RATE_SHARE_VAR`] through
+    /// `setting`; `None` when neither is set (an empty share is the
+    /// organisation's limit). A value that is not a whole number from 1 to
+    /// 128, or a share without the number of calls, is an error naming the
+    /// setting.
+    pub fn read(mut setting: impl FnMut(&str) -> Option<String>) -> Result<Option<Self>, Error> {
+        let mut number = |name: &str| -> Result<Option<usize>, Error> {
+            let Some(raw) = setting(name) else {
+                return Ok(None);
+            };
+            let value = raw.trim();
+            if value.is_empty() {
+                return Ok(None);
+            }
+            match value.parse::<usize>() {
+                Ok(n) if (1..=MEMORY).contains(&n) => Ok(Some(n)),
+                _ => Err(Error::invalid(
+                    format!("env.{name}"),
+                    format!(
+                        "must be a whole number from 1 to {MEMORY} (or empty), not {:?}",
+                        value.chars().take(40).collect::<String>()
+                    ),
+                )),
+            }
+        };
+        let calls = number(CALLS_IN_FLIGHT_VAR)?;
+        let share = number(RATE_SHARE_VAR)?;
+        match (calls, share) {
+            (Some(calls), share) => Ok(Some(Self { calls, share })),
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(Error::invalid(
+                format!("env.{CALLS_IN_FLIGHT_VAR}"),
+                format!(
+                    "must be set with {RATE_SHARE_VAR}: the number of calls the engine runs at once (Obelisk's exec.instance_limiter), which split the share"
+                ),
+            )),
+        }
+    }
+}
 
 /// What one answer said of the rate limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -92,6 +159,18 @@ pub struct Pacer {
     /// When the share was last cut, and last raised.
     cut_at: Option<Duration>,
     raised_at: Option<Duration>,
+    /// One of this many slots that split the share (see [`Slots`]).
+    calls: Option<usize>,
+    /// Whether any answer has come yet (before one, nothing is known of
+    /// the window and requests are spread).
+    seen: bool,
+    /// The pacer of a whole instance (the host's, shared by its calls),
+    /// which estimates its share from its first answer; a call's own pacer
+    /// does not (the window's other requests are most often its host's
+    /// other calls, which the host paces).
+    instance: bool,
+    /// When an answer last left less than [`RAISE_ROOM`] in the window.
+    tight_at: Option<Duration>,
 }
 
 impl Pacer {
@@ -105,13 +184,34 @@ impl Pacer {
         }
     }
 
+    /// The pacer of a whole instance: the host's, which every call to an
+    /// organisation goes through, that starts at its part of what the
+    /// window holds on its first answer (see [`Pacer::answered`]).
+    pub fn instance() -> Self {
+        Self {
+            instance: true,
+            ..Self::default()
+        }
+    }
+
+    /// The pacer of one call that is one of `slots.calls` slots of a node
+    /// (see [`Slots`]).
+    pub fn slot(slots: Slots) -> Self {
+        Self {
+            share: slots.share.map(|s| s.clamp(1, MEMORY)),
+            calls: Some(slots.calls.max(1)),
+            ..Self::default()
+        }
+    }
+
     /// How many of its own requests may fall in one window (plus margin).
     fn cap(&self) -> usize {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        self.share
+        let whole = self
+            .share
             .or(self.rate.map(|r| r as usize))
-            .unwrap_or(limit)
-            .clamp(1, MEMORY)
+            .unwrap_or(limit);
+        (whole / self.calls.unwrap_or(1)).clamp(1, MEMORY)
     }
 
     /// The share it allows itself now, in requests per window.
@@ -122,16 +222,16 @@ impl Pacer {
     /// Others were seen at the limit: the share is cut (at most once a
     /// window, never below one request), unless the operator fixed it.
     fn cut(&mut self, now: Duration) {
-        if self.share.is_some() || self.cut_at.is_some_and(|t| now < t.saturating_add(WINDOW)) {
+        // A slot's cut would not outlive its call: it keeps its part.
+        if self.share.is_some()
+            || self.calls.is_some()
+            || self.cut_at.is_some_and(|t| now < t.saturating_add(WINDOW))
+        {
             return;
         }
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT) as f64;
         let rate = self.rate.unwrap_or(limit).min(limit);
-        let got = self
-            .sent
-            .iter()
-            .filter(|t| **t <= now && t.saturating_add(WINDOW + MARGIN) > now)
-            .count() as f64;
+        let got = self.in_window(now) as f64;
         self.rate = Some(got.clamp(rate * CUT_FLOOR, rate * CUT).max(1.0));
         self.cut_at = Some(now);
     }
@@ -142,13 +242,42 @@ impl Pacer {
         let Some(rate) = self.rate else {
             return;
         };
-        let last = self.raised_at.max(self.cut_at);
+        // Not within RAISE_EVERY of the last change, nor of an answer that
+        // found the window nearly full: the sharers together are then at
+        // the limit, and a raise would only be paid back in 429s.
+        let last = self.raised_at.max(self.cut_at).max(self.tight_at);
         if last.is_some_and(|t| now < t.saturating_add(RAISE_EVERY)) {
             return;
         }
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT) as f64;
         self.rate = (rate + 1.0 < limit).then_some(rate + 1.0);
         self.raised_at = Some(now);
+    }
+
+    /// The first answer says `remaining` are left in the window: what the
+    /// others used is what it holds beyond this pacer's own, and the share
+    /// starts at this pacer's part of what was used (so that several
+    /// instances starting together do not each start at the whole limit).
+    /// Alone, the window holds only its own and nothing changes.
+    fn estimate(&mut self, now: Duration, remaining: usize) {
+        if !self.instance || self.share.is_some() || self.rate.is_some() {
+            return;
+        }
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        let own = self.in_window(now).max(1);
+        let others = limit.saturating_sub(remaining).saturating_sub(own);
+        if others > 0 {
+            self.rate = Some(((limit * own) as f64 / (own + others) as f64).max(1.0));
+            self.cut_at = Some(now);
+        }
+    }
+
+    /// How many of its own requests, sent by `now`, are in the window.
+    fn in_window(&self, now: Duration) -> usize {
+        self.sent
+            .iter()
+            .filter(|t| **t <= now && t.saturating_add(WINDOW + MARGIN) > now)
+            .count()
     }
 
     /// Gladly answered 429 at `now`: the window was over the limit, so
@@ -174,17 +303,34 @@ impl Pacer {
         // sharers of one organisation each meet the full window (and cut)
         // rather than the last to send alone, and never overshoot it
         // together by a whole burst each. A call with a few requests is not
-        // spaced.
+        // spaced. A slot always is: its requests are a whole node's one
+        // part, and its next call cannot know what this one sent; so is a
+        // pacer that shares (its share was cut or estimated), and one that
+        // has no answer yet, which knows nothing of the window.
         let half = (self.cap() / 2).max(1);
-        let busy = self
-            .sent
-            .len()
-            .checked_sub(half)
-            .is_some_and(|i| self.sent[i].saturating_add(WINDOW + MARGIN) > now);
+        let busy = self.calls.is_some()
+            || self.rate.is_some()
+            || !self.seen
+            || self
+                .sent
+                .len()
+                .checked_sub(half)
+                .is_some_and(|i| self.sent[i].saturating_add(WINDOW + MARGIN) > now);
         if let (Some(last), true) = (self.sent.back(), busy) {
             at = at.max(last.saturating_add((WINDOW + MARGIN) / self.cap() as u32));
         }
         at
+    }
+
+    /// How long a slot's call, ending at `now`, holds its slot before
+    /// returning: until its next request of this method could go, so that
+    /// the next call in the slot may send at once. Nothing for a pacer that
+    /// is not a slot's, or that sent nothing.
+    pub fn hand_over(&self, now: Duration) -> Duration {
+        if self.calls.is_none() || self.sent.is_empty() {
+            return Duration::ZERO;
+        }
+        self.wait(now)
     }
 
     /// How long to wait, at `now`, before the next request.
@@ -236,8 +382,15 @@ impl Pacer {
         if let Some(l) = headers.limit.filter(|l| *l > 0) {
             self.limit = Some(l);
         }
+        let first = !std::mem::replace(&mut self.seen, true);
+        if headers.remaining.is_some_and(|r| r < RAISE_ROOM) {
+            self.tight_at = Some(now);
+        }
         if headers.remaining != Some(0) {
             self.until = None;
+            if first && let Some(remaining) = headers.remaining {
+                self.estimate(now, remaining);
+            }
             if headers.remaining.is_some_and(|r| r >= RAISE_ROOM) {
                 self.raise(now);
             }
@@ -424,12 +577,18 @@ mod tests {
         assert_eq!(p.share(), 2, "no raise within 1.5 s of the cut");
         p.answered(ms(2_700), room(1));
         assert_eq!(p.share(), 2, "no raise for one slot left");
-        p.answered(ms(2_700), room(3));
+        p.answered(ms(3_000), room(3));
+        assert_eq!(
+            p.share(),
+            2,
+            "no raise within 1.5 s of a nearly full window"
+        );
+        p.answered(ms(4_200), room(3));
         assert_eq!(p.share(), 3);
-        p.answered(ms(2_800), room(3));
+        p.answered(ms(4_300), room(3));
         assert_eq!(p.share(), 3, "one raise in 1.5 s");
         for t in 0..20 {
-            p.answered(ms(4_300 + t * 1_500), room(3));
+            p.answered(ms(5_700 + t * 1_500), room(3));
         }
         assert_eq!(p.share(), 10, "back to the whole limit, no further");
         for t in 0..100 {
@@ -443,19 +602,72 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_starts_at_its_part_of_what_its_first_answer_shows_used() {
+        let headers = |remaining| RateHeaders {
+            limit: Some(10),
+            remaining: Some(remaining),
+        };
+        // Its one request, and three others': a quarter of the limit.
+        let mut p = Pacer::instance();
+        p.sent(ms(0));
+        p.answered(ms(5), headers(6));
+        assert_eq!(p.share(), 2, "10 x 1/4, whole requests");
+        assert_eq!(p.rate, Some(2.5));
+        // Alone in the window: the whole limit, and later answers showing
+        // others do not estimate again (a spent window or a 429 cuts).
+        let mut p = Pacer::instance();
+        p.sent(ms(0));
+        p.answered(ms(5), headers(9));
+        p.sent(ms(10));
+        p.answered(ms(15), headers(2));
+        assert_eq!(p.share(), 10);
+        // A call's own pacer, an operator's share and a slot never do.
+        for mut p in [
+            Pacer::default(),
+            Pacer::with_share(6),
+            Pacer::slot(Slots {
+                calls: 1,
+                share: None,
+            }),
+        ] {
+            let before = p.share();
+            p.sent(ms(0));
+            p.answered(ms(5), headers(3));
+            assert_eq!(p.share(), before);
+        }
+    }
+
+    #[test]
     fn no_more_than_the_limit_of_its_own_go_in_a_window_however_many_ask_at_once() {
         // Twenty callers ask at the same instant through one pacer (the
-        // host's): slots are reserved, half the limit at once, the rest
-        // spread a tenth of a window apart, the eleventh a window after the
-        // first.
-        let mut p = Pacer::default();
-        let mut at = vec![];
-        for _ in 0..20 {
-            let t = p.next_send(ms(0));
-            p.sent(t);
-            at.push(t);
-        }
+        // host's) before any answer came: slots are reserved a tenth of a
+        // window apart, the eleventh a window after the first.
+        let ask = |p: &mut Pacer, now: Duration| {
+            (0..20)
+                .map(|_| {
+                    let t = p.next_send(now);
+                    p.sent(t);
+                    t
+                })
+                .collect::<Vec<_>>()
+        };
         let step = (WINDOW + MARGIN) / 10;
+        let at = ask(&mut Pacer::instance(), ms(0));
+        for (i, t) in at[..10].iter().enumerate() {
+            assert_eq!(*t, step * i as u32, "{at:?}");
+        }
+        assert_eq!(at[10], WINDOW + MARGIN, "{at:?}");
+        // Once an answer said the window is its own, half the limit goes at
+        // once, the rest spread.
+        let mut p = Pacer::instance();
+        p.answered(
+            ms(0),
+            RateHeaders {
+                limit: Some(10),
+                remaining: Some(10),
+            },
+        );
+        let at = ask(&mut p, ms(0));
         assert!(at[..5].iter().all(|t| *t == ms(0)), "{at:?}");
         for (i, t) in at[5..10].iter().enumerate() {
             assert_eq!(*t, step * (i as u32 + 1), "{at:?}");
@@ -609,5 +821,96 @@ mod tests {
             h(&[("ratelimit-remaining-second", "-1")]),
             RateHeaders::default()
         );
+    }
+
+    /// The arrival times, at the server, of the GETs of `slots.calls`
+    /// slots each running calls back to back for `run`, every call a fresh
+    /// slot pacer sending 1 to 3 GETs with answers taking 1 to 40 ms and the
+    /// engine 0 to 30 ms between calls (a small xorshift picks them).
+    fn slot_arrivals(slots: Slots, run: Duration, seed: u64) -> Vec<Duration> {
+        let mut x = seed | 1;
+        let mut pick = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut arrivals = Vec::new();
+        for _ in 0..slots.calls {
+            let mut t = ms(pick(30));
+            while t < run {
+                let mut p = Pacer::slot(slots);
+                for _ in 0..=pick(3) {
+                    t += p.wait(t);
+                    let at = t;
+                    let took = ms(1 + pick(40));
+                    arrivals.push(at + took.mul_f64(pick(100) as f64 / 100.0));
+                    t += took;
+                    p.counted(at, t);
+                    p.answered(
+                        t,
+                        RateHeaders {
+                            limit: Some(10),
+                            remaining: Some(5),
+                        },
+                    );
+                }
+                t += p.hand_over(t);
+                t += ms(pick(30));
+            }
+        }
+        arrivals.sort();
+        arrivals
+    }
+
+    /// The most arrivals in any one window.
+    fn busiest_window(arrivals: &[Duration]) -> usize {
+        (0..arrivals.len())
+            .map(|i| arrivals[i..].partition_point(|t| *t < arrivals[i] + WINDOW))
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn slots_of_fresh_calls_never_put_more_than_the_share_in_a_window() {
+        for seed in 1..40 {
+            // One node of five calls at Gladly's declared 10.
+            let one = Slots {
+                calls: 5,
+                share: None,
+            };
+            let a = slot_arrivals(one, ms(20_000), seed);
+            assert!(busiest_window(&a) <= 10, "seed {seed}");
+            // ... and it uses most of the limit: at least 9 a second.
+            assert!(a.len() >= 180, "seed {seed}: {}", a.len());
+            // Two nodes of five calls, each given 5 a second.
+            let half = Slots {
+                calls: 5,
+                share: Some(5),
+            };
+            let mut both = slot_arrivals(half, ms(20_000), seed);
+            both.extend(slot_arrivals(half, ms(20_000), seed.wrapping_mul(7919)));
+            both.sort();
+            assert!(busiest_window(&both) <= 10, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_slot_is_never_cut_and_hands_over_nothing_before_it_sends() {
+        let slots = Slots {
+            calls: 2,
+            share: None,
+        };
+        let mut p = Pacer::slot(slots);
+        assert_eq!(p.hand_over(ms(0)), Duration::ZERO);
+        assert_eq!(p.share(), 5);
+        p.sent(ms(0));
+        p.limited(ms(10));
+        assert_eq!(p.share(), 5);
+        assert_eq!(p.hand_over(ms(10)), (WINDOW + MARGIN) / 5 - ms(10));
+        // Not a slot: nothing to hand over.
+        let mut q = Pacer::default();
+        q.sent(ms(0));
+        assert_eq!(q.hand_over(ms(0)), Duration::ZERO);
     }
 }

@@ -18,6 +18,7 @@ mod deadline;
 mod fuzz;
 mod ops_lifecycle;
 mod retries;
+mod slots;
 mod wire;
 
 enum Step {
@@ -38,6 +39,8 @@ struct Script {
     slept: Vec<Duration>,
     /// Simulated time spent waiting on requests (stalls).
     in_requests: Duration,
+    /// The host's environment, as [`Transport::setting`] reads it.
+    settings: Vec<(&'static str, &'static str)>,
 }
 
 impl Script {
@@ -65,6 +68,11 @@ impl Script {
     fn fail(mut self, kind: TransportErrorKind) -> Self {
         self.steps
             .push_back(Step::Fail(TransportError::new(kind, "connection reset")));
+        self
+    }
+
+    fn setting(mut self, name: &'static str, value: &'static str) -> Self {
+        self.settings.push((name, value));
         self
     }
 
@@ -117,6 +125,13 @@ impl Transport for Script {
     fn now_unix(&mut self) -> u64 {
         // Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's example date.
         784_111_777
+    }
+
+    fn setting(&mut self, name: &str) -> Option<String> {
+        self.settings
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
     }
 
     /// Simulated time: only sleeping and stalls move the clock.

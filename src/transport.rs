@@ -127,6 +127,13 @@ pub trait Transport {
     /// Seconds since the Unix epoch, to read a `Retry-After` HTTP date.
     fn now_unix(&mut self) -> u64;
 
+    /// A setting from the host's environment (the component's
+    /// wasi:cli/environment), by name: only the pacing settings of
+    /// [`crate::pacing::Slots`] are asked for. None by default.
+    fn setting(&mut self, _name: &str) -> Option<String> {
+        None
+    }
+
     /// A monotonic clock, to pace requests to the rate limit. Scripted
     /// transports answer with simulated time.
     fn monotonic(&mut self) -> Duration {

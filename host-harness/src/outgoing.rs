@@ -235,7 +235,7 @@ impl Outgoing {
                     self.inner
                         .limits
                         .rate_share
-                        .map_or_else(Pacer::default, Pacer::with_share),
+                        .map_or_else(Pacer::instance, Pacer::with_share),
                 )
             }),
         };

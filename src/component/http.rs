@@ -145,6 +145,10 @@ impl Transport for WasiHttp {
     fn now_unix(&mut self) -> u64 {
         crate::transport::std_now_unix()
     }
+
+    fn setting(&mut self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
 }
 
 /// Waits until `ready` is, or fails once `timer` (if any) has gone off.

@@ -237,6 +237,30 @@ fn the_hosts_caps_on_a_call_stay_above_the_components_deadline() {
     );
 }
 
+#[test]
+fn the_deployment_tells_each_call_how_many_calls_share_the_node() {
+    // Each Obelisk call paces as one slot of the node's calls in flight
+    // (src/pacing.rs, `Slots`): the number it is told must be the number
+    // Obelisk runs, or the node sends more than its share.
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../obelisk/deployment.toml");
+    let toml = std::fs::read_to_string(file).unwrap();
+    let limiter: usize = toml
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("exec.instance_limiter"))
+        .and_then(|v| v.trim().trim_start_matches('=').trim().parse().ok())
+        .expect("obelisk/deployment.toml sets exec.instance_limiter");
+    let told = format!(
+        r#"{{ key = "{}", value = "{limiter}" }}"#,
+        gladly_connector::pacing::CALLS_IN_FLIGHT_VAR
+    );
+    assert!(toml.contains(&told), "expected {told} in {file}");
+    let share = format!(
+        r#"{{ key = "{0}", value = "${{{0}:-}}" }}"#,
+        gladly_connector::pacing::RATE_SHARE_VAR
+    );
+    assert!(toml.contains(&share), "expected {share} in {file}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dropped_connection_on_a_read_is_retried() {
     let e = env().await;

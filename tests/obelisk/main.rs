@@ -573,7 +573,8 @@ fn on_obelisk_the_component_sees_only_a_placeholder() {
 struct Run {
     /// From the first submission to the last result.
     secs: f64,
-    /// 429 answers the sandbox gave.
+    /// Requests the sandbox answered, and of them 429.
+    requests: usize,
     limited: usize,
     /// Time to submit them all.
     submitted: f64,
@@ -581,23 +582,43 @@ struct Run {
     servers_cpu: f64,
     /// Share of the machine's CPU busy (all processes).
     machine_busy: f64,
+    /// With a server killed: agents created a second by the survivor,
+    /// from 3 s to 13 s after the kill.
+    survivor: Option<f64>,
 }
 
-/// One throughput run: `n` provisions submitted at once to `nodes` servers
-/// (each with the shipped settings: 4 calls in flight per node), against a
-/// sandbox with `rate_limit` per second and method (`None`: no limit).
-fn throughput(nodes: usize, rate_limit: Option<u32>, n: usize) -> Option<Run> {
+/// One throughput setting: `nodes` servers with the shipped deployment
+/// (`share`: their `GLADLY_RATE_SHARE`), against a sandbox with `rate_limit`
+/// per second and method counted in `window` (`None`: no limit); `kill`: the
+/// second server is killed once a third of the agents exist.
+#[derive(Clone, Copy)]
+struct Setting {
+    nodes: usize,
+    rate_limit: Option<u32>,
+    window: gladly_sandbox::Window,
+    share: Option<u32>,
+    kill: bool,
+}
+
+/// One throughput run of `n` provisions submitted at once.
+fn throughput(setting: Setting, n: usize) -> Option<Run> {
     use gladly_sandbox::RateLimit;
     let config = SandboxConfig {
-        rate_limit: rate_limit.map(|per_second| RateLimit {
+        rate_limit: setting.rate_limit.map(|per_second| RateLimit {
             per_second,
+            window: setting.window,
             ..RateLimit::default()
         }),
         ..SandboxConfig::default()
     };
-    let limit = rate_limit.map_or("unlimited".to_string(), |l| l.to_string());
-    let stage = Stage::new(&format!("bench-{nodes}-{limit}"), config, 120)?;
-    let servers: Vec<Node> = (0..nodes)
+    let limit = setting
+        .rate_limit
+        .map_or("unlimited".to_string(), |l| l.to_string());
+    let mut stage = Stage::new(&format!("bench-{}-{limit}", setting.nodes), config, 120)?;
+    if let Some(share) = setting.share {
+        stage.env.push(("GLADLY_RATE_SHARE", share.to_string()));
+    }
+    let mut servers: Vec<Node> = (0..setting.nodes)
         .map(|i| stage.node(&format!("n{i}"), 15110 + i as u16, i == 0))
         .collect();
     let cpu_before: f64 = servers.iter().map(Node::cpu_seconds).sum();
@@ -605,17 +626,36 @@ fn throughput(nodes: usize, rate_limit: Option<u32>, n: usize) -> Option<Run> {
     let started = Instant::now();
     let ids = submit_provisions(&servers.iter().collect::<Vec<_>>(), n);
     let submitted = started.elapsed();
+    let mut survivor = None;
+    let mut killed_cpu = 0.0;
+    if setting.kill {
+        let created = || stage.sandbox.welcome_emails().len();
+        while created() < n / 3 {
+            assert!(started.elapsed() < Duration::from_secs(600));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        killed_cpu = servers[1].cpu_seconds();
+        servers[1].kill();
+        std::thread::sleep(Duration::from_secs(3));
+        let from = created();
+        std::thread::sleep(Duration::from_secs(10));
+        survivor = Some((created() - from) as f64 / 10.0);
+    }
     let results = results(&servers[0], &ids, Duration::from_secs(900));
     let secs = started.elapsed().as_secs_f64();
     let (busy, all) = machine_cpu();
-    assert!(results.iter().all(|r| r["ok"]["outcome"] == "created"));
-    assert_eq!(stage.sandbox.welcome_emails().len(), n);
+    if !setting.kill {
+        assert!(results.iter().all(|r| r["ok"]["outcome"] == "created"));
+    }
+    assert_each_once(&stage.sandbox, 0..n);
     Some(Run {
         secs,
+        requests: stage.sandbox.requests().len(),
         limited: stage.sandbox.answered(429),
         submitted: submitted.as_secs_f64(),
-        servers_cpu: servers.iter().map(Node::cpu_seconds).sum::<f64>() - cpu_before,
+        servers_cpu: servers.iter().map(Node::cpu_seconds).sum::<f64>() + killed_cpu - cpu_before,
         machine_busy: (busy - busy_before) as f64 / (all - all_before).max(1) as f64,
+        survivor,
     })
 }
 
@@ -625,30 +665,66 @@ fn throughput(nodes: usize, rate_limit: Option<u32>, n: usize) -> Option<Run> {
 #[test]
 #[ignore = "a benchmark: minutes, run by hand"]
 fn throughput_on_one_node_and_two() {
+    use gladly_sandbox::Window::{Fixed, Sliding};
     let n: usize = std::env::var("OBELISK_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    println!("{n} provisions per run; shipped settings (4 calls in flight per node)");
+    println!("{n} provisions per run; shipped settings (5 calls in flight per node)");
     println!(
-        "| sandbox limit | nodes | seconds | executions/s | 429 answers | submitting (s) | servers' CPU (s) | machine busy |"
+        "| sandbox limit | window | nodes | GLADLY_RATE_SHARE | seconds | executions/s | requests | answered 429 | submitting (s) | servers' CPU (s) | machine busy | survivor, agents/s |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for limit in [Some(10), None] {
-        for nodes in [1, 2] {
-            let Some(run) = throughput(nodes, limit, n) else {
-                return;
-            };
-            let shown = limit.map_or("none".to_string(), |l| format!("{l}/s per method"));
-            println!(
-                "| {shown} | {nodes} | {:.1} | {:.2} | {} | {:.1} | {:.1} | {:.0}% |",
-                run.secs,
-                n as f64 / run.secs,
-                run.limited,
-                run.submitted,
-                run.servers_cpu,
-                run.machine_busy * 100.0
-            );
-        }
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let limited = |nodes, window, share, kill| Setting {
+        nodes,
+        rate_limit: Some(10),
+        window,
+        share,
+        kill,
+    };
+    let free = |nodes| Setting {
+        nodes,
+        rate_limit: None,
+        window: Sliding,
+        share: None,
+        kill: false,
+    };
+    for setting in [
+        limited(1, Sliding, None, false),
+        limited(1, Fixed, None, false),
+        limited(2, Sliding, None, false),
+        limited(2, Fixed, None, false),
+        limited(2, Sliding, Some(5), false),
+        limited(2, Fixed, Some(5), false),
+        limited(2, Sliding, None, true),
+        free(1),
+        free(2),
+    ] {
+        let Some(run) = throughput(setting, n) else {
+            return;
+        };
+        let shown = setting
+            .rate_limit
+            .map_or("none".to_string(), |l| format!("{l}/s per method"));
+        let window = match (setting.rate_limit, setting.window) {
+            (None, _) => "",
+            (Some(_), Sliding) => "sliding",
+            (Some(_), Fixed) => "fixed",
+        };
+        println!(
+            "| {shown} | {window} | {}{} | {} | {:.1} | {:.2} | {} | {} ({:.1}%) | {:.1} | {:.1} | {:.0}% | {} |",
+            setting.nodes,
+            if setting.kill { ", one killed" } else { "" },
+            setting.share.map_or("unset".to_string(), |s| s.to_string()),
+            run.secs,
+            n as f64 / run.secs,
+            run.requests,
+            run.limited,
+            run.limited as f64 * 100.0 / run.requests.max(1) as f64,
+            run.submitted,
+            run.servers_cpu,
+            run.machine_busy * 100.0,
+            run.survivor.map_or(String::new(), |r| format!("{r:.1}"))
+        );
     }
 }

@@ -1,0 +1,124 @@
+//! A call that is one slot of an engine node's calls (`GLADLY_CALLS_IN_FLIGHT`,
+//! `GLADLY_RATE_SHARE`, as Obelisk's deployment sets them): its requests
+//! spaced by its part of the share, its slot held until the next call in it
+//! may send, and a bad setting refused before anything is sent.
+
+use super::*;
+use crate::pacing::{CALLS_IN_FLIGHT_VAR, MARGIN, RATE_SHARE_VAR, WINDOW};
+
+fn limited(remaining: &'static str) -> [(&'static str, &'static str); 2] {
+    [
+        ("ratelimit-limit-second", "10"),
+        ("ratelimit-remaining-second", remaining),
+    ]
+}
+
+#[test]
+fn without_the_settings_a_call_neither_spaces_nor_holds() {
+    let mut s = Script::default()
+        .answer_with(200, &limited("9"), "[]")
+        .answer_with(200, &limited("8"), "[]");
+    ops::list_teams(&mut s, &conn()).unwrap();
+    ops::list_teams(&mut s, &conn()).unwrap();
+    assert!(s.slept.is_empty(), "{:?}", s.slept);
+}
+
+#[test]
+fn a_slot_holds_its_slot_for_its_part_of_the_declared_limit() {
+    // Five calls at once share Gladly's declared 10 a second: two each a
+    // window, so a call that sent one GET holds its slot half a window
+    // (plus margin) before it returns.
+    let mut s = Script::default()
+        .setting(CALLS_IN_FLIGHT_VAR, "5")
+        .answer_with(200, &limited("9"), "[]");
+    ops::list_teams(&mut s, &conn()).unwrap();
+    assert_eq!(s.slept, vec![(WINDOW + MARGIN) / 2]);
+}
+
+#[test]
+fn a_fixed_share_is_split_between_the_slots() {
+    // Two servers, each given 5 a second, each running 5 calls: one
+    // request a window per slot.
+    let mut s = Script::default()
+        .setting(CALLS_IN_FLIGHT_VAR, "5")
+        .setting(RATE_SHARE_VAR, "5")
+        .answer_with(200, &limited("9"), "[]")
+        .answer_with(200, &limited("8"), "[]");
+    ops::list_teams(&mut s, &conn()).unwrap();
+    ops::list_teams(&mut s, &conn()).unwrap();
+    // Each call holds a whole window (plus margin) after its one GET.
+    assert_eq!(s.slept, vec![WINDOW + MARGIN, WINDOW + MARGIN]);
+}
+
+#[test]
+fn requests_within_one_call_are_spaced_by_the_slots_part() {
+    // A list of two pages, one slot of two sharing 4 a second: the second
+    // page waits half a window (plus margin) after the first's answer, and
+    // the call holds as long again after the second.
+    let mut s = Script::default()
+        .setting(CALLS_IN_FLIGHT_VAR, "2")
+        .setting(RATE_SHARE_VAR, "4")
+        .answer_with(200, &limited("9"), &page(vec![], Some("c2")).to_string())
+        .answer_with(200, &limited("8"), &page(vec![], None).to_string());
+    ops::list_agents(&mut s, &conn(), false).unwrap();
+    let half = (WINDOW + MARGIN) / 2;
+    assert_eq!(s.slept, vec![half, half]);
+}
+
+#[test]
+fn a_spent_second_seen_by_a_slot_holds_it_until_a_slot_frees() {
+    // The answer says the organisation's second is spent, and the request
+    // was this call's only one: others hold the window, so the slot is
+    // held a whole window before the next call may send.
+    let mut s = Script::default()
+        .setting(CALLS_IN_FLIGHT_VAR, "1")
+        .answer_with(200, &limited("0"), "[]");
+    ops::list_teams(&mut s, &conn()).unwrap();
+    assert_eq!(s.slept, vec![WINDOW + MARGIN]);
+}
+
+#[test]
+fn bad_settings_are_refused_naming_the_setting_and_nothing_is_sent() {
+    for (settings, field) in [
+        (
+            vec![(CALLS_IN_FLIGHT_VAR, "four")],
+            "env.GLADLY_CALLS_IN_FLIGHT",
+        ),
+        (
+            vec![(CALLS_IN_FLIGHT_VAR, "0")],
+            "env.GLADLY_CALLS_IN_FLIGHT",
+        ),
+        (
+            vec![(CALLS_IN_FLIGHT_VAR, "129")],
+            "env.GLADLY_CALLS_IN_FLIGHT",
+        ),
+        (
+            vec![(CALLS_IN_FLIGHT_VAR, "4"), (RATE_SHARE_VAR, "-1")],
+            "env.GLADLY_RATE_SHARE",
+        ),
+        (vec![(RATE_SHARE_VAR, "5")], "env.GLADLY_CALLS_IN_FLIGHT"),
+    ] {
+        let mut s = Script {
+            settings,
+            ..Script::default()
+        };
+        match ops::list_teams(&mut s, &conn()) {
+            Err(Error::InvalidInput { field: f, message }) => {
+                assert_eq!(f, field, "{message}");
+                assert!(message.contains("whole number") || message.contains("must be set"));
+            }
+            other => panic!("{field}: expected invalid-input, got {other:?}"),
+        }
+        assert!(s.sent.is_empty());
+    }
+}
+
+#[test]
+fn an_empty_share_is_the_organisations_limit() {
+    let mut s = Script::default()
+        .setting(CALLS_IN_FLIGHT_VAR, "5")
+        .setting(RATE_SHARE_VAR, " ")
+        .answer_with(200, &limited("9"), "[]");
+    ops::list_teams(&mut s, &conn()).unwrap();
+    assert_eq!(s.slept, vec![(WINDOW + MARGIN) / 2]);
+}

@@ -108,6 +108,12 @@ impl Slots {
         let calls = number(CALLS_IN_FLIGHT_VAR)?;
         let share = number(RATE_SHARE_VAR)?;
         match (calls, share) {
+            (Some(calls), Some(share)) if share < calls => Err(Error::invalid(
+                format!("env.{RATE_SHARE_VAR}"),
+                format!(
+                    "must be at least {CALLS_IN_FLIGHT_VAR} ({calls}): each call in flight sends at least one request a second, so {calls} calls would send more than {share}; lower Obelisk's exec.instance_limiter and {CALLS_IN_FLIGHT_VAR} together"
+                ),
+            )),
             (Some(calls), share) => Ok(Some(Self { calls, share })),
             (None, None) => Ok(None),
             (None, Some(_)) => Err(Error::invalid(
@@ -295,8 +301,8 @@ impl Pacer {
         if let Some(last) = self.sent.back() {
             at = at.max(*last);
         }
-        if let Some(i) = self.sent.len().checked_sub(self.cap()) {
-            at = at.max(self.sent[i].saturating_add(WINDOW + MARGIN));
+        if let Some(free) = self.slot_frees(self.sent.len()) {
+            at = at.max(free);
         }
         // Busy (half its share sent within the window): the rest is spread
         // over the window, not sent in a burst at its start, so that the
@@ -322,6 +328,14 @@ impl Pacer {
         at
     }
 
+    /// Of the first `counted` requests in the log, when `cap` of them no
+    /// longer fill a window: a window (plus margin) after the one `cap`
+    /// from the last; `None` while fewer than `cap` are counted.
+    fn slot_frees(&self, counted: usize) -> Option<Duration> {
+        let i = counted.checked_sub(self.cap())?;
+        Some(self.sent[i].saturating_add(WINDOW + MARGIN))
+    }
+
     /// How long a slot's call, ending at `now`, holds its slot before
     /// returning: until its next request of this method could go, so that
     /// the next call in the slot may send at once. Nothing for a pacer that
@@ -345,8 +359,8 @@ impl Pacer {
     pub fn wait_again(&self, now: Duration) -> Duration {
         let mut at = now.max(self.until.unwrap_or_default());
         let past = self.sent.partition_point(|t| *t <= now);
-        if let Some(i) = past.checked_sub(self.cap()) {
-            at = at.max(self.sent[i].saturating_add(WINDOW + MARGIN));
+        if let Some(free) = self.slot_frees(past) {
+            at = at.max(free);
         }
         at.saturating_sub(now)
     }

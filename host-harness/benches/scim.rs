@@ -148,6 +148,20 @@ fn requests(sandbox: &Sandbox, f: impl FnOnce()) -> BTreeMap<String, usize> {
     per_method
 }
 
+/// Each operation's requests, as rows: what it cost, against the fewest.
+fn measure(sandbox: &Sandbox, ops: Vec<Op>) -> Vec<(String, String, String)> {
+    ops.into_iter()
+        .map(|(op, fewest, mut f)| {
+            let n = requests(sandbox, &mut f);
+            (
+                format!("requests: {op}"),
+                show(&n),
+                format!("fewest: {fewest}"),
+            )
+        })
+        .collect()
+}
+
 fn show(per_method: &BTreeMap<String, usize>) -> String {
     let parts: Vec<String> = per_method.iter().map(|(m, n)| format!("{n} {m}")).collect();
     if parts.is_empty() {
@@ -282,14 +296,7 @@ fn main() {
             }),
         ),
     ];
-    for (op, fewest, mut f) in ops {
-        let n = requests(&sandbox, &mut f);
-        rows.push((
-            format!("requests: {op}"),
-            show(&n),
-            format!("fewest: {fewest}"),
-        ));
-    }
+    rows.extend(measure(&sandbox, ops));
     let ops: Vec<Op> = vec![
         (
             "filter by userName (a hit)",
@@ -331,14 +338,7 @@ fn main() {
             }),
         ),
     ];
-    for (op, fewest, mut f) in ops {
-        let n = requests(&sandbox, &mut f);
-        rows.push((
-            format!("requests: {op}"),
-            show(&n),
-            format!("fewest: {fewest}"),
-        ));
-    }
+    rows.extend(measure(&sandbox, ops));
 
     // 2. A read through the gateway, directly, and on `wasmtime serve`.
     eprintln!("a read three ways…");

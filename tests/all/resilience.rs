@@ -224,13 +224,7 @@ fn the_hosts_caps_on_a_call_stay_above_the_components_deadline() {
         host >= deadline,
         "expected the harness's cap ({host:?}) at least {deadline:?}"
     );
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../obelisk/deployment.toml");
-    let toml = std::fs::read_to_string(file).unwrap();
-    let lock: u64 = toml
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("exec.lock_expiry.seconds"))
-        .and_then(|v| v.trim().trim_start_matches('=').trim().parse().ok())
-        .expect("obelisk/deployment.toml sets exec.lock_expiry.seconds");
+    let lock = deployment_number("exec.lock_expiry.seconds");
     assert!(
         Duration::from_secs(lock) >= deadline,
         "expected Obelisk's lock expiry ({lock} s) at least {deadline:?}"
@@ -242,23 +236,31 @@ fn the_deployment_tells_each_call_how_many_calls_share_the_node() {
     // Each Obelisk call paces as one slot of the node's calls in flight
     // (src/pacing.rs, `Slots`): the number it is told must be the number
     // Obelisk runs, or the node sends more than its share.
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../obelisk/deployment.toml");
-    let toml = std::fs::read_to_string(file).unwrap();
-    let limiter: usize = toml
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("exec.instance_limiter"))
-        .and_then(|v| v.trim().trim_start_matches('=').trim().parse().ok())
-        .expect("obelisk/deployment.toml sets exec.instance_limiter");
+    let limiter = deployment_number("exec.instance_limiter");
+    let toml = std::fs::read_to_string(DEPLOYMENT).unwrap();
     let told = format!(
         r#"{{ key = "{}", value = "{limiter}" }}"#,
         gladly_connector::pacing::CALLS_IN_FLIGHT_VAR
     );
-    assert!(toml.contains(&told), "expected {told} in {file}");
+    assert!(toml.contains(&told), "expected {told} in {DEPLOYMENT}");
     let share = format!(
         r#"{{ key = "{0}", value = "${{{0}:-}}" }}"#,
         gladly_connector::pacing::RATE_SHARE_VAR
     );
-    assert!(toml.contains(&share), "expected {share} in {file}");
+    assert!(toml.contains(&share), "expected {share} in {DEPLOYMENT}");
+}
+
+/// The shipped Obelisk deployment.
+const DEPLOYMENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../obelisk/deployment.toml");
+
+/// The whole number the shipped deployment sets `key` to.
+fn deployment_number(key: &str) -> u64 {
+    std::fs::read_to_string(DEPLOYMENT)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(key))
+        .and_then(|v| v.trim().trim_start_matches('=').trim().parse().ok())
+        .unwrap_or_else(|| panic!("{DEPLOYMENT} sets {key} to a whole number"))
 }
 
 #[tokio::test(flavor = "multi_thread")]

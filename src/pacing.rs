@@ -33,7 +33,9 @@
 //! over only once its pacer would let the next request go
 //! ([`Pacer::hand_over`]): the next call in the slot then starts where this
 //! one left off, without any state between them. So a node never has more
-//! than its share in a window, whatever the calls do.
+//! than its share in a window, whatever the calls do, as long as the share
+//! (or the declared limit) is at least the calls in flight: a slot sends at
+//! least one request a window.
 //!
 //! Times are [`Duration`]s since any fixed start the caller chooses (the
 //! transport's monotonic clock in the component, an `Instant` in the host),
@@ -64,6 +66,11 @@ const CUT_FLOOR: f64 = 0.25;
 /// at least [`RAISE_ROOM`] requests in the window.
 const RAISE_EVERY: Duration = Duration::from_millis(1_500);
 const RAISE_ROOM: usize = 2;
+/// What a share is multiplied by when an answer finds the window nearly
+/// full (less than [`RAISE_ROOM`] left) with others in it, at most once in
+/// [`RAISE_EVERY`]: the larger sharers give up more, so that shares that
+/// started unequal converge before any 429.
+const EASE: f64 = 0.9;
 
 /// The settings a call reads from its environment when it runs in a fresh
 /// instance per call, as on Obelisk (see the module's notes).
@@ -83,7 +90,8 @@ impl Slots {
     /// Reads [`CALLS_IN_FLIGHT_VAR`] and [`RATE_SHARE_VAR`] through
     /// `setting`; `None` when neither is set (an empty share is the
     /// organisation's limit). A value that is not a whole number from 1 to
-    /// 128, or a share without the number of calls, is an error naming the
+    /// 128, a share without the number of calls, or a share below it (each
+    /// call sends at least one request a second) is an error naming the
     /// setting.
     pub fn read(mut setting: impl FnMut(&str) -> Option<String>) -> Result<Option<Self>, Error> {
         let mut number = |name: &str| -> Result<Option<usize>, Error> {
@@ -96,12 +104,22 @@ impl Slots {
             }
             match value.parse::<usize>() {
                 Ok(n) if (1..=MEMORY).contains(&n) => Ok(Some(n)),
+                // The value is shown only when it looks like a number: a
+                // secret pasted into the wrong variable is not repeated.
                 _ => Err(Error::invalid(
                     format!("env.{name}"),
-                    format!(
-                        "must be a whole number from 1 to {MEMORY} (or empty), not {:?}",
-                        value.chars().take(40).collect::<String>()
-                    ),
+                    if value.len() <= 20
+                        && value
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || c == '-' || c == '+')
+                    {
+                        format!("must be a whole number from 1 to {MEMORY} (or empty), not {value}")
+                    } else {
+                        format!(
+                            "must be a whole number from 1 to {MEMORY} (or empty), not the {} characters it holds",
+                            value.chars().count()
+                        )
+                    },
                 )),
             }
         };
@@ -175,8 +193,18 @@ pub struct Pacer {
     /// does not (the window's other requests are most often its host's
     /// other calls, which the host paces).
     instance: bool,
-    /// When an answer last left less than [`RAISE_ROOM`] in the window.
+    /// When an answer last left less than [`RAISE_ROOM`] in the window
+    /// while others held part of it, and when others were last seen there.
     tight_at: Option<Duration>,
+    others_at: Option<Duration>,
+    /// When the share was last eased for a nearly full window.
+    eased_at: Option<Duration>,
+    /// Beyond [`RAISE_EVERY`], how long the next raise waits after the last
+    /// change: drawn afresh at each change, up to another RAISE_EVERY, so
+    /// that instances cut together do not all raise together.
+    raise_extra: Duration,
+    /// The state of those draws (0: none, as in a call's own pacer).
+    draws: u64,
 }
 
 impl Pacer {
@@ -196,8 +224,34 @@ impl Pacer {
     pub fn instance() -> Self {
         Self {
             instance: true,
+            draws: (crate::transport::std_jitter() * (1u64 << 53) as f64) as u64 | 1,
             ..Self::default()
         }
+    }
+
+    /// An instance's pacer whose draws start from `seed` (tests: the same
+    /// run every time).
+    #[cfg(test)]
+    fn seeded(seed: u64) -> Self {
+        Self {
+            draws: seed | 1,
+            ..Self::instance()
+        }
+    }
+
+    /// A change of share: the next raise waits RAISE_EVERY and a random part
+    /// of another (a pacer that draws nothing waits RAISE_EVERY).
+    fn changed(&mut self) {
+        if self.draws == 0 {
+            return;
+        }
+        // Knuth's MMIX linear congruential step; the top 53 bits a fraction.
+        self.draws = self
+            .draws
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let fraction = (self.draws >> 11) as f64 / (1u64 << 53) as f64;
+        self.raise_extra = RAISE_EVERY.mul_f64(fraction);
     }
 
     /// The pacer of one call that is one of `slots.calls` slots of a node
@@ -240,6 +294,7 @@ impl Pacer {
         let got = self.in_window(now) as f64;
         self.rate = Some(got.clamp(rate * CUT_FLOOR, rate * CUT).max(1.0));
         self.cut_at = Some(now);
+        self.changed();
     }
 
     /// Room was left in the window: the share grows by one request a
@@ -248,16 +303,50 @@ impl Pacer {
         let Some(rate) = self.rate else {
             return;
         };
-        // Not within RAISE_EVERY of the last change, nor of an answer that
-        // found the window nearly full: the sharers together are then at
-        // the limit, and a raise would only be paid back in 429s.
-        let last = self.raised_at.max(self.cut_at).max(self.tight_at);
-        if last.is_some_and(|t| now < t.saturating_add(RAISE_EVERY)) {
+        // No others seen in the window for RAISE_EVERY: alone again (the
+        // others stopped, or a server died), the whole limit at once.
+        if self
+            .others_at
+            .is_none_or(|t| now >= t.saturating_add(RAISE_EVERY))
+        {
+            self.rate = None;
+            self.raised_at = Some(now);
+            return;
+        }
+        // Not within RAISE_EVERY (and its drawn extra) of the last change,
+        // nor within RAISE_EVERY of an answer that found the window nearly
+        // full: the sharers together are then at the limit, and a raise
+        // would only be paid back in 429s.
+        let change = self.raised_at.max(self.cut_at);
+        if change.is_some_and(|t| now < t.saturating_add(RAISE_EVERY + self.raise_extra))
+            || self
+                .tight_at
+                .is_some_and(|t| now < t.saturating_add(RAISE_EVERY))
+        {
             return;
         }
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT) as f64;
         self.rate = (rate + 1.0 < limit).then_some(rate + 1.0);
         self.raised_at = Some(now);
+        self.changed();
+    }
+
+    /// An answer found the window nearly full with others in it: the share
+    /// is eased (at most once in RAISE_EVERY), unless the operator fixed it.
+    fn ease(&mut self, now: Duration) {
+        if self.share.is_some()
+            || self.calls.is_some()
+            || self
+                .eased_at
+                .max(self.cut_at)
+                .is_some_and(|t| now < t.saturating_add(RAISE_EVERY))
+        {
+            return;
+        }
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT) as f64;
+        self.rate = Some((self.rate.unwrap_or(limit) * EASE).max(1.0));
+        self.eased_at = Some(now);
+        self.changed();
     }
 
     /// The first answer says `remaining` are left in the window: what the
@@ -273,8 +362,9 @@ impl Pacer {
         let own = self.in_window(now).max(1);
         let others = limit.saturating_sub(remaining).saturating_sub(own);
         if others > 0 {
-            self.rate = Some(((limit * own) as f64 / (own + others) as f64).max(1.0));
+            self.rate = Some((limit as f64 * own as f64 / (own + others) as f64).max(1.0));
             self.cut_at = Some(now);
+            self.changed();
         }
     }
 
@@ -394,20 +484,29 @@ impl Pacer {
     /// An answer arrived at `now` saying `headers`.
     pub fn answered(&mut self, now: Duration, headers: RateHeaders) {
         if let Some(l) = headers.limit.filter(|l| *l > 0) {
-            self.limit = Some(l);
+            self.limit = Some(l.min(MEMORY));
         }
         let first = !std::mem::replace(&mut self.seen, true);
-        if headers.remaining.is_some_and(|r| r < RAISE_ROOM) {
-            self.tight_at = Some(now);
+        if let Some(remaining) = headers.remaining {
+            let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+            let others = limit.saturating_sub(remaining) > self.in_window(now);
+            if others {
+                self.others_at = Some(now);
+                if remaining < RAISE_ROOM {
+                    self.tight_at = Some(now);
+                }
+                // A spent window is cut below, not eased too.
+                if remaining < RAISE_ROOM && remaining > 0 {
+                    self.ease(now);
+                }
+            }
         }
         if headers.remaining != Some(0) {
             self.until = None;
             if first && let Some(remaining) = headers.remaining {
                 self.estimate(now, remaining);
             }
-            if headers.remaining.is_some_and(|r| r >= RAISE_ROOM) {
-                self.raise(now);
-            }
+            self.raise(now);
             return;
         }
         // Of the requests sent by now (not those reserved for later): when
@@ -590,17 +689,21 @@ mod tests {
         p.answered(ms(1_500), room(3));
         assert_eq!(p.share(), 2, "no raise within 1.5 s of the cut");
         p.answered(ms(2_700), room(1));
-        assert_eq!(p.share(), 2, "no raise for one slot left");
+        assert_eq!(
+            p.rate,
+            Some(1.8),
+            "one slot left with others in the window: eased by a tenth, not raised"
+        );
         p.answered(ms(3_000), room(3));
         assert_eq!(
-            p.share(),
-            2,
+            p.rate,
+            Some(1.8),
             "no raise within 1.5 s of a nearly full window"
         );
         p.answered(ms(4_200), room(3));
-        assert_eq!(p.share(), 3);
+        assert_eq!(p.rate, Some(2.8));
         p.answered(ms(4_300), room(3));
-        assert_eq!(p.share(), 3, "one raise in 1.5 s");
+        assert_eq!(p.rate, Some(2.8), "one raise in 1.5 s");
         for t in 0..20 {
             p.answered(ms(5_700 + t * 1_500), room(3));
         }
@@ -613,6 +716,83 @@ mod tests {
         let mut p = Pacer::with_share(4);
         p.limited(ms(0));
         assert_eq!(p.share(), 4);
+    }
+
+    #[test]
+    fn alone_again_for_a_while_it_takes_the_whole_limit_back() {
+        // Cut by a 429 while others were there; then every answer shows
+        // the window holding only its own requests, even with one left.
+        let mut p = Pacer::instance();
+        p.sent(ms(0));
+        p.answered(ms(5), spent(Some(10)));
+        p.limited(ms(5));
+        assert!(p.share() < 10);
+        // A request every 100 ms, each answer saying one is left: at first
+        // others hold part of the window, then only its own fill it.
+        let mut t = 100;
+        let mut shares = vec![];
+        while t < 3_000 {
+            p.sent(ms(t));
+            p.answered(
+                ms(t + 5),
+                RateHeaders {
+                    limit: Some(10),
+                    remaining: Some(1),
+                },
+            );
+            shares.push(p.share());
+            t += 100;
+        }
+        assert!(shares[..10].iter().all(|s| *s < 10), "{shares:?}");
+        assert_eq!(p.share(), 10);
+    }
+
+    #[test]
+    fn an_absurd_declared_limit_neither_overflows_nor_is_believed() {
+        let mut p = Pacer::instance();
+        p.sent(ms(0));
+        p.answered(
+            ms(1),
+            RateHeaders {
+                limit: Some(usize::MAX),
+                remaining: Some(3),
+            },
+        );
+        assert!(p.share() <= MEMORY);
+    }
+
+    #[test]
+    fn instances_wait_a_drawn_time_before_raising_so_they_do_not_raise_together() {
+        let room = |remaining| RateHeaders {
+            limit: Some(10),
+            remaining: Some(remaining),
+        };
+        // Instances cut at the same moment raise at different times, each
+        // between RAISE_EVERY and twice it after the cut.
+        let raised_at = |mut p: Pacer| {
+            p.answered(ms(0), room(9));
+            p.sent(ms(0));
+            p.limited(ms(10));
+            let cut = p.share();
+            (0..=400)
+                .map(|i| ms(10 + i * 10))
+                .find(|t| {
+                    p.answered(*t, room(5));
+                    p.share() > cut
+                })
+                .expect("a raise within 4 s")
+        };
+        let times: std::collections::BTreeSet<Duration> =
+            (0..8).map(|_| raised_at(Pacer::instance())).collect();
+        assert!(times.len() > 1, "{times:?}");
+        assert!(
+            times
+                .iter()
+                .all(|t| *t >= ms(10) + RAISE_EVERY && *t <= ms(20) + RAISE_EVERY * 2),
+            "{times:?}"
+        );
+        // A pacer that draws nothing raises RAISE_EVERY after the cut.
+        assert_eq!(raised_at(Pacer::default()), ms(10) + RAISE_EVERY);
     }
 
     #[test]
@@ -839,9 +1019,11 @@ mod tests {
 
     /// The arrival times, at the server, of the GETs of `slots.calls`
     /// slots each running calls back to back for `run`, every call a fresh
-    /// slot pacer sending 1 to 3 GETs with answers taking 1 to 40 ms and the
-    /// engine 0 to 30 ms between calls (a small xorshift picks them).
-    fn slot_arrivals(slots: Slots, run: Duration, seed: u64) -> Vec<Duration> {
+    /// slot pacer sending 1 to 3 GETs with answers taking 1 to 40 ms (some
+    /// saying the second is spent, some 429s) and the engine 0 to 30 ms
+    /// between calls (a small xorshift picks them); `busy`: others fill
+    /// the organisation's window too.
+    fn slot_arrivals(slots: Slots, run: Duration, seed: u64, busy: bool) -> Vec<Duration> {
         let mut x = seed | 1;
         let mut pick = |n: u64| {
             x ^= x << 13;
@@ -861,13 +1043,23 @@ mod tests {
                     arrivals.push(at + took.mul_f64(pick(100) as f64 / 100.0));
                     t += took;
                     p.counted(at, t);
+                    // Whatever the organisation's window says (others may
+                    // fill it: none left, or a 429), the slot keeps its part.
+                    let remaining = if busy {
+                        [5, 1, 0, 0][pick(4) as usize]
+                    } else {
+                        5
+                    };
                     p.answered(
                         t,
                         RateHeaders {
                             limit: Some(10),
-                            remaining: Some(5),
+                            remaining: Some(remaining),
                         },
                     );
+                    if remaining == 0 && pick(2) == 0 {
+                        p.limited(t);
+                    }
                 }
                 t += p.hand_over(t);
                 t += ms(pick(30));
@@ -893,17 +1085,24 @@ mod tests {
                 calls: 5,
                 share: None,
             };
-            let a = slot_arrivals(one, ms(20_000), seed);
+            let a = slot_arrivals(one, ms(20_000), seed, false);
             assert!(busiest_window(&a) <= 10, "seed {seed}");
-            // ... and it uses most of the limit: at least 9 a second.
+            // ... and, alone, it uses most of the limit: at least 9 a second.
             assert!(a.len() >= 180, "seed {seed}: {}", a.len());
+            let a = slot_arrivals(one, ms(20_000), seed, true);
+            assert!(busiest_window(&a) <= 10, "seed {seed}");
             // Two nodes of five calls, each given 5 a second.
             let half = Slots {
                 calls: 5,
                 share: Some(5),
             };
-            let mut both = slot_arrivals(half, ms(20_000), seed);
-            both.extend(slot_arrivals(half, ms(20_000), seed.wrapping_mul(7919)));
+            let mut both = slot_arrivals(half, ms(20_000), seed, false);
+            both.extend(slot_arrivals(
+                half,
+                ms(20_000),
+                seed.wrapping_mul(7919),
+                true,
+            ));
             both.sort();
             assert!(busiest_window(&both) <= 10, "seed {seed}");
         }
@@ -926,5 +1125,137 @@ mod tests {
         let mut q = Pacer::default();
         q.sent(ms(0));
         assert_eq!(q.hand_over(ms(0)), Duration::ZERO);
+    }
+
+    /// What a shared-limit run gave: each instance's requests let through,
+    /// and the 429s.
+    struct Shared {
+        through: Vec<usize>,
+        limited: usize,
+    }
+
+    /// `n` instances, each a host pacer with 4 callers asking again as soon
+    /// as they are answered, against one server allowing 10 a window
+    /// (sliding, or reset on each whole second), for `run` of simulated
+    /// time; a request arrives 2 ms after it is sent and is answered 3 ms
+    /// later (plus a few ms picked per instance).
+    fn shared_run(n: usize, fixed: bool, run: Duration) -> Shared {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        #[derive(PartialEq, Eq, PartialOrd, Ord)]
+        enum Ev {
+            // (instance, reserved send time)
+            Wake(usize, Duration),
+            Arrive(usize, Duration),
+            Answer(usize, Duration, Option<usize>),
+        }
+        let limit = 10;
+        let mut pacers: Vec<Pacer> = (0..n).map(|i| Pacer::seeded(i as u64 * 7 + 3)).collect();
+        let mut queue = BinaryHeap::new();
+        for (i, p) in pacers.iter_mut().enumerate() {
+            for _ in 0..4 {
+                let start = ms(i as u64 * 37);
+                let at = p.next_send(start);
+                p.sent(at);
+                queue.push(Reverse((at, Ev::Wake(i, at))));
+            }
+        }
+        let mut accepted: VecDeque<Duration> = VecDeque::new();
+        let mut through = vec![0; n];
+        let mut limited = 0;
+        while let Some(Reverse((now, ev))) = queue.pop() {
+            if now > run {
+                break;
+            }
+            match ev {
+                Ev::Wake(i, at) => {
+                    // As the host does: the slot is taken back and checked
+                    // again against what was sent and answered since.
+                    let p = &mut pacers[i];
+                    p.release(at);
+                    let again = p.wait_again(now);
+                    p.sent(now + again);
+                    if again.is_zero() {
+                        queue.push(Reverse((now + ms(2), Ev::Arrive(i, now))));
+                    } else {
+                        queue.push(Reverse((now + again, Ev::Wake(i, now + again))));
+                    }
+                }
+                Ev::Arrive(i, at) => {
+                    let window_start = if fixed {
+                        Duration::from_secs(now.as_secs())
+                    } else {
+                        now.saturating_sub(WINDOW)
+                    };
+                    while accepted
+                        .front()
+                        .is_some_and(|t| *t <= window_start && !fixed || *t < window_start && fixed)
+                    {
+                        accepted.pop_front();
+                    }
+                    let answer = if accepted.len() < limit {
+                        accepted.push_back(now);
+                        through[i] += 1;
+                        Some(limit - accepted.len())
+                    } else {
+                        limited += 1;
+                        None
+                    };
+                    let latency = ms(3 + (i as u64 * 3) % 7);
+                    queue.push(Reverse((now + latency, Ev::Answer(i, at, answer))));
+                }
+                Ev::Answer(i, at, answer) => {
+                    let p = &mut pacers[i];
+                    p.counted(at, now);
+                    p.answered(
+                        now,
+                        RateHeaders {
+                            limit: Some(limit),
+                            remaining: Some(answer.unwrap_or(0)),
+                        },
+                    );
+                    if answer.is_none() {
+                        // The host's caller waits out about a second, as
+                        // the connector does on a 429 without Retry-After.
+                        p.limited(now);
+                    }
+                    let ask = if answer.is_none() { now + ms(700) } else { now };
+                    let next = p.next_send(ask);
+                    p.sent(next);
+                    queue.push(Reverse((next, Ev::Wake(i, next))));
+                }
+            }
+        }
+        Shared { through, limited }
+    }
+
+    #[test]
+    fn instances_sharing_a_limit_each_get_at_least_half_their_fair_share() {
+        let run = Duration::from_secs(120);
+        for fixed in [false, true] {
+            for n in [1, 2, 4] {
+                let r = shared_run(n, fixed, run);
+                let total: usize = r.through.iter().sum();
+                let fair = total as f64 / n as f64;
+                let used = total as f64 / (10.0 * run.as_secs_f64());
+                let sent = total + r.limited;
+                let shown = format!(
+                    "{n} instance(s), fixed {fixed}: {:?}, {} answered 429, {used:.2} of the limit",
+                    r.through, r.limited
+                );
+                eprintln!("{shown}");
+                assert!(r.through.iter().all(|t| *t as f64 >= fair / 2.0), "{shown}");
+                if n == 1 {
+                    assert_eq!(r.limited, 0, "{shown}");
+                    assert!(used >= 0.95, "{shown}");
+                } else {
+                    // A guard against regressions (the pacer that burst its
+                    // share drew 30% in the benchmark), not the goals,
+                    // which BENCHMARKS.md measures on the real host.
+                    assert!(used >= 0.7, "{shown}");
+                    assert!(r.limited * 100 <= sent * 10, "{shown}");
+                }
+            }
+        }
     }
 }

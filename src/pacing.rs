@@ -22,7 +22,19 @@
 //! - when the last `limit` requests of that method were all this pacer's,
 //!   the first slot frees a window after the oldest of them, whether the
 //!   server counts in a sliding window or resets on the second;
-//! - otherwise others hold slots too, and a whole window is waited.
+//! - otherwise others hold slots too: it waits until its own oldest request
+//!   in the window leaves it (a whole window if it has none there).
+//!
+//! Several instances of one organisation share its limit with no
+//! coordinator, each from what its answers say (the README's "Pacing"):
+//! an instance's pacer ([`Pacer::instance`]) spreads its requests until its
+//! first answer and starts at its part of what that answer shows used; a
+//! 429, or a spent window not all its own, cuts its share to what it got in
+//! (at least by `CUT`, at most to `CUT_FLOOR`); a nearly full window
+//! with others in it eases it by `EASE`; otherwise it rises by one
+//! request every `RAISE_EVERY` and a drawn part of another, and comes
+//! back whole once no others were seen for RAISE_EVERY. Sharing, it spreads
+//! its requests over the window.
 //!
 //! An engine that runs each call in a fresh instance (Obelisk) keeps no
 //! pacer between calls; it runs a fixed number of calls at once (its

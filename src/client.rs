@@ -25,11 +25,11 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// The most one call may take, every request, pacing wait and retry
-/// included (but for the slot's hold at the end of a call on Obelisk,
-/// [`Client::hand_over`], at most a second). Below the hosts' own caps on a call (the harness's 120 s,
-/// `Limits::call_deadline`; Obelisk's lock expiry, `obelisk/deployment.toml`),
-/// so that a call that runs out of time answers a typed error instead of
-/// being cut off as a host failure.
+/// included (but for a slot's hold at the end of a call on Obelisk,
+/// [`Client::hand_over`], at most a second). Below the hosts' own caps on a
+/// call (the harness's 120 s, `Limits::call_deadline`; Obelisk's lock
+/// expiry, `obelisk/deployment.toml`), so that a call that runs out of time
+/// answers a typed error instead of being cut off as a host failure.
 pub const CALL_DEADLINE: Duration = Duration::from_secs(100);
 
 /// The largest page the lifecycle contract allows.

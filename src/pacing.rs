@@ -276,13 +276,24 @@ impl Pacer {
         }
     }
 
+    /// The organisation's limit, as the last answer declared it (Gladly's
+    /// published one before any did).
+    fn limit(&self) -> usize {
+        self.limit.unwrap_or(DEFAULT_LIMIT)
+    }
+
+    /// Whether its share follows what answers say: not when an operator
+    /// fixed it, nor for a slot, whose changes would not outlive its call.
+    fn adapts(&self) -> bool {
+        self.share.is_none() && self.calls.is_none()
+    }
+
     /// How many of its own requests may fall in one window (plus margin).
     fn cap(&self) -> usize {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         let whole = self
             .share
             .or(self.rate.map(|r| r as usize))
-            .unwrap_or(limit);
+            .unwrap_or(self.limit());
         (whole / self.calls.unwrap_or(1)).clamp(1, MEMORY)
     }
 
@@ -294,14 +305,10 @@ impl Pacer {
     /// Others were seen at the limit: the share is cut (at most once a
     /// window, never below one request), unless the operator fixed it.
     fn cut(&mut self, now: Duration) {
-        // A slot's cut would not outlive its call: it keeps its part.
-        if self.share.is_some()
-            || self.calls.is_some()
-            || self.cut_at.is_some_and(|t| now < t.saturating_add(WINDOW))
-        {
+        if !self.adapts() || self.cut_at.is_some_and(|t| now < t.saturating_add(WINDOW)) {
             return;
         }
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT) as f64;
+        let limit = self.limit() as f64;
         let rate = self.rate.unwrap_or(limit).min(limit);
         let got = self.in_window(now) as f64;
         self.rate = Some(got.clamp(rate * CUT_FLOOR, rate * CUT).max(1.0));
@@ -337,7 +344,7 @@ impl Pacer {
         {
             return;
         }
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT) as f64;
+        let limit = self.limit() as f64;
         self.rate = (rate + 1.0 < limit).then_some(rate + 1.0);
         self.raised_at = Some(now);
         self.changed();
@@ -346,8 +353,7 @@ impl Pacer {
     /// An answer found the window nearly full with others in it: the share
     /// is eased (at most once in RAISE_EVERY), unless the operator fixed it.
     fn ease(&mut self, now: Duration) {
-        if self.share.is_some()
-            || self.calls.is_some()
+        if !self.adapts()
             || self
                 .eased_at
                 .max(self.cut_at)
@@ -355,23 +361,24 @@ impl Pacer {
         {
             return;
         }
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT) as f64;
+        let limit = self.limit() as f64;
         self.rate = Some((self.rate.unwrap_or(limit) * EASE).max(1.0));
         self.eased_at = Some(now);
         self.changed();
     }
 
-    /// The first answer says `remaining` are left in the window: what the
-    /// others used is what it holds beyond this pacer's own, and the share
-    /// starts at this pacer's part of what was used (so that several
-    /// instances starting together do not each start at the whole limit).
-    /// Alone, the window holds only its own and nothing changes.
-    fn estimate(&mut self, now: Duration, remaining: usize) {
-        if !self.instance || self.share.is_some() || self.rate.is_some() {
+    /// The first answer says `remaining` are left in the window, `own` of
+    /// its requests being there: what the others used is what it holds
+    /// beyond them, and the share starts at this pacer's part of what was
+    /// used (so that several instances starting together do not each start
+    /// at the whole limit). Alone, the window holds only its own and
+    /// nothing changes.
+    fn estimate(&mut self, now: Duration, remaining: usize, own: usize) {
+        if !self.instance || !self.adapts() || self.rate.is_some() {
             return;
         }
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        let own = self.in_window(now).max(1);
+        let limit = self.limit();
+        let own = own.max(1);
         let others = limit.saturating_sub(remaining).saturating_sub(own);
         if others > 0 {
             self.rate = Some((limit as f64 * own as f64 / (own + others) as f64).max(1.0));
@@ -499,9 +506,9 @@ impl Pacer {
             self.limit = Some(l.min(MEMORY));
         }
         let first = !std::mem::replace(&mut self.seen, true);
+        let own = self.in_window(now);
         if let Some(remaining) = headers.remaining {
-            let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-            let others = limit.saturating_sub(remaining) > self.in_window(now);
+            let others = self.limit().saturating_sub(remaining) > own;
             if others {
                 self.others_at = Some(now);
                 if remaining < RAISE_ROOM {
@@ -516,7 +523,7 @@ impl Pacer {
         if headers.remaining != Some(0) {
             self.until = None;
             if first && let Some(remaining) = headers.remaining {
-                self.estimate(now, remaining);
+                self.estimate(now, remaining, own);
             }
             self.raise(now);
             return;
@@ -594,6 +601,14 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    /// An answer declaring Gladly's 10 with `remaining` left.
+    fn left(remaining: usize) -> RateHeaders {
+        RateHeaders {
+            limit: Some(10),
+            remaining: Some(remaining),
+        }
+    }
+
     fn spent(limit: Option<usize>) -> RateHeaders {
         RateHeaders {
             limit,
@@ -606,13 +621,7 @@ mod tests {
         let mut p = Pacer::default();
         assert_eq!(p.wait(ms(0)), Duration::ZERO);
         p.sent(ms(0));
-        p.answered(
-            ms(5),
-            RateHeaders {
-                limit: Some(10),
-                remaining: Some(3),
-            },
-        );
+        p.answered(ms(5), left(3));
         assert_eq!(p.wait(ms(5)), Duration::ZERO);
         p.answered(ms(6), RateHeaders::default());
         assert_eq!(p.wait(ms(6)), Duration::ZERO);
@@ -680,12 +689,8 @@ mod tests {
 
     #[test]
     fn a_429_or_others_at_the_limit_cut_the_share_once_a_window_and_room_raises_it() {
-        let room = |remaining| RateHeaders {
-            limit: Some(10),
-            remaining: Some(remaining),
-        };
         let mut p = Pacer::default();
-        p.answered(ms(0), room(5));
+        p.answered(ms(0), left(5));
         assert_eq!(p.share(), 10, "alone, the whole limit");
         for t in 0..8 {
             p.sent(ms(t * 10));
@@ -698,26 +703,26 @@ mod tests {
         // in, so the cut goes as far as it may, to a quarter.
         p.limited(ms(1_100));
         assert_eq!(p.share(), 2, "8 x 0.25");
-        p.answered(ms(1_500), room(3));
+        p.answered(ms(1_500), left(3));
         assert_eq!(p.share(), 2, "no raise within 1.5 s of the cut");
-        p.answered(ms(2_700), room(1));
+        p.answered(ms(2_700), left(1));
         assert_eq!(
             p.rate,
             Some(1.8),
             "one slot left with others in the window: eased by a tenth, not raised"
         );
-        p.answered(ms(3_000), room(3));
+        p.answered(ms(3_000), left(3));
         assert_eq!(
             p.rate,
             Some(1.8),
             "no raise within 1.5 s of a nearly full window"
         );
-        p.answered(ms(4_200), room(3));
+        p.answered(ms(4_200), left(3));
         assert_eq!(p.rate, Some(2.8));
-        p.answered(ms(4_300), room(3));
+        p.answered(ms(4_300), left(3));
         assert_eq!(p.rate, Some(2.8), "one raise in 1.5 s");
         for t in 0..20 {
-            p.answered(ms(5_700 + t * 1_500), room(3));
+            p.answered(ms(5_700 + t * 1_500), left(3));
         }
         assert_eq!(p.share(), 10, "back to the whole limit, no further");
         for t in 0..100 {
@@ -745,13 +750,7 @@ mod tests {
         let mut shares = vec![];
         while t < 3_000 {
             p.sent(ms(t));
-            p.answered(
-                ms(t + 5),
-                RateHeaders {
-                    limit: Some(10),
-                    remaining: Some(1),
-                },
-            );
+            p.answered(ms(t + 5), left(1));
             shares.push(p.share());
             t += 100;
         }
@@ -775,21 +774,17 @@ mod tests {
 
     #[test]
     fn instances_wait_a_drawn_time_before_raising_so_they_do_not_raise_together() {
-        let room = |remaining| RateHeaders {
-            limit: Some(10),
-            remaining: Some(remaining),
-        };
         // Instances cut at the same moment raise at different times, each
         // between RAISE_EVERY and twice it after the cut.
         let raised_at = |mut p: Pacer| {
-            p.answered(ms(0), room(9));
+            p.answered(ms(0), left(9));
             p.sent(ms(0));
             p.limited(ms(10));
             let cut = p.share();
             (0..=400)
                 .map(|i| ms(10 + i * 10))
                 .find(|t| {
-                    p.answered(*t, room(5));
+                    p.answered(*t, left(5));
                     p.share() > cut
                 })
                 .expect("a raise within 4 s")
@@ -809,23 +804,19 @@ mod tests {
 
     #[test]
     fn an_instance_starts_at_its_part_of_what_its_first_answer_shows_used() {
-        let headers = |remaining| RateHeaders {
-            limit: Some(10),
-            remaining: Some(remaining),
-        };
         // Its one request, and three others': a quarter of the limit.
         let mut p = Pacer::instance();
         p.sent(ms(0));
-        p.answered(ms(5), headers(6));
+        p.answered(ms(5), left(6));
         assert_eq!(p.share(), 2, "10 x 1/4, whole requests");
         assert_eq!(p.rate, Some(2.5));
         // Alone in the window: the whole limit, and later answers showing
         // others do not estimate again (a spent window or a 429 cuts).
         let mut p = Pacer::instance();
         p.sent(ms(0));
-        p.answered(ms(5), headers(9));
+        p.answered(ms(5), left(9));
         p.sent(ms(10));
-        p.answered(ms(15), headers(2));
+        p.answered(ms(15), left(2));
         assert_eq!(p.share(), 10);
         // A call's own pacer, an operator's share and a slot never do.
         for mut p in [
@@ -838,7 +829,7 @@ mod tests {
         ] {
             let before = p.share();
             p.sent(ms(0));
-            p.answered(ms(5), headers(3));
+            p.answered(ms(5), left(3));
             assert_eq!(p.share(), before);
         }
     }
@@ -866,13 +857,7 @@ mod tests {
         // Once an answer said the window is its own, half the limit goes at
         // once, the rest spread.
         let mut p = Pacer::instance();
-        p.answered(
-            ms(0),
-            RateHeaders {
-                limit: Some(10),
-                remaining: Some(10),
-            },
-        );
+        p.answered(ms(0), left(10));
         let at = ask(&mut p, ms(0));
         assert!(at[..5].iter().all(|t| *t == ms(0)), "{at:?}");
         for (i, t) in at[5..10].iter().enumerate() {
@@ -894,13 +879,7 @@ mod tests {
         }
         assert_eq!(p.next_send(ms(1)), ms(1) + WINDOW + MARGIN);
         let mut p = Pacer::with_share(2);
-        p.answered(
-            ms(0),
-            RateHeaders {
-                limit: Some(10),
-                remaining: Some(9),
-            },
-        );
+        p.answered(ms(0), left(9));
         p.sent(ms(0));
         p.sent(ms(0));
         assert_eq!(p.wait(ms(500)), WINDOW + MARGIN - ms(500));
@@ -1062,13 +1041,7 @@ mod tests {
                     } else {
                         5
                     };
-                    p.answered(
-                        t,
-                        RateHeaders {
-                            limit: Some(10),
-                            remaining: Some(remaining),
-                        },
-                    );
+                    p.answered(t, left(remaining));
                     if remaining == 0 && pick(2) == 0 {
                         p.limited(t);
                     }

@@ -1122,9 +1122,16 @@ mod tests {
     /// `n` instances, each a host pacer with 4 callers asking again as soon
     /// as they are answered, against one server allowing 10 a window
     /// (sliding, or reset on each whole second), for `run` of simulated
-    /// time; a request arrives 2 ms after it is sent and is answered 3 ms
-    /// later (plus a few ms picked per instance).
-    fn shared_run(n: usize, fixed: bool, run: Duration) -> Shared {
+    /// time, instance `i` starting at `i * stagger`; a request arrives 2 ms
+    /// after it is sent and is answered 3 ms later (plus a few ms picked per
+    /// instance). Requests are counted from `from` on.
+    fn shared_run(
+        n: usize,
+        fixed: bool,
+        run: Duration,
+        stagger: Duration,
+        from: Duration,
+    ) -> Shared {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
         #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -1139,7 +1146,7 @@ mod tests {
         let mut queue = BinaryHeap::new();
         for (i, p) in pacers.iter_mut().enumerate() {
             for _ in 0..4 {
-                let start = ms(i as u64 * 37);
+                let start = stagger * i as u32;
                 let at = p.next_send(start);
                 p.sent(at);
                 queue.push(Reverse((at, Ev::Wake(i, at))));
@@ -1180,10 +1187,14 @@ mod tests {
                     }
                     let answer = if accepted.len() < limit {
                         accepted.push_back(now);
-                        through[i] += 1;
+                        if now >= from {
+                            through[i] += 1;
+                        }
                         Some(limit - accepted.len())
                     } else {
-                        limited += 1;
+                        if now >= from {
+                            limited += 1;
+                        }
                         None
                     };
                     let latency = ms(3 + (i as u64 * 3) % 7);
@@ -1219,7 +1230,7 @@ mod tests {
         let run = Duration::from_secs(120);
         for fixed in [false, true] {
             for n in [1, 2, 4] {
-                let r = shared_run(n, fixed, run);
+                let r = shared_run(n, fixed, run, ms(37), Duration::ZERO);
                 let total: usize = r.through.iter().sum();
                 let fair = total as f64 / n as f64;
                 let used = total as f64 / (10.0 * run.as_secs_f64());
@@ -1240,6 +1251,32 @@ mod tests {
                     assert!(used >= 0.7, "{shown}");
                     assert!(r.limited * 100 <= sent * 10, "{shown}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn an_instance_that_joins_late_gets_at_least_half_its_fair_share() {
+        // One instance has had the whole limit to itself for 10 s when the
+        // other starts (a gateway restarted): the newcomer's first answer
+        // shows a window all the other's, and the other sees no one. Once
+        // both have run together a while, each still gets at least half.
+        for fixed in [false, true] {
+            for n in [2, 4] {
+                let r = shared_run(
+                    n,
+                    fixed,
+                    Duration::from_secs(120),
+                    Duration::from_secs(10),
+                    Duration::from_secs(60),
+                );
+                let fair = r.through.iter().sum::<usize>() as f64 / n as f64;
+                let shown = format!(
+                    "{n} instance(s), fixed {fixed}, the last 60 s: {:?}",
+                    r.through
+                );
+                eprintln!("{shown}");
+                assert!(r.through.iter().all(|t| *t as f64 >= fair / 2.0), "{shown}");
             }
         }
     }

@@ -209,6 +209,8 @@ pub struct Pacer {
     /// while others held part of it, and when others were last seen there.
     tight_at: Option<Duration>,
     others_at: Option<Duration>,
+    /// When an answer last showed the window with none but its own in it.
+    clear_at: Option<Duration>,
     /// When the share was last eased for a nearly full window.
     eased_at: Option<Duration>,
     /// Beyond [`RAISE_EVERY`], how long the next raise waits after the last
@@ -292,7 +294,7 @@ impl Pacer {
     fn cap(&self) -> usize {
         let whole = self
             .share
-            .or(self.rate.map(|r| r as usize))
+            .or(self.rate.map(|r| (r as usize).min(self.limit())))
             .unwrap_or(self.limit());
         (whole / self.calls.unwrap_or(1)).clamp(1, MEMORY)
     }
@@ -322,11 +324,17 @@ impl Pacer {
         let Some(rate) = self.rate else {
             return;
         };
-        // No others seen in the window for RAISE_EVERY: alone again (the
-        // others stopped, or a server died), the whole limit at once.
+        // No others seen in the window for RAISE_EVERY, and an answer since
+        // the last cut showed the window with only its own in it: alone
+        // again (the others stopped, or a server died), the whole limit at
+        // once. Answers that say nothing of the window (no rate headers)
+        // only let it grow by steps.
         if self
             .others_at
             .is_none_or(|t| now >= t.saturating_add(RAISE_EVERY))
+            && self
+                .clear_at
+                .is_some_and(|c| self.cut_at.is_none_or(|k| c > k))
         {
             self.rate = None;
             self.raised_at = Some(now);
@@ -509,6 +517,9 @@ impl Pacer {
         let own = self.in_window(now);
         if let Some(remaining) = headers.remaining {
             let others = self.limit().saturating_sub(remaining) > own;
+            if !others {
+                self.clear_at = Some(now);
+            }
             if others {
                 self.others_at = Some(now);
                 if remaining < RAISE_ROOM {
@@ -534,7 +545,7 @@ impl Pacer {
         // the next request waits until this pacer's oldest request in the
         // window leaves it (a slot then frees, whoever takes it), or a
         // whole window if it has none there.
-        let limit = headers.limit.unwrap_or(DEFAULT_LIMIT).max(1);
+        let limit = self.limit().max(1);
         let past = self.sent.partition_point(|t| *t <= now);
         let ours = past
             .checked_sub(limit)
@@ -614,6 +625,76 @@ mod tests {
             limit,
             remaining: Some(0),
         }
+    }
+
+    #[test]
+    fn a_spent_answer_without_a_limit_is_read_against_the_limit_declared_before() {
+        // A limit of 5 declared, then five of its own: a spent answer that
+        // omits the limit is its own five, not Gladly's published ten.
+        let mut p = Pacer::instance();
+        p.answered(
+            ms(0),
+            RateHeaders {
+                limit: Some(5),
+                remaining: Some(4),
+            },
+        );
+        for t in 0..5 {
+            p.sent(ms(10 + t * 10));
+        }
+        p.answered(ms(60), spent(None));
+        assert_eq!(p.share(), 5, "its own five filled it: no cut");
+        assert_eq!(p.wait(ms(60)), ms(10) + WINDOW + MARGIN - ms(60));
+    }
+
+    #[test]
+    fn answers_without_rate_headers_after_a_429_raise_by_steps_only() {
+        let mut p = Pacer::instance();
+        for t in 0..8 {
+            p.sent(ms(t * 10));
+        }
+        p.answered(ms(100), RateHeaders::default());
+        p.limited(ms(100));
+        let cut = p.share();
+        assert!(cut < 10);
+        // Answers that say nothing of the window: no "alone again" from
+        // them, only one step at a time.
+        let mut shares = vec![];
+        for t in 1..=40 {
+            p.answered(ms(100 + t * 100), RateHeaders::default());
+            shares.push(p.share());
+        }
+        assert!(shares.windows(2).all(|w| w[1] <= w[0] + 1), "{shares:?}");
+        assert!(shares[14] < 10, "{shares:?}");
+        assert!(shares[39] > cut, "it grows back: {shares:?}");
+        // An answer showing a window of its own alone, a while after the
+        // others were last seen: the whole limit at once.
+        let mut q = Pacer::instance();
+        q.sent(ms(0));
+        q.answered(ms(5), spent(Some(10)));
+        q.limited(ms(5));
+        q.sent(ms(2_000));
+        q.answered(ms(2_005), left(9));
+        assert_eq!(q.share(), 10);
+    }
+
+    #[test]
+    fn a_lower_limit_declared_caps_a_share_adapted_to_a_higher_one() {
+        let mut p = Pacer::instance();
+        for t in 0..9 {
+            p.sent(ms(t * 10));
+        }
+        p.answered(ms(100), spent(Some(10)));
+        p.limited(ms(100));
+        assert!(p.share() > 4);
+        p.answered(
+            ms(200),
+            RateHeaders {
+                limit: Some(4),
+                remaining: Some(1),
+            },
+        );
+        assert_eq!(p.share(), 4);
     }
 
     #[test]

@@ -33,7 +33,8 @@
 //! (at least by `CUT`, at most to `CUT_FLOOR`); a nearly full window
 //! with others in it eases it by `EASE`; otherwise it rises by one
 //! request every `RAISE_EVERY` and a drawn part of another, and comes
-//! back whole once no others were seen for RAISE_EVERY. Sharing, it spreads
+//! back whole once no others were seen for RAISE_EVERY (and an answer
+//! since the last cut showed a window of its own alone). Sharing, it spreads
 //! its requests over the window.
 //!
 //! An engine that runs each call in a fresh instance (Obelisk) keeps no

@@ -1204,9 +1204,10 @@ mod tests {
     /// `n` instances, each a host pacer with 4 callers asking again as soon
     /// as they are answered, against one server allowing 10 a window
     /// (sliding, or reset on each whole second), for `run` of simulated
-    /// time, instance `i` starting at `i * stagger`; a request arrives 2 ms
-    /// after it is sent and is answered 3 ms later (plus a few ms picked per
-    /// instance). Requests are counted from `from` on.
+    /// time, instance `i` starting at `i * stagger`; a request arrives 1 to
+    /// 4 ms after it is sent and is answered 3 to 13 ms later (a few ms
+    /// picked per instance, and up to 4 drawn per answer). Requests are
+    /// counted from `from` on.
     fn shared_run(
         n: usize,
         fixed: bool,
@@ -1237,6 +1238,11 @@ mod tests {
         let mut accepted: VecDeque<Duration> = VecDeque::new();
         let mut through = vec![0; n];
         let mut limited = 0;
+        let mut net: u64 = 0x9e37_79b9_7f4a_7c15;
+        let next_draw = |x: u64| {
+            x.wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407)
+        };
         while let Some(Reverse((now, ev))) = queue.pop() {
             if now > run {
                 break;
@@ -1250,7 +1256,13 @@ mod tests {
                     let again = p.wait_again(now);
                     p.sent(now + again);
                     if again.is_zero() {
-                        queue.push(Reverse((now + ms(2), Ev::Arrive(i, now))));
+                        // The way there takes 1 to 4 ms, drawn: networks
+                        // jitter, so no instance keeps a fixed phase
+                        // against another's (a fixed one can lock a
+                        // newcomer out of every slot the other frees).
+                        net = next_draw(net);
+                        let there = Duration::from_micros(1_000 + (net >> 33) % 3_000);
+                        queue.push(Reverse((now + there, Ev::Arrive(i, now))));
                     } else {
                         queue.push(Reverse((now + again, Ev::Wake(i, now + again))));
                     }
@@ -1279,7 +1291,9 @@ mod tests {
                         }
                         None
                     };
-                    let latency = ms(3 + (i as u64 * 3) % 7);
+                    net = next_draw(net);
+                    let latency =
+                        ms(3 + (i as u64 * 3) % 7) + Duration::from_micros((net >> 33) % 4_000);
                     queue.push(Reverse((now + latency, Ev::Answer(i, at, answer))));
                 }
                 Ev::Answer(i, at, answer) => {

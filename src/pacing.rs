@@ -521,8 +521,7 @@ impl Pacer {
             let others = self.limit().saturating_sub(remaining) > own;
             if !others {
                 self.clear_at = Some(now);
-            }
-            if others {
+            } else {
                 self.others_at = Some(now);
                 if remaining < RAISE_ROOM {
                     self.tight_at = Some(now);
@@ -649,8 +648,9 @@ mod tests {
         assert_eq!(p.wait(ms(60)), ms(10) + WINDOW + MARGIN - ms(60));
     }
 
-    #[test]
-    fn answers_without_rate_headers_after_a_429_raise_by_steps_only() {
+    /// An instance with eight requests sent, answered at 100 ms by a 429
+    /// without rate headers; and the share it was cut to.
+    fn cut_by_a_bare_429() -> (Pacer, usize) {
         let mut p = Pacer::instance();
         for t in 0..8 {
             p.sent(ms(t * 10));
@@ -659,6 +659,12 @@ mod tests {
         p.limited(ms(100));
         let cut = p.share();
         assert!(cut < 10);
+        (p, cut)
+    }
+
+    #[test]
+    fn answers_without_rate_headers_after_a_429_raise_by_steps_only() {
+        let (mut p, cut) = cut_by_a_bare_429();
         // Answers that say nothing of the window: no "alone again" from
         // them, only one step at a time.
         let mut shares = vec![cut];
@@ -684,14 +690,7 @@ mod tests {
     fn a_429_without_rate_headers_counts_as_others_seen() {
         // Cut by a bare 429; an answer a moment later showing a window of
         // its own alone does not give the whole limit back at once.
-        let mut p = Pacer::instance();
-        for t in 0..8 {
-            p.sent(ms(t * 10));
-        }
-        p.answered(ms(100), RateHeaders::default());
-        p.limited(ms(100));
-        let cut = p.share();
-        assert!(cut < 10);
+        let (mut p, cut) = cut_by_a_bare_429();
         p.sent(ms(150));
         p.answered(ms(200), left(9));
         assert_eq!(p.share(), cut, "others were there 100 ms ago");

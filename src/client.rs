@@ -183,9 +183,9 @@ impl<'t, T: Transport> Client<'t, T> {
             if let Ok(resp) = &sent {
                 let headers = RateHeaders::read(|name| resp.header(name));
                 let pacer = self.pacing.get_mut(method);
-                pacer.answered(now, headers);
+                pacer.answered(at, now, headers);
                 if resp.status == 429 {
-                    pacer.limited(now);
+                    pacer.limited(at, now);
                 }
             }
             match sent {

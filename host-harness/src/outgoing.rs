@@ -210,9 +210,11 @@ impl Outgoing {
                 RateHeaders::read(|name| resp.headers().get(name).and_then(|v| v.to_str().ok()));
             let limited = resp.status() == http::StatusCode::TOO_MANY_REQUESTS;
             self.with_pacer(&origin, method, |p, now| {
-                p.answered(now, headers);
+                // The time its slot was taken: when it went out.
+                let at = slot.map_or(now, |(_, at)| at);
+                p.answered(at, now, headers);
                 if limited {
-                    p.limited(now);
+                    p.limited(at, now);
                 }
             });
         }

@@ -1,0 +1,209 @@
+//! Instances sharing one limit, simulated: a server counting in a sliding
+//! or a fixed window, instances joining together or one after another.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// What a shared-limit run gave: each instance's requests let through,
+/// and the 429s.
+struct Shared {
+    through: Vec<usize>,
+    limited: usize,
+}
+
+/// `n` instances, each a host pacer with 4 callers asking again as soon
+/// as they are answered, against one server allowing 10 a window
+/// (sliding, or reset on each whole second), for `run` of simulated
+/// time, instance `i` starting at `i * stagger`; a request arrives 1 to
+/// 4 ms after it is sent and is answered 3 to 13 ms later (a few ms
+/// picked per instance, and up to 4 drawn per answer, from `seed`).
+/// Requests are counted from `from` on.
+fn shared_run(
+    n: usize,
+    fixed: bool,
+    run: Duration,
+    stagger: Duration,
+    from: Duration,
+    seed: u64,
+) -> Shared {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum Ev {
+        // (instance, reserved send time)
+        Wake(usize, Duration),
+        Arrive(usize, Duration),
+        Answer(usize, Duration, Option<usize>),
+    }
+    let limit = 10;
+    let mut pacers: Vec<Pacer> = (0..n)
+        .map(|i| Pacer::seeded(i as u64 * 7 + 3 + seed * 1_000))
+        .collect();
+    let mut queue = BinaryHeap::new();
+    for (i, p) in pacers.iter_mut().enumerate() {
+        for _ in 0..4 {
+            let start = stagger * i as u32;
+            let at = p.next_send(start);
+            p.sent(at);
+            queue.push(Reverse((at, Ev::Wake(i, at))));
+        }
+    }
+    let mut accepted: VecDeque<Duration> = VecDeque::new();
+    let mut through = vec![0; n];
+    let mut limited = 0;
+    let mut net: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed;
+    let next_draw = |x: u64| {
+        x.wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407)
+    };
+    while let Some(Reverse((now, ev))) = queue.pop() {
+        if now > run {
+            break;
+        }
+        match ev {
+            Ev::Wake(i, at) => {
+                // As the host does: the slot is taken back and checked
+                // again against what was sent and answered since.
+                let p = &mut pacers[i];
+                p.release(at);
+                let again = p.wait_again(now);
+                p.sent(now + again);
+                if again.is_zero() {
+                    // The way there takes 1 to 4 ms, drawn: networks
+                    // jitter, so no instance keeps a fixed phase
+                    // against another's (a fixed one can lock a
+                    // newcomer out of every slot the other frees).
+                    net = next_draw(net);
+                    let there = Duration::from_micros(1_000 + (net >> 33) % 3_000);
+                    queue.push(Reverse((now + there, Ev::Arrive(i, now))));
+                } else {
+                    queue.push(Reverse((now + again, Ev::Wake(i, now + again))));
+                }
+            }
+            Ev::Arrive(i, at) => {
+                let window_start = if fixed {
+                    Duration::from_secs(now.as_secs())
+                } else {
+                    now.saturating_sub(WINDOW)
+                };
+                while accepted
+                    .front()
+                    .is_some_and(|t| *t <= window_start && !fixed || *t < window_start && fixed)
+                {
+                    accepted.pop_front();
+                }
+                let answer = if accepted.len() < limit {
+                    accepted.push_back(now);
+                    if now >= from {
+                        through[i] += 1;
+                    }
+                    Some(limit - accepted.len())
+                } else {
+                    if now >= from {
+                        limited += 1;
+                    }
+                    None
+                };
+                net = next_draw(net);
+                let latency =
+                    ms(3 + (i as u64 * 3) % 7) + Duration::from_micros((net >> 33) % 4_000);
+                queue.push(Reverse((now + latency, Ev::Answer(i, at, answer))));
+            }
+            Ev::Answer(i, at, answer) => {
+                let p = &mut pacers[i];
+                p.counted(at, now);
+                p.answered(
+                    now,
+                    now,
+                    RateHeaders {
+                        limit: Some(limit),
+                        remaining: Some(answer.unwrap_or(0)),
+                    },
+                );
+                if answer.is_none() {
+                    // The host's caller waits out about a second, as
+                    // the connector does on a 429 without Retry-After.
+                    p.limited(now, now);
+                }
+                let ask = if answer.is_none() { now + ms(700) } else { now };
+                let next = p.next_send(ask);
+                p.sent(next);
+                queue.push(Reverse((next, Ev::Wake(i, next))));
+            }
+        }
+    }
+    Shared { through, limited }
+}
+
+#[test]
+fn instances_sharing_a_limit_each_get_at_least_half_their_fair_share() {
+    let run = Duration::from_secs(120);
+    for fixed in [false, true] {
+        for n in [1, 2, 4] {
+            let r = shared_run(n, fixed, run, ms(37), Duration::ZERO, 0);
+            let total: usize = r.through.iter().sum();
+            let fair = total as f64 / n as f64;
+            let used = total as f64 / (10.0 * run.as_secs_f64());
+            let sent = total + r.limited;
+            let shown = format!(
+                "{n} instance(s), fixed {fixed}: {:?}, {} answered 429, {used:.2} of the limit",
+                r.through, r.limited
+            );
+            eprintln!("{shown}");
+            assert!(r.through.iter().all(|t| *t as f64 >= fair / 2.0), "{shown}");
+            if n == 1 {
+                assert_eq!(r.limited, 0, "{shown}");
+                assert!(used >= 0.95, "{shown}");
+            } else {
+                // A guard against regressions (the pacer that burst its
+                // share drew 30% in the benchmark; the one that cut on
+                // every spent window used 0.79 of the limit here), not
+                // the goals, which BENCHMARKS.md measures on the real host.
+                assert!(used >= 0.85, "{shown}");
+                assert!(r.limited * 100 <= sent * 5, "{shown}");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_instance_that_joins_late_gets_at_least_half_its_fair_share() {
+    // One instance has had the whole limit to itself for 10 s when the
+    // other starts (a gateway restarted): the newcomer's first answer
+    // shows a window all the other's, and the other sees no one. Once
+    // both have run together a while, each still gets at least half.
+    // Under several network timings: a rule that starves a late
+    // joiner under one of them is not kept.
+    for seed in 0..4 {
+        for fixed in [false, true] {
+            for n in [2, 4] {
+                let r = shared_run(
+                    n,
+                    fixed,
+                    Duration::from_secs(120),
+                    Duration::from_secs(10),
+                    Duration::from_secs(60),
+                    seed,
+                );
+                let total: usize = r.through.iter().sum();
+                let fair = total as f64 / n as f64;
+                let used = total as f64 / (10.0 * 60.0);
+                let shown = format!(
+                    "{n} instance(s), fixed {fixed}, timing {seed}, the last 60 s: {:?}, {} answered 429, {used:.2} of the limit",
+                    r.through, r.limited
+                );
+                eprintln!("{shown}");
+                assert!(r.through.iter().all(|t| *t as f64 >= fair / 2.0), "{shown}");
+                // And not by everyone getting little.
+                assert!(used >= 0.8, "{shown}");
+                assert!(r.limited * 100 <= (total + r.limited) * 5, "{shown}");
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Where a server that counts its limit in whole seconds turns its second,
+//! found from answers alone.
+//!
+//! Gladly does not say whether its window slides or resets on the second.
+//! A sliding window never forgets a request younger than a window; one that
+//! resets does, at its turn. So when an answer counts fewer requests than
+//! this pacer's own that surely arrived within the last window, the window
+//! reset since: the turn lies after the oldest of its own requests the count
+//! left out was sent, and before the answer. Each such answer gives an
+//! interval of the second's phase that holds the turn; their intersection
+//! (the server's seconds are a second apart) narrows to tens of
+//! milliseconds within a few seconds. A sliding window gives no such
+//! answer, so it is never taken for one that resets.
+
+use std::time::Duration;
+
+use super::WINDOW;
+
+/// The phase of a second in bins of this many milliseconds.
+const BIN_MS: u64 = 10;
+const BINS: u32 = 100;
+/// Own requests sent at most this long before an answer surely arrived
+/// within the window the answer counts (networks take a few milliseconds).
+pub(super) const SURELY_WITHIN: Duration = Duration::from_millis(970);
+/// How long the last evidence of a turn is believed.
+const BELIEVED: Duration = Duration::from_secs(60);
+/// The widest a turn's phase may be known to and still be used.
+const NARROW_ENOUGH: u32 = 30;
+
+/// What answers showed of a resetting window's turn.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Turn {
+    /// The bins of the second's phase that may hold the turn (none set:
+    /// nothing known).
+    phases: u128,
+    /// When an answer last showed a reset.
+    seen_at: Option<Duration>,
+}
+
+/// The bin of `t`'s phase within its second.
+fn bin(t: Duration) -> u32 {
+    ((t.as_millis() % 1_000) as u64 / BIN_MS) as u32
+}
+
+/// The bins of the phases from `from` to `to` (all of them for a window
+/// or more).
+fn phases(from: Duration, to: Duration) -> u128 {
+    let all = (1u128 << BINS) - 1;
+    if to.saturating_sub(from) >= WINDOW {
+        return all;
+    }
+    let (mut i, last) = (bin(from), bin(to));
+    let mut set = 1u128 << i;
+    while i != last {
+        i = (i + 1) % BINS;
+        set |= 1 << i;
+    }
+    set
+}
+
+impl Turn {
+    /// An answer at `now` counted `counted` requests in the window, while
+    /// `own` (send times, oldest first) of this pacer's requests, counted
+    /// by the server and sent within [`SURELY_WITHIN`] of it, should all be
+    /// in a window that slides.
+    pub(super) fn answered(&mut self, now: Duration, counted: usize, own: &[Duration]) {
+        let Some(left_out) = own.len().checked_sub(counted).filter(|n| *n > 0) else {
+            return;
+        };
+        let held = phases(own[left_out - 1], now);
+        // Evidence that contradicts what was known (a server that changed,
+        // or a clock that jumped) starts afresh.
+        self.phases = if self.phases & held == 0 {
+            held
+        } else {
+            self.phases & held
+        };
+        self.seen_at = Some(now);
+    }
+
+    /// Where, at `now`, the last turn was and how unsure that is (half the
+    /// width of the phases that may hold it); `None` when no reset was seen
+    /// lately, or the turn is not yet known closely enough.
+    pub(super) fn last(&self, now: Duration) -> Option<(Duration, Duration)> {
+        if self
+            .seen_at
+            .is_none_or(|t| now >= t.saturating_add(BELIEVED))
+        {
+            return None;
+        }
+        let (start, width) = longest_run(self.phases)?;
+        if width > NARROW_ENOUGH {
+            return None;
+        }
+        let phase =
+            Duration::from_millis((start as u64 * BIN_MS + width as u64 * BIN_MS / 2) % 1_000);
+        let into = Duration::from_nanos((now.as_nanos() % WINDOW.as_nanos()) as u64);
+        let since = if into >= phase {
+            into - phase
+        } else {
+            into + WINDOW - phase
+        };
+        Some((
+            now.saturating_sub(since),
+            Duration::from_millis(width as u64 * BIN_MS / 2),
+        ))
+    }
+}
+
+/// The first bin and length of the longest circular run of set bins;
+/// `None` when none or all are set.
+fn longest_run(set: u128) -> Option<(u32, u32)> {
+    let clear = (0..BINS).find(|i| set & (1 << i) == 0)?;
+    let (mut best, mut run_start, mut run) = (None, 0, 0);
+    for k in 1..=BINS {
+        let i = (clear + k) % BINS;
+        if set & (1 << i) == 0 {
+            run = 0;
+            continue;
+        }
+        if run == 0 {
+            run_start = i;
+        }
+        run += 1;
+        if best.is_none_or(|(_, len)| run > len) {
+            best = Some((run_start, run));
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn answers_of_a_window_that_resets_on_the_second_find_its_turn() {
+        // A server whose second turns at .400: requests every 150 ms, each
+        // answered 5 ms later with the count since the turn.
+        let mut turn = Turn::default();
+        let mut sent: Vec<Duration> = Vec::new();
+        for i in 0..40u64 {
+            let at = ms(1_000 + i * 150);
+            let now = at + ms(5);
+            sent.push(at);
+            let since_turn = |t: Duration| (t.as_millis() as u64 + 600) / 1_000;
+            let counted = sent
+                .iter()
+                .filter(|t| since_turn(**t + ms(2)) == since_turn(at + ms(2)))
+                .count();
+            let own: Vec<Duration> = sent
+                .iter()
+                .copied()
+                .filter(|t| *t + SURELY_WITHIN >= now)
+                .collect();
+            turn.answered(now, counted, &own);
+        }
+        let now = ms(7_000);
+        let (last, unsure) = turn.last(now).expect("the turn is known");
+        assert!(
+            last.abs_diff(ms(6_400)) <= unsure + ms(10),
+            "{last:?} ± {unsure:?}"
+        );
+        assert!(unsure <= ms(80), "{unsure:?}");
+    }
+
+    #[test]
+    fn a_sliding_window_is_never_taken_for_one_that_resets() {
+        let mut turn = Turn::default();
+        let mut sent: Vec<Duration> = Vec::new();
+        for i in 0..40u64 {
+            let at = ms(1_000 + i * 150);
+            let now = at + ms(5);
+            sent.push(at);
+            // Counted over the last second, with others' requests too.
+            let counted = sent.iter().filter(|t| **t + WINDOW > at).count() + 2;
+            let own: Vec<Duration> = sent
+                .iter()
+                .copied()
+                .filter(|t| *t + SURELY_WITHIN >= now)
+                .collect();
+            turn.answered(now, counted, &own);
+        }
+        assert_eq!(turn.last(ms(7_000)), None);
+    }
+
+    #[test]
+    fn a_turn_seen_long_ago_or_known_only_roughly_is_not_used() {
+        let mut turn = Turn::default();
+        // One reset, somewhere in the last 800 ms: too rough.
+        turn.answered(ms(2_000), 0, &[ms(1_200), ms(1_500)]);
+        assert_eq!(turn.last(ms(2_100)), None);
+        // Narrowed to .900 to .000 by a second answer.
+        turn.answered(ms(3_000), 1, &[ms(2_900), ms(2_950)]);
+        assert!(turn.last(ms(3_100)).is_some());
+        assert_eq!(turn.last(ms(3_100) + BELIEVED), None);
+    }
+
+    #[test]
+    fn the_longest_run_wraps_around_the_second() {
+        let set = phases(ms(1_950), ms(2_030));
+        assert_eq!(longest_run(set), Some((95, 9)));
+        assert_eq!(longest_run(0), None);
+        assert_eq!(longest_run((1u128 << BINS) - 1), None);
+    }
+}

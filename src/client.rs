@@ -183,10 +183,7 @@ impl<'t, T: Transport> Client<'t, T> {
             if let Ok(resp) = &sent {
                 let headers = RateHeaders::read(|name| resp.header(name));
                 let pacer = self.pacing.get_mut(method);
-                pacer.answered(at, now, headers);
-                if resp.status == 429 {
-                    pacer.limited(at, now);
-                }
+                pacer.answered(at, now, headers, resp.status == 429);
             }
             match sent {
                 Ok(resp) if resp.status == 429 => {

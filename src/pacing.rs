@@ -273,15 +273,6 @@ impl Pacer {
             .count()
     }
 
-    /// Gladly answered 429 at `now` to the request sent at `at`: the
-    /// window was over the limit, so others share it (this pacer never
-    /// sends more than its share), unless the operator fixed the share.
-    pub fn limited(&mut self, at: Duration, now: Duration) {
-        if self.adapts() {
-            self.adaptive.limited(at, now, self.limit());
-        }
-    }
-
     /// When, at `now` or later, the next request may be sent: not before
     /// the last one (requests go in the order they asked), nor while the
     /// last answer says the second is spent, nor while `cap` of its own
@@ -296,13 +287,13 @@ impl Pacer {
         }
         // Busy (half its share sent within the window): the rest is spread
         // over the window, not sent in a burst at its start, so that the
-        // sharers of one organisation each meet the full window (and cut)
+        // sharers of one organisation each see the others in the window
         // rather than the last to send alone, and never overshoot it
         // together by a whole burst each. A call with a few requests is not
         // spaced. A slot always is: its requests are a whole node's one
         // part, and its next call cannot know what this one sent; so is a
-        // pacer that shares (its share was cut or estimated), and one that
-        // has no answer yet, which knows nothing of the window.
+        // pacer that shares (its share less than the whole limit), and one
+        // that has no answer yet, which knows nothing of the window.
         let half = (self.cap() / 2).max(1);
         let busy = self.calls.is_some()
             || self.adaptive.cap().is_some()
@@ -379,32 +370,33 @@ impl Pacer {
     pub fn counted(&mut self, at: Duration, now: Duration) {
         self.release(at);
         self.sent(now.max(at));
-        if self.adapts() {
-            self.adaptive.counted(at, now.max(at));
-        }
     }
 
     /// The answer to the request sent at `at` arrived at `now` saying
-    /// `headers`.
-    pub fn answered(&mut self, at: Duration, now: Duration, headers: RateHeaders) {
+    /// `headers`; `refused`: it was a 429 (the window was over the limit,
+    /// so others share it: this pacer never sends more than its share).
+    pub fn answered(&mut self, at: Duration, now: Duration, headers: RateHeaders, refused: bool) {
         if let Some(l) = headers.limit.filter(|l| *l > 0) {
             self.limit = Some(l.min(MEMORY));
         }
         let first = !std::mem::replace(&mut self.seen, true);
         if self.adapts() {
             let limit = self.limit();
-            match headers.remaining {
-                Some(remaining) => {
+            match (refused, self.limit, headers.remaining) {
+                (true, ..) => self.adaptive.refused(now, limit),
+                // Read against a limit some answer declared, and only when
+                // the two add up.
+                (false, Some(declared), Some(remaining)) if remaining <= declared => {
                     // Its own that may be in the window: sent or answered
                     // within a window (and margin) of now.
                     let own = self.in_window(now);
                     if first && self.instance {
                         self.adaptive
-                            .start(now, limit, limit.saturating_sub(remaining), own);
+                            .start(now, declared, declared - remaining, own);
                     }
-                    self.adaptive.answered(at, now, limit, remaining, own);
+                    self.adaptive.answered(at, now, declared, remaining, own);
                 }
-                None => self.adaptive.answered_blind(now, limit),
+                _ => self.adaptive.answered_blind(now, limit),
             }
         }
         if headers.remaining != Some(0) {
@@ -413,8 +405,8 @@ impl Pacer {
         }
         // Of the requests sent by now (not those reserved for later): when
         // the window's `limit` were all this pacer's, the oldest of them
-        // leaves first. Otherwise others hold slots: the share is cut, and
-        // the next request waits until this pacer's oldest request in the
+        // leaves first. Otherwise others hold slots: the next request
+        // waits until this pacer's oldest request in the
         // window leaves it (a slot then frees, whoever takes it), or a
         // whole window if it has none there.
         let limit = self.limit().max(1);

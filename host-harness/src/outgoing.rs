@@ -212,10 +212,7 @@ impl Outgoing {
             self.with_pacer(&origin, method, |p, now| {
                 // The time its slot was taken: when it went out.
                 let at = slot.map_or(now, |(_, at)| at);
-                p.answered(at, now, headers);
-                if limited {
-                    p.limited(at, now);
-                }
+                p.answered(at, now, headers, limited);
             });
         }
         Ok(resp.map(|incoming| BetweenBytes::new(incoming, between).boxed_unsync()))

@@ -43,14 +43,17 @@ const ROOM_DRAWN: Duration = Duration::from_millis(300);
 const AFTER_RAISE: Duration = Duration::from_millis(1_200);
 /// After a 429, how long before room is believed again.
 const AFTER_429: Duration = Duration::from_secs(2);
+/// A call's own pacer, cut by a 429, grows back by one this often (its
+/// host's other calls fill the window, so it cannot wait for room).
+const CALL_REGROWS: Duration = Duration::from_secs(1);
 /// How often a share in a full window may give way, and at most how much
 /// longer a drawn part adds.
 const GIVE_WAY_EVERY: Duration = Duration::from_secs(1);
 const GIVE_WAY_DRAWN: Duration = Duration::from_secs(1);
 /// The chance to give way is this times the cube of its part of the limit.
 const GIVE_WAY_CHANCE: f64 = 0.5;
-/// With no others seen for this long (and a window of its own alone since
-/// the last 429), the whole limit back.
+/// With no others seen for this long (and an answer since it began to
+/// share showing a window of its own alone), the whole limit back.
 pub(super) const ALONE_AFTER: Duration = Duration::from_millis(1_500);
 /// In a window that resets, a count this early after the turn says too
 /// little of the whole second to be scaled up from.
@@ -72,6 +75,9 @@ struct Others {
     most: usize,
     /// At least this many (giving way is judged on it).
     least: usize,
+    /// Whether it stands for a whole window (not only the start of one
+    /// that resets).
+    whole: bool,
 }
 
 /// The adaptive share of one pacer.
@@ -81,13 +87,17 @@ pub(super) struct Share {
     cap: Option<usize>,
     /// What recent answers showed of the others, oldest first.
     others: VecDeque<Others>,
-    /// Its own requests the server counted (not refused): when sent and
+    /// Its own requests the server answered (not refused): when sent and
     /// when answered, in the order answered.
     counted: VecDeque<(Duration, Duration)>,
+    /// The limit its answers were read against (a change starts afresh).
+    limit: Option<usize>,
     turn: Turn,
     /// When an answer last found the window spent with others in it.
     full_at: Option<Duration>,
-    /// When a 429 last cut the share, and when it last raised it.
+    /// When it began to share (left the whole limit), when a 429 last cut
+    /// the share, and when it last raised it.
+    shared_at: Option<Duration>,
     cut_at: Option<Duration>,
     raised_at: Option<Duration>,
     /// Since when room has been seen without a break, and how long it must
@@ -95,9 +105,9 @@ pub(super) struct Share {
     room: Option<(Duration, Duration)>,
     /// When it may next give way.
     give_way_at: Option<Duration>,
-    /// When others were last seen, and when an answer last showed the
-    /// window holding only its own.
-    pub(super) others_at: Option<Duration>,
+    /// When others may last have been there, and when an answer last
+    /// showed the window holding only its own.
+    others_at: Option<Duration>,
     clear_at: Option<Duration>,
     /// Whether it gives way in a full window: an instance's pacer does; a
     /// call's own does not (its host's pacer shares the limit for it).
@@ -132,22 +142,25 @@ impl Share {
         (self.draws >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// The most others held in the window lately.
-    fn others_most(&self) -> usize {
-        self.others.iter().map(|o| o.most).max().unwrap_or(0)
+    /// The most others held in the window, as answers showed it within
+    /// the last window.
+    fn others_most(&self, now: Duration) -> usize {
+        self.recent_others(now).map(|o| o.most).max().unwrap_or(0)
     }
 
-    /// Its own request sent at `at` was counted by the server, answered at
-    /// `now`.
-    pub(super) fn counted(&mut self, at: Duration, now: Duration) {
-        while self
-            .counted
-            .front()
-            .is_some_and(|(_, answered)| answered.saturating_add(COUNTED_FOR) < now)
-        {
-            self.counted.pop_front();
+    fn recent_others(&self, now: Duration) -> impl Iterator<Item = &Others> {
+        self.others
+            .iter()
+            .filter(move |o| o.at.saturating_add(REMEMBERED) >= now)
+    }
+
+    /// It takes a share of the limit (from the whole of it).
+    fn share_at(&mut self, cap: usize, now: Duration) {
+        if self.cap.is_none() {
+            self.shared_at = Some(now);
         }
-        self.counted.push_back((at, now));
+        self.cap = Some(cap.max(1));
+        self.room = None;
     }
 
     /// The first answer: the share starts at its part of what the window
@@ -157,15 +170,14 @@ impl Share {
         let own = own.max(1);
         let others = used.saturating_sub(own);
         if others > 0 && self.cap.is_none() {
-            self.cap = Some((limit * own / (own + others)).max(1));
-            self.cut_at = Some(now);
+            self.share_at(limit * own / (own + others), now);
         }
     }
 
-    /// The answer at `now` to its request sent at `at` said `remaining`
-    /// were left of `limit`; `own` of its requests were in the window when
-    /// that request arrived, as far as it can tell (those sent or answered
-    /// within a window and margin before it was sent, and itself).
+    /// The answer at `now` to its request sent at `at` (not refused) said
+    /// `remaining` were left of the declared `limit`; at most `own` of its
+    /// requests were in the window then (those sent or answered within a
+    /// window and margin of now).
     pub(super) fn answered(
         &mut self,
         at: Duration,
@@ -174,15 +186,26 @@ impl Share {
         remaining: usize,
         own: usize,
     ) {
+        if self.limit.replace(limit).is_some_and(|l| l != limit) {
+            // What it knew was counted against another limit.
+            self.counted.clear();
+            self.others.clear();
+            self.turn = Turn::default();
+        }
+        while self
+            .counted
+            .front()
+            .is_some_and(|(_, answered)| answered.saturating_add(COUNTED_FOR) < now)
+        {
+            self.counted.pop_front();
+        }
+        self.counted.push_back((at, now.max(at)));
         let used = limit.saturating_sub(remaining);
         // Its own the server surely counted before this request arrived:
         // answered before it was sent (or itself), and sent recently enough
         // to be in a window that slides.
         let mut recent: Vec<Duration> = self
-            .counted
-            .iter()
-            .filter(|(sent, answered)| *answered <= at || *sent == at)
-            .map(|(sent, _)| *sent)
+            .surely_before(at)
             .filter(|sent| sent.saturating_add(SURELY_WITHIN) >= now)
             .collect();
         recent.sort();
@@ -202,15 +225,28 @@ impl Share {
                 if remaining == 0 {
                     self.full_at = Some(now);
                 }
+            } else if seen.whole {
+                self.clear_at = Some(now);
             }
         }
-        self.adjust(now, limit);
+        self.adjust(now, limit, false);
     }
 
-    /// An answer that said nothing of the window: the share only grows
-    /// back by steps (see [`Share::adjust`]), never whole at once.
+    /// The send times of its own requests the server surely counted
+    /// before the one sent at `at` arrived: answered before it was sent,
+    /// and itself.
+    fn surely_before(&self, at: Duration) -> impl Iterator<Item = Duration> + '_ {
+        self.counted
+            .iter()
+            .filter(move |(sent, answered)| *answered <= at || *sent == at)
+            .map(|(sent, _)| *sent)
+    }
+
+    /// An answer that said nothing of the window (no rate headers, or
+    /// ones that do not add up): the share only grows back by steps,
+    /// never whole at once.
     pub(super) fn answered_blind(&mut self, now: Duration, limit: usize) {
-        self.adjust(now, limit);
+        self.adjust(now, limit, true);
     }
 
     /// What the answer at `now` to its request sent at `at`, counting
@@ -224,67 +260,75 @@ impl Share {
         used: usize,
         own: usize,
     ) -> Option<Others> {
-        let Some((turn, unsure)) = self.turn.last(now) else {
-            // A sliding window: what it counted beyond its own.
-            let others = used.saturating_sub(own);
-            if others == 0 {
-                self.clear_at = Some(now);
+        // At least: beyond all its own that may be in the window (its
+        // requests since a turn are among them).
+        let least = used.saturating_sub(own);
+        let mut whole = true;
+        let most = match self.turn.last(at) {
+            None => {
+                // A sliding window: at most beyond those of its own
+                // surely in it (sent within a window of now).
+                let surely = self
+                    .surely_before(at)
+                    .filter(|sent| sent.saturating_add(WINDOW) > now)
+                    .count();
+                used.saturating_sub(surely)
             }
-            return Some(Others {
-                at: now,
-                most: others,
-                least: others,
-            });
+            Some((turn, unsure)) => {
+                // Counted since `turn`, when it arrived (between `at` and
+                // `now`): read only well clear of this turn and the next.
+                let guard = unsure.saturating_add(NEAR_TURN);
+                let since = at.saturating_sub(turn);
+                if since < guard || now.saturating_add(guard) > turn.saturating_add(WINDOW) {
+                    return None;
+                }
+                // At most beyond its own sent after the turn and surely
+                // counted, scaled from the part of the second gone to the
+                // whole of it.
+                whole = since >= WHOLE_SECOND;
+                let after = turn.saturating_add(AFTER_TURN);
+                let surely = self.surely_before(at).filter(|sent| *sent >= after).count();
+                let scaled =
+                    used.saturating_sub(surely) as f64 / since.max(SCALED_FROM).as_secs_f64();
+                (scaled.ceil() as usize).min(limit)
+            }
         };
-        let since = now.saturating_sub(turn);
-        let guard = unsure.saturating_add(NEAR_TURN);
-        if since < guard || since.saturating_add(guard) > WINDOW {
-            return None;
-        }
-        // Its own since the turn: at least those sent after it and surely
-        // counted before this one arrived; at most those answered after it.
-        let after = turn.saturating_add(AFTER_TURN);
-        let surely = self
-            .counted
-            .iter()
-            .filter(|(sent, answered)| *sent >= after && (*answered <= at || *sent == at))
-            .count();
-        let maybe = self
-            .counted
-            .iter()
-            .filter(|(_, answered)| *answered >= turn)
-            .count();
-        let most = used.saturating_sub(surely) as f64 / since.max(SCALED_FROM).as_secs_f64();
-        let most = (most.ceil() as usize).min(limit);
-        if most == 0 && since >= WHOLE_SECOND {
-            self.clear_at = Some(now);
-        }
         Some(Others {
             at: now,
-            most,
-            least: used.saturating_sub(maybe),
+            most: most.max(least),
+            least,
+            whole,
         })
     }
 
-    /// Takes room, gives way or comes back whole, as the module says.
-    fn adjust(&mut self, now: Duration, limit: usize) {
-        let Some(cap) = self.cap else {
-            self.give_way(now, limit, limit);
+    /// Takes room, gives way or comes back whole, as the module says;
+    /// `blind`: the answer said nothing of the window.
+    fn adjust(&mut self, now: Duration, limit: usize, blind: bool) {
+        let Some(cap) = self.cap.map(|c| c.min(limit)) else {
+            if !blind {
+                self.give_way(now, limit, limit);
+            }
             return;
         };
-        let alone = self
-            .others_at
-            .is_none_or(|t| now >= t.saturating_add(ALONE_AFTER))
+        let since = |t: Option<Duration>, d: Duration| t.is_none_or(|t| now >= t.saturating_add(d));
+        let alone = !blind
+            && since(self.others_at, ALONE_AFTER)
             && self
                 .clear_at
-                .is_some_and(|c| self.cut_at.is_none_or(|k| c > k));
+                .is_some_and(|c| self.shared_at.max(self.cut_at).is_none_or(|k| c > k));
         if alone {
             self.cap = None;
             self.room = None;
             return;
         }
-        let since = |t: Option<Duration>, d: Duration| t.is_none_or(|t| now >= t.saturating_add(d));
-        let room = cap + self.others_most() < limit
+        if !self.gives_way {
+            if since(self.cut_at, AFTER_429) && since(self.raised_at, CALL_REGROWS) {
+                self.cap = Some((cap + 1).min(limit));
+                self.raised_at = Some(now);
+            }
+            return;
+        }
+        let room = cap + self.others_most(now) < limit
             && since(self.full_at, WINDOW)
             && since(self.cut_at, AFTER_429)
             && since(self.raised_at, AFTER_RAISE);
@@ -304,7 +348,9 @@ impl Share {
                 self.room = None;
             }
         }
-        self.give_way(now, limit, cap);
+        if !blind {
+            self.give_way(now, limit, cap);
+        }
     }
 
     /// Now and then, in a full window with others in it, one request given
@@ -315,40 +361,34 @@ impl Share {
         }
         self.give_way_at =
             Some(now.saturating_add(GIVE_WAY_EVERY + GIVE_WAY_DRAWN.mul_f64(self.draw())));
-        let others_there = self.others.iter().any(|o| o.least > 0);
-        if cap > 1 && others_there && cap + self.others_most() >= limit {
-            let part = cap as f64 / limit as f64;
+        let most = self.others_most(now);
+        let others_there = self.recent_others(now).any(|o| o.least > 0);
+        if cap > 1 && others_there && cap + most >= limit {
             // More than all the others together: surely more than a fair
-            // share, given back at once.
-            let chance = if cap > self.others_most() {
+            // share, given back at the first chance.
+            let chance = if cap > most {
                 1.0
             } else {
-                GIVE_WAY_CHANCE * part.powi(3)
+                GIVE_WAY_CHANCE * (cap as f64 / limit as f64).powi(3)
             };
             if self.draw() < chance {
-                self.cap = Some(cap - 1);
-                self.room = None;
+                self.share_at(cap - 1, now);
             }
         }
     }
 
     /// Its request sent at `at` was answered 429 at `now`: the shares add
     /// up to more than the limit. At least one request off, and down to
-    /// what the others left, at most once a window; the refused request
-    /// was not counted.
-    pub(super) fn limited(&mut self, at: Duration, now: Duration, limit: usize) {
+    /// what the others left, at most once a window.
+    pub(super) fn refused(&mut self, now: Duration, limit: usize) {
         self.others_at = Some(now);
-        if let Some(i) = self.counted.iter().rposition(|(sent, _)| *sent == at) {
-            self.counted.remove(i);
-        }
         if self.cut_at.is_some_and(|t| now < t.saturating_add(WINDOW)) {
             return;
         }
         let cap = self.cap.unwrap_or(limit).min(limit);
-        let left = limit.saturating_sub(self.others_most());
-        self.cap = Some(cap.saturating_sub(1).min(left).max(1));
+        let left = limit.saturating_sub(self.others_most(now));
+        self.share_at(cap.saturating_sub(1).min(left), now);
         self.cut_at = Some(now);
-        self.room = None;
     }
 }
 
@@ -368,19 +408,23 @@ mod tests {
         }
     }
 
-    /// Answers every 100 ms from `from` to `to` (ms) to a pacer whose
-    /// share is all in the window, with `others` of others' beside: the
-    /// times its share changed, and to what.
+    /// Its requests, each answered 5 ms later, from `from` to `to` (ms),
+    /// spaced evenly at its share a second, with `others` of others' in
+    /// the window beside its own: the times its share changed, and to what.
     fn answers(s: &mut Share, from: u64, to: u64, others: usize) -> Vec<(u64, Option<usize>)> {
         let mut changes = vec![];
-        for t in (from..to).step_by(100) {
+        let mut sent: Vec<u64> = vec![];
+        let mut t = from;
+        while t < to {
             let before = s.cap();
-            let own = before.unwrap_or(10);
+            sent.push(t);
+            let own = sent.iter().filter(|x| **x + 1_000 > t).count();
             let remaining = 10usize.saturating_sub(own + others);
             s.answered(ms(t), ms(t + 5), 10, remaining, own);
             if s.cap() != before {
                 changes.push((t, s.cap()));
             }
+            t += 1_000 / s.cap().unwrap_or(10) as u64;
         }
         changes
     }
@@ -394,11 +438,11 @@ mod tests {
         assert_eq!(changes.len(), 2, "{changes:?}");
         let ((first, to4), (second, to5)) = (changes[0], changes[1]);
         assert_eq!((to4, to5), (Some(4), Some(5)));
-        assert!((3_000..=3_400).contains(&first), "{changes:?}");
+        assert!((3_000..=3_700).contains(&first), "{changes:?}");
         // Its own raise shows in its answers first (1.2 s), then the room
         // must last 4 s.
         assert!(
-            second >= first + 5_200 && second <= first + 5_600,
+            second >= first + 5_200 && second <= first + 5_800,
             "{changes:?}"
         );
         // Room gone (5 and 5 fill the window): no more.
@@ -451,14 +495,28 @@ mod tests {
             changes.first().is_some_and(|(t, _)| *t <= 2_000),
             "{changes:?}"
         );
-        // A window not full: no one gives way.
-        assert_eq!(gave_way(3, 5), 0);
-        // A call's own pacer never does (its host's pacer shares).
+        // A window not full: no one gives way (the share only grows).
+        for seed in 0..50 {
+            let mut s = at(3, seed);
+            let changes = answers(&mut s, 0, 10_000, 4);
+            assert!(
+                changes.iter().all(|(_, c)| *c > Some(3)) && s.cap() <= Some(6),
+                "{changes:?}"
+            );
+        }
+        // A call's own pacer never does (its host's pacer shares): cut
+        // by a 429 to 7, it grows back by one a second, whatever the
+        // window holds.
         let mut s = Share {
             cap: Some(7),
             ..Share::default()
         };
-        assert!(answers(&mut s, 0, 8_000, 3).is_empty());
+        let changes = answers(&mut s, 0, 8_000, 3);
+        let caps: Vec<usize> = changes.iter().map(|(_, c)| c.unwrap_or(10)).collect();
+        assert!(
+            caps.starts_with(&[8, 9, 10]) && caps.iter().all(|c| *c >= 8),
+            "{changes:?}"
+        );
     }
 
     #[test]
@@ -466,15 +524,15 @@ mod tests {
         let mut s = Share::new(3);
         // An answer showed 4 of others'.
         s.answered(ms(0), ms(5), 10, 5, 1);
-        s.limited(ms(100), ms(105), 10);
+        s.refused(ms(105), 10);
         assert_eq!(s.cap(), Some(6), "10 less the others' 4");
-        s.limited(ms(200), ms(205), 10);
+        s.refused(ms(205), 10);
         assert_eq!(s.cap(), Some(6), "once a window");
         // The others' 4 forgotten a window later: one off.
-        s.limited(ms(1_200), ms(1_205), 10);
+        s.refused(ms(1_205), 10);
         assert_eq!(s.cap(), Some(5));
         for t in 0..20 {
-            s.limited(ms(2_300 + t * 1_100), ms(2_305 + t * 1_100), 10);
+            s.refused(ms(2_305 + t * 1_100), 10);
         }
         assert_eq!(s.cap(), Some(1), "never below one");
     }

@@ -22,8 +22,8 @@ struct Shared {
 /// (sliding, or reset on each whole second), for `run` of simulated
 /// time, instance `i` starting at `i * stagger`; a request arrives 1 to
 /// 4 ms after it is sent and is answered 3 to 13 ms later (a few ms
-/// picked per instance, and up to 4 drawn per answer, from `seed`).
-/// Requests are counted from `from` on.
+/// picked per instance, and up to 4 drawn per answer, from `seed`), each
+/// way `far` more. Requests are counted from `from` on.
 fn shared_run(
     n: usize,
     fixed: bool,
@@ -31,6 +31,7 @@ fn shared_run(
     stagger: Duration,
     from: Duration,
     seed: u64,
+    far: Duration,
 ) -> Shared {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
@@ -80,7 +81,7 @@ fn shared_run(
                     // against another's (a fixed one can lock a
                     // newcomer out of every slot the other frees).
                     net = next_draw(net);
-                    let there = Duration::from_micros(1_000 + (net >> 33) % 3_000);
+                    let there = far + Duration::from_micros(1_000 + (net >> 33) % 3_000);
                     queue.push(Reverse((now + there, Ev::Arrive(i, now))));
                 } else {
                     queue.push(Reverse((now + again, Ev::Wake(i, now + again))));
@@ -112,25 +113,23 @@ fn shared_run(
                 };
                 net = next_draw(net);
                 let latency =
-                    ms(3 + (i as u64 * 3) % 7) + Duration::from_micros((net >> 33) % 4_000);
+                    far + ms(3 + (i as u64 * 3) % 7) + Duration::from_micros((net >> 33) % 4_000);
                 queue.push(Reverse((now + latency, Ev::Answer(i, at, answer))));
             }
             Ev::Answer(i, at, answer) => {
                 let p = &mut pacers[i];
                 p.counted(at, now);
                 p.answered(
-                    now,
+                    at,
                     now,
                     RateHeaders {
                         limit: Some(limit),
                         remaining: Some(answer.unwrap_or(0)),
                     },
+                    answer.is_none(),
                 );
-                if answer.is_none() {
-                    // The host's caller waits out about a second, as
-                    // the connector does on a 429 without Retry-After.
-                    p.limited(now, now);
-                }
+                // On a 429 the host's caller waits out about a second
+                // (below), as the connector does without Retry-After.
                 let ask = if answer.is_none() { now + ms(700) } else { now };
                 let next = p.next_send(ask);
                 p.sent(next);
@@ -146,7 +145,7 @@ fn instances_sharing_a_limit_each_get_at_least_half_their_fair_share() {
     let run = Duration::from_secs(120);
     for fixed in [false, true] {
         for n in [1, 2, 4] {
-            let r = shared_run(n, fixed, run, ms(37), Duration::ZERO, 0);
+            let r = shared_run(n, fixed, run, ms(37), Duration::ZERO, 0, Duration::ZERO);
             let total: usize = r.through.iter().sum();
             let fair = total as f64 / n as f64;
             let used = total as f64 / (10.0 * run.as_secs_f64());
@@ -190,6 +189,7 @@ fn an_instance_that_joins_late_gets_at_least_half_its_fair_share() {
                     Duration::from_secs(10),
                     Duration::from_secs(60),
                     seed,
+                    Duration::ZERO,
                 );
                 let total: usize = r.through.iter().sum();
                 let fair = total as f64 / n as f64;
@@ -203,6 +203,32 @@ fn an_instance_that_joins_late_gets_at_least_half_its_fair_share() {
                 // And not by everyone getting little.
                 assert!(used >= 0.8, "{shown}");
                 assert!(r.limited * 100 <= (total + r.limited) * 5, "{shown}");
+            }
+        }
+    }
+}
+
+#[test]
+fn instances_far_from_the_server_share_it_too() {
+    // 150 ms each way (an organisation across an ocean): answers tell of
+    // a window the server counted a round trip ago, and its own requests
+    // in flight are in the count or not.
+    for fixed in [false, true] {
+        for n in [1, 2, 4] {
+            let run = Duration::from_secs(120);
+            let r = shared_run(n, fixed, run, ms(37), Duration::ZERO, 0, ms(150));
+            let total: usize = r.through.iter().sum();
+            let fair = total as f64 / n as f64;
+            let used = total as f64 / (10.0 * run.as_secs_f64());
+            let shown = format!(
+                "{n} instance(s) 150 ms away, fixed {fixed}: {:?}, {} answered 429, {used:.2} of the limit",
+                r.through, r.limited
+            );
+            eprintln!("{shown}");
+            assert!(r.through.iter().all(|t| *t as f64 >= fair / 2.0), "{shown}");
+            assert!(r.limited * 100 <= (total + r.limited) * 5, "{shown}");
+            if n == 1 {
+                assert_eq!(r.limited, 0, "{shown}");
             }
         }
     }

@@ -34,11 +34,12 @@ fn a_spent_answer_without_a_limit_is_read_against_the_limit_declared_before() {
             limit: Some(5),
             remaining: Some(4),
         },
+        false,
     );
     for t in 0..4 {
         p.sent(ms(10 + t * 10));
     }
-    p.answered(ms(60), ms(60), spent(None));
+    p.answered(ms(60), ms(60), spent(None), false);
     assert_eq!(p.share(), 5, "its own five filled it: no cut");
     assert_eq!(p.wait(ms(60)), WINDOW + MARGIN - ms(60));
 }
@@ -50,8 +51,7 @@ fn cut_by_a_bare_429() -> (Pacer, usize) {
     for t in 0..8 {
         p.sent(ms(t * 10));
     }
-    p.answered(ms(100), ms(100), RateHeaders::default());
-    p.limited(ms(100), ms(100));
+    p.answered(ms(100), ms(100), RateHeaders::default(), true);
     let cut = p.share();
     assert!(cut < 10);
     (p, cut)
@@ -64,7 +64,12 @@ fn answers_without_rate_headers_after_a_429_raise_by_steps_only() {
     // them, only one step at a time.
     let mut shares = vec![cut];
     for t in 1..=150 {
-        p.answered(ms(100 + t * 100), ms(100 + t * 100), RateHeaders::default());
+        p.answered(
+            ms(100 + t * 100),
+            ms(100 + t * 100),
+            RateHeaders::default(),
+            false,
+        );
         shares.push(p.share());
     }
     assert!(shares.windows(2).all(|w| w[1] <= w[0] + 1), "{shares:?}");
@@ -74,10 +79,9 @@ fn answers_without_rate_headers_after_a_429_raise_by_steps_only() {
     // others were last seen: the whole limit at once.
     let mut q = Pacer::instance();
     q.sent(ms(0));
-    q.answered(ms(5), ms(5), spent(Some(10)));
-    q.limited(ms(5), ms(5));
+    q.answered(ms(5), ms(5), spent(Some(10)), true);
     q.sent(ms(2_000));
-    q.answered(ms(2_005), ms(2_005), left(9));
+    q.answered(ms(2_005), ms(2_005), left(9), false);
     assert_eq!(q.share(), 10);
 }
 
@@ -87,7 +91,7 @@ fn a_429_without_rate_headers_counts_as_others_seen() {
     // its own alone does not give the whole limit back at once.
     let (mut p, cut) = cut_by_a_bare_429();
     p.sent(ms(150));
-    p.answered(ms(200), ms(200), left(9));
+    p.answered(ms(200), ms(200), left(9), false);
     assert_eq!(p.share(), cut, "others were there 100 ms ago");
 }
 
@@ -97,8 +101,7 @@ fn a_lower_limit_declared_caps_a_share_adapted_to_a_higher_one() {
     for t in 0..9 {
         p.sent(ms(t * 10));
     }
-    p.answered(ms(100), ms(100), spent(Some(10)));
-    p.limited(ms(100), ms(100));
+    p.answered(ms(100), ms(100), spent(Some(10)), true);
     assert!(p.share() > 4);
     p.answered(
         ms(200),
@@ -107,6 +110,7 @@ fn a_lower_limit_declared_caps_a_share_adapted_to_a_higher_one() {
             limit: Some(4),
             remaining: Some(1),
         },
+        false,
     );
     assert_eq!(p.share(), 4);
 }
@@ -116,9 +120,9 @@ fn nothing_is_waited_until_an_answer_says_the_second_is_spent() {
     let mut p = Pacer::default();
     assert_eq!(p.wait(ms(0)), Duration::ZERO);
     p.sent(ms(0));
-    p.answered(ms(5), ms(5), left(3));
+    p.answered(ms(5), ms(5), left(3), false);
     assert_eq!(p.wait(ms(5)), Duration::ZERO);
-    p.answered(ms(6), ms(6), RateHeaders::default());
+    p.answered(ms(6), ms(6), RateHeaders::default(), false);
     assert_eq!(p.wait(ms(6)), Duration::ZERO);
 }
 
@@ -128,7 +132,7 @@ fn when_the_last_limit_requests_were_ours_a_slot_frees_a_window_after_the_oldest
     for t in [0, 100, 200] {
         p.sent(ms(t));
     }
-    p.answered(ms(250), ms(250), spent(Some(3)));
+    p.answered(ms(250), ms(250), spent(Some(3)), false);
     // The oldest of the last 3 was sent at 0: free at 1,025 ms.
     assert_eq!(p.wait(ms(250)), ms(775));
     assert_eq!(p.wait(ms(1_025)), Duration::ZERO);
@@ -136,7 +140,7 @@ fn when_the_last_limit_requests_were_ours_a_slot_frees_a_window_after_the_oldest
     // (to 1,125 ms); but now busy, the next is spaced a third of a
     // window after the last.
     p.sent(ms(1_030));
-    p.answered(ms(1_040), ms(1_040), spent(Some(3)));
+    p.answered(ms(1_040), ms(1_040), spent(Some(3)), false);
     assert_eq!(
         p.wait(ms(1_040)),
         (ms(1_030) + (WINDOW + MARGIN) / 3) - ms(1_040)
@@ -147,12 +151,12 @@ fn when_the_last_limit_requests_were_ours_a_slot_frees_a_window_after_the_oldest
 fn when_others_hold_slots_it_waits_for_its_own_oldest_to_leave_or_a_whole_window() {
     // None of its own in the window: a whole window.
     let mut p = Pacer::default();
-    p.answered(ms(40), ms(40), spent(Some(10)));
+    p.answered(ms(40), ms(40), spent(Some(10)), false);
     assert_eq!(p.wait(ms(40)), WINDOW);
     // One of its own: a slot frees when that one leaves.
     let mut p = Pacer::default();
     p.sent(ms(0));
-    p.answered(ms(40), ms(40), spent(Some(10)));
+    p.answered(ms(40), ms(40), spent(Some(10)), false);
     assert_eq!(p.wait(ms(40)), WINDOW + MARGIN - ms(40));
     // Without a declared limit, Gladly's published one is assumed: nine
     // of ten are its own, so others hold one.
@@ -160,14 +164,14 @@ fn when_others_hold_slots_it_waits_for_its_own_oldest_to_leave_or_a_whole_window
     for t in 0..9 {
         p.sent(ms(t));
     }
-    p.answered(ms(20), ms(20), spent(None));
+    p.answered(ms(20), ms(20), spent(None), false);
     // A spent window is the limit reached, not passed: no share is cut
     // for it (a 429 cuts one). Its oldest leaves at 1,025 ms, freeing a
     // slot.
     assert_eq!(p.share(), 10);
     assert_eq!(p.wait(ms(20)), WINDOW + MARGIN - ms(20));
     p.sent(ms(21));
-    p.answered(ms(30), ms(30), spent(None));
+    p.answered(ms(30), ms(30), spent(None), false);
     assert_eq!(p.wait(ms(30)), WINDOW + MARGIN - ms(30));
 }
 
@@ -179,7 +183,7 @@ fn own_requests_long_gone_do_not_count_as_the_windows() {
         p.sent(ms(t));
     }
     p.sent(ms(5_000));
-    p.answered(ms(5_010), ms(5_010), spent(Some(10)));
+    p.answered(ms(5_010), ms(5_010), spent(Some(10)), false);
     assert_eq!(p.wait(ms(5_010)), WINDOW + MARGIN - ms(10));
 }
 
@@ -189,8 +193,7 @@ fn alone_again_for_a_while_it_takes_the_whole_limit_back() {
     // the window holding only its own requests, even with one left.
     let mut p = Pacer::instance();
     p.sent(ms(0));
-    p.answered(ms(5), ms(5), spent(Some(10)));
-    p.limited(ms(5), ms(5));
+    p.answered(ms(5), ms(5), spent(Some(10)), true);
     assert!(p.share() < 10);
     // A request every 100 ms, each answer saying one is left: at first
     // others hold part of the window, then only its own fill it.
@@ -198,7 +201,7 @@ fn alone_again_for_a_while_it_takes_the_whole_limit_back() {
     let mut shares = vec![];
     while t < 3_000 {
         p.sent(ms(t));
-        p.answered(ms(t + 5), ms(t + 5), left(1));
+        p.answered(ms(t + 5), ms(t + 5), left(1), false);
         shares.push(p.share());
         t += 100;
     }
@@ -217,6 +220,7 @@ fn an_absurd_declared_limit_neither_overflows_nor_is_believed() {
             limit: Some(usize::MAX),
             remaining: Some(3),
         },
+        false,
     );
     assert!(p.share() <= MEMORY);
 }
@@ -226,15 +230,15 @@ fn an_instance_starts_at_its_part_of_what_its_first_answer_shows_used() {
     // Its one request, and three others': a quarter of the limit.
     let mut p = Pacer::instance();
     p.sent(ms(0));
-    p.answered(ms(5), ms(5), left(6));
+    p.answered(ms(5), ms(5), left(6), false);
     assert_eq!(p.share(), 2, "10 x 1/4, whole requests");
     // Alone in the window: the whole limit, and later answers showing
     // others do not estimate again (a spent window or a 429 cuts).
     let mut p = Pacer::instance();
     p.sent(ms(0));
-    p.answered(ms(5), ms(5), left(9));
+    p.answered(ms(5), ms(5), left(9), false);
     p.sent(ms(10));
-    p.answered(ms(15), ms(15), left(2));
+    p.answered(ms(15), ms(15), left(2), false);
     assert_eq!(p.share(), 10);
     // A call's own pacer, an operator's share and a slot never do.
     for mut p in [
@@ -247,7 +251,7 @@ fn an_instance_starts_at_its_part_of_what_its_first_answer_shows_used() {
     ] {
         let before = p.share();
         p.sent(ms(0));
-        p.answered(ms(5), ms(5), left(3));
+        p.answered(ms(5), ms(5), left(3), false);
         assert_eq!(p.share(), before);
     }
 }
@@ -275,7 +279,7 @@ fn no_more_than_the_limit_of_its_own_go_in_a_window_however_many_ask_at_once() {
     // Once an answer said the window is its own, half the limit goes at
     // once, the rest spread.
     let mut p = Pacer::instance();
-    p.answered(ms(0), ms(0), left(10));
+    p.answered(ms(0), ms(0), left(10), false);
     let at = ask(&mut p, ms(0));
     assert!(at[..5].iter().all(|t| *t == ms(0)), "{at:?}");
     for (i, t) in at[5..10].iter().enumerate() {
@@ -291,6 +295,7 @@ fn no_more_than_the_limit_of_its_own_go_in_a_window_however_many_ask_at_once() {
             limit: Some(3),
             remaining: Some(2),
         },
+        false,
     );
     for _ in 0..3 {
         let t = p.next_send(ms(1));
@@ -298,7 +303,7 @@ fn no_more_than_the_limit_of_its_own_go_in_a_window_however_many_ask_at_once() {
     }
     assert_eq!(p.next_send(ms(1)), ms(1) + WINDOW + MARGIN);
     let mut p = Pacer::with_share(2);
-    p.answered(ms(0), ms(0), left(9));
+    p.answered(ms(0), ms(0), left(9), false);
     p.sent(ms(0));
     p.sent(ms(0));
     assert_eq!(p.wait(ms(500)), WINDOW + MARGIN - ms(500));
@@ -370,7 +375,7 @@ fn a_later_answer_with_slots_left_lifts_the_wait() {
     // share, so that no cut is in the way).
     let mut p = Pacer::with_share(4);
     p.sent(ms(0));
-    p.answered(ms(10), ms(10), spent(Some(5)));
+    p.answered(ms(10), ms(10), spent(Some(5)), false);
     assert!(p.wait(ms(10)) > Duration::ZERO);
     p.answered(
         ms(20),
@@ -379,6 +384,7 @@ fn a_later_answer_with_slots_left_lifts_the_wait() {
             limit: Some(5),
             remaining: Some(1),
         },
+        false,
     );
     assert_eq!(p.wait(ms(20)), Duration::ZERO);
     // Its own share stays spent whatever the answer says: the answer
@@ -392,6 +398,7 @@ fn a_later_answer_with_slots_left_lifts_the_wait() {
             limit: Some(5),
             remaining: Some(4),
         },
+        false,
     );
     assert_eq!(p.wait(ms(20)), WINDOW + MARGIN - ms(20));
 }
@@ -400,7 +407,7 @@ fn a_later_answer_with_slots_left_lifts_the_wait() {
 fn a_zero_limit_or_huge_times_do_not_panic() {
     let mut p = Pacer::default();
     p.sent(Duration::MAX);
-    p.answered(Duration::MAX, Duration::MAX, spent(Some(0)));
+    p.answered(Duration::MAX, Duration::MAX, spent(Some(0)), false);
     assert_eq!(p.wait(Duration::ZERO), Duration::MAX);
     for _ in 0..(MEMORY * 2) {
         p.sent(ms(1));
@@ -462,10 +469,7 @@ fn slot_arrivals(slots: Slots, run: Duration, seed: u64, busy: bool) -> Vec<Dura
                 } else {
                     5
                 };
-                p.answered(t, t, left(remaining));
-                if remaining == 0 && pick(2) == 0 {
-                    p.limited(t, t);
-                }
+                p.answered(at, t, left(remaining), remaining == 0 && pick(2) == 0);
             }
             t += p.hand_over(t);
             t += ms(pick(30));
@@ -524,9 +528,11 @@ fn a_slot_is_never_cut_and_hands_over_nothing_before_it_sends() {
     assert_eq!(p.hand_over(ms(0)), Duration::ZERO);
     assert_eq!(p.share(), 5);
     p.sent(ms(0));
-    p.limited(ms(10), ms(10));
+    p.counted(ms(0), ms(10));
+    p.answered(ms(0), ms(10), RateHeaders::default(), true);
     assert_eq!(p.share(), 5);
-    assert_eq!(p.hand_over(ms(10)), (WINDOW + MARGIN) / 5 - ms(10));
+    // Counted from its answer at 10 ms: the next a fifth of a window on.
+    assert_eq!(p.hand_over(ms(10)), (WINDOW + MARGIN) / 5);
     // Not a slot: nothing to hand over.
     let mut q = Pacer::default();
     q.sent(ms(0));

@@ -26,6 +26,8 @@ pub(super) const SURELY_WITHIN: Duration = Duration::from_millis(970);
 const BELIEVED: Duration = Duration::from_secs(60);
 /// The widest a turn's phase may be known to and still be used.
 const NARROW_ENOUGH: u32 = 30;
+/// How many answers must have shown a reset before the turn is used.
+const SHOWN_ENOUGH: u32 = 2;
 
 /// What answers showed of a resetting window's turn.
 #[derive(Clone, Debug, Default)]
@@ -33,8 +35,10 @@ pub(super) struct Turn {
     /// The bins of the second's phase that may hold the turn (none set:
     /// nothing known).
     phases: u128,
-    /// When an answer last showed a reset.
+    /// When an answer last showed a reset, and how many have since the
+    /// phases were last started afresh.
     seen_at: Option<Duration>,
+    shown: u32,
 }
 
 /// The bin of `t`'s phase within its second.
@@ -46,7 +50,8 @@ fn bin(t: Duration) -> u32 {
 /// or more).
 fn phases(from: Duration, to: Duration) -> u128 {
     let all = (1u128 << BINS) - 1;
-    if to.saturating_sub(from) >= WINDOW {
+    // Within a bin of a whole window: every phase (the bins would wrap).
+    if to.saturating_sub(from) + Duration::from_millis(BIN_MS) >= WINDOW {
         return all;
     }
     let (mut i, last) = (bin(from), bin(to));
@@ -69,26 +74,32 @@ impl Turn {
         };
         let held = phases(own[left_out - 1], now);
         // Evidence that contradicts what was known (a server that changed,
-        // or a clock that jumped) starts afresh.
-        self.phases = if self.phases & held == 0 {
-            held
+        // or a clock that jumped), or comes long after it, starts afresh.
+        let stale = self
+            .seen_at
+            .is_none_or(|t| now >= t.saturating_add(BELIEVED));
+        if stale || self.phases & held == 0 {
+            self.phases = held;
+            self.shown = 1;
         } else {
-            self.phases & held
-        };
+            self.phases &= held;
+            self.shown += 1;
+        }
         self.seen_at = Some(now);
     }
 
-    /// Where, at `now`, the last turn was and how unsure that is (half the
+    /// The last turn at or before `now`, and how unsure it is (half the
     /// width of the phases that may hold it); `None` when no reset was seen
-    /// lately, or the turn is not yet known closely enough.
+    /// lately, too few were, or the turn is not yet known closely enough.
     pub(super) fn last(&self, now: Duration) -> Option<(Duration, Duration)> {
-        if self
-            .seen_at
-            .is_none_or(|t| now >= t.saturating_add(BELIEVED))
+        if self.shown < SHOWN_ENOUGH
+            || self
+                .seen_at
+                .is_none_or(|t| now >= t.saturating_add(BELIEVED))
         {
             return None;
         }
-        let (start, width) = longest_run(self.phases)?;
+        let (start, width) = only_run(self.phases)?;
         if width > NARROW_ENOUGH {
             return None;
         }
@@ -107,26 +118,30 @@ impl Turn {
     }
 }
 
-/// The first bin and length of the longest circular run of set bins;
-/// `None` when none or all are set.
-fn longest_run(set: u128) -> Option<(u32, u32)> {
+/// The first bin and length of the one circular run of set bins; `None`
+/// when none or all are set, or they fall in more than one run (the turn
+/// is in one of them, which is not known).
+fn only_run(set: u128) -> Option<(u32, u32)> {
     let clear = (0..BINS).find(|i| set & (1 << i) == 0)?;
-    let (mut best, mut run_start, mut run) = (None, 0, 0);
+    let (mut found, mut run_start, mut run) = (None, 0, 0);
     for k in 1..=BINS {
         let i = (clear + k) % BINS;
-        if set & (1 << i) == 0 {
-            run = 0;
+        if set & (1 << i) != 0 {
+            if run == 0 {
+                run_start = i;
+            }
+            run += 1;
             continue;
         }
-        if run == 0 {
-            run_start = i;
+        if run > 0 {
+            if found.is_some() {
+                return None;
+            }
+            found = Some((run_start, run));
         }
-        run += 1;
-        if best.is_none_or(|(_, len)| run > len) {
-            best = Some((run_start, run));
-        }
+        run = 0;
     }
-    best
+    found
 }
 
 #[cfg(test)]
@@ -170,41 +185,77 @@ mod tests {
 
     #[test]
     fn a_sliding_window_is_never_taken_for_one_that_resets() {
+        // Its own requests alone, every 90 to 130 ms, each arriving 1 to
+        // 4 ms after it left and answered 3 to 13 ms after that, counted
+        // exactly over the last second at the server.
+        let mut x: u64 = 7;
+        let mut draw = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
         let mut turn = Turn::default();
-        let mut sent: Vec<Duration> = Vec::new();
-        for i in 0..40u64 {
-            let at = ms(1_000 + i * 150);
-            let now = at + ms(5);
-            sent.push(at);
-            // Counted over the last second, with others' requests too.
-            let counted = sent.iter().filter(|t| **t + WINDOW > at).count() + 2;
-            let own: Vec<Duration> = sent
+        let mut done: Vec<(Duration, Duration, Duration)> = Vec::new();
+        let mut at = ms(1_000);
+        for _ in 0..600 {
+            let arrived = at + ms(1 + draw(4));
+            let now = arrived + ms(3 + draw(11));
+            done.push((at, arrived, now));
+            let counted = done
                 .iter()
-                .copied()
-                .filter(|t| *t + SURELY_WITHIN >= now)
+                .filter(|(_, a, _)| *a <= arrived && *a + WINDOW > arrived)
+                .count();
+            let own: Vec<Duration> = done
+                .iter()
+                .filter(|(s, _, n)| (*n <= at || *s == at) && *s + SURELY_WITHIN >= now)
+                .map(|(s, _, _)| *s)
                 .collect();
             turn.answered(now, counted, &own);
+            assert_eq!(turn.last(now), None, "{now:?}");
+            at += ms(90 + draw(41));
         }
-        assert_eq!(turn.last(ms(7_000)), None);
+        assert_eq!(turn.shown, 0);
     }
 
     #[test]
-    fn a_turn_seen_long_ago_or_known_only_roughly_is_not_used() {
+    fn a_turn_seen_long_ago_known_only_roughly_or_once_is_not_used() {
         let mut turn = Turn::default();
-        // One reset, somewhere in the last 800 ms: too rough.
+        // One reset, somewhere in the 500 ms before 2.000: too rough, and
+        // only once.
         turn.answered(ms(2_000), 0, &[ms(1_200), ms(1_500)]);
         assert_eq!(turn.last(ms(2_100)), None);
         // Narrowed to .900 to .000 by a second answer.
         turn.answered(ms(3_000), 1, &[ms(2_900), ms(2_950)]);
-        assert!(turn.last(ms(3_100)).is_some());
+        let (last, unsure) = turn.last(ms(3_100)).expect("known");
+        assert!(last.abs_diff(ms(2_955)) <= ms(10), "{last:?}");
+        assert_eq!(unsure, ms(55));
         assert_eq!(turn.last(ms(3_100) + BELIEVED), None);
+        // Evidence long after: started afresh, not intersected.
+        turn.answered(ms(70_000), 1, &[ms(69_300), ms(69_400)]);
+        assert_eq!(turn.shown, 1);
+        assert_eq!(turn.last(ms(70_100)), None);
     }
 
     #[test]
-    fn the_longest_run_wraps_around_the_second() {
+    fn phases_split_in_two_runs_say_nothing() {
+        // Both hold .000 and wrap around it; together they leave .95-.05
+        // and .50-.60, and the turn could be in either.
+        let mut turn = Turn::default();
+        turn.answered(ms(10_050), 0, &[ms(9_500)]);
+        turn.answered(ms(11_600), 0, &[ms(10_950)]);
+        assert_eq!(turn.shown, 2);
+        assert_eq!(only_run(turn.phases), None);
+        assert_eq!(turn.last(ms(11_700)), None);
+    }
+
+    #[test]
+    fn the_only_run_wraps_around_the_second() {
         let set = phases(ms(1_950), ms(2_030));
-        assert_eq!(longest_run(set), Some((95, 9)));
-        assert_eq!(longest_run(0), None);
-        assert_eq!(longest_run((1u128 << BINS) - 1), None);
+        assert_eq!(only_run(set), Some((95, 9)));
+        assert_eq!(only_run(0), None);
+        assert_eq!(only_run((1u128 << BINS) - 1), None);
+        // Within a bin of a window: all of it.
+        assert_eq!(phases(ms(1_005), ms(2_000)), (1u128 << BINS) - 1);
     }
 }

@@ -18,12 +18,17 @@
 //!   raise shows in the others' answers before the next one is made;
 //! - while the window is full with others in it, a share gives one request
 //!   back, now and then, with a chance that grows as the cube of its part
-//!   of the limit: the larger shares give way, the smaller ones take the
+//!   of the limit (at every chance while it is more than all the others'
+//!   together): the larger shares give way, the smaller ones take the
 //!   room, and the shares converge;
 //! - a 429 (the shares added up to more) takes at least one request off,
 //!   and down to what the others left, at most once a window;
-//! - no others seen for a while (they stopped, or a server died): the whole
-//!   limit back at once.
+//! - no others seen for a while, and a window of its own alone since it
+//!   began to share (they stopped, or a server died): the whole limit back
+//!   at once.
+//!
+//! A call's own pacer (the component's, whose host's pacer shares for it)
+//! does not give way; cut by a 429, it grows back by one request a second.
 
 use std::collections::VecDeque;
 use std::time::Duration;

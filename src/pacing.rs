@@ -28,13 +28,15 @@
 //! Several instances of one organisation share its limit with no
 //! coordinator, each from what its answers say (the README's "Pacing"): an
 //! instance's pacer ([`Pacer::instance`]) spreads its requests until its
-//! first answer and starts at its part of what that answer shows used;
+//! first answer it can read, and starts at its part of what that answer
+//! shows used;
 //! from then on its share is a whole number of requests a window, which
 //! takes room the others leave, gives way in a full window, and loses one
 //! request on a 429 ([`share`]; in a window that resets on the second, the
 //! others are read from the turn found in [`turn`]). Shares that add up to
-//! the limit never draw a 429. A call's own pacer keeps the whole limit
-//! but for 429s (its host's pacer shares for it).
+//! the limit draw no 429 from how their requests interleave. A call's own
+//! pacer keeps the whole limit but for 429s (its host's pacer shares for
+//! it).
 //!
 //! An engine that runs each call in a fresh instance (Obelisk) keeps no
 //! pacer between calls; it runs a fixed number of calls at once (its
@@ -195,6 +197,8 @@ pub struct Pacer {
     /// does not (the window's other requests are most often its host's
     /// other calls, which the host paces).
     instance: bool,
+    /// Whether its share was started from an answer that could be read.
+    started: bool,
 }
 
 impl Pacer {
@@ -376,21 +380,30 @@ impl Pacer {
     /// `headers`; `refused`: it was a 429 (the window was over the limit,
     /// so others share it: this pacer never sends more than its share).
     pub fn answered(&mut self, at: Duration, now: Duration, headers: RateHeaders, refused: bool) {
-        if let Some(l) = headers.limit.filter(|l| *l > 0) {
-            self.limit = Some(l.min(MEMORY));
+        // A limit beyond any per-second limit is not believed: the answer
+        // then says nothing of the window.
+        let absurd = headers.limit.is_some_and(|l| l > MEMORY);
+        if let Some(l) = headers.limit.filter(|l| (1..=MEMORY).contains(l)) {
+            self.limit = Some(l);
         }
-        let first = !std::mem::replace(&mut self.seen, true);
+        self.seen = true;
         if self.adapts() {
             let limit = self.limit();
             match (refused, self.limit, headers.remaining) {
                 (true, ..) => self.adaptive.refused(now, limit),
+                (false, ..) if absurd => self.adaptive.answered_blind(now, limit),
                 // Read against a limit some answer declared, and only when
                 // the two add up.
                 (false, Some(declared), Some(remaining)) if remaining <= declared => {
+                    // Its own that may have been in the window when this
+                    // one arrived: itself, and those sent before it that
+                    // were answered, or still in flight, within a window
+                    // (and margin) of its sending.
                     // Its own that may be in the window: sent or answered
                     // within a window (and margin) of now.
                     let own = self.in_window(now);
-                    if first && self.instance {
+                    if !self.started && self.instance {
+                        self.started = true;
                         self.adaptive
                             .start(now, declared, declared - remaining, own);
                     }

@@ -4,9 +4,9 @@
 //!
 //! A share is a whole number of requests a window, and a pacer never puts
 //! more than its share of its own in any window (plus margin). So shares
-//! that add up to the limit never draw a 429, whether the server's window
-//! slides or resets on the second, however the instances' requests fall
-//! against each other. The rules keep the shares adding up to the limit
+//! that add up to the limit draw no 429 from how the instances' requests
+//! fall against each other, whether the server's window slides or resets
+//! on the second (a request the network delays past the margin still can). The rules keep the shares adding up to the limit
 //! and near equal:
 //! - each answer shows how many of the window's requests were others'
 //!   (what it counted beyond this pacer's own; in a window that resets on
@@ -224,14 +224,15 @@ impl Share {
                 self.others.pop_front();
             }
             self.others.push_back(seen);
-            // Others may be there: not alone, and a spent window is full.
-            if seen.most > 0 {
+            // Others surely there: not alone. Others maybe there: a
+            // spent window is full.
+            if seen.least > 0 {
                 self.others_at = Some(now);
-                if remaining == 0 {
-                    self.full_at = Some(now);
-                }
             } else if seen.whole {
                 self.clear_at = Some(now);
+            }
+            if seen.most > 0 && remaining == 0 {
+                self.full_at = Some(now);
             }
         }
         self.adjust(now, limit, false);
@@ -239,12 +240,14 @@ impl Share {
 
     /// The send times of its own requests the server surely counted
     /// before the one sent at `at` arrived: answered before it was sent,
-    /// and itself.
+    /// and itself (the last remembered).
     fn surely_before(&self, at: Duration) -> impl Iterator<Item = Duration> + '_ {
+        let last = self.counted.len().saturating_sub(1);
         self.counted
             .iter()
-            .filter(move |(sent, answered)| *answered <= at || *sent == at)
-            .map(|(sent, _)| *sent)
+            .enumerate()
+            .filter(move |(i, (_, answered))| *answered <= at || *i == last)
+            .map(|(_, (sent, _))| *sent)
     }
 
     /// An answer that said nothing of the window (no rate headers, or
@@ -287,11 +290,11 @@ impl Share {
                 if since < guard || now.saturating_add(guard) > turn.saturating_add(WINDOW) {
                     return None;
                 }
-                // At most beyond its own sent after the turn and surely
-                // counted, scaled from the part of the second gone to the
-                // whole of it.
+                // At most beyond its own surely counted and surely sent
+                // after the turn (however late in its uncertainty it was),
+                // scaled from the part of the second gone to the whole.
                 whole = since >= WHOLE_SECOND;
-                let after = turn.saturating_add(AFTER_TURN);
+                let after = turn.saturating_add(unsure).saturating_add(AFTER_TURN);
                 let surely = self.surely_before(at).filter(|sent| *sent >= after).count();
                 let scaled =
                     used.saturating_sub(surely) as f64 / since.max(SCALED_FROM).as_secs_f64();
@@ -328,7 +331,7 @@ impl Share {
         }
         if !self.gives_way {
             if since(self.cut_at, AFTER_429) && since(self.raised_at, CALL_REGROWS) {
-                self.cap = Some((cap + 1).min(limit));
+                self.cap = Some(cap + 1).filter(|c| *c < limit);
                 self.raised_at = Some(now);
             }
             return;

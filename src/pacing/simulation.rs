@@ -17,14 +17,16 @@ struct Shared {
     limited: usize,
 }
 
-/// `n` instances, each a host pacer with 4 callers asking again as soon
-/// as they are answered, against one server allowing 10 a window
-/// (sliding, or reset on each whole second), for `run` of simulated
-/// time, instance `i` starting at `i * stagger`; a request arrives 1 to
-/// 4 ms after it is sent and is answered 3 to 13 ms later (a few ms
-/// picked per instance, and up to 4 drawn per answer, from `seed`), each
-/// way `far` more. Requests are counted from `from` on.
-fn shared_run(
+/// A simulated run: `n` instances, each a host pacer with 4 callers
+/// asking again as soon as they are answered, against one server allowing
+/// 10 a window (sliding, or reset on each whole second: `fixed`), for
+/// `run` of simulated time, instance `i` starting at `i * stagger`; a
+/// request arrives 1 to 4 ms after it is sent and is answered 3 to 13 ms
+/// later (a few ms picked per instance, and up to 4 drawn per answer, from
+/// `seed`), each way `far` more; all but the first stop asking at
+/// `others_stop` (never, if none). Requests are counted from `from` on.
+#[derive(Clone, Copy, Default)]
+struct Run {
     n: usize,
     fixed: bool,
     run: Duration,
@@ -32,7 +34,21 @@ fn shared_run(
     from: Duration,
     seed: u64,
     far: Duration,
-) -> Shared {
+    others_stop: Option<Duration>,
+}
+
+fn shared_run(setting: Run) -> Shared {
+    let Run {
+        n,
+        fixed,
+        run,
+        stagger,
+        from,
+        seed,
+        far,
+        others_stop,
+    } = setting;
+    let others_stop = others_stop.unwrap_or(Duration::MAX);
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
     #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -130,6 +146,9 @@ fn shared_run(
                 );
                 // On a 429 the host's caller waits out about a second
                 // (below), as the connector does without Retry-After.
+                if i > 0 && now >= others_stop {
+                    continue;
+                }
                 let ask = if answer.is_none() { now + ms(700) } else { now };
                 let next = p.next_send(ask);
                 p.sent(next);
@@ -145,7 +164,13 @@ fn instances_sharing_a_limit_each_get_at_least_half_their_fair_share() {
     let run = Duration::from_secs(120);
     for fixed in [false, true] {
         for n in [1, 2, 4] {
-            let r = shared_run(n, fixed, run, ms(37), Duration::ZERO, 0, Duration::ZERO);
+            let r = shared_run(Run {
+                n,
+                fixed,
+                run,
+                stagger: ms(37),
+                ..Run::default()
+            });
             let total: usize = r.through.iter().sum();
             let fair = total as f64 / n as f64;
             let used = total as f64 / (10.0 * run.as_secs_f64());
@@ -182,15 +207,15 @@ fn an_instance_that_joins_late_gets_at_least_half_its_fair_share() {
     for seed in 0..4 {
         for fixed in [false, true] {
             for n in [2, 4] {
-                let r = shared_run(
+                let r = shared_run(Run {
                     n,
                     fixed,
-                    Duration::from_secs(120),
-                    Duration::from_secs(10),
-                    Duration::from_secs(60),
+                    run: Duration::from_secs(120),
+                    stagger: Duration::from_secs(10),
+                    from: Duration::from_secs(60),
                     seed,
-                    Duration::ZERO,
-                );
+                    ..Run::default()
+                });
                 let total: usize = r.through.iter().sum();
                 let fair = total as f64 / n as f64;
                 let used = total as f64 / (10.0 * 60.0);
@@ -216,7 +241,14 @@ fn instances_far_from_the_server_share_it_too() {
     for fixed in [false, true] {
         for n in [1, 2, 4] {
             let run = Duration::from_secs(120);
-            let r = shared_run(n, fixed, run, ms(37), Duration::ZERO, 0, ms(150));
+            let r = shared_run(Run {
+                n,
+                fixed,
+                run,
+                stagger: ms(37),
+                far: ms(150),
+                ..Run::default()
+            });
             let total: usize = r.through.iter().sum();
             let fair = total as f64 / n as f64;
             let used = total as f64 / (10.0 * run.as_secs_f64());
@@ -230,6 +262,39 @@ fn instances_far_from_the_server_share_it_too() {
             if n == 1 {
                 assert_eq!(r.limited, 0, "{shown}");
             }
+        }
+    }
+}
+
+#[test]
+fn when_the_others_stop_the_one_left_takes_the_whole_limit_back() {
+    // Four instances share for 30 s; three stop (their servers died).
+    // Within seconds the one left uses the whole limit, near the server
+    // and 150 ms from it, under either window.
+    for far in [Duration::ZERO, ms(150)] {
+        for fixed in [false, true] {
+            let setting = Run {
+                n: 1,
+                fixed,
+                run: ms(60_000),
+                stagger: ms(37),
+                from: ms(40_000),
+                far,
+                ..Run::default()
+            };
+            let alone = shared_run(setting);
+            let left = shared_run(Run {
+                n: 4,
+                others_stop: Some(ms(30_000)),
+                ..setting
+            });
+            let shown = format!(
+                "{far:?} away, fixed {fixed}: alone {:?}, left after the others stopped {:?}",
+                alone.through, left.through
+            );
+            eprintln!("{shown}");
+            assert_eq!(left.through[1..], [0, 0, 0], "{shown}");
+            assert!(left.through[0] * 100 >= alone.through[0] * 95, "{shown}");
         }
     }
 }

@@ -211,18 +211,27 @@ fn alone_again_for_a_while_it_takes_the_whole_limit_back() {
 
 #[test]
 fn an_absurd_declared_limit_neither_overflows_nor_is_believed() {
-    let mut p = Pacer::instance();
-    p.sent(ms(0));
-    p.answered(
-        ms(1),
-        ms(1),
-        RateHeaders {
-            limit: Some(usize::MAX),
-            remaining: Some(3),
-        },
-        false,
-    );
-    assert!(p.share() <= MEMORY);
+    for limit in [usize::MAX, MEMORY + 1] {
+        let mut p = Pacer::instance();
+        p.sent(ms(0));
+        p.counted(ms(0), ms(1));
+        p.answered(
+            ms(0),
+            ms(1),
+            RateHeaders {
+                limit: Some(limit),
+                remaining: Some(3),
+            },
+            false,
+        );
+        // Read as saying nothing: Gladly's published 10, whole, and the
+        // next answer that adds up still starts the share.
+        assert_eq!((p.limit(), p.share()), (10, 10), "{limit}");
+        p.sent(ms(10));
+        p.counted(ms(10), ms(11));
+        p.answered(ms(10), ms(11), left(6), false);
+        assert_eq!(p.share(), 5, "{limit}: two of its own among four");
+    }
 }
 
 #[test]
@@ -230,7 +239,8 @@ fn an_instance_starts_at_its_part_of_what_its_first_answer_shows_used() {
     // Its one request, and three others': a quarter of the limit.
     let mut p = Pacer::instance();
     p.sent(ms(0));
-    p.answered(ms(5), ms(5), left(6), false);
+    p.counted(ms(0), ms(5));
+    p.answered(ms(0), ms(5), left(6), false);
     assert_eq!(p.share(), 2, "10 x 1/4, whole requests");
     // Alone in the window: the whole limit, and later answers showing
     // others do not estimate again (a spent window or a 429 cuts).

@@ -26,8 +26,10 @@ pub(super) const SURELY_WITHIN: Duration = Duration::from_millis(970);
 const BELIEVED: Duration = Duration::from_secs(60);
 /// The widest a turn's phase may be known to and still be used.
 const NARROW_ENOUGH: u32 = 30;
-/// How many answers must have shown a reset before the turn is used.
+/// How many answers, of different seconds (this far apart), must have
+/// shown a reset before the turn is used.
 const SHOWN_ENOUGH: u32 = 2;
+const ANOTHER_SECOND: Duration = Duration::from_millis(500);
 
 /// What answers showed of a resetting window's turn.
 #[derive(Clone, Debug, Default)]
@@ -81,11 +83,19 @@ impl Turn {
         if stale || self.phases & held == 0 {
             self.phases = held;
             self.shown = 1;
-        } else {
-            self.phases &= held;
-            self.shown += 1;
+            self.seen_at = Some(now);
+            return;
         }
-        self.seen_at = Some(now);
+        self.phases &= held;
+        // Answers of one reset (a server's counter cleared once) show it
+        // together: only evidence of another second counts again.
+        if self
+            .seen_at
+            .is_some_and(|t| now >= t.saturating_add(ANOTHER_SECOND))
+        {
+            self.shown = self.shown.saturating_add(1);
+            self.seen_at = Some(now);
+        }
     }
 
     /// The last turn at or before `now`, and how unsure it is (half the

@@ -442,7 +442,7 @@ mod tests {
         // Others hold 5: room for 2 more. The room must last 3 s (and a
         // drawn part of up to 300 ms) before 3 becomes 4, then 4 s before 5.
         let mut s = at(3, 7);
-        let changes = answers(&mut s, 0, 12_000, 5);
+        let changes = answers(&mut s, 0, 16_000, 5);
         assert_eq!(changes.len(), 2, "{changes:?}");
         let ((first, to4), (second, to5)) = (changes[0], changes[1]);
         assert_eq!((to4, to5), (Some(4), Some(5)));
@@ -523,6 +523,44 @@ mod tests {
         let caps: Vec<usize> = changes.iter().map(|(_, c)| c.unwrap_or(10)).collect();
         assert!(
             caps.starts_with(&[8, 9, 10]) && caps.iter().all(|c| *c >= 8),
+            "{changes:?}"
+        );
+        assert_eq!(s.cap(), None, "back to the whole limit, unspaced");
+    }
+
+    #[test]
+    fn giving_way_comes_a_second_or_more_apart() {
+        // A share of 9 beside one of others', the window always full (the
+        // others take what it gives back): it gives way at each chance
+        // while it holds more than the others, the chances 1 to 2 s apart.
+        let mut s = at(9, 3);
+        let mut changes = vec![];
+        for t in (0..8_000).step_by(100) {
+            let cap = s.cap().unwrap_or(10);
+            s.answered(ms(t), ms(t + 5), 10, 0, cap);
+            if s.cap() != Some(cap) {
+                changes.push((t, s.cap()));
+            }
+        }
+        let caps: Vec<Option<usize>> = changes.iter().map(|(_, c)| *c).collect();
+        assert!(
+            caps.starts_with(&[Some(8), Some(7), Some(6)]),
+            "{changes:?}"
+        );
+        assert!(
+            changes.windows(2).all(|w| w[1].0 >= w[0].0 + 1_000),
+            "{changes:?}"
+        );
+    }
+
+    #[test]
+    fn a_calls_own_pacer_waits_after_a_429_before_growing_back() {
+        let mut s = Share::default();
+        s.refused(ms(10), 10);
+        assert_eq!(s.cap(), Some(9));
+        let changes = answers(&mut s, 100, 5_000, 3);
+        assert!(
+            changes.first().is_some_and(|(t, _)| *t >= 2_000),
             "{changes:?}"
         );
     }

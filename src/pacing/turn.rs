@@ -248,6 +248,38 @@ mod tests {
     }
 
     #[test]
+    fn evidence_that_contradicts_the_turn_starts_afresh_and_bounds_are_kept() {
+        // Known at .900 to .000 (two seconds agree): at .955.
+        let mut turn = Turn::default();
+        turn.answered(ms(2_000), 1, &[ms(1_900), ms(1_950)]);
+        turn.answered(ms(3_000), 1, &[ms(2_900), ms(2_950)]);
+        let (last, _) = turn.last(ms(3_700)).expect("known");
+        // Read late in the second (past the turn's phase) as early in it.
+        assert_eq!(last, ms(2_955));
+        let (last, _) = turn.last(ms(3_990)).expect("known");
+        assert_eq!(last, ms(3_955));
+        // A reset at .400 to .500 (the server changed): nothing in common,
+        // so it starts afresh, once shown, and is not used yet.
+        turn.answered(ms(5_500), 1, &[ms(5_400), ms(5_450)]);
+        assert_eq!(turn.shown, 1);
+        assert_eq!(turn.last(ms(5_600)), None);
+        turn.answered(ms(6_500), 1, &[ms(6_400), ms(6_450)]);
+        let (last, _) = turn.last(ms(6_600)).expect("known again");
+        assert_eq!(last, ms(6_455));
+        // Phases of exactly 0.3 s are narrow enough; a bin more is not.
+        let mut turn = Turn::default();
+        turn.answered(ms(2_000), 1, &[ms(1_715), ms(1_750)]);
+        turn.answered(ms(3_000), 1, &[ms(2_715), ms(2_750)]);
+        assert_eq!(only_run(turn.phases).map(|(_, w)| w), Some(30));
+        assert!(turn.last(ms(3_100)).is_some());
+        let mut turn = Turn::default();
+        turn.answered(ms(2_000), 1, &[ms(1_705), ms(1_750)]);
+        turn.answered(ms(3_000), 1, &[ms(2_705), ms(2_750)]);
+        assert_eq!(only_run(turn.phases).map(|(_, w)| w), Some(31));
+        assert_eq!(turn.last(ms(3_100)), None);
+    }
+
+    #[test]
     fn phases_split_in_two_runs_say_nothing() {
         // Both hold .000 and wrap around it; together they leave .95-.05
         // and .50-.60, and the turn could be in either.

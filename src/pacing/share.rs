@@ -59,7 +59,7 @@ const GIVE_WAY_DRAWN: Duration = Duration::from_secs(1);
 const GIVE_WAY_CHANCE: f64 = 0.5;
 /// With no others seen for this long (and an answer since it began to
 /// share showing a window of its own alone), the whole limit back.
-pub(super) const ALONE_AFTER: Duration = Duration::from_millis(1_500);
+const ALONE_AFTER: Duration = Duration::from_millis(1_500);
 /// In a window that resets, a count this early after the turn says too
 /// little of the whole second to be scaled up from.
 const SCALED_FROM: Duration = Duration::from_millis(700);

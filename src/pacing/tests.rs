@@ -446,6 +446,18 @@ fn headers_are_read_as_whole_numbers_only() {
     );
 }
 
+/// Numbers below `n` picked by a small xorshift from `seed` (tests: the
+/// same run every time).
+pub(super) fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut x = seed | 1;
+    move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    }
+}
+
 /// The arrival times, at the server, of the GETs of `slots.calls`
 /// slots each running calls back to back for `run`, every call a fresh
 /// slot pacer sending 1 to 3 GETs with answers taking 1 to 40 ms (some
@@ -453,13 +465,7 @@ fn headers_are_read_as_whole_numbers_only() {
 /// between calls (a small xorshift picks them); `busy`: others fill
 /// the organisation's window too.
 fn slot_arrivals(slots: Slots, run: Duration, seed: u64, busy: bool) -> Vec<Duration> {
-    let mut x = seed | 1;
-    let mut pick = |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut pick = xorshift(seed);
     let mut arrivals = Vec::new();
     for _ in 0..slots.calls {
         let mut t = ms(pick(30));

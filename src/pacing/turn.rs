@@ -198,13 +198,7 @@ mod tests {
         // Its own requests alone, every 90 to 130 ms, each arriving 1 to
         // 4 ms after it left and answered 3 to 13 ms after that, counted
         // exactly over the last second at the server.
-        let mut x: u64 = 7;
-        let mut draw = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut draw = crate::pacing::tests::xorshift(7);
         let mut turn = Turn::default();
         let mut done: Vec<(Duration, Duration, Duration)> = Vec::new();
         let mut at = ms(1_000);

@@ -79,6 +79,9 @@ pub const MARGIN: Duration = Duration::from_millis(25);
 pub const DEFAULT_LIMIT: usize = 10;
 /// Send times remembered (more than any per-second limit).
 const MEMORY: usize = 128;
+/// A request in flight this long is taken as one whose answer will never
+/// be told (longer than any call may take).
+const FLIGHT_FORGOTTEN: Duration = Duration::from_secs(150);
 /// The settings a call reads from its environment when it runs in a fresh
 /// instance per call, as on Obelisk (see the module's notes).
 pub const CALLS_IN_FLIGHT_VAR: &str = "GLADLY_CALLS_IN_FLIGHT";
@@ -176,8 +179,12 @@ impl RateHeaders {
 /// The pacing state of one method towards one organisation.
 #[derive(Clone, Debug, Default)]
 pub struct Pacer {
-    /// When the recent requests were sent (or are to be), oldest first.
+    /// When the recent requests were sent (or are to be), oldest first;
+    /// once answered, when they were.
     sent: VecDeque<Duration>,
+    /// Of those, the send times of the ones not answered yet (in flight,
+    /// or reserved for later).
+    flying: VecDeque<Duration>,
     /// Until when the second is spent, as the last answer said.
     until: Option<Duration>,
     /// The limit the last answer declared.
@@ -352,20 +359,15 @@ impl Pacer {
 
     /// A request was (or is to be) sent at `at`; times are kept in order.
     pub fn sent(&mut self, at: Duration) {
-        if self.sent.len() >= MEMORY {
-            self.sent.pop_front();
-        }
-        let i = self.sent.partition_point(|t| *t <= at);
-        self.sent.insert(i, at);
+        insert(&mut self.sent, at);
+        insert(&mut self.flying, at);
     }
 
     /// Takes back the request reserved (or sent) at `at`: given up, or to be
     /// timed again.
     pub fn release(&mut self, at: Duration) {
-        let i = self.sent.partition_point(|t| *t < at);
-        if self.sent.get(i) == Some(&at) {
-            self.sent.remove(i);
-        }
+        remove(&mut self.sent, at);
+        remove(&mut self.flying, at);
     }
 
     /// The request sent at `at` was answered (or failed) at `now`: the
@@ -373,7 +375,7 @@ impl Pacer {
     /// from then on, however late it went out or arrived.
     pub fn counted(&mut self, at: Duration, now: Duration) {
         self.release(at);
-        self.sent(now.max(at));
+        insert(&mut self.sent, now.max(at));
     }
 
     /// The answer to the request sent at `at` arrived at `now` saying
@@ -395,19 +397,19 @@ impl Pacer {
                 // Read against a limit some answer declared, and only when
                 // the two add up.
                 (false, Some(declared), Some(remaining)) if remaining <= declared => {
-                    // Its own that may have been in the window when this
-                    // one arrived: itself, and those sent before it that
-                    // were answered, or still in flight, within a window
-                    // (and margin) of its sending.
-                    // Its own that may be in the window: sent or answered
-                    // within a window (and margin) of now.
+                    // Its own that may be in a window that slides: sent or
+                    // answered within a window (and margin) of now; in one
+                    // that resets, `since` its turn.
                     let own = self.in_window(now);
                     if !self.started && self.instance {
                         self.started = true;
                         self.adaptive
                             .start(now, declared, declared - remaining, own);
                     }
-                    self.adaptive.answered(at, now, declared, remaining, own);
+                    let (sent, flying) = (&self.sent, &self.flying);
+                    let since = |from| own_since(sent, flying, from, now);
+                    self.adaptive
+                        .answered(at, now, declared, remaining, own, &since);
                 }
                 _ => self.adaptive.answered_blind(now, limit),
             }
@@ -440,6 +442,39 @@ impl Pacer {
             Some(t) => t.saturating_add(WINDOW + MARGIN),
             None => now.saturating_add(WINDOW),
         });
+    }
+}
+
+/// How many of its own requests, sent by `now`, the server may have
+/// counted since `from`: those answered since (or sent since and not
+/// answered), and those sent before and not answered yet (in flight, they
+/// may have arrived at any time; but for one whose answer never came back
+/// to the pacer, its caller gone, which is forgotten after a while).
+fn own_since(
+    sent: &VecDeque<Duration>,
+    flying: &VecDeque<Duration>,
+    from: Duration,
+    now: Duration,
+) -> usize {
+    let since = sent.iter().filter(|t| **t >= from && **t <= now).count();
+    let lost = now.saturating_sub(FLIGHT_FORGOTTEN);
+    since + flying.iter().filter(|t| **t < from && **t >= lost).count()
+}
+
+/// Inserts `at` in the times `log`, kept in order and to [`MEMORY`].
+fn insert(log: &mut VecDeque<Duration>, at: Duration) {
+    if log.len() >= MEMORY {
+        log.pop_front();
+    }
+    let i = log.partition_point(|t| *t <= at);
+    log.insert(i, at);
+}
+
+/// Removes one `at` from the times `log`, if it is there.
+fn remove(log: &mut VecDeque<Duration>, at: Duration) {
+    let i = log.partition_point(|t| *t < at);
+    if log.get(i) == Some(&at) {
+        log.remove(i);
     }
 }
 

@@ -15,7 +15,9 @@
 //! - room left beyond its share and the most others held lately is taken
 //!   one request at a time, once the room has lasted a second for each
 //!   request of its share: the smaller shares take it first, and each
-//!   raise shows in the others' answers before the next one is made;
+//!   raise shows in the others' answers before the next one is made (in a
+//!   window that resets, room is shown only by a count half a second or
+//!   more after the turn);
 //! - while the window is full with others in it, a share gives one request
 //!   back, now and then, with a chance that grows as the cube of its part
 //!   of the limit (at every chance while it is more than all the others'
@@ -67,6 +69,9 @@ const SCALED_FROM: Duration = Duration::from_millis(700);
 const NEAR_TURN: Duration = Duration::from_millis(80);
 /// A request sent this soon after the turn may have arrived before it.
 const AFTER_TURN: Duration = Duration::from_millis(3);
+/// A count this early after the turn may block room, but not show it:
+/// scaled up, it says too little of the rest of the second.
+const ROOM_SHOWN_FROM: Duration = Duration::from_millis(500);
 /// A count this late after the turn stands for the whole second.
 const WHOLE_SECOND: Duration = Duration::from_millis(800);
 /// How long its own counted requests are remembered.
@@ -83,6 +88,8 @@ struct Others {
     /// Whether it stands for a whole window (not only the start of one
     /// that resets).
     whole: bool,
+    /// Whether it stands for enough of one to show room.
+    late: bool,
 }
 
 /// The adaptive share of one pacer.
@@ -182,7 +189,8 @@ impl Share {
     /// The answer at `now` to its request sent at `at` (not refused) said
     /// `remaining` were left of the declared `limit`; at most `own` of its
     /// requests were in the window then (those sent or answered within a
-    /// window and margin of now).
+    /// window and margin of now), and at most `own_since(t)` were counted
+    /// since `t` (for a window that resets at `t`).
     pub(super) fn answered(
         &mut self,
         at: Duration,
@@ -190,6 +198,7 @@ impl Share {
         limit: usize,
         remaining: usize,
         own: usize,
+        own_since: &dyn Fn(Duration) -> usize,
     ) {
         if self.limit.replace(limit).is_some_and(|l| l != limit) {
             // What it knew was counted against another limit.
@@ -215,7 +224,16 @@ impl Share {
             .collect();
         recent.sort();
         self.turn.answered(now, used, &recent);
-        if let Some(seen) = self.read_others(at, now, limit, used, own) {
+        // An answer that shows a reset says nothing of the others until
+        // the turn is known: read as a window that slides, it would show
+        // none (and room, or the pacer alone).
+        let reset = used < recent.len() && self.turn.last(at).is_none();
+        let seen = if reset {
+            None
+        } else {
+            self.read_others(at, now, limit, used, own, own_since)
+        };
+        if let Some(seen) = seen {
             while self
                 .others
                 .front()
@@ -267,11 +285,12 @@ impl Share {
         limit: usize,
         used: usize,
         own: usize,
+        own_since: &dyn Fn(Duration) -> usize,
     ) -> Option<Others> {
-        // At least: beyond all its own that may be in the window (its
-        // requests since a turn are among them).
-        let least = used.saturating_sub(own);
+        // At least: beyond all its own that may be in the window.
+        let mut least = used.saturating_sub(own);
         let mut whole = true;
+        let mut late = true;
         let most = match self.turn.last(at) {
             None => {
                 // A sliding window: at most beyond those of its own
@@ -292,13 +311,19 @@ impl Share {
                 }
                 // At most beyond its own surely counted and surely sent
                 // after the turn (however late in its uncertainty it was),
-                // scaled from the part of the second gone to the whole.
+                // scaled from the part of the second gone to the whole
+                // (to the nearest: rounding up, the noise of a part read
+                // as a whole hid the room of a share given back).
                 whole = since >= WHOLE_SECOND;
+                late = since >= ROOM_SHOWN_FROM;
+                // Its own that may be in it: counted since the turn
+                // (however early in its uncertainty), or in flight.
+                least = used.saturating_sub(own_since(turn.saturating_sub(unsure)));
                 let after = turn.saturating_add(unsure).saturating_add(AFTER_TURN);
                 let surely = self.surely_before(at).filter(|sent| *sent >= after).count();
                 let scaled =
                     used.saturating_sub(surely) as f64 / since.max(SCALED_FROM).as_secs_f64();
-                (scaled.ceil() as usize).min(limit)
+                (scaled.round() as usize).min(limit)
             }
         };
         Some(Others {
@@ -306,6 +331,7 @@ impl Share {
             most: most.max(least),
             least,
             whole,
+            late,
         })
     }
 
@@ -336,7 +362,14 @@ impl Share {
             }
             return;
         }
+        // Judged on what answers showed lately, one of them late enough in
+        // its second to show room: readable answers that showed nothing
+        // sure (too near a turn, or too early after it) are no room;
+        // answers that cannot be read leave only steps. A share of one
+        // reads once a second, at a phase that moves 25 ms a second: held
+        // to late readings, it could wait most of a minute.
         let room = cap + self.others_most(now) < limit
+            && (blind || self.recent_others(now).any(|o| o.late || cap == 1))
             && since(self.full_at, WINDOW)
             && since(self.cut_at, AFTER_429)
             && since(self.raised_at, AFTER_RAISE);
@@ -428,7 +461,7 @@ mod tests {
             sent.push(t);
             let own = sent.iter().filter(|x| **x + 1_000 > t).count();
             let remaining = 10usize.saturating_sub(own + others);
-            s.answered(ms(t), ms(t + 5), 10, remaining, own);
+            s.answered(ms(t), ms(t + 5), 10, remaining, own, &|_| own);
             if s.cap() != before {
                 changes.push((t, s.cap()));
             }
@@ -537,7 +570,7 @@ mod tests {
         let mut changes = vec![];
         for t in (0..8_000).step_by(100) {
             let cap = s.cap().unwrap_or(10);
-            s.answered(ms(t), ms(t + 5), 10, 0, cap);
+            s.answered(ms(t), ms(t + 5), 10, 0, cap, &|_| cap);
             if s.cap() != Some(cap) {
                 changes.push((t, s.cap()));
             }
@@ -551,6 +584,98 @@ mod tests {
             changes.windows(2).all(|w| w[1].0 >= w[0].0 + 1_000),
             "{changes:?}"
         );
+    }
+
+    /// A pacer at `cap` under a window that resets at each whole second
+    /// (its turn known, to 5 ms), sending its requests at `phases` (ms
+    /// into each second) from 1 s to `to` (ms), each answered 5 ms later,
+    /// beside others' requests at `others` (ms into each second): the
+    /// shares it had after each answer.
+    fn in_a_resetting_window(
+        cap: usize,
+        phases: &[u64],
+        others: &[u64],
+        to: u64,
+    ) -> Vec<Option<usize>> {
+        let mut s = Share {
+            turn: Turn::known(0, ms(1_000)),
+            ..at(cap, 9)
+        };
+        let mut own: Vec<u64> = vec![];
+        let mut shares = vec![];
+        for second in (1_000..to).step_by(1_000) {
+            for phase in phases {
+                let t = second + phase;
+                own.push(t + 5);
+                let since = |from: u64| own.iter().filter(|a| **a >= from).count();
+                let theirs = others.iter().filter(|o| **o <= *phase).count();
+                let used = since(second) + theirs;
+                let in_window = own.iter().filter(|a| **a + 1_025 > t + 5).count();
+                s.answered(
+                    ms(t),
+                    ms(t + 5),
+                    10,
+                    10usize.saturating_sub(used),
+                    in_window,
+                    &|from| since(from.as_millis() as u64),
+                );
+                shares.push(s.cap());
+            }
+        }
+        shares
+    }
+
+    #[test]
+    fn in_a_resetting_window_the_others_since_the_turn_keep_a_large_share_from_being_alone() {
+        // A share of 7 beside one other request a second, late in it:
+        // counted against its own of the whole last second, the other
+        // never showed; counted against its own since the turn, it does.
+        let phases: Vec<u64> = (0..7).map(|i| 50 + i * 140).collect();
+        let shares = in_a_resetting_window(7, &phases, &[600], 8_000);
+        assert!(shares.iter().all(|s| s.is_some()), "{shares:?}");
+        // With no one else, it is alone again.
+        let shares = in_a_resetting_window(7, &phases, &[], 8_000);
+        assert_eq!(shares.last(), Some(&None), "{shares:?}");
+    }
+
+    #[test]
+    fn in_a_resetting_window_room_is_shown_only_late_in_the_second() {
+        // Others hold 2 (one early in the second, one late): room for 5
+        // more. Read only early in the second, the late one never shows,
+        // and no room is taken from it, but for a share of one.
+        let early = in_a_resetting_window(3, &[150, 300, 450], &[100, 800], 9_000);
+        assert!(early.iter().all(|s| *s == Some(3)), "{early:?}");
+        let one = in_a_resetting_window(1, &[200], &[100, 800], 9_000);
+        assert!(one.last().unwrap() > &Some(1), "{one:?}");
+        // Read late in the second too: the room is taken.
+        let late = in_a_resetting_window(3, &[150, 450, 700], &[100, 800], 9_000);
+        assert!(late.last().unwrap() > &Some(3), "{late:?}");
+    }
+
+    #[test]
+    fn in_a_resetting_window_a_part_of_the_second_is_scaled_to_the_nearest_whole() {
+        // A share of 4 that gave one back, beside another of 5 spread over
+        // the second: read at .750, the other's 4 so far are 5.3 a second,
+        // 5 to the nearest: room for the one given back. Rounded up, 6: no
+        // room, and the two stay at 9 of 10.
+        let shares =
+            in_a_resetting_window(4, &[100, 300, 500, 750], &[0, 200, 400, 600, 800], 9_000);
+        assert_eq!(shares.last(), Some(&Some(5)), "{shares:?}");
+    }
+
+    #[test]
+    fn an_answer_that_shows_a_reset_before_the_turn_is_known_says_nothing_of_the_others() {
+        let mut s = at(3, 5);
+        let own = |n| move |_: Duration| n;
+        s.answered(ms(0), ms(5), 10, 9, 1, &own(1));
+        s.answered(ms(300), ms(305), 10, 8, 2, &own(2));
+        assert_eq!(s.others.len(), 2);
+        // Three of its own surely counted, the answer counts one: the
+        // window reset since. Read as a window that slides, it would show
+        // no others at all.
+        s.answered(ms(600), ms(605), 10, 9, 3, &own(3));
+        assert!(s.turn.last(ms(605)).is_none());
+        assert_eq!(s.others.len(), 2, "{:?}", s.others);
     }
 
     #[test]
@@ -569,7 +694,7 @@ mod tests {
     fn a_429_takes_one_off_and_down_to_what_the_others_left_once_a_window() {
         let mut s = Share::new(3);
         // An answer showed 4 of others'.
-        s.answered(ms(0), ms(5), 10, 5, 1);
+        s.answered(ms(0), ms(5), 10, 5, 1, &|_| 1);
         s.refused(ms(105), 10);
         assert_eq!(s.cap(), Some(6), "10 less the others' 4");
         s.refused(ms(205), 10);

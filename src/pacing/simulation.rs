@@ -161,36 +161,53 @@ fn shared_run(setting: Run) -> Shared {
 
 #[test]
 fn instances_sharing_a_limit_each_get_at_least_half_their_fair_share() {
+    // Under several network timings: one run's 429s are too few to tell
+    // a rule from its luck.
     let run = Duration::from_secs(120);
+    let timings = 8;
     for fixed in [false, true] {
         for n in [1, 2, 4] {
-            let r = shared_run(Run {
-                n,
-                fixed,
-                run,
-                stagger: ms(37),
-                ..Run::default()
-            });
-            let total: usize = r.through.iter().sum();
-            let fair = total as f64 / n as f64;
-            let used = total as f64 / (10.0 * run.as_secs_f64());
-            let sent = total + r.limited;
+            let (mut total, mut limited) = (0, 0);
+            for seed in 0..timings {
+                let r = shared_run(Run {
+                    n,
+                    fixed,
+                    run,
+                    stagger: ms(37),
+                    seed,
+                    ..Run::default()
+                });
+                let through: usize = r.through.iter().sum();
+                let fair = through as f64 / n as f64;
+                let shown = format!(
+                    "{n} instance(s), fixed {fixed}, timing {seed}: {:?}, {} answered 429",
+                    r.through, r.limited
+                );
+                assert!(r.through.iter().all(|t| *t as f64 >= fair / 2.0), "{shown}");
+                if n == 1 {
+                    assert_eq!(r.limited, 0, "{shown}");
+                }
+                total += through;
+                limited += r.limited;
+            }
+            let used = total as f64 / (10.0 * run.as_secs_f64() * timings as f64);
+            let refused = limited as f64 / (total + limited) as f64;
             let shown = format!(
-                "{n} instance(s), fixed {fixed}: {:?}, {} answered 429, {used:.2} of the limit",
-                r.through, r.limited
+                "{n} instance(s), fixed {fixed}, {timings} timings: {used:.3} of the limit, {:.2}% answered 429",
+                refused * 100.0
             );
             eprintln!("{shown}");
-            assert!(r.through.iter().all(|t| *t as f64 >= fair / 2.0), "{shown}");
             if n == 1 {
-                assert_eq!(r.limited, 0, "{shown}");
                 assert!(used >= 0.95, "{shown}");
             } else {
                 // A guard against regressions (the pacer that burst its
                 // share drew 30% in the benchmark; the one that cut on
-                // every spent window used 0.79 of the limit here), not
-                // the goals, which BENCHMARKS.md measures on the real host.
-                assert!(used >= 0.85, "{shown}");
-                assert!(r.limited * 100 <= sent * 5, "{shown}");
+                // every spent window used 0.79 of the limit here; before
+                // room needed a reading late in a resetting second, four
+                // drew 4.1% here), not the goals, which BENCHMARKS.md
+                // measures on the real host.
+                assert!(used >= 0.88, "{shown}");
+                assert!(refused <= 0.035, "{shown}");
             }
         }
     }

@@ -321,6 +321,31 @@ fn no_more_than_the_limit_of_its_own_go_in_a_window_however_many_ask_at_once() {
 }
 
 #[test]
+fn its_own_counted_since_a_time_are_those_answered_since_and_those_in_flight() {
+    let mut p = Pacer::instance();
+    p.sent(ms(100));
+    p.counted(ms(100), ms(150));
+    p.sent(ms(200));
+    p.sent(ms(300));
+    p.sent(ms(900)); // reserved for later
+    // Since 250: the one sent at 300 (in flight), and the one sent at 200
+    // and not answered (it may have arrived at any time); not the one
+    // answered at 150, nor the one not sent by 400.
+    assert_eq!(own_since(&p.sent, &p.flying, ms(250), ms(400)), 2);
+    p.counted(ms(200), ms(240));
+    assert_eq!(own_since(&p.sent, &p.flying, ms(250), ms(400)), 1);
+    p.release(ms(900));
+    p.counted(ms(300), ms(320));
+    assert_eq!(own_since(&p.sent, &p.flying, ms(100), ms(400)), 3);
+    assert!(p.flying.is_empty());
+    // One whose caller went away without telling: forgotten in time.
+    p.sent(ms(1_000));
+    assert_eq!(own_since(&p.sent, &p.flying, ms(2_000), ms(2_000)), 1);
+    let later = ms(1_000) + FLIGHT_FORGOTTEN + ms(1);
+    assert_eq!(own_since(&p.sent, &p.flying, later, later), 0);
+}
+
+#[test]
 fn a_request_answered_late_holds_its_slot_from_its_answer() {
     let mut p = Pacer::with_share(1);
     p.sent(ms(0));

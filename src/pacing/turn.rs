@@ -128,6 +128,19 @@ impl Turn {
     }
 }
 
+#[cfg(test)]
+impl Turn {
+    /// A turn known to the bin at `phase_ms` into each second (to within
+    /// half a bin), last shown at `seen_at` (tests of what is read from it).
+    pub(super) fn known(phase_ms: u64, seen_at: Duration) -> Self {
+        Self {
+            phases: 1u128 << (phase_ms / BIN_MS),
+            seen_at: Some(seen_at),
+            shown: SHOWN_ENOUGH,
+        }
+    }
+}
+
 /// The first bin and length of the one circular run of set bins; `None`
 /// when none or all are set, or they fall in more than one run (the turn
 /// is in one of them, which is not known).

@@ -19,7 +19,7 @@
 //!   window that resets, room is shown only by a count half a second or
 //!   more after the turn);
 //! - while the window is full with others in it, a share gives one request
-//!   back, now and then, with a chance that grows as the cube of its part
+//!   back, now and then, with a chance that grows as the square of its part
 //!   of the limit (at every chance while it is more than all the others'
 //!   together): the larger shares give way, the smaller ones take the
 //!   room, and the shares converge;
@@ -57,7 +57,7 @@ const CALL_REGROWS: Duration = Duration::from_secs(1);
 /// longer a drawn part adds.
 const GIVE_WAY_EVERY: Duration = Duration::from_secs(1);
 const GIVE_WAY_DRAWN: Duration = Duration::from_secs(1);
-/// The chance to give way is this times the cube of its part of the limit.
+/// The chance to give way is this times the square of its part of the limit.
 const GIVE_WAY_CHANCE: f64 = 0.5;
 /// With no others seen for this long (and an answer since it began to
 /// share showing a window of its own alone), the whole limit back.
@@ -410,7 +410,7 @@ impl Share {
             let chance = if cap > most {
                 1.0
             } else {
-                GIVE_WAY_CHANCE * (cap as f64 / limit as f64).powi(3)
+                GIVE_WAY_CHANCE * (cap as f64 / limit as f64).powi(2)
             };
             if self.draw() < chance {
                 self.share_at(cap - 1, now);

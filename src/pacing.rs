@@ -79,9 +79,10 @@ pub const MARGIN: Duration = Duration::from_millis(25);
 pub const DEFAULT_LIMIT: usize = 10;
 /// Send times remembered (more than any per-second limit).
 const MEMORY: usize = 128;
-/// A request in flight this long is taken as one whose answer will never
-/// be told (longer than any call may take).
-const FLIGHT_FORGOTTEN: Duration = Duration::from_secs(150);
+/// A request in flight this long no longer counts as maybe counted lately
+/// (it reached the server long ago, or never will); that only makes the
+/// others look more, never fewer.
+const FLIGHT_FORGOTTEN: Duration = Duration::from_secs(10);
 /// The settings a call reads from its environment when it runs in a fresh
 /// instance per call, as on Obelisk (see the module's notes).
 pub const CALLS_IN_FLIGHT_VAR: &str = "GLADLY_CALLS_IN_FLIGHT";
@@ -276,14 +277,6 @@ impl Pacer {
         self.cap()
     }
 
-    /// How many of its own requests, sent by `now`, are in the window.
-    fn in_window(&self, now: Duration) -> usize {
-        self.sent
-            .iter()
-            .filter(|t| **t <= now && t.saturating_add(WINDOW + MARGIN) > now)
-            .count()
-    }
-
     /// When, at `now` or later, the next request may be sent: not before
     /// the last one (requests go in the order they asked), nor while the
     /// last answer says the second is spent, nor while `cap` of its own
@@ -397,19 +390,17 @@ impl Pacer {
                 // Read against a limit some answer declared, and only when
                 // the two add up.
                 (false, Some(declared), Some(remaining)) if remaining <= declared => {
-                    // Its own that may be in a window that slides: sent or
-                    // answered within a window (and margin) of now; in one
-                    // that resets, `since` its turn.
-                    let own = self.in_window(now);
+                    // Its own the server may have counted since a time:
+                    // answered since, or in flight.
+                    let (sent, flying) = (&self.sent, &self.flying);
+                    let since = |from| own_since(sent, flying, from, now);
                     if !self.started && self.instance {
                         self.started = true;
+                        let own = since(now.saturating_sub(WINDOW + MARGIN));
                         self.adaptive
                             .start(now, declared, declared - remaining, own);
                     }
-                    let (sent, flying) = (&self.sent, &self.flying);
-                    let since = |from| own_since(sent, flying, from, now);
-                    self.adaptive
-                        .answered(at, now, declared, remaining, own, &since);
+                    self.adaptive.answered(at, now, declared, remaining, &since);
                 }
                 _ => self.adaptive.answered_blind(now, limit),
             }
@@ -448,8 +439,8 @@ impl Pacer {
 /// How many of its own requests, sent by `now`, the server may have
 /// counted since `from`: those answered since (or sent since and not
 /// answered), and those sent before and not answered yet (in flight, they
-/// may have arrived at any time; but for one whose answer never came back
-/// to the pacer, its caller gone, which is forgotten after a while).
+/// may have arrived at any time; but for those in flight for
+/// [`FLIGHT_FORGOTTEN`]).
 fn own_since(
     sent: &VecDeque<Duration>,
     flying: &VecDeque<Duration>,

@@ -152,7 +152,7 @@ impl Outgoing {
             )))
         };
         let waited = |wait: Duration| hold.is_none_or(|h| h.before_send(false, wait));
-        let mut slot = None;
+        let mut slot: Option<Place> = None;
         if let Some(method) = method {
             let mut next = self.with_pacer(&origin, method, |p, now| {
                 let wait = p.wait(now);
@@ -163,9 +163,22 @@ impl Outgoing {
             });
             loop {
                 let Some((at, wait)) = next else {
+                    // Its place, if it had one, was taken back with the
+                    // check that refused it.
+                    if let Some(place) = slot.take() {
+                        place.forget();
+                    }
                     return refused();
                 };
-                slot = Some((method, at));
+                let place = slot.get_or_insert_with(|| Place {
+                    outgoing: self,
+                    origin: &origin,
+                    method,
+                    at,
+                    left: false,
+                    told: false,
+                });
+                place.at = at;
                 if wait.is_zero() {
                     break;
                 }
@@ -184,15 +197,17 @@ impl Outgoing {
         if let Some(hold) = hold
             && !hold.before_send(method != Some(Method::Get), Duration::ZERO)
         {
+            // Not sent: its place is taken back (dropping it).
             return refused();
         }
         let first_byte = options.first_byte_timeout.unwrap_or(LONG);
         let between = options.between_bytes_timeout.unwrap_or(LONG);
+        if let Some(place) = &mut slot {
+            place.left = true;
+        }
         let resp = tokio::time::timeout(first_byte, pool.request(request)).await;
         // Counted in the window from now: the server counted it by then.
-        if let Some((method, at)) = slot {
-            self.with_pacer(&origin, method, |p, now| p.counted(at, now));
-        }
+        let slot = slot.map(Place::counted);
         let resp = resp
             .map_err(|_| Error::ConnectionReadTimeout)?
             .map_err(classify)?;
@@ -343,6 +358,55 @@ fn tls_error(e: &rustls::Error) -> Error {
 
 /// An answer's body under a between-bytes timeout. Adapted from the
 /// `IncomingResponseBody` of wasmtime-wasi-http 48's `default_send_request`.
+/// A request's place in its pacer, reserved at `at`. However the request
+/// ends, the pacer is told: counted from its answer ([`Place::counted`]);
+/// taken back when it never left; counted from when it was dropped when it
+/// left and its caller went away before the answer (a hold that gave up,
+/// a call cut off), so that it is not taken as in flight for long.
+struct Place<'a> {
+    outgoing: &'a Outgoing,
+    origin: &'a str,
+    method: Method,
+    at: Duration,
+    left: bool,
+    /// Whether the pacer already knows how it ended.
+    told: bool,
+}
+
+impl Place<'_> {
+    /// Answered (or failed) now: counted from now; its method and when it
+    /// left.
+    fn counted(mut self) -> (Method, Duration) {
+        let at = self.at;
+        self.outgoing
+            .with_pacer(self.origin, self.method, |p, now| p.counted(at, now));
+        self.told = true;
+        (self.method, at)
+    }
+
+    /// Already taken back by the pacer's check that refused it.
+    fn forget(mut self) {
+        self.told = true;
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if self.told {
+            return;
+        }
+        let (at, left) = (self.at, self.left);
+        self.outgoing
+            .with_pacer(self.origin, self.method, |p, now| {
+                if left {
+                    p.counted(at, now);
+                } else {
+                    p.release(at);
+                }
+            });
+    }
+}
+
 struct BetweenBytes {
     incoming: hyper::body::Incoming,
     timeout: Pin<Box<tokio::time::Sleep>>,
@@ -392,5 +456,68 @@ impl http_body::Body for BetweenBytes {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.incoming.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers every request at once with 200 and no body.
+    async fn answering() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = conn.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                        if conn.write_all(ok).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        format!("http://{addr}/api/v1/agents")
+    }
+
+    fn get(uri: &str) -> http::Request<WasiBody> {
+        let body = http_body_util::Empty::<axum::body::Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        http::Request::get(uri).body(body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_request_given_up_while_it_waits_gives_its_place_back() {
+        // One request a second: the first goes at once, the second waits
+        // about a second for its place, and its caller goes away.
+        let limits = Limits {
+            rate_share: Some(1),
+            ..Limits::default()
+        };
+        let out = Outgoing::new(limits, None).unwrap();
+        let uri = answering().await;
+        let origin = uri.trim_end_matches("/api/v1/agents").to_string();
+        out.send(get(&uri), RequestOptions::default(), None)
+            .await
+            .unwrap();
+        let given_up = tokio::time::timeout(
+            Duration::from_millis(100),
+            out.send(get(&uri), RequestOptions::default(), None),
+        )
+        .await;
+        assert!(given_up.is_err(), "the second waited for its place");
+        // The next waits about a second from the first, not a second
+        // beyond the place the one given up had.
+        let wait = out.with_pacer(&origin, Method::Get, |p, now| p.wait(now));
+        assert!(wait <= Duration::from_millis(1_000), "{wait:?}");
     }
 }

@@ -543,6 +543,11 @@ mod tests {
             changes.first().is_some_and(|(t, _)| *t <= 2_000),
             "{changes:?}"
         );
+        // The whole limit, in a full window with others surely in it:
+        // more than them, given back at the first chance.
+        let mut s = Share::new(5);
+        s.answered(ms(0), ms(5), 10, 0, &|_| 6);
+        assert_eq!(s.cap(), Some(9));
         // A window not full: no one gives way (the share only grows).
         for seed in 0..50 {
             let mut s = at(3, seed);

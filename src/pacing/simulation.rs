@@ -167,7 +167,7 @@ fn instances_sharing_a_limit_each_get_at_least_half_their_fair_share() {
     let timings = 8;
     for fixed in [false, true] {
         for n in [1, 2, 4] {
-            let (mut total, mut limited) = (0, 0);
+            let (mut total, mut limited, mut fewest) = (0, 0, f64::MAX);
             for seed in 0..timings {
                 let r = shared_run(Run {
                     n,
@@ -187,13 +187,15 @@ fn instances_sharing_a_limit_each_get_at_least_half_their_fair_share() {
                 if n == 1 {
                     assert_eq!(r.limited, 0, "{shown}");
                 }
+                let least = r.through.iter().min().copied().unwrap_or(0) as f64;
+                fewest = fewest.min(least / fair);
                 total += through;
                 limited += r.limited;
             }
             let used = total as f64 / (10.0 * run.as_secs_f64() * timings as f64);
             let refused = limited as f64 / (total + limited) as f64;
             let shown = format!(
-                "{n} instance(s), fixed {fixed}, {timings} timings: {used:.3} of the limit, {:.2}% answered 429",
+                "{n} instance(s), fixed {fixed}, {timings} timings: {used:.3} of the limit, {:.2}% answered 429, the fewest {fewest:.2} of a fair share",
                 refused * 100.0
             );
             eprintln!("{shown}");

@@ -579,3 +579,30 @@ fn a_slot_is_never_cut_and_hands_over_nothing_before_it_sends() {
     q.sent(ms(0));
     assert_eq!(q.hand_over(ms(0)), Duration::ZERO);
 }
+
+#[test]
+fn a_bad_setting_is_named_and_shown_only_when_it_looks_like_a_number() {
+    let message = |calls: &str| {
+        let read = Slots::read(|name| (name == CALLS_IN_FLIGHT_VAR).then(|| calls.to_string()));
+        match read {
+            Err(Error::InvalidInput { field, message }) => {
+                assert_eq!(field, "env.GLADLY_CALLS_IN_FLIGHT");
+                message
+            }
+            other => panic!("{calls}: {other:?}"),
+        }
+    };
+    for shown in ["0", "-5", "+0", "129", "99999999999999999999"] {
+        assert!(message(shown).ends_with(&format!("not {shown}")), "{shown}");
+    }
+    // A secret pasted into the wrong variable, or anything long, is not
+    // repeated: only its length.
+    for hidden in ["sk-live-abc", "a+b", "7 7", "999999999999999999999"] {
+        let m = message(hidden);
+        assert!(!m.contains(hidden), "{m}");
+        assert!(
+            m.ends_with(&format!("not the {} characters it holds", hidden.len())),
+            "{m}"
+        );
+    }
+}

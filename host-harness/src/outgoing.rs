@@ -356,13 +356,12 @@ fn tls_error(e: &rustls::Error) -> Error {
     }
 }
 
-/// An answer's body under a between-bytes timeout. Adapted from the
-/// `IncomingResponseBody` of wasmtime-wasi-http 48's `default_send_request`.
 /// A request's place in its pacer, reserved at `at`. However the request
 /// ends, the pacer is told: counted from its answer ([`Place::counted`]);
-/// taken back when it never left; counted from when it was dropped when it
-/// left and its caller went away before the answer (a hold that gave up,
-/// a call cut off), so that it is not taken as in flight for long.
+/// taken back when it never left (a hold that gave up, a caller gone while
+/// it waited); counted from when it was dropped when it left and its caller
+/// went away before the answer (a call cut off), so that it is not taken as
+/// in flight for long.
 struct Place<'a> {
     outgoing: &'a Outgoing,
     origin: &'a str,
@@ -407,6 +406,8 @@ impl Drop for Place<'_> {
     }
 }
 
+/// An answer's body under a between-bytes timeout. Adapted from the
+/// `IncomingResponseBody` of wasmtime-wasi-http 48's `default_send_request`.
 struct BetweenBytes {
     incoming: hyper::body::Incoming,
     timeout: Pin<Box<tokio::time::Sleep>>,

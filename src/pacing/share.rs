@@ -17,7 +17,7 @@
 //!   request of its share: the smaller shares take it first, and each
 //!   raise shows in the others' answers before the next one is made (in a
 //!   window that resets, room is shown only by a count half a second or
-//!   more after the turn);
+//!   more after the turn, but to a share of one);
 //! - while the window is full with others in it, a share gives one request
 //!   back, now and then, with a chance that grows as the square of its part
 //!   of the limit (at every chance while it is more than all the others'

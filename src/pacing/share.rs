@@ -6,8 +6,8 @@
 //! more than its share of its own in any window (plus margin). So shares
 //! that add up to the limit draw no 429 from how the instances' requests
 //! fall against each other, whether the server's window slides or resets
-//! on the second (a request the network delays past the margin still can). The rules keep the shares adding up to the limit
-//! and near equal:
+//! on the second (a request the network delays past the margin still
+//! can). The rules keep the shares adding up to the limit and near equal:
 //! - each answer shows how many of the window's requests were others'
 //!   (what it counted beyond this pacer's own; in a window that resets on
 //!   the second, since the turn, and scaled to a whole second: see
@@ -227,11 +227,12 @@ impl Share {
         // An answer that shows a reset says nothing of the others until
         // the turn is known: read as a window that slides, it would show
         // none (and room, or the pacer alone).
-        let reset = used < recent.len() && self.turn.last(at).is_none();
+        let turn = self.turn.last(at);
+        let reset = used < recent.len() && turn.is_none();
         let seen = if reset {
             None
         } else {
-            self.read_others(at, now, limit, used, own_since)
+            self.read_others(at, now, limit, used, turn, own_since)
         };
         if let Some(seen) = seen {
             while self
@@ -276,17 +277,19 @@ impl Share {
     }
 
     /// What the answer at `now` to its request sent at `at`, counting
-    /// `used`, shows of the others; `None` when it says nothing sure (too
-    /// near a window's turn).
+    /// `used`, shows of the others, the window's last turn before `at`
+    /// being `turn` (`None`: one that slides, or a turn not yet known);
+    /// `None` when it says nothing sure (too near a window's turn).
     fn read_others(
-        &mut self,
+        &self,
         at: Duration,
         now: Duration,
         limit: usize,
         used: usize,
+        turn: Option<(Duration, Duration)>,
         own_since: &dyn Fn(Duration) -> usize,
     ) -> Option<Others> {
-        let seen = match self.turn.last(at) {
+        let seen = match turn {
             None => {
                 // A sliding window. At least: beyond all its own that may
                 // be in it (sent or answered within a window and margin of

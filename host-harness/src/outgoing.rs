@@ -489,6 +489,21 @@ mod tests {
         format!("http://{addr}/api/v1/agents")
     }
 
+    /// A server that reads requests and never answers.
+    async fn silent() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while conn.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+                });
+            }
+        });
+        format!("http://{addr}/api/v1/agents")
+    }
+
     fn get(uri: &str) -> http::Request<WasiBody> {
         let body = http_body_util::Empty::<axum::body::Bytes>::new()
             .map_err(|never| match never {})
@@ -520,5 +535,29 @@ mod tests {
         // beyond the place the one given up had.
         let wait = out.with_pacer(&origin, Method::Get, |p, now| p.wait(now));
         assert!(wait <= Duration::from_millis(1_000), "{wait:?}");
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_caller_goes_away_after_it_left_is_counted_from_then() {
+        // One request a second, to a server that never answers: the caller
+        // gives up 300 ms after the request left. The server may have
+        // counted it at any time until then, so the next waits a window
+        // from when it was given up: not at once (taken back, as if it
+        // never left), nor a window from when it left.
+        let limits = Limits {
+            rate_share: Some(1),
+            ..Limits::default()
+        };
+        let out = Outgoing::new(limits, None).unwrap();
+        let uri = silent().await;
+        let origin = uri.trim_end_matches("/api/v1/agents").to_string();
+        let given_up = tokio::time::timeout(
+            Duration::from_millis(300),
+            out.send(get(&uri), RequestOptions::default(), None),
+        )
+        .await;
+        assert!(given_up.is_err(), "the server never answers");
+        let wait = out.with_pacer(&origin, Method::Get, |p, now| p.wait(now));
+        assert!(wait >= Duration::from_millis(900), "{wait:?}");
     }
 }

@@ -16,8 +16,8 @@
 //!   one request at a time, once the room has lasted a second for each
 //!   request of its share: the smaller shares take it first, and each
 //!   raise shows in the others' answers before the next one is made (in a
-//!   window that resets, room is shown only by a count half a second or
-//!   more after the turn, but to a share of one);
+//!   window that resets, room is shown only by a count 0.6 s or more
+//!   after the turn, but to a share of one);
 //! - while the window is full with others in it, a share gives one request
 //!   back, now and then, with a chance that grows as the square of its part
 //!   of the limit (at every chance while it is more than all the others'
@@ -71,7 +71,7 @@ const NEAR_TURN: Duration = Duration::from_millis(80);
 const AFTER_TURN: Duration = Duration::from_millis(3);
 /// A count this early after the turn may block room, but not show it:
 /// scaled up, it says too little of the rest of the second.
-const ROOM_SHOWN_FROM: Duration = Duration::from_millis(500);
+const ROOM_SHOWN_FROM: Duration = Duration::from_millis(600);
 /// A count this late after the turn stands for the whole second.
 const WHOLE_SECOND: Duration = Duration::from_millis(800);
 /// How long its own counted requests are remembered.
@@ -224,6 +224,7 @@ impl Share {
             .collect();
         recent.sort();
         self.turn.answered(now, used, &recent);
+        self.turn.followed(at, now, used);
         // An answer that shows a reset says nothing of the others until
         // the turn is known: read as a window that slides, it would show
         // none (and room, or the pacer alone).

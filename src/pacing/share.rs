@@ -147,6 +147,13 @@ impl Share {
         self.cap
     }
 
+    /// The window's last turn at or before `now` as its answers showed it,
+    /// and how unsure it is (the simulation checks it against the truth).
+    #[cfg(test)]
+    pub(super) fn turn(&self, now: Duration) -> Option<(Duration, Duration)> {
+        self.turn.last(now)
+    }
+
     /// A fraction in [0, 1), drawn.
     fn draw(&mut self) -> f64 {
         self.draws = self
@@ -655,9 +662,9 @@ mod tests {
     #[test]
     fn in_a_resetting_window_room_is_shown_only_late_in_the_second() {
         // Others hold 2 (one early in the second, one late): room for 5
-        // more. Read only early in the second, the late one never shows,
-        // and no room is taken from it, but for a share of one.
-        let early = in_a_resetting_window(3, &[150, 300, 450], &[100, 800], 9_000);
+        // more. Read only before .600 in the second, the late one never
+        // shows, and no room is taken from it, but for a share of one.
+        let early = in_a_resetting_window(3, &[150, 300, 550], &[100, 800], 9_000);
         assert!(early.iter().all(|s| *s == Some(3)), "{early:?}");
         let one = in_a_resetting_window(1, &[200], &[100, 800], 9_000);
         assert!(one.last().unwrap() > &Some(1), "{one:?}");

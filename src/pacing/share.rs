@@ -21,8 +21,9 @@
 //! - while the window is full with others in it, a share gives one request
 //!   back, now and then, with a chance that grows as the square of its part
 //!   of the limit (at every chance while it is more than all the others'
-//!   together): the larger shares give way, the smaller ones take the
-//!   room, and the shares converge;
+//!   together, and then at once down to what they leave it, but not below
+//!   them): the larger shares give way, the smaller ones take the room,
+//!   and the shares converge;
 //! - a 429 (the shares added up to more) takes at least one request off,
 //!   and down to what the others left, at most once a window;
 //! - no others seen for a while, and a window of its own alone since it
@@ -431,7 +432,16 @@ impl Share {
                 GIVE_WAY_CHANCE * (cap as f64 / limit as f64).powi(2)
             };
             if self.draw() < chance {
-                self.share_at(cap - 1, now);
+                // More than all the others: at once down to what they
+                // leave it, but not below them (from the whole limit,
+                // beside one other of 5: 5, not 9, 8, 7 a second or two
+                // apart, each step drawing 429s from the other).
+                let to = if cap > most {
+                    limit.saturating_sub(most).max(most)
+                } else {
+                    cap
+                };
+                self.share_at(to.min(cap - 1), now);
             }
         }
     }
@@ -552,6 +562,15 @@ mod tests {
         );
         assert!(
             changes.first().is_some_and(|(t, _)| *t <= 2_000),
+            "{changes:?}"
+        );
+        // And over the limit with them (7 beside 5): at once down to what
+        // they leave it, not a step at a time.
+        let mut s = at(7, 5);
+        let changes = answers(&mut s, 0, 8_000, 5);
+        assert_eq!(
+            changes.first().map(|(_, c)| *c),
+            Some(Some(5)),
             "{changes:?}"
         );
         // The whole limit, in a full window with others surely in it:
@@ -715,7 +734,11 @@ mod tests {
 
     #[test]
     fn a_429_takes_one_off_and_down_to_what_the_others_left_once_a_window() {
-        let mut s = Share::new(3);
+        // (One that does not give way: only the 429s move it.)
+        let mut s = Share {
+            gives_way: false,
+            ..Share::new(3)
+        };
         // An answer showed 4 of others'.
         s.answered(ms(0), ms(5), 10, 5, &|_| 1);
         s.refused(ms(105), 10);

@@ -219,10 +219,11 @@ fn instances_sharing_a_limit_each_get_at_least_half_their_fair_share() {
                 // share drew 30% in the benchmark; the one that cut on
                 // every spent window used 0.79 of the limit here; before
                 // room needed a reading late in a resetting second, four
-                // drew 4.1% here), not the goals, which BENCHMARKS.md
-                // measures on the real host.
+                // drew 4.1% here, and 2.9% before the turn was narrowed
+                // by answers in a row), not the goals, which
+                // BENCHMARKS.md measures on the real host.
                 assert!(used >= 0.88, "{shown}");
-                assert!(refused <= 0.035, "{shown}");
+                assert!(refused <= 0.025, "{shown}");
             }
         }
     }

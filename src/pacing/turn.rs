@@ -290,8 +290,11 @@ mod tests {
         let mut turn = known_roughly();
         // Others' requests in the count too: 6 at .880 (back at .925), 2
         // at .000 (back at .015): it fell, so the turn is after .880 and
-        // before .015.
+        // before .015. (The answer to one sent at .990, back only at
+        // .030, is not the one to set it against: it may have arrived
+        // after the one sent at .000.)
         turn.followed(ms(3_880), ms(3_925), 6);
+        turn.followed(ms(3_990), ms(4_030), 9);
         turn.followed(ms(4_000), ms(4_015), 2);
         assert_eq!(turn.last(ms(4_100)), Some((ms(3_950), ms(70))));
         // Counts that grew, or only stayed, show nothing.
@@ -319,11 +322,11 @@ mod tests {
         turn.followed(ms(4_880), ms(4_925), 6);
         turn.followed(ms(5_000), ms(5_015), 2);
         assert_eq!(turn.last(ms(5_100)), Some((ms(4_950), ms(70))));
-        // A fall between .750 and .805 contradicts the narrowing, not the
-        // sure evidence: it replaces the narrowing.
-        turn.followed(ms(6_750), ms(6_755), 8);
-        turn.followed(ms(6_800), ms(6_805), 1);
-        assert_eq!(turn.last(ms(6_900)), Some((ms(6_780), ms(30))));
+        // A fall between .800 and .875 contradicts the narrowing (just
+        // before it), not the sure evidence: it replaces the narrowing.
+        turn.followed(ms(6_800), ms(6_805), 8);
+        turn.followed(ms(6_870), ms(6_875), 1);
+        assert_eq!(turn.last(ms(6_900)), Some((ms(6_840), ms(40))));
         // Sure evidence that contradicts a narrowing, but not what was
         // sure before, takes the turn back to the sure.
         let mut turn = known_roughly();

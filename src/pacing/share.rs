@@ -21,9 +21,9 @@
 //! - while the window is full with others in it, a share gives one request
 //!   back, now and then, with a chance that grows as the square of its part
 //!   of the limit (at every chance while it is more than all the others'
-//!   together, and then at once down to what they leave it, but not below
-//!   them): the larger shares give way, the smaller ones take the room,
-//!   and the shares converge;
+//!   together, and then at once down to what they surely leave it, but
+//!   not below the most they held): the larger shares give way, the
+//!   smaller ones take the room, and the shares converge;
 //! - a 429 (the shares added up to more) takes at least one request off,
 //!   and down to what the others left, at most once a window;
 //! - no others seen for a while, and a window of its own alone since it
@@ -86,7 +86,8 @@ struct Others {
     /// judged on it): beyond its own surely counted, which a window that
     /// resets shows only in part, scaled to a whole second.
     most: usize,
-    /// At least this many (giving way is judged on it).
+    /// At least this many (whether others are there, and how far a share
+    /// more than all of them gives way, are judged on it).
     least: usize,
     /// Whether it stands for a whole window (not only the start of one
     /// that resets).
@@ -433,11 +434,14 @@ impl Share {
             };
             if self.draw() < chance {
                 // More than all the others: at once down to what they
-                // leave it, but not below them (from the whole limit,
-                // beside one other of 5: 5, not 9, 8, 7 a second or two
-                // apart, each step drawing 429s from the other).
+                // surely leave it (beyond the least they held: the most
+                // may hold its own requests in flight), but not below
+                // them (from the whole limit, beside one other of 5: 5,
+                // not 9, 8, 7 a second or two apart, each step drawing
+                // 429s from the other).
+                let least = self.recent_others(now).map(|o| o.least).max().unwrap_or(0);
                 let to = if cap > most {
-                    limit.saturating_sub(most).max(most)
+                    limit.saturating_sub(least).max(most)
                 } else {
                     cap
                 };
@@ -573,6 +577,18 @@ mod tests {
             Some(Some(5)),
             "{changes:?}"
         );
+        // From what they surely hold: about 5 of others' (its own in
+        // flight may be among them), at least 3: down to 7, not 5.
+        let mut s = Share::new(5);
+        s.others.push_back(Others {
+            at: ms(1_000),
+            most: 5,
+            least: 3,
+            whole: true,
+            late: true,
+        });
+        s.give_way(ms(1_000), 10, 10);
+        assert_eq!(s.cap(), Some(7));
         // The whole limit, in a full window with others surely in it:
         // more than them, given back at the first chance.
         let mut s = Share::new(5);

@@ -171,6 +171,12 @@ impl Share {
         self.recent_others(now).map(|o| o.most).max().unwrap_or(0)
     }
 
+    /// The most others surely held in the window, as answers showed it
+    /// within the last window (0: none surely there).
+    fn others_least(&self, now: Duration) -> usize {
+        self.recent_others(now).map(|o| o.least).max().unwrap_or(0)
+    }
+
     fn recent_others(&self, now: Duration) -> impl Iterator<Item = &Others> {
         self.others
             .iter()
@@ -423,8 +429,8 @@ impl Share {
         self.give_way_at =
             Some(now.saturating_add(GIVE_WAY_EVERY + GIVE_WAY_DRAWN.mul_f64(self.draw())));
         let most = self.others_most(now);
-        let others_there = self.recent_others(now).any(|o| o.least > 0);
-        if cap > 1 && others_there && cap + most >= limit {
+        let least = self.others_least(now);
+        if cap > 1 && least > 0 && cap + most >= limit {
             // More than all the others together: surely more than a fair
             // share, given back at the first chance.
             let chance = if cap > most {
@@ -439,7 +445,6 @@ impl Share {
                 // them (from the whole limit, beside one other of 5: 5,
                 // not 9, 8, 7 a second or two apart, each step drawing
                 // 429s from the other).
-                let least = self.recent_others(now).map(|o| o.least).max().unwrap_or(0);
                 let to = if cap > most {
                     limit.saturating_sub(least).max(most)
                 } else {

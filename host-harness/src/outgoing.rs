@@ -466,20 +466,18 @@ mod tests {
     use http_body_util::BodyExt;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// A server that answers every request at once with 200 and no body.
-    async fn answering() -> String {
+    /// A server that answers every request at once with 200 and no body,
+    /// or (`answers` false) reads requests and never answers.
+    async fn serve(answers: bool) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
                 tokio::spawn(async move {
                     let mut buf = [0u8; 4096];
-                    while let Ok(n) = conn.read(&mut buf).await {
-                        if n == 0 {
-                            break;
-                        }
+                    while conn.read(&mut buf).await.is_ok_and(|n| n > 0) {
                         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-                        if conn.write_all(ok).await.is_err() {
+                        if answers && conn.write_all(ok).await.is_err() {
                             break;
                         }
                     }
@@ -489,19 +487,16 @@ mod tests {
         format!("http://{addr}/api/v1/agents")
     }
 
-    /// A server that reads requests and never answers.
-    async fn silent() -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    while conn.read(&mut buf).await.is_ok_and(|n| n > 0) {}
-                });
-            }
-        });
-        format!("http://{addr}/api/v1/agents")
+    /// A host that sends one request a second to `uri`, and the origin its
+    /// pacer is kept under.
+    fn one_a_second(uri: &str) -> (Outgoing, String) {
+        let limits = Limits {
+            rate_share: Some(1),
+            ..Limits::default()
+        };
+        let out = Outgoing::new(limits, None).unwrap();
+        let origin = uri.trim_end_matches("/api/v1/agents").to_string();
+        (out, origin)
     }
 
     fn get(uri: &str) -> http::Request<WasiBody> {
@@ -515,13 +510,8 @@ mod tests {
     async fn a_request_given_up_while_it_waits_gives_its_place_back() {
         // One request a second: the first goes at once, the second waits
         // about a second for its place, and its caller goes away.
-        let limits = Limits {
-            rate_share: Some(1),
-            ..Limits::default()
-        };
-        let out = Outgoing::new(limits, None).unwrap();
-        let uri = answering().await;
-        let origin = uri.trim_end_matches("/api/v1/agents").to_string();
+        let uri = serve(true).await;
+        let (out, origin) = one_a_second(&uri);
         out.send(get(&uri), RequestOptions::default(), None)
             .await
             .unwrap();
@@ -544,13 +534,8 @@ mod tests {
         // counted it at any time until then, so the next waits a window
         // from when it was given up: not at once (taken back, as if it
         // never left), nor a window from when it left.
-        let limits = Limits {
-            rate_share: Some(1),
-            ..Limits::default()
-        };
-        let out = Outgoing::new(limits, None).unwrap();
-        let uri = silent().await;
-        let origin = uri.trim_end_matches("/api/v1/agents").to_string();
+        let uri = serve(false).await;
+        let (out, origin) = one_a_second(&uri);
         let given_up = tokio::time::timeout(
             Duration::from_millis(300),
             out.send(get(&uri), RequestOptions::default(), None),

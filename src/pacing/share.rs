@@ -560,28 +560,20 @@ mod tests {
         };
         let (four, two) = (gave_way(4, 6), gave_way(2, 8));
         assert!(four > 3 * two.max(1), "4 of 10: {four}, 2 of 10: {two}");
+        // A share of 7 beside `others`, for 8 s: its first change.
+        let first_change = |others| {
+            let changes = answers(&mut at(7, 5), 0, 8_000, others);
+            (changes.first().copied(), format!("{changes:?}"))
+        };
         // More than all the others together: given back at once, down to
         // the others' part.
-        let mut s = at(7, 5);
-        let changes = answers(&mut s, 0, 8_000, 3);
-        assert_eq!(
-            changes.first().map(|(_, c)| *c),
-            Some(Some(6)),
-            "{changes:?}"
-        );
-        assert!(
-            changes.first().is_some_and(|(t, _)| *t <= 2_000),
-            "{changes:?}"
-        );
+        let (first, changes) = first_change(3);
+        assert_eq!(first.map(|(_, c)| c), Some(Some(6)), "{changes}");
+        assert!(first.is_some_and(|(t, _)| t <= 2_000), "{changes}");
         // And over the limit with them (7 beside 5): at once down to what
         // they leave it, not a step at a time.
-        let mut s = at(7, 5);
-        let changes = answers(&mut s, 0, 8_000, 5);
-        assert_eq!(
-            changes.first().map(|(_, c)| *c),
-            Some(Some(5)),
-            "{changes:?}"
-        );
+        let (first, changes) = first_change(5);
+        assert_eq!(first.map(|(_, c)| c), Some(Some(5)), "{changes}");
         // From what they surely hold: about 5 of others' (its own in
         // flight may be among them), at least 3: down to 7, not 5.
         let mut s = Share::new(5);

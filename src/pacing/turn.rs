@@ -295,6 +295,17 @@ mod tests {
         turn
     }
 
+    /// Known roughly, then narrowed by a count that fell from 6 (sent at
+    /// .880, back at .925) to 2 (sent at .000, back at .015): after .880
+    /// and before .015, about .950.
+    fn known_and_narrowed() -> Turn {
+        let mut turn = known_roughly();
+        turn.followed(ms(3_880), ms(3_925), 6);
+        turn.followed(ms(4_000), ms(4_015), 2);
+        assert_eq!(turn.last(ms(4_100)), Some((ms(3_950), ms(70))));
+        turn
+    }
+
     #[test]
     fn a_count_that_fell_narrows_a_known_turn() {
         let mut turn = known_roughly();
@@ -339,17 +350,13 @@ mod tests {
         assert_eq!(turn.last(ms(6_900)), Some((ms(6_840), ms(40))));
         // Sure evidence that contradicts a narrowing, but not what was
         // sure before, takes the turn back to the sure.
-        let mut turn = known_roughly();
-        turn.followed(ms(3_880), ms(3_925), 6);
-        turn.followed(ms(4_000), ms(4_015), 2);
+        let mut turn = known_and_narrowed();
         turn.answered(ms(4_855), 1, &[ms(4_750), ms(4_800)]);
         assert_eq!(turn.last(ms(4_900)), Some((ms(4_805), ms(55))));
         // Sure evidence that would leave the turn in two places (a reset
         // after .940 and before .915 of the next second: not at .920 to
         // .930) is left out, and the turn stays known.
-        let mut turn = known_roughly();
-        turn.followed(ms(3_880), ms(3_925), 6);
-        turn.followed(ms(4_000), ms(4_015), 2);
+        let mut turn = known_and_narrowed();
         turn.answered(ms(5_915), 1, &[ms(4_940), ms(5_900)]);
         assert_eq!(turn.last(ms(6_000)), Some((ms(5_950), ms(70))));
     }

@@ -24,8 +24,7 @@
 //! four instances then put the turn 5 ms from the truth at the median (the
 //! right 10 ms bin) and 35 ms at 9 answers in 10, where the sure evidence
 //! alone put it 50 ms and 110 ms off; a count read since the turn is then
-//! scaled from the
-//! part of the second that really went by.
+//! scaled from the part of the second that really went by.
 
 use std::collections::VecDeque;
 use std::time::Duration;

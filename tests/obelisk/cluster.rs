@@ -239,6 +239,29 @@ pub fn deployment(dir: &Path, lock_expiry_secs: u32) -> PathBuf {
     path
 }
 
+/// Sets the calls in flight of the deployment file at `path` (the shipped
+/// one, made runnable) to `calls`: the engine's `exec.instance_limiter`
+/// and the component's `GLADLY_CALLS_IN_FLIGHT` together, as the README
+/// tells an operator to.
+pub fn set_calls_in_flight(path: &Path, calls: usize) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let (limiter, told) = (
+        "exec.instance_limiter = 5",
+        r#"{ key = "GLADLY_CALLS_IN_FLIGHT", value = "5" }"#,
+    );
+    assert!(
+        text.contains(limiter) && text.contains(told),
+        "the shipped deployment runs 5 calls in flight"
+    );
+    let text = text
+        .replace(limiter, &format!("exec.instance_limiter = {calls}"))
+        .replace(
+            told,
+            &format!(r#"{{ key = "GLADLY_CALLS_IN_FLIGHT", value = "{calls}" }}"#),
+        );
+    std::fs::write(path, text).unwrap();
+}
+
 /// One Obelisk server, a child process; killed (SIGKILL) on drop.
 pub struct Node {
     pub name: String,

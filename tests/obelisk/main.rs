@@ -588,15 +588,17 @@ struct Run {
 }
 
 /// One throughput setting: `nodes` servers with the shipped deployment
-/// (`share`: their `GLADLY_RATE_SHARE`), against a sandbox with `rate_limit`
-/// per second and method counted in `window` (`None`: no limit); `kill`: the
-/// second server is killed once a third of the agents exist.
+/// (`share`: their `GLADLY_RATE_SHARE`; `calls`: their calls in flight, if
+/// not the shipped 5), against a sandbox with `rate_limit` per second and
+/// method counted in `window` (`None`: no limit); `kill`: the second server
+/// is killed once a third of the agents exist.
 #[derive(Clone, Copy)]
 struct Setting {
     nodes: usize,
     rate_limit: Option<u32>,
     window: gladly_sandbox::Window,
     share: Option<u32>,
+    calls: Option<usize>,
     kill: bool,
 }
 
@@ -617,6 +619,9 @@ fn throughput(setting: Setting, n: usize) -> Option<Run> {
     let mut stage = Stage::new(&format!("bench-{}-{limit}", setting.nodes), config, 120)?;
     if let Some(share) = setting.share {
         stage.env.push(("GLADLY_RATE_SHARE", share.to_string()));
+    }
+    if let Some(calls) = setting.calls {
+        cluster::set_calls_in_flight(&stage.deployment, calls);
     }
     let mut servers: Vec<Node> = (0..setting.nodes)
         .map(|i| stage.node(&format!("n{i}"), 15110 + i as u16, i == 0))
@@ -670,28 +675,36 @@ fn throughput_on_one_node_and_two() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    println!("{n} provisions per run; shipped settings (5 calls in flight per node)");
+    println!("{n} provisions per run; shipped settings but where calls in flight say");
     println!(
-        "| sandbox limit | window | nodes | GLADLY_RATE_SHARE | seconds | executions/s | requests | answered 429 | submitting (s) | servers' CPU (s) | machine busy | survivor, agents/s |"
+        "| sandbox limit | window | nodes | calls in flight | GLADLY_RATE_SHARE | seconds | executions/s | requests | answered 429 | submitting (s) | servers' CPU (s) | machine busy | survivor, agents/s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let limited = |nodes, window, share, kill| Setting {
         nodes,
         rate_limit: Some(10),
         window,
         share,
+        calls: None,
         kill,
+    };
+    let ten_calls = |window| Setting {
+        calls: Some(10),
+        ..limited(1, window, None, false)
     };
     let free = |nodes| Setting {
         nodes,
         rate_limit: None,
         window: Sliding,
         share: None,
+        calls: None,
         kill: false,
     };
     for setting in [
         limited(1, Sliding, None, false),
         limited(1, Fixed, None, false),
+        ten_calls(Sliding),
+        ten_calls(Fixed),
         limited(2, Sliding, None, false),
         limited(2, Fixed, None, false),
         limited(2, Sliding, Some(5), false),
@@ -712,9 +725,10 @@ fn throughput_on_one_node_and_two() {
             (Some(_), Fixed) => "fixed",
         };
         println!(
-            "| {shown} | {window} | {}{} | {} | {:.1} | {:.2} | {} | {} ({:.1}%) | {:.1} | {:.1} | {:.0}% | {} |",
+            "| {shown} | {window} | {}{} | {} | {} | {:.1} | {:.2} | {} | {} ({:.1}%) | {:.1} | {:.1} | {:.0}% | {} |",
             setting.nodes,
             if setting.kill { ", one killed" } else { "" },
+            setting.calls.unwrap_or(5),
             setting.share.map_or("unset".to_string(), |s| s.to_string()),
             run.secs,
             n as f64 / run.secs,

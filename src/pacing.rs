@@ -100,6 +100,14 @@ const GRID_REACH: Duration = Duration::from_millis(100);
 /// a call's POST or PATCH follows its GET, answered by then from a server
 /// near enough for the grid to help.
 const GRID_LATER: Duration = MARGIN;
+/// Between a grid's points, beyond the slot's spacing: a sleep ends, and a
+/// request leaves, a little after the point it waited for (a millisecond
+/// or two), and the point after the next request's allowed time must still
+/// be the next one.
+const GRID_SLACK: Duration = Duration::from_millis(5);
+/// The wall clock must read later than this (2020-01-01) for slots to use
+/// a grid: a host whose clock is unset gives each instance its own.
+const WALL_CLOCK_SET: Duration = Duration::from_secs(1_577_836_800);
 /// The settings a call reads from its environment when it runs in a fresh
 /// instance per call, as on Obelisk (see the module's notes).
 pub const CALLS_IN_FLIGHT_VAR: &str = "GLADLY_CALLS_IN_FLIGHT";
@@ -119,8 +127,8 @@ impl Slots {
     /// `setting`; `None` when neither is set (an empty share is the
     /// organisation's limit). A value that is not a whole number from 1 to
     /// 128, a share without the number of calls, or a share below it (each
-    /// call sends at least one request a second) is an error naming the
-    /// setting.
+    /// call sends at least one request a second), or more calls than
+    /// [`DEFAULT_LIMIT`] without a share, is an error naming the setting.
     pub fn read(mut setting: impl FnMut(&str) -> Option<String>) -> Result<Option<Self>, Error> {
         let mut number = |name: &str| -> Result<Option<usize>, Error> {
             let Some(raw) = setting(name) else {
@@ -158,6 +166,12 @@ impl Slots {
                 format!("env.{RATE_SHARE_VAR}"),
                 format!(
                     "must be at least {CALLS_IN_FLIGHT_VAR} ({calls}): each call in flight sends at least one request a second, so {calls} calls would send more than {share}; lower Obelisk's exec.instance_limiter and {CALLS_IN_FLIGHT_VAR} together"
+                ),
+            )),
+            (Some(calls), None) if calls > DEFAULT_LIMIT => Err(Error::invalid(
+                format!("env.{CALLS_IN_FLIGHT_VAR}"),
+                format!(
+                    "must be at most {DEFAULT_LIMIT} (Gladly's published limit) while {RATE_SHARE_VAR} is empty: each call in flight sends at least one request a second, so {calls} calls would send more than the organisation allows; lower Obelisk's exec.instance_limiter and {CALLS_IN_FLIGHT_VAR} together, or set {RATE_SHARE_VAR} to a limit Gladly granted above {DEFAULT_LIMIT}"
                 ),
             )),
             (Some(calls), share) => Ok(Some(Self { calls, share })),
@@ -270,8 +284,9 @@ pub struct Pacer {
     instance: bool,
     /// Whether its share was started from an answer that could be read.
     started: bool,
-    /// A slot's grid (see [`Grid`]), for as long as its share is the one
-    /// it started with.
+    /// A slot's grid (see [`Grid`]), from the share it started with: the
+    /// grid of the next call in the slot, which starts with it again,
+    /// whatever an answer declared since.
     grid: Option<Grid>,
 }
 
@@ -319,10 +334,11 @@ impl Pacer {
 
     /// A slot's pacer for `method`, on its node's grid: `now` on its clock
     /// is `wall` on the wall clock. The GET grid's points are a request
-    /// apart at the slot's share (the one it starts with); the other
-    /// methods' lie [`GRID_LATER`] after them. A slot whose requests are
-    /// less than twice [`GRID_REACH`] apart has no grid: a point would
-    /// always be within reach.
+    /// (and [`GRID_SLACK`]) apart at the slot's share (the one it starts
+    /// with); the other methods' lie [`GRID_LATER`] after them. A slot
+    /// whose requests are less than twice [`GRID_REACH`] apart has no grid
+    /// (a point would always be within reach), nor one whose wall clock is
+    /// not set ([`WALL_CLOCK_SET`]).
     pub fn slot_on_grid(slots: Slots, method: Method, now: Duration, wall: Duration) -> Self {
         let pacer = Self::slot(slots);
         let spacing = pacer.spacing();
@@ -330,10 +346,9 @@ impl Pacer {
             Method::Get => Duration::ZERO,
             Method::Post | Method::Patch => GRID_LATER,
         };
-        Self {
-            grid: (spacing >= 2 * GRID_REACH).then(|| Grid::new(spacing, phase, now, wall)),
-            ..pacer
-        }
+        let grid = (spacing >= 2 * GRID_REACH && wall > WALL_CLOCK_SET)
+            .then(|| Grid::new(spacing + GRID_SLACK, phase, now, wall));
+        Self { grid, ..pacer }
     }
 
     /// The organisation's limit, as the last answer declared it (Gladly's
@@ -363,16 +378,10 @@ impl Pacer {
         (WINDOW + MARGIN) / self.cap() as u32
     }
 
-    /// The grid, while its share is the one it started with (a call after
-    /// it starts with that share again).
-    fn grid(&self) -> Option<&Grid> {
-        self.grid.as_ref().filter(|g| g.period == self.spacing())
-    }
-
     /// The point of its grid a request allowed at `at` is sent at: the
     /// first at or after it, when that is within [`GRID_REACH`].
     fn grid_point(&self, at: Duration) -> Option<Duration> {
-        let point = self.grid()?.at_or_after(at);
+        let point = self.grid.as_ref()?.at_or_after(at);
         (point.saturating_sub(at) <= GRID_REACH).then_some(point)
     }
 
@@ -384,11 +393,15 @@ impl Pacer {
     /// When, at `now` or later, the next request may be sent: not before
     /// the last one (requests go in the order they asked), nor while the
     /// last answer says the second is spent, nor while `cap` of its own
-    /// are in the window; a slot's, at the point of its grid just after,
-    /// if there is one within reach.
+    /// are in the window; a slot's first, at the point of its grid just
+    /// after, if there is one within reach (what [`Pacer::hand_over`]
+    /// counts on).
     pub fn next_send(&self, now: Duration) -> Duration {
         let at = self.allowed(now);
-        self.grid_point(at).unwrap_or(at)
+        match self.sent.is_empty() {
+            true => self.grid_point(at).unwrap_or(at),
+            false => at,
+        }
     }
 
     /// When, at `now` or later, the rules of [`Pacer::next_send`] let the
@@ -489,11 +502,11 @@ impl Pacer {
     /// when it left if answered within [`MARGIN`]).
     pub fn counted(&mut self, at: Duration, now: Duration) {
         self.release(at);
-        // A slot's request answered within the margin reached the server
-        // within it, which the margin covers: it holds its place from when
-        // it left. (A request `cap` later then arrives at least a window
-        // after it, and the slot keeps to its grid.)
-        let from = if self.calls.is_some() && now.saturating_sub(at) <= MARGIN {
+        // A slot's request answered within half the margin reached the
+        // server within it, which the margin covers: it holds its place
+        // from when it left. (A request `cap` later then arrives more than
+        // a window after it, and the slot keeps to its grid.)
+        let from = if self.calls.is_some() && now.saturating_sub(at) < MARGIN / 2 {
             at
         } else {
             now.max(at)

@@ -485,13 +485,15 @@ pub(super) fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
 
 /// The arrival times, at the server, of the GETs of `slots.calls`
 /// slots of one node each running calls back to back for `run`, every
-/// call a fresh slot pacer on the node's grid (its wall clock `wall` ahead
-/// of the simulated one) sending 1 to 3 GETs with answers taking 1 to 40
-/// ms (arriving any time before), some saying the second is spent, some
-/// 429s, and the engine 0 to `pause` ms between calls (a small xorshift
-/// picks them); `busy`: others fill the organisation's window too.
+/// call a fresh slot pacer on the node's grid (the wall clock set, its
+/// phase from `seed`) sending 1 to 3 GETs, each leaving up to 2 ms after
+/// its pacer's time (sleeps overshoot), with answers taking 1 to 40 ms
+/// (arriving any time before) and declaring a limit of `declared`, some
+/// saying the second is spent, some 429s, and the engine 0 to `pause` ms
+/// between calls (a small xorshift picks them); `busy`: others fill the
+/// organisation's window too.
 fn slot_arrivals(slots: Slots, run: Duration, seed: u64, busy: bool) -> Vec<Duration> {
-    slot_arrivals_on(slots, run, seed, busy, ms(seed * 97), 30)
+    slot_arrivals_on(slots, run, seed, busy, 30, 10)
 }
 
 fn slot_arrivals_on(
@@ -499,17 +501,18 @@ fn slot_arrivals_on(
     run: Duration,
     seed: u64,
     busy: bool,
-    wall: Duration,
     pause: u64,
+    declared: usize,
 ) -> Vec<Duration> {
     let mut pick = xorshift(seed);
+    let wall = Duration::from_secs(1_700_000_000) + ms(seed * 97);
     let mut arrivals = Vec::new();
     for _ in 0..slots.calls {
         let mut t = ms(pick(30));
         while t < run {
             let mut p = Pacer::slot_on_grid(slots, Method::Get, t, wall + t);
             for _ in 0..=pick(3) {
-                t += p.wait(t);
+                t += p.wait(t) + Duration::from_micros(pick(2_000));
                 let at = t;
                 let took = ms(1 + pick(40));
                 arrivals.push(at + took.mul_f64(pick(100) as f64 / 100.0));
@@ -522,7 +525,11 @@ fn slot_arrivals_on(
                 } else {
                     5
                 };
-                p.answered(at, t, left(remaining), remaining == 0 && pick(2) == 0);
+                let headers = RateHeaders {
+                    limit: Some(declared),
+                    remaining: Some(remaining.min(declared)),
+                };
+                p.answered(at, t, headers, remaining == 0 && pick(2) == 0);
             }
             t += p.hand_over(t);
             t += ms(pick(pause + 1));
@@ -574,18 +581,30 @@ fn slots_of_fresh_calls_never_put_more_than_the_share_in_a_window() {
 #[test]
 fn on_its_grid_a_node_keeps_its_share_whatever_the_engine_pauses() {
     // Pauses between calls up to 150 ms, longer than the grid's reach, so
-    // calls both catch their point and miss it; one to ten calls a node.
+    // calls both catch their point and miss it; one to ten calls a node,
+    // each slot its part of the limit (three calls: 3 each, 9 together).
     for seed in 1..40 {
         for calls in [1, 2, 3, 5, 10] {
             let slots = Slots { calls, share: None };
+            let most = calls * (10 / calls);
             for busy in [false, true] {
-                let a = slot_arrivals_on(slots, ms(10_000), seed, busy, ms(seed * 53), 150);
-                let most = busiest_window(&a);
+                let a = slot_arrivals_on(slots, ms(10_000), seed, busy, 150, 10);
+                let seen = busiest_window(&a);
                 assert!(
-                    most <= 10,
-                    "seed {seed}, {calls} calls, busy {busy}: {most}"
+                    seen <= most,
+                    "seed {seed}, {calls} calls, busy {busy}: {seen}"
                 );
             }
+        }
+        // An organisation that declares 5: each call starts at its part of
+        // Gladly's 10 (off the grid of its part of 5) until an answer says.
+        let five = Slots {
+            calls: 5,
+            share: None,
+        };
+        for busy in [false, true] {
+            let a = slot_arrivals_on(five, ms(10_000), seed, busy, 150, 5);
+            assert!(busiest_window(&a) <= 5, "seed {seed}, busy {busy}");
         }
     }
 }
@@ -674,15 +693,20 @@ fn a_slot_whose_requests_are_close_has_no_grid() {
         calls: 1,
         share: None,
     };
+    let set = Duration::from_secs(2_100_000_000);
     for wall in [ms(0), ms(37), ms(101)] {
-        let p = Pacer::slot_on_grid(one, Method::Get, ms(0), wall);
+        let p = Pacer::slot_on_grid(one, Method::Get, ms(0), set + wall);
         assert_eq!(p.next_send(ms(0)), ms(0));
     }
-    // Two calls (205 ms apart) have one.
+    // Two calls (205 ms apart, points 210 ms apart) have one: 2.1e9 s is
+    // a point, 150 ms past it the next is 60 ms away.
     let two = Slots {
         calls: 2,
         share: None,
     };
+    let p = Pacer::slot_on_grid(two, Method::Get, ms(0), set + ms(150));
+    assert_eq!(p.next_send(ms(0)), ms(60));
+    // ... but not on a host whose wall clock is not set (before 2020).
     let p = Pacer::slot_on_grid(two, Method::Get, ms(0), ms(150));
-    assert_eq!(p.next_send(ms(0)), ms(55));
+    assert_eq!(p.next_send(ms(0)), ms(0));
 }

@@ -7,15 +7,18 @@
 use super::*;
 use crate::pacing::{CALLS_IN_FLIGHT_VAR, MARGIN, RATE_SHARE_VAR, WINDOW};
 
-/// A wall-clock time on a point of the GET grid of a slot sending one or
-/// two requests a window (they are 1.025 s and 512.5 ms apart).
-const ON_GRID: Duration = Duration::from_secs(1_025_000_000);
+/// A wall-clock time (in 2035) on a point of the GET grid of a slot
+/// sending two requests a window: its points are 512.5 ms (the spacing)
+/// and 5 ms (the slack) apart.
+const ON_GRID: Duration = Duration::from_secs(2_070_000_000);
 /// One 200 ms past it: a slot's next request may go more than the grid's
 /// reach (100 ms) before the grid's next point, so the call holds its slot
-/// until then, as off any grid.
+/// until then, as off any grid (so too with one request a window, 1.03 s).
 const OFF_GRID: Duration = ON_GRID.saturating_add(Duration::from_millis(200));
 /// How long before a point of its grid a call may hand its slot over.
 const REACH: Duration = Duration::from_millis(100);
+/// Between a grid's points, beyond the spacing.
+const SLACK: Duration = Duration::from_millis(5);
 
 /// A script whose wall clock starts off the grid.
 fn off_grid() -> Script {
@@ -97,32 +100,33 @@ fn a_spent_second_seen_by_a_slot_holds_it_until_a_slot_frees() {
 fn on_its_grid_a_call_hands_over_before_its_next_request_could_go() {
     // Five calls at Gladly's 10, the call starting on a point of the GET
     // grid: its GET goes at once, and the next may go half a window (plus
-    // margin) later, itself a point. The call hands over the grid's reach
-    // before it; the next call, starting then, waits for the point and
-    // sends its GET on it.
+    // margin) later, 5 ms before the next point. The call hands over the
+    // grid's reach before that point; the next call, starting then, waits
+    // for the point and sends its GET on it.
     let mut s = Script::default()
         .wall_clock_at(ON_GRID)
         .setting(CALLS_IN_FLIGHT_VAR, "5")
         .answer_with(200, &limited("9"), "[]")
         .answer_with(200, &limited("8"), "[]");
     ops::list_teams(&mut s, &conn()).unwrap();
-    let half = (WINDOW + MARGIN) / 2;
-    assert_eq!(s.slept, vec![half - REACH]);
+    let point = (WINDOW + MARGIN) / 2 + SLACK;
+    assert_eq!(s.slept, vec![point - REACH]);
     ops::list_teams(&mut s, &conn()).unwrap();
-    assert_eq!(s.slept, vec![half - REACH, REACH, half - REACH]);
+    assert_eq!(s.slept, vec![point - REACH, REACH, point - REACH]);
 }
 
 #[test]
 fn on_its_grid_a_spent_second_still_holds_a_whole_window() {
     // The answer says the organisation's second is spent: the next GET may
-    // go only a window (plus margin) after this one, two points on; the
-    // call holds until the reach before that point.
+    // go only a window (plus margin) after this one, 10 ms before the
+    // second point on; the call holds until the reach before that point.
     let mut s = Script::default()
         .wall_clock_at(ON_GRID)
         .setting(CALLS_IN_FLIGHT_VAR, "5")
         .answer_with(200, &limited("0"), "[]");
     ops::list_teams(&mut s, &conn()).unwrap();
-    assert_eq!(s.slept, vec![WINDOW + MARGIN - REACH]);
+    let second_point = WINDOW + MARGIN + 2 * SLACK;
+    assert_eq!(s.slept, vec![second_point - REACH]);
 }
 
 #[test]
@@ -149,6 +153,16 @@ fn bad_settings_are_refused_naming_the_setting_and_nothing_is_sent() {
             vec![(CALLS_IN_FLIGHT_VAR, "5"), (RATE_SHARE_VAR, "3")],
             "env.GLADLY_RATE_SHARE",
         ),
+        // Twenty calls, each at least one request a second, would send 20
+        // a second where Gladly allows 10.
+        (
+            vec![(CALLS_IN_FLIGHT_VAR, "20")],
+            "env.GLADLY_CALLS_IN_FLIGHT",
+        ),
+        (
+            vec![(CALLS_IN_FLIGHT_VAR, "11"), (RATE_SHARE_VAR, " ")],
+            "env.GLADLY_CALLS_IN_FLIGHT",
+        ),
     ] {
         let mut s = Script {
             settings,
@@ -158,7 +172,7 @@ fn bad_settings_are_refused_naming_the_setting_and_nothing_is_sent() {
             Err(Error::InvalidInput { field: f, message }) => {
                 assert_eq!(f, field, "{message}");
                 assert!(
-                    ["whole number", "must be set", "at least"]
+                    ["whole number", "must be set", "at least", "at most"]
                         .iter()
                         .any(|m| message.contains(m)),
                     "{message}"

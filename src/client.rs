@@ -102,12 +102,7 @@ impl<'t, T: Transport> Client<'t, T> {
         };
         let authorization = format!("Basic {credential}");
         let pacing = match Slots::read(|name| transport.setting(name))? {
-            Some(slots) => {
-                // The node's slots share a grid through the wall clock.
-                let (now, wall) = (transport.monotonic(), transport.wall());
-                let on_grid = |m| Pacer::slot_on_grid(slots, m, now, wall);
-                PerMethod::from_fn(on_grid)
-            }
+            Some(slots) => PerMethod::each(Pacer::slot(slots)),
             None => PerMethod::default(),
         };
         let ends_at = transport.monotonic().saturating_add(CALL_DEADLINE);

@@ -49,14 +49,7 @@
 //! one left off, without any state between them. So a node never has more
 //! than its share in a window, whatever the calls do, as long as the share
 //! (or the declared limit) is at least the calls in flight: a slot sends at
-//! least one request a window. A slot's requests answered within
-//! [`MARGIN`] count from when they left (the margin covers their way
-//! there), so that they keep a steady beat; and the calls of a node share
-//! a grid of times through the wall clock ([`Grid`]), a request apart: a
-//! call's first request goes at the grid's next point if one is within
-//! [`GRID_REACH`], so a call whose next request would go just before a
-//! point hands its slot over that much earlier, and the engine's own pause
-//! between calls passes while the slot waits, not after.
+//! least one request a window.
 //!
 //! Times are [`Duration`]s since any fixed start the caller chooses (the
 //! transport's monotonic clock in the component, an `Instant` in the host),
@@ -90,24 +83,6 @@ const MEMORY: usize = 128;
 /// (it reached the server long ago, or never will); that only makes the
 /// others look more, never fewer.
 const FLIGHT_FORGOTTEN: Duration = Duration::from_secs(10);
-/// A slot's grid (see [`Slots`]): how long before one of its points a
-/// slot may send at that point rather than at once, and so how long before
-/// it a call may hand its slot over. More than the engine's own pause
-/// between one call in a slot and the next (tens of milliseconds on
-/// Obelisk) plus [`GRID_LATER`].
-const GRID_REACH: Duration = Duration::from_millis(100);
-/// How long after a point of the GET grid the other methods' points lie:
-/// a call's POST or PATCH follows its GET, answered by then from a server
-/// near enough for the grid to help.
-const GRID_LATER: Duration = MARGIN;
-/// Between a grid's points, beyond the slot's spacing: a sleep ends, and a
-/// request leaves, a little after the point it waited for (a millisecond
-/// or two), and the point after the next request's allowed time must still
-/// be the next one.
-const GRID_SLACK: Duration = Duration::from_millis(5);
-/// The wall clock must read later than this (2020-01-01) for slots to use
-/// a grid: a host whose clock is unset gives each instance its own.
-const WALL_CLOCK_SET: Duration = Duration::from_secs(1_577_836_800);
 /// The settings a call reads from its environment when it runs in a fresh
 /// instance per call, as on Obelisk (see the module's notes).
 pub const CALLS_IN_FLIGHT_VAR: &str = "GLADLY_CALLS_IN_FLIGHT";
@@ -186,52 +161,6 @@ impl Slots {
     }
 }
 
-/// The times a node's slots send one method's requests at: every `period`
-/// from `origin`, on the pacer's clock. The calls of a node find the same
-/// grid through the wall clock, which every fresh instance shares (its
-/// monotonic clock starts anew), so a call can hand its slot over before
-/// its next request could go, overlapping the engine's pause between calls
-/// with the wait (see [`Pacer::hand_over`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Grid {
-    origin: Duration,
-    period: Duration,
-}
-
-impl Grid {
-    /// The grid whose points fall `phase` after whole multiples of `period`
-    /// since the Unix epoch, for a pacer whose clock reads `now` at the
-    /// instant the wall clock reads `wall`.
-    fn new(period: Duration, phase: Duration, now: Duration, wall: Duration) -> Self {
-        let p = period.as_nanos().max(1);
-        let past_a_point = (wall.as_nanos() % p + p - phase.as_nanos() % p) % p;
-        Self {
-            origin: now.saturating_add(nanos((p - past_a_point) % p)),
-            period,
-        }
-    }
-
-    /// Its first point at or after `t`.
-    fn at_or_after(&self, t: Duration) -> Duration {
-        let (p, o, t) = (
-            self.period.as_nanos().max(1),
-            self.origin.as_nanos(),
-            t.as_nanos(),
-        );
-        nanos(if t <= o {
-            o - (o - t) / p * p
-        } else {
-            o + (t - o).div_ceil(p) * p
-        })
-    }
-}
-
-/// `n` nanoseconds, at most [`Duration::MAX`].
-fn nanos(n: u128) -> Duration {
-    let second = 1_000_000_000;
-    u64::try_from(n / second).map_or(Duration::MAX, |s| Duration::new(s, (n % second) as u32))
-}
-
 /// What one answer said of the rate limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RateHeaders {
@@ -284,10 +213,6 @@ pub struct Pacer {
     instance: bool,
     /// Whether its share was started from an answer that could be read.
     started: bool,
-    /// A slot's grid (see [`Grid`]), from the share it started with: the
-    /// grid of the next call in the slot, which starts with it again,
-    /// whatever an answer declared since.
-    grid: Option<Grid>,
 }
 
 impl Pacer {
@@ -332,25 +257,6 @@ impl Pacer {
         }
     }
 
-    /// A slot's pacer for `method`, on its node's grid: `now` on its clock
-    /// is `wall` on the wall clock. The GET grid's points are a request
-    /// (and [`GRID_SLACK`]) apart at the slot's share (the one it starts
-    /// with); the other methods' lie [`GRID_LATER`] after them. A slot
-    /// whose requests are less than twice [`GRID_REACH`] apart has no grid
-    /// (a point would always be within reach), nor one whose wall clock is
-    /// not set ([`WALL_CLOCK_SET`]).
-    pub fn slot_on_grid(slots: Slots, method: Method, now: Duration, wall: Duration) -> Self {
-        let pacer = Self::slot(slots);
-        let spacing = pacer.spacing();
-        let phase = match method {
-            Method::Get => Duration::ZERO,
-            Method::Post | Method::Patch => GRID_LATER,
-        };
-        let grid = (spacing >= 2 * GRID_REACH && wall > WALL_CLOCK_SET)
-            .then(|| Grid::new(spacing + GRID_SLACK, phase, now, wall));
-        Self { grid, ..pacer }
-    }
-
     /// The organisation's limit, as the last answer declared it (Gladly's
     /// published one before any did).
     fn limit(&self) -> usize {
@@ -372,19 +278,6 @@ impl Pacer {
         (whole / self.calls.unwrap_or(1)).clamp(1, MEMORY)
     }
 
-    /// A window (plus margin) over its cap: how far apart it spaces its
-    /// requests when busy.
-    fn spacing(&self) -> Duration {
-        (WINDOW + MARGIN) / self.cap() as u32
-    }
-
-    /// The point of its grid a request allowed at `at` is sent at: the
-    /// first at or after it, when that is within [`GRID_REACH`].
-    fn grid_point(&self, at: Duration) -> Option<Duration> {
-        let point = self.grid.as_ref()?.at_or_after(at);
-        (point.saturating_sub(at) <= GRID_REACH).then_some(point)
-    }
-
     /// The share it allows itself now, in requests per window.
     pub fn share(&self) -> usize {
         self.cap()
@@ -393,20 +286,8 @@ impl Pacer {
     /// When, at `now` or later, the next request may be sent: not before
     /// the last one (requests go in the order they asked), nor while the
     /// last answer says the second is spent, nor while `cap` of its own
-    /// are in the window; a slot's first, at the point of its grid just
-    /// after, if there is one within reach (what [`Pacer::hand_over`]
-    /// counts on).
+    /// are in the window.
     pub fn next_send(&self, now: Duration) -> Duration {
-        let at = self.allowed(now);
-        match self.sent.is_empty() {
-            true => self.grid_point(at).unwrap_or(at),
-            false => at,
-        }
-    }
-
-    /// When, at `now` or later, the rules of [`Pacer::next_send`] let the
-    /// next request go, but for the grid.
-    fn allowed(&self, now: Duration) -> Duration {
         let mut at = now.max(self.until.unwrap_or_default());
         if let Some(last) = self.sent.back() {
             at = at.max(*last);
@@ -433,7 +314,7 @@ impl Pacer {
                 .checked_sub(half)
                 .is_some_and(|i| self.sent[i].saturating_add(WINDOW + MARGIN) > now);
         if let (Some(last), true) = (self.sent.back(), busy) {
-            at = at.max(last.saturating_add(self.spacing()));
+            at = at.max(last.saturating_add((WINDOW + MARGIN) / self.cap() as u32));
         }
         at
     }
@@ -448,21 +329,13 @@ impl Pacer {
 
     /// How long a slot's call, ending at `now`, holds its slot before
     /// returning: until its next request of this method could go, so that
-    /// the next call in the slot may send at once. On a grid, when that
-    /// time lies within [`GRID_REACH`] before a point, only until the reach
-    /// before the point: the next call, fresh, sends its first request at
-    /// the first point at or after it asks when one is within reach, and
-    /// so, starting any time from then, at that point or later. Nothing for
-    /// a pacer that is not a slot's, or that sent nothing.
+    /// the next call in the slot may send at once. Nothing for a pacer that
+    /// is not a slot's, or that sent nothing.
     pub fn hand_over(&self, now: Duration) -> Duration {
         if self.calls.is_none() || self.sent.is_empty() {
             return Duration::ZERO;
         }
-        let at = self.allowed(now);
-        let from = self
-            .grid_point(at)
-            .map_or(at, |point| point.saturating_sub(GRID_REACH));
-        from.saturating_sub(now)
+        self.wait(now)
     }
 
     /// How long to wait, at `now`, before the next request.
@@ -498,20 +371,10 @@ impl Pacer {
 
     /// The request sent at `at` was answered (or failed) at `now`: the
     /// server counted it by then, and it holds its place in the window
-    /// from then on, however late it went out or arrived (a slot's, from
-    /// when it left if answered within [`MARGIN`]).
+    /// from then on, however late it went out or arrived.
     pub fn counted(&mut self, at: Duration, now: Duration) {
         self.release(at);
-        // A slot's request answered within half the margin reached the
-        // server within it, which the margin covers: it holds its place
-        // from when it left. (A request `cap` later then arrives more than
-        // a window after it, and the slot keeps to its grid.)
-        let from = if self.calls.is_some() && now.saturating_sub(at) < MARGIN / 2 {
-            at
-        } else {
-            now.max(at)
-        };
-        insert(&mut self.sent, from);
+        insert(&mut self.sent, now.max(at));
     }
 
     /// The answer to the request sent at `at` arrived at `now` saying
@@ -632,15 +495,6 @@ impl<T: Clone> PerMethod<T> {
 }
 
 impl<T> PerMethod<T> {
-    /// Each method's value from `f`.
-    pub fn from_fn(mut f: impl FnMut(Method) -> T) -> Self {
-        Self {
-            get: f(Method::Get),
-            post: f(Method::Post),
-            patch: f(Method::Patch),
-        }
-    }
-
     pub fn get(&self, method: Method) -> &T {
         match method {
             Method::Get => &self.get,

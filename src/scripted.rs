@@ -41,9 +41,6 @@ struct Script {
     in_requests: Duration,
     /// The host's environment, as [`Transport::setting`] reads it.
     settings: Vec<(&'static str, &'static str)>,
-    /// The wall clock when the script starts (RFC 9110's example date, that
-    /// of [`Transport::now_unix`], if none).
-    wall_start: Option<Duration>,
 }
 
 impl Script {
@@ -76,11 +73,6 @@ impl Script {
 
     fn setting(mut self, name: &'static str, value: &'static str) -> Self {
         self.settings.push((name, value));
-        self
-    }
-
-    fn wall_clock_at(mut self, start: Duration) -> Self {
-        self.wall_start = Some(start);
         self
     }
 
@@ -145,12 +137,6 @@ impl Transport for Script {
     /// Simulated time: only sleeping and stalls move the clock.
     fn monotonic(&mut self) -> Duration {
         self.clock()
-    }
-
-    /// The same simulated time, from the script's start on the wall clock.
-    fn wall(&mut self) -> Duration {
-        let start = self.wall_start.unwrap_or(Duration::from_secs(784_111_777));
-        start.saturating_add(self.clock())
     }
 }
 

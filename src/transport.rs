@@ -134,14 +134,6 @@ pub trait Transport {
         None
     }
 
-    /// The wall clock, as time since the Unix epoch: what the fresh
-    /// instances of one engine node share, to pace as its slots
-    /// ([`crate::pacing::Slots`]). Scripted transports answer with simulated
-    /// time.
-    fn wall(&mut self) -> Duration {
-        std_wall()
-    }
-
     /// A monotonic clock, to pace requests to the rate limit. Scripted
     /// transports answer with simulated time.
     fn monotonic(&mut self) -> Duration {
@@ -172,13 +164,8 @@ pub fn std_monotonic() -> Duration {
 }
 
 pub fn std_now_unix() -> u64 {
-    std_wall().as_secs()
-}
-
-/// Time since the Unix epoch on the environment's wall clock
-/// (wasi:clocks/wall-clock in the component); zero before it.
-pub fn std_wall() -> Duration {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use super::*;
 
-mod slots;
-
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }

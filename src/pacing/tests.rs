@@ -485,10 +485,9 @@ pub(super) fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
 
 /// The arrival times, at the server, of the GETs of `slots.calls`
 /// slots of one node each running calls back to back for `run`, every
-/// call a fresh slot pacer on the node's grid (the wall clock set, its
-/// phase from `seed`) sending 1 to 3 GETs, each leaving up to 2 ms after
-/// its pacer's time (sleeps overshoot), with answers taking 1 to 40 ms
-/// (arriving any time before) and declaring a limit of `declared`, some
+/// call a fresh slot pacer sending 1 to 3 GETs, each leaving up to 2 ms
+/// after its pacer's time (sleeps overshoot), with answers taking 1 to 40
+/// ms (arriving any time before) and declaring a limit of `declared`, some
 /// saying the second is spent, some 429s, and the engine 0 to `pause` ms
 /// between calls (a small xorshift picks them); `busy`: others fill the
 /// organisation's window too.
@@ -505,12 +504,11 @@ fn slot_arrivals_on(
     declared: usize,
 ) -> Vec<Duration> {
     let mut pick = xorshift(seed);
-    let wall = Duration::from_secs(1_700_000_000) + ms(seed * 97);
     let mut arrivals = Vec::new();
     for _ in 0..slots.calls {
         let mut t = ms(pick(30));
         while t < run {
-            let mut p = Pacer::slot_on_grid(slots, Method::Get, t, wall + t);
+            let mut p = Pacer::slot(slots);
             for _ in 0..=pick(3) {
                 t += p.wait(t) + Duration::from_micros(pick(2_000));
                 let at = t;
@@ -579,10 +577,10 @@ fn slots_of_fresh_calls_never_put_more_than_the_share_in_a_window() {
 }
 
 #[test]
-fn on_its_grid_a_node_keeps_its_share_whatever_the_engine_pauses() {
-    // Pauses between calls up to 150 ms, longer than the grid's reach, so
-    // calls both catch their point and miss it; one to ten calls a node,
-    // each slot its part of the limit (three calls: 3 each, 9 together).
+fn a_node_keeps_its_share_whatever_its_calls_and_the_engines_pauses() {
+    // One to ten calls a node, each slot its part of the limit (three
+    // calls: 3 each, 9 together), the engine pausing up to 150 ms between
+    // calls.
     for seed in 1..40 {
         for calls in [1, 2, 3, 5, 10] {
             let slots = Slots { calls, share: None };
@@ -597,7 +595,7 @@ fn on_its_grid_a_node_keeps_its_share_whatever_the_engine_pauses() {
             }
         }
         // An organisation that declares 5: each call starts at its part of
-        // Gladly's 10 (off the grid of its part of 5) until an answer says.
+        // Gladly's 10 until an answer says.
         let five = Slots {
             calls: 5,
             share: None,
@@ -622,13 +620,8 @@ fn a_slot_is_never_cut_and_hands_over_nothing_before_it_sends() {
     p.counted(ms(0), ms(10));
     p.answered(ms(0), ms(10), RateHeaders::default(), true);
     assert_eq!(p.share(), 5);
-    // Answered within the margin, it is counted from when it left: the
-    // next a fifth of a window (plus margin) after that.
-    assert_eq!(p.hand_over(ms(10)), (WINDOW + MARGIN) / 5 - ms(10));
-    // Answered later, from its answer: it may have reached the server then.
-    p.sent(ms(300));
-    p.counted(ms(300), ms(340));
-    assert_eq!(p.hand_over(ms(340)), (WINDOW + MARGIN) / 5);
+    // Counted from its answer at 10 ms: the next a fifth of a window on.
+    assert_eq!(p.hand_over(ms(10)), (WINDOW + MARGIN) / 5);
     // Not a slot: nothing to hand over.
     let mut q = Pacer::default();
     q.sent(ms(0));
@@ -660,53 +653,4 @@ fn a_bad_setting_is_named_and_shown_only_when_it_looks_like_a_number() {
             "{m}"
         );
     }
-}
-
-#[test]
-fn a_grid_falls_on_the_same_wall_clock_times_whatever_the_pacers_clock() {
-    // Points 25 ms after each multiple of 512.5 ms since the epoch: on the
-    // wall clock ..., 9.7625 s, 10.275 s, ...
-    let period = ms(512) + Duration::from_micros(500);
-    let wall = ms(10_007);
-    let one = Grid::new(period, ms(25), ms(3_000), wall);
-    assert_eq!(one.at_or_after(ms(3_000)), ms(3_268));
-    assert_eq!(one.at_or_after(ms(3_268)), ms(3_268));
-    assert_eq!(
-        one.at_or_after(ms(3_269)),
-        ms(3_780) + Duration::from_micros(500)
-    );
-    assert_eq!(one.at_or_after(ms(2_000)), ms(2_243));
-    // An instance whose clock reads 50 ms at 11.007 s on the wall clock
-    // finds the same points: 11.3 s is 293 ms on.
-    let other = Grid::new(period, ms(25), ms(50), wall + ms(1_000));
-    assert_eq!(other.at_or_after(ms(50)), ms(343));
-    // Huge times neither overflow nor panic.
-    assert_eq!(one.at_or_after(Duration::MAX), Duration::MAX);
-    let _ = Grid::new(period, Duration::MAX, Duration::MAX, Duration::MAX).at_or_after(ms(1));
-}
-
-#[test]
-fn a_slot_whose_requests_are_close_has_no_grid() {
-    // One call in flight at Gladly's 10: requests 102.5 ms apart, each
-    // within reach of a point; it sends when it may, as off any grid.
-    let one = Slots {
-        calls: 1,
-        share: None,
-    };
-    let set = Duration::from_secs(2_100_000_000);
-    for wall in [ms(0), ms(37), ms(101)] {
-        let p = Pacer::slot_on_grid(one, Method::Get, ms(0), set + wall);
-        assert_eq!(p.next_send(ms(0)), ms(0));
-    }
-    // Two calls (205 ms apart, points 210 ms apart) have one: 2.1e9 s is
-    // a point, 150 ms past it the next is 60 ms away.
-    let two = Slots {
-        calls: 2,
-        share: None,
-    };
-    let p = Pacer::slot_on_grid(two, Method::Get, ms(0), set + ms(150));
-    assert_eq!(p.next_send(ms(0)), ms(60));
-    // ... but not on a host whose wall clock is not set (before 2020).
-    let p = Pacer::slot_on_grid(two, Method::Get, ms(0), ms(150));
-    assert_eq!(p.next_send(ms(0)), ms(0));
 }

@@ -1,29 +1,10 @@
 //! A call that is one slot of an engine node's calls (`GLADLY_CALLS_IN_FLIGHT`,
 //! `GLADLY_RATE_SHARE`, as Obelisk's deployment sets them): its requests
 //! spaced by its part of the share, its slot held until the next call in it
-//! may send (or, on the node's grid, until the next call would send at the
-//! grid's point), and a bad setting refused before anything is sent.
+//! may send, and a bad setting refused before anything is sent.
 
 use super::*;
 use crate::pacing::{CALLS_IN_FLIGHT_VAR, MARGIN, RATE_SHARE_VAR, WINDOW};
-
-/// A wall-clock time (in 2035) on a point of the GET grid of a slot
-/// sending two requests a window: its points are 512.5 ms (the spacing)
-/// and 5 ms (the slack) apart.
-const ON_GRID: Duration = Duration::from_secs(2_070_000_000);
-/// One 200 ms past it: a slot's next request may go more than the grid's
-/// reach (100 ms) before the grid's next point, so the call holds its slot
-/// until then, as off any grid (so too with one request a window, 1.03 s).
-const OFF_GRID: Duration = ON_GRID.saturating_add(Duration::from_millis(200));
-/// How long before a point of its grid a call may hand its slot over.
-const REACH: Duration = Duration::from_millis(100);
-/// Between a grid's points, beyond the spacing.
-const SLACK: Duration = Duration::from_millis(5);
-
-/// A script whose wall clock starts off the grid.
-fn off_grid() -> Script {
-    Script::default().wall_clock_at(OFF_GRID)
-}
 
 fn limited(remaining: &'static str) -> [(&'static str, &'static str); 2] {
     [
@@ -47,7 +28,7 @@ fn a_slot_holds_its_slot_for_its_part_of_the_declared_limit() {
     // Five calls at once share Gladly's declared 10 a second: two each a
     // window, so a call that sent one GET holds its slot half a window
     // (plus margin) before it returns.
-    let mut s = off_grid()
+    let mut s = Script::default()
         .setting(CALLS_IN_FLIGHT_VAR, "5")
         .answer_with(200, &limited("9"), "[]");
     ops::list_teams(&mut s, &conn()).unwrap();
@@ -58,7 +39,7 @@ fn a_slot_holds_its_slot_for_its_part_of_the_declared_limit() {
 fn a_fixed_share_is_split_between_the_slots() {
     // Two servers, each given 5 a second, each running 5 calls: one
     // request a window per slot.
-    let mut s = off_grid()
+    let mut s = Script::default()
         .setting(CALLS_IN_FLIGHT_VAR, "5")
         .setting(RATE_SHARE_VAR, "5")
         .answer_with(200, &limited("9"), "[]")
@@ -74,7 +55,7 @@ fn requests_within_one_call_are_spaced_by_the_slots_part() {
     // A list of two pages, one slot of two sharing 4 a second: the second
     // page waits half a window (plus margin) after the first's answer, and
     // the call holds as long again after the second.
-    let mut s = off_grid()
+    let mut s = Script::default()
         .setting(CALLS_IN_FLIGHT_VAR, "2")
         .setting(RATE_SHARE_VAR, "4")
         .answer_with(200, &limited("9"), &page(vec![], Some("c2")).to_string())
@@ -89,44 +70,11 @@ fn a_spent_second_seen_by_a_slot_holds_it_until_a_slot_frees() {
     // The answer says the organisation's second is spent, and the request
     // was this call's only one: others hold the window, so the slot is
     // held a whole window before the next call may send.
-    let mut s = off_grid()
+    let mut s = Script::default()
         .setting(CALLS_IN_FLIGHT_VAR, "1")
         .answer_with(200, &limited("0"), "[]");
     ops::list_teams(&mut s, &conn()).unwrap();
     assert_eq!(s.slept, vec![WINDOW + MARGIN]);
-}
-
-#[test]
-fn on_its_grid_a_call_hands_over_before_its_next_request_could_go() {
-    // Five calls at Gladly's 10, the call starting on a point of the GET
-    // grid: its GET goes at once, and the next may go half a window (plus
-    // margin) later, 5 ms before the next point. The call hands over the
-    // grid's reach before that point; the next call, starting then, waits
-    // for the point and sends its GET on it.
-    let mut s = Script::default()
-        .wall_clock_at(ON_GRID)
-        .setting(CALLS_IN_FLIGHT_VAR, "5")
-        .answer_with(200, &limited("9"), "[]")
-        .answer_with(200, &limited("8"), "[]");
-    ops::list_teams(&mut s, &conn()).unwrap();
-    let point = (WINDOW + MARGIN) / 2 + SLACK;
-    assert_eq!(s.slept, vec![point - REACH]);
-    ops::list_teams(&mut s, &conn()).unwrap();
-    assert_eq!(s.slept, vec![point - REACH, REACH, point - REACH]);
-}
-
-#[test]
-fn on_its_grid_a_spent_second_still_holds_a_whole_window() {
-    // The answer says the organisation's second is spent: the next GET may
-    // go only a window (plus margin) after this one, 10 ms before the
-    // second point on; the call holds until the reach before that point.
-    let mut s = Script::default()
-        .wall_clock_at(ON_GRID)
-        .setting(CALLS_IN_FLIGHT_VAR, "5")
-        .answer_with(200, &limited("0"), "[]");
-    ops::list_teams(&mut s, &conn()).unwrap();
-    let second_point = WINDOW + MARGIN + 2 * SLACK;
-    assert_eq!(s.slept, vec![second_point - REACH]);
 }
 
 #[test]
@@ -186,7 +134,7 @@ fn bad_settings_are_refused_naming_the_setting_and_nothing_is_sent() {
 
 #[test]
 fn an_empty_share_is_the_organisations_limit() {
-    let mut s = off_grid()
+    let mut s = Script::default()
         .setting(CALLS_IN_FLIGHT_VAR, "5")
         .setting(RATE_SHARE_VAR, " ")
         .answer_with(200, &limited("9"), "[]");

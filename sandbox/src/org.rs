@@ -2,7 +2,7 @@
 //! sent and the requests received, and the seed a sandbox starts from.
 
 use std::collections::VecDeque;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use serde_json::Value;
 
@@ -51,6 +51,8 @@ pub struct RecordedRequest {
     pub framing: Framing,
     /// The status it was answered with, when it was answered.
     pub status: Option<u16>,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 #[derive(Debug, Default)]

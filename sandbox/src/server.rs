@@ -116,6 +116,7 @@ pub(crate) async fn handle(
             body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
             framing: framing.clone(),
             status: None,
+            at: Instant::now(),
         });
         org.requests.len() - 1
     };

@@ -146,7 +146,7 @@ impl Slots {
             (Some(calls), None) if calls > DEFAULT_LIMIT => Err(Error::invalid(
                 format!("env.{CALLS_IN_FLIGHT_VAR}"),
                 format!(
-                    "must be at most {DEFAULT_LIMIT} (Gladly's published limit) while {RATE_SHARE_VAR} is empty: each call in flight sends at least one request a second, so {calls} calls would send more than the organisation allows; lower Obelisk's exec.instance_limiter and {CALLS_IN_FLIGHT_VAR} together, or set {RATE_SHARE_VAR} to a limit Gladly granted above {DEFAULT_LIMIT}"
+                    "must be at most {DEFAULT_LIMIT} (Gladly's published limit) while {RATE_SHARE_VAR} is unset or empty: each call in flight sends at least one request a second, so {calls} calls would send more than Gladly's published {DEFAULT_LIMIT}; lower Obelisk's exec.instance_limiter and {CALLS_IN_FLIGHT_VAR} together, or, for an organisation Gladly granted more, set {RATE_SHARE_VAR} to its limit"
                 ),
             )),
             (Some(calls), share) => Ok(Some(Self { calls, share })),

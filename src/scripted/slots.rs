@@ -133,6 +133,30 @@ fn bad_settings_are_refused_naming_the_setting_and_nothing_is_sent() {
 }
 
 #[test]
+fn more_calls_than_gladlys_ten_need_a_share_that_allows_them() {
+    let read = |settings: &[(&str, &str)]| {
+        crate::pacing::Slots::read(|name| {
+            settings
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    };
+    // Ten calls of one request a second each fit Gladly's published 10.
+    assert!(read(&[(CALLS_IN_FLIGHT_VAR, "10")]).is_ok());
+    // Eleven do not, unless a share says the organisation allows them.
+    match read(&[(CALLS_IN_FLIGHT_VAR, "11")]) {
+        Err(Error::InvalidInput { field, message }) => {
+            assert_eq!(field, "env.GLADLY_CALLS_IN_FLIGHT");
+            assert!(message.contains("at most 10"), "{message}");
+            assert!(message.contains("set GLADLY_RATE_SHARE"), "{message}");
+        }
+        other => panic!("expected invalid-input, got {other:?}"),
+    }
+    assert!(read(&[(CALLS_IN_FLIGHT_VAR, "20"), (RATE_SHARE_VAR, "20")]).is_ok());
+}
+
+#[test]
 fn an_empty_share_is_the_organisations_limit() {
     let mut s = Script::default()
         .setting(CALLS_IN_FLIGHT_VAR, "5")

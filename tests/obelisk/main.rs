@@ -592,11 +592,12 @@ struct Run {
 
 /// How much of a limit of `limit` a second the requests the sandbox let
 /// through used while they flowed, for the method that used least: of `n`
-/// requests of a method from the first's arrival to the last's, all but
-/// the first `limit` needed a window each `limit`, at the least; that
-/// least over the time they took. (Executions a second, beside it, also
-/// count the engine's own time before the first request and after the
-/// last answer.)
+/// requests of a method, all but the first `limit` needed at least a
+/// `limit`th of a window each, so `(n - limit) / limit` seconds at the
+/// least, over the seconds from the first's arrival to the last's. NaN
+/// when no method had more than twice `limit` let through. (Executions a
+/// second, beside it, also count the engine's own time before the first
+/// request and after the last answer.)
 fn use_of_limit(requests: &[gladly_sandbox::RecordedRequest], limit: usize) -> f64 {
     ["GET", "POST"]
         .iter()
@@ -762,7 +763,7 @@ fn throughput_on_one_node_and_two() {
             run.secs,
             n as f64 / run.secs,
             // Not over a run that waits for a dead server's locks.
-            if setting.kill {
+            if setting.kill || run.of_limit.is_nan() {
                 String::new()
             } else {
                 format!("{:.2}", run.of_limit)

@@ -587,18 +587,18 @@ struct Run {
     survivor: Option<f64>,
     /// How much of the limit the requests used while they flowed (see
     /// [`use_of_limit`]).
-    of_limit: f64,
+    of_limit: Option<f64>,
 }
 
 /// How much of a limit of `limit` a second the requests the sandbox let
 /// through used while they flowed, for the method that used least: of `n`
 /// requests of a method, all but the first `limit` needed at least a
 /// `limit`th of a window each, so `(n - limit) / limit` seconds at the
-/// least, over the seconds from the first's arrival to the last's. NaN
+/// least, over the seconds from the first's arrival to the last's. None
 /// when no method had more than twice `limit` let through. (Executions a
 /// second, beside it, also count the engine's own time before the first
 /// request and after the last answer.)
-fn use_of_limit(requests: &[gladly_sandbox::RecordedRequest], limit: usize) -> f64 {
+fn use_of_limit(requests: &[gladly_sandbox::RecordedRequest], limit: usize) -> Option<f64> {
     ["GET", "POST"]
         .iter()
         .filter_map(|method| {
@@ -612,7 +612,7 @@ fn use_of_limit(requests: &[gladly_sandbox::RecordedRequest], limit: usize) -> f
             (through.len() > 2 * limit && took > 0.0)
                 .then(|| (through.len() - limit) as f64 / limit as f64 / took)
         })
-        .fold(f64::NAN, f64::min)
+        .reduce(f64::min)
 }
 
 /// One throughput setting: `nodes` servers with the shipped deployment
@@ -763,11 +763,9 @@ fn throughput_on_one_node_and_two() {
             run.secs,
             n as f64 / run.secs,
             // Not over a run that waits for a dead server's locks.
-            if setting.kill || run.of_limit.is_nan() {
-                String::new()
-            } else {
-                format!("{:.2}", run.of_limit)
-            },
+            run.of_limit
+                .filter(|_| !setting.kill)
+                .map_or(String::new(), |u| format!("{u:.2}")),
             run.requests,
             run.limited,
             run.limited as f64 * 100.0 / run.requests.max(1) as f64,

@@ -220,10 +220,13 @@ fn instances_sharing_a_limit_each_get_at_least_half_their_fair_share() {
                 // every spent window used 0.79 of the limit here; before
                 // room needed a reading late in a resetting second, four
                 // drew 4.1% over 12 timings, and 2.9% here before the turn
-                // was narrowed by answers in a row), not the goals, which
-                // BENCHMARKS.md measures on the real host.
-                assert!(used >= 0.88, "{shown}");
-                assert!(refused <= 0.025, "{shown}");
+                // was narrowed by answers in a row; 2.1% before a share
+                // above all the others' gave way at every answer and a
+                // 429 halved a share still being found, when two under a
+                // resetting window used 0.899 of the limit), not the
+                // goals, which BENCHMARKS.md measures on the real host.
+                assert!(used >= 0.9, "{shown}");
+                assert!(refused <= 0.022, "{shown}");
             }
         }
     }
@@ -306,31 +309,48 @@ fn under_a_window_that_resets_the_turn_is_found_to_within_tens_of_milliseconds()
 fn instances_far_from_the_server_share_it_too() {
     // 150 ms each way (an organisation across an ocean): answers tell of
     // a window the server counted a round trip ago, and its own requests
-    // in flight are in the count or not.
+    // in flight are in the count or not. Under several network timings:
+    // with a share above all the others' given back only at chances 1 to
+    // 2 s apart, one of two instances under a resetting window got 0.40
+    // of a fair share under 4 timings of 16.
+    let run = Duration::from_secs(120);
+    let timings = 8;
     for fixed in [false, true] {
         for n in [1, 2, 4] {
-            let run = Duration::from_secs(120);
-            let r = shared_run(Run {
-                n,
-                fixed,
-                run,
-                stagger: ms(37),
-                far: ms(150),
-                ..Run::default()
-            });
-            let total: usize = r.through.iter().sum();
-            let fair = total as f64 / n as f64;
-            let used = total as f64 / (10.0 * run.as_secs_f64());
+            let (mut total, mut limited, mut fewest) = (0, 0, f64::MAX);
+            for seed in 0..timings {
+                let r = shared_run(Run {
+                    n,
+                    fixed,
+                    run,
+                    stagger: ms(37),
+                    far: ms(150),
+                    seed,
+                    ..Run::default()
+                });
+                let through: usize = r.through.iter().sum();
+                let fair = through as f64 / n as f64;
+                let shown = format!(
+                    "{n} instance(s) 150 ms away, fixed {fixed}, timing {seed}: {:?}, {} answered 429",
+                    r.through, r.limited
+                );
+                assert!(r.through.iter().all(|t| *t as f64 >= fair / 2.0), "{shown}");
+                if n == 1 {
+                    assert_eq!(r.limited, 0, "{shown}");
+                }
+                let least = r.through.iter().min().copied().unwrap_or(0) as f64;
+                fewest = fewest.min(least / fair);
+                total += through;
+                limited += r.limited;
+            }
+            let used = total as f64 / (10.0 * run.as_secs_f64() * timings as f64);
+            let refused = limited as f64 / (total + limited) as f64;
             let shown = format!(
-                "{n} instance(s) 150 ms away, fixed {fixed}: {:?}, {} answered 429, {used:.2} of the limit",
-                r.through, r.limited
+                "{n} instance(s) 150 ms away, fixed {fixed}, {timings} timings: {used:.3} of the limit, {:.2}% answered 429, the fewest {fewest:.2} of a fair share",
+                refused * 100.0
             );
             eprintln!("{shown}");
-            assert!(r.through.iter().all(|t| *t as f64 >= fair / 2.0), "{shown}");
-            assert!(r.limited * 100 <= (total + r.limited) * 5, "{shown}");
-            if n == 1 {
-                assert_eq!(r.limited, 0, "{shown}");
-            }
+            assert!(refused <= 0.05, "{shown}");
         }
     }
 }

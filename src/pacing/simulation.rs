@@ -335,6 +335,7 @@ fn instances_far_from_the_server_share_it_too() {
                     r.through, r.limited
                 );
                 assert!(r.through.iter().all(|t| *t as f64 >= fair / 2.0), "{shown}");
+                assert!(r.limited * 100 <= (through + r.limited) * 5, "{shown}");
                 if n == 1 {
                     assert_eq!(r.limited, 0, "{shown}");
                 }

@@ -751,10 +751,10 @@ mod tests {
         s.share_at(8, ms(0));
         s.refused(ms(500), 10);
         assert_eq!(s.cap(), Some(4));
-        // Later, the shares found, a 429 takes one off.
+        // Later, the shares found (from 10 s on), a 429 takes one off.
         let mut s = Share::new(3);
         s.share_at(8, ms(0));
-        s.refused(ms(10_500), 10);
+        s.refused(ms(10_000), 10);
         assert_eq!(s.cap(), Some(7));
         // Back at the whole limit (alone again) long after it first
         // shared: a 429 there halves it too (others have just come).

@@ -351,7 +351,9 @@ fn instances_far_from_the_server_share_it_too() {
                 refused * 100.0
             );
             eprintln!("{shown}");
-            assert!(refused <= 0.05, "{shown}");
+            // Over all the timings, a guard against regressions (3.0% at
+            // most now; each timing is held to 5% above).
+            assert!(refused <= 0.035, "{shown}");
         }
     }
 }

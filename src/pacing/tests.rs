@@ -243,9 +243,9 @@ fn an_instance_starts_at_its_part_of_what_its_first_answer_shows_used() {
     p.answered(ms(0), ms(5), left(6), false);
     assert_eq!(p.share(), 2, "10 x 1/4, whole requests");
     // Alone in the window: the whole limit, and later answers showing
-    // others do not estimate again (its 2 of 8 would be 2): a share more
-    // than all the others' gives way, to what they leave it but not below
-    // the most they held (6).
+    // others do not start it again (its 2 requests of the 8 counted would
+    // start it at 2): a share more than all the others' gives way, to
+    // what they leave it but not below the most they held (6).
     let mut p = Pacer::instance();
     p.sent(ms(0));
     p.answered(ms(5), ms(5), left(9), false);

@@ -32,10 +32,9 @@
 //! shows used;
 //! from then on its share is a whole number of requests a window, which
 //! takes room the others leave, gives way in a full window, and loses a
-//! request at least on a 429 (half of it while the shares are still being
-//! found)
-//! ([`share`]; in a window that resets on the second, the
-//! others are read from the turn found in [`turn`]). Shares that add up to
+//! request at least on a 429, half of it while the shares are still being
+//! found ([`share`]; in a window that resets on the second, the others are
+//! read from the turn found in [`turn`]). Shares that add up to
 //! the limit draw no 429 from how their requests interleave. A call's own
 //! pacer keeps the whole limit but for 429s (its host's pacer shares for
 //! it).

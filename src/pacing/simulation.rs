@@ -172,46 +172,62 @@ fn shared_run(setting: Run) -> Shared {
     }
 }
 
+/// Runs `setting` under `timings` network timings (its seed), each run
+/// checked: every instance at least half its fair share, none answered
+/// 429 when alone, and `each` (given the run and how to show it). The
+/// runs together: the share of the limit used, the share of requests
+/// answered 429, and how to show them (the instances `placed`, as
+/// " 150 ms away"; printed too).
+fn over_timings(
+    setting: Run,
+    timings: u64,
+    placed: &str,
+    each: impl Fn(&Shared, &str),
+) -> (f64, f64, String) {
+    let Run { n, fixed, run, .. } = setting;
+    let (mut total, mut limited, mut fewest) = (0, 0, f64::MAX);
+    for seed in 0..timings {
+        let r = shared_run(Run { seed, ..setting });
+        let through: usize = r.through.iter().sum();
+        let fair = through as f64 / n as f64;
+        let shown = format!(
+            "{n} instance(s){placed}, fixed {fixed}, timing {seed}: {:?}, {} answered 429",
+            r.through, r.limited
+        );
+        assert!(r.through.iter().all(|t| *t as f64 >= fair / 2.0), "{shown}");
+        if n == 1 {
+            assert_eq!(r.limited, 0, "{shown}");
+        }
+        each(&r, &shown);
+        let least = r.through.iter().min().copied().unwrap_or(0) as f64;
+        fewest = fewest.min(least / fair);
+        total += through;
+        limited += r.limited;
+    }
+    let used = total as f64 / (10.0 * run.as_secs_f64() * timings as f64);
+    let refused = limited as f64 / (total + limited) as f64;
+    let shown = format!(
+        "{n} instance(s){placed}, fixed {fixed}, {timings} timings: {used:.3} of the limit, {:.2}% answered 429, the fewest {fewest:.2} of a fair share",
+        refused * 100.0
+    );
+    eprintln!("{shown}");
+    (used, refused, shown)
+}
+
 #[test]
 fn instances_sharing_a_limit_each_get_at_least_half_their_fair_share() {
     // Under several network timings: one run's 429s are too few to tell
     // a rule from its luck.
-    let run = Duration::from_secs(120);
-    let timings = 8;
     for fixed in [false, true] {
         for n in [1, 2, 4] {
-            let (mut total, mut limited, mut fewest) = (0, 0, f64::MAX);
-            for seed in 0..timings {
-                let r = shared_run(Run {
-                    n,
-                    fixed,
-                    run,
-                    stagger: ms(37),
-                    seed,
-                    ..Run::default()
-                });
-                let through: usize = r.through.iter().sum();
-                let fair = through as f64 / n as f64;
-                let shown = format!(
-                    "{n} instance(s), fixed {fixed}, timing {seed}: {:?}, {} answered 429",
-                    r.through, r.limited
-                );
-                assert!(r.through.iter().all(|t| *t as f64 >= fair / 2.0), "{shown}");
-                if n == 1 {
-                    assert_eq!(r.limited, 0, "{shown}");
-                }
-                let least = r.through.iter().min().copied().unwrap_or(0) as f64;
-                fewest = fewest.min(least / fair);
-                total += through;
-                limited += r.limited;
-            }
-            let used = total as f64 / (10.0 * run.as_secs_f64() * timings as f64);
-            let refused = limited as f64 / (total + limited) as f64;
-            let shown = format!(
-                "{n} instance(s), fixed {fixed}, {timings} timings: {used:.3} of the limit, {:.2}% answered 429, the fewest {fewest:.2} of a fair share",
-                refused * 100.0
-            );
-            eprintln!("{shown}");
+            let setting = Run {
+                n,
+                fixed,
+                run: Duration::from_secs(120),
+                stagger: ms(37),
+                ..Run::default()
+            };
+            let (used, refused, shown) = over_timings(setting, 8, "", |_, _| {});
             if n == 1 {
                 assert!(used >= 0.95, "{shown}");
             } else {
@@ -313,44 +329,20 @@ fn instances_far_from_the_server_share_it_too() {
     // with a share above all the others' given back only at chances 1 to
     // 2 s apart, one of two instances under a resetting window got 0.40
     // of a fair share under 4 timings of 16.
-    let run = Duration::from_secs(120);
-    let timings = 8;
     for fixed in [false, true] {
         for n in [1, 2, 4] {
-            let (mut total, mut limited, mut fewest) = (0, 0, f64::MAX);
-            for seed in 0..timings {
-                let r = shared_run(Run {
-                    n,
-                    fixed,
-                    run,
-                    stagger: ms(37),
-                    far: ms(150),
-                    seed,
-                    ..Run::default()
-                });
+            let setting = Run {
+                n,
+                fixed,
+                run: Duration::from_secs(120),
+                stagger: ms(37),
+                far: ms(150),
+                ..Run::default()
+            };
+            let (_, refused, shown) = over_timings(setting, 8, " 150 ms away", |r, shown| {
                 let through: usize = r.through.iter().sum();
-                let fair = through as f64 / n as f64;
-                let shown = format!(
-                    "{n} instance(s) 150 ms away, fixed {fixed}, timing {seed}: {:?}, {} answered 429",
-                    r.through, r.limited
-                );
-                assert!(r.through.iter().all(|t| *t as f64 >= fair / 2.0), "{shown}");
                 assert!(r.limited * 100 <= (through + r.limited) * 5, "{shown}");
-                if n == 1 {
-                    assert_eq!(r.limited, 0, "{shown}");
-                }
-                let least = r.through.iter().min().copied().unwrap_or(0) as f64;
-                fewest = fewest.min(least / fair);
-                total += through;
-                limited += r.limited;
-            }
-            let used = total as f64 / (10.0 * run.as_secs_f64() * timings as f64);
-            let refused = limited as f64 / (total + limited) as f64;
-            let shown = format!(
-                "{n} instance(s) 150 ms away, fixed {fixed}, {timings} timings: {used:.3} of the limit, {:.2}% answered 429, the fewest {fewest:.2} of a fair share",
-                refused * 100.0
-            );
-            eprintln!("{shown}");
+            });
             // Over all the timings, a guard against regressions (3.0% at
             // most now; each timing is held to 5% above).
             assert!(refused <= 0.035, "{shown}");

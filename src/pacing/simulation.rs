@@ -20,6 +20,45 @@ struct Shared {
     turn_off: Vec<Duration>,
 }
 
+/// The server's count of one method's requests: `limit` a window, the
+/// window sliding or reset on each whole second (`fixed`), as the sandbox
+/// counts (`sandbox/src/front.rs`); a request refused is not counted.
+pub(super) struct Server {
+    limit: usize,
+    fixed: bool,
+    accepted: VecDeque<Duration>,
+}
+
+impl Server {
+    pub(super) fn new(limit: usize, fixed: bool) -> Self {
+        Self {
+            limit,
+            fixed,
+            accepted: VecDeque::new(),
+        }
+    }
+
+    /// A request arrives at `now`: how many the window has left once it is
+    /// counted, or `None` for a 429.
+    pub(super) fn admit(&mut self, now: Duration) -> Option<usize> {
+        let began = Duration::from_secs(now.as_secs());
+        while self.accepted.front().is_some_and(|t| {
+            if self.fixed {
+                *t < began
+            } else {
+                now.saturating_sub(*t) >= WINDOW
+            }
+        }) {
+            self.accepted.pop_front();
+        }
+        if self.accepted.len() >= self.limit {
+            return None;
+        }
+        self.accepted.push_back(now);
+        Some(self.limit - self.accepted.len())
+    }
+}
+
 /// A simulated run: `n` instances, each a host pacer with 4 callers
 /// asking again as soon as they are answered, against one server allowing
 /// 10 a window (sliding, or reset on each whole second: `fixed`), for
@@ -74,7 +113,7 @@ fn shared_run(setting: Run) -> Shared {
             queue.push(Reverse((at, Ev::Wake(i, at))));
         }
     }
-    let mut accepted: VecDeque<Duration> = VecDeque::new();
+    let mut server = Server::new(limit, fixed);
     let mut through = vec![0; n];
     let mut limited = 0;
     let mut turn_off = vec![];
@@ -108,29 +147,13 @@ fn shared_run(setting: Run) -> Shared {
                 }
             }
             Ev::Arrive(i, at) => {
-                let window_start = if fixed {
-                    Duration::from_secs(now.as_secs())
-                } else {
-                    now.saturating_sub(WINDOW)
-                };
-                while accepted
-                    .front()
-                    .is_some_and(|t| *t <= window_start && !fixed || *t < window_start && fixed)
-                {
-                    accepted.pop_front();
+                let answer = server.admit(now);
+                if now >= from {
+                    match answer {
+                        Some(_) => through[i] += 1,
+                        None => limited += 1,
+                    }
                 }
-                let answer = if accepted.len() < limit {
-                    accepted.push_back(now);
-                    if now >= from {
-                        through[i] += 1;
-                    }
-                    Some(limit - accepted.len())
-                } else {
-                    if now >= from {
-                        limited += 1;
-                    }
-                    None
-                };
                 net = next_draw(net);
                 let latency =
                     far + ms(3 + (i as u64 * 3) % 7) + Duration::from_micros((net >> 33) % 4_000);

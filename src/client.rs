@@ -281,10 +281,13 @@ impl<'t, T: Transport> Client<'t, T> {
         }
     }
 
-    /// Waits, when the last answer to `method` said this second's requests
-    /// are spent, until a slot frees: Gladly counts 10 requests per second
-    /// per method and organisation, and a request sent before then only
-    /// draws a 429. Pacing is not a retry: it does not spend the retry
+    /// Waits until the pacer lets the next request of `method` go: its
+    /// share's spacing, and, when the last answer said this second's
+    /// requests are spent, until a slot frees (but for a slot of an engine
+    /// node, whose spacing keeps its node within the limit: see
+    /// [`crate::pacing`]): Gladly counts 10 requests per second per method
+    /// and organisation, and a request sent before then only draws a 429.
+    /// Pacing is not a retry: it does not spend the retry
     /// budget (`options.retry`), which reads cannot set, so a walk of many
     /// pages is bounded by the call's deadline alone; a wait past the
     /// deadline is not slept, and the call is `rate-limited`.
@@ -299,7 +302,7 @@ impl<'t, T: Transport> Client<'t, T> {
                 retry_after_ms: None,
                 attempts,
                 message: format!(
-                    "{what} was not sent: Gladly said this second's requests are spent, and waiting for the next would pass the call's deadline of {} s (at Gladly's 10 requests a second, about {} pages of 100 agents fit in one call)",
+                    "{what} was not sent: waiting for its turn under Gladly's rate limit (this second's requests spent, or the call's share of them used) would pass the call's deadline of {} s (at Gladly's 10 requests a second, about {} pages of 100 agents fit in one call)",
                     CALL_DEADLINE.as_secs(),
                     CALL_DEADLINE.as_secs() * 10
                 ),

@@ -512,10 +512,7 @@ impl Share {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
+    use crate::pacing::tests::ms;
 
     /// An instance's share at `cap`.
     fn at(cap: usize, seed: u64) -> Share {

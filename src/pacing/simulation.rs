@@ -4,11 +4,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use super::tests::ms;
 use super::*;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// What a shared-limit run gave: each instance's requests let through,
 /// and the 429s.

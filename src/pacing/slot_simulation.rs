@@ -6,12 +6,8 @@
 use std::time::Duration;
 
 use super::simulation::Server;
-use super::tests::xorshift;
+use super::tests::{ms, xorshift};
 use super::*;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// Where a slot's call is.
 #[derive(Clone, Copy)]
@@ -123,7 +119,7 @@ fn run(nodes: &[Slots], fixed: bool, secs: u64, seed: u64) -> Nodes {
 
 /// `nodes` under 8 timings of a minute each: the calls a second, as a
 /// share of the limit, and the share of requests answered 429 (printed).
-fn over_timings(name: &str, nodes: &[Slots], fixed: bool) -> (f64, f64, String) {
+fn nodes_over_timings(name: &str, nodes: &[Slots], fixed: bool) -> (f64, f64, String) {
     let (mut calls, mut through, mut limited) = (0, 0, 0);
     let timings = 8;
     for seed in 1..=timings {
@@ -156,7 +152,7 @@ fn a_node_of_slots_uses_most_of_the_limit_and_nodes_given_shares_draw_no_429() {
         // The shipped deployment alone: each call two a second. A slot that
         // waited a whole window on every window read as spent used 0.84
         // (sliding) and 0.86 (fixed) here, as on Obelisk.
-        let (used, refused, shown) = over_timings("one node of 5 calls", &[five], fixed);
+        let (used, refused, shown) = nodes_over_timings("one node of 5 calls", &[five], fixed);
         assert_eq!(refused, 0.0, "{shown}");
         assert!(used >= 0.88, "{shown}");
         // Ten calls, one a second each (a node alone may).
@@ -164,18 +160,22 @@ fn a_node_of_slots_uses_most_of_the_limit_and_nodes_given_shares_draw_no_429() {
             calls: 10,
             share: None,
         };
-        let (used, refused, shown) = over_timings("one node of 10 calls", &[ten], fixed);
+        let (used, refused, shown) = nodes_over_timings("one node of 10 calls", &[ten], fixed);
         assert_eq!(refused, 0.0, "{shown}");
         assert!(used >= 0.92, "{shown}");
         // Two nodes given 5 a second each.
-        let (used, refused, shown) = over_timings("two nodes, shares of 5", &[halves; 2], fixed);
+        let (used, refused, shown) =
+            nodes_over_timings("two nodes, shares of 5", &[halves; 2], fixed);
         assert_eq!(refused, 0.0, "{shown}");
         assert!(used >= 0.92, "{shown}");
         // Two nodes each taking the whole limit (shares unset): calls keep
         // nothing between them, so nothing learns of the other node, and
-        // 429s are what is left to pace them; the figures are printed for
-        // BENCHMARKS.md, and the nodes still finish most of a limit's work.
-        let (used, refused, shown) = over_timings("two nodes, shares unset", &[five; 2], fixed);
-        assert!(used >= 0.85 && refused > 0.0, "{shown}");
+        // 429s are what is left to pace them (about a fifth of the
+        // requests, as on Obelisk; waiting a whole window after spent
+        // answers or 429s drew no fewer and used 0.71 and 0.83 of the
+        // limit): a guard against worse, not a goal.
+        let (used, refused, shown) =
+            nodes_over_timings("two nodes, shares unset", &[five; 2], fixed);
+        assert!(used >= 0.85 && refused <= 0.25, "{shown}");
     }
 }

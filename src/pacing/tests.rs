@@ -2,7 +2,8 @@
 
 use super::*;
 
-fn ms(n: u64) -> Duration {
+/// `n` milliseconds (for every test of the pacer).
+pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 

@@ -248,10 +248,7 @@ fn only_run(set: u128) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
+    use crate::pacing::tests::ms;
 
     #[test]
     fn answers_of_a_window_that_resets_on_the_second_find_its_turn() {

@@ -67,15 +67,28 @@ fn requests_within_one_call_are_spaced_by_the_slots_part() {
 
 #[test]
 fn a_spent_second_seen_by_a_slot_holds_it_only_its_spacing() {
-    // The answer says the organisation's second is spent, and the request
-    // was this call's only one: the node's slots fill the window as their
-    // spacing lets them, so the slot is held its spacing (a tenth of a
-    // window, the node's one call at 10 a second), not a whole window.
+    // Five calls share Gladly's declared 10 a second, and the answer says
+    // the second is spent: the node's slots fill it as their spacing lets
+    // them, so the slot is held its spacing (half a window, plus margin),
+    // not until its request leaves the window.
     let mut s = Script::default()
-        .setting(CALLS_IN_FLIGHT_VAR, "1")
+        .setting(CALLS_IN_FLIGHT_VAR, "5")
         .answer_with(200, &limited("0"), "[]");
     ops::list_teams(&mut s, &conn()).unwrap();
-    assert_eq!(s.slept, vec![(WINDOW + MARGIN) / 10]);
+    assert_eq!(s.slept, vec![(WINDOW + MARGIN) / 2]);
+}
+
+#[test]
+fn a_share_set_above_the_declared_limit_still_waits_on_a_spent_second() {
+    // A share of 20 where Gladly declares 10: the node's slots would send
+    // twice the limit, so a spent second holds the slot until its request
+    // leaves the window, as any pacer's.
+    let mut s = Script::default()
+        .setting(CALLS_IN_FLIGHT_VAR, "5")
+        .setting(RATE_SHARE_VAR, "20")
+        .answer_with(200, &limited("0"), "[]");
+    ops::list_teams(&mut s, &conn()).unwrap();
+    assert_eq!(s.slept, vec![WINDOW + MARGIN]);
 }
 
 #[test]

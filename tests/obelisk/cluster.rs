@@ -421,6 +421,25 @@ level = "info"
             .to_string()
     }
 
+    /// Submits an execution and waits for its return value, asking every
+    /// 100 ms (Obelisk's `follow`, which would answer once it finished,
+    /// left five such requests waiting after the first five results on
+    /// PostgreSQL here).
+    pub fn run(&self, ffqn: &str, params: Value) -> Value {
+        let id = self.submit(ffqn, params);
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(v) = self.result(&id) {
+                return v;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "{id} unfinished after 300 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The execution's return value once it finished; `None` before.
     pub fn result(&self, id: &str) -> Option<Value> {
         let mut resp = agent()

@@ -183,6 +183,36 @@ fn assert_each_once(sandbox: &Sandbox, joiners: std::ops::Range<usize>) {
     }
 }
 
+/// Runs `n` provisions from `per_node` client threads a server, each
+/// submitting one and waiting for its result before the next: no more
+/// executions outstanding than the servers run in flight, so none waits
+/// in the engine's queue. The results, in order.
+fn run_provisions_held(nodes: &[&Node], n: usize, per_node: usize) -> Vec<Value> {
+    let threads = per_node * nodes.len();
+    std::thread::scope(|s| {
+        let runners: Vec<_> = (0..threads)
+            .map(|t| {
+                let node = nodes[t % nodes.len()];
+                s.spawn(move || {
+                    (t..n)
+                        .step_by(threads)
+                        .map(|i| {
+                            let params = json!([new_agent(i).1, write_options()]);
+                            (i, node.run(PROVISION, params))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, Value)> = runners
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, v)| v).collect()
+    })
+}
+
 /// Submits provisions of joiners `0..n`, in turn to each of `nodes`, from
 /// eight threads (one submission waits about 200 ms for its answer here, so
 /// a single client thread would be the bottleneck); their ids, in order.
@@ -619,7 +649,9 @@ fn use_of_limit(requests: &[gladly_sandbox::RecordedRequest], limit: usize) -> O
 /// (`share`: their `GLADLY_RATE_SHARE`; `calls`: their calls in flight, if
 /// not the shipped 5), against a sandbox with `rate_limit` per second and
 /// method counted in `window` (`None`: no limit); `kill`: the second server
-/// is killed once a third of the agents exist.
+/// is killed once a third of the agents exist; `held`: the clients keep no
+/// more executions outstanding than the servers' calls in flight, instead
+/// of submitting them all at once.
 #[derive(Clone, Copy)]
 struct Setting {
     nodes: usize,
@@ -628,6 +660,7 @@ struct Setting {
     share: Option<u32>,
     calls: Option<usize>,
     kill: bool,
+    held: bool,
 }
 
 /// One throughput run of `n` provisions submitted at once.
@@ -657,7 +690,14 @@ fn throughput(setting: Setting, n: usize) -> Option<Run> {
     let cpu_before: f64 = servers.iter().map(Node::cpu_seconds).sum();
     let (busy_before, all_before) = machine_cpu();
     let started = Instant::now();
-    let ids = submit_provisions(&servers.iter().collect::<Vec<_>>(), n);
+    let nodes: Vec<&Node> = servers.iter().collect();
+    let (ids, held) = if setting.held {
+        assert!(!setting.kill, "a held run does not kill a server");
+        let calls = setting.calls.unwrap_or(5);
+        (vec![], Some(run_provisions_held(&nodes, n, calls)))
+    } else {
+        (submit_provisions(&nodes, n), None)
+    };
     let submitted = started.elapsed();
     let mut survivor = None;
     let mut killed_cpu = 0.0;
@@ -674,7 +714,7 @@ fn throughput(setting: Setting, n: usize) -> Option<Run> {
         std::thread::sleep(Duration::from_secs(10));
         survivor = Some((created() - from) as f64 / 10.0);
     }
-    let results = results(&servers[0], &ids, Duration::from_secs(900));
+    let results = held.unwrap_or_else(|| results(&servers[0], &ids, Duration::from_secs(900)));
     let secs = started.elapsed().as_secs_f64();
     let (busy, all) = machine_cpu();
     if !setting.kill {
@@ -717,6 +757,7 @@ fn throughput_on_one_node_and_two() {
         share,
         calls: None,
         kill,
+        held: false,
     };
     let ten_calls = |window| Setting {
         calls: Some(10),
@@ -729,6 +770,13 @@ fn throughput_on_one_node_and_two() {
         share: None,
         calls: None,
         kill: false,
+        held: false,
+    };
+    // One server whose clients keep no more outstanding than its calls in
+    // flight: no queue in the engine (its polling, BENCHMARKS.md).
+    let held = |window| Setting {
+        held: true,
+        ..limited(1, window, None, false)
     };
     for setting in [
         limited(1, Sliding, None, false),
@@ -740,6 +788,8 @@ fn throughput_on_one_node_and_two() {
         limited(2, Sliding, Some(5), false),
         limited(2, Fixed, Some(5), false),
         limited(2, Sliding, None, true),
+        held(Sliding),
+        held(Fixed),
         free(1),
         free(2),
     ] {
@@ -755,9 +805,15 @@ fn throughput_on_one_node_and_two() {
             (Some(_), Fixed) => "fixed",
         };
         println!(
-            "| {shown} | {window} | {}{} | {} | {} | {:.1} | {:.2} | {} | {} | {} ({:.1}%) | {:.1} | {:.1} | {:.0}% | {} |",
+            "| {shown} | {window} | {}{} | {} | {} | {:.1} | {:.2} | {} | {} | {} ({:.1}%) | {} | {:.1} | {:.0}% | {} |",
             setting.nodes,
-            if setting.kill { ", one killed" } else { "" },
+            if setting.kill {
+                ", one killed"
+            } else if setting.held {
+                ", clients held to its calls"
+            } else {
+                ""
+            },
             setting.calls.unwrap_or(5),
             setting.share.map_or("unset".to_string(), |s| s.to_string()),
             run.secs,
@@ -769,7 +825,11 @@ fn throughput_on_one_node_and_two() {
             run.requests,
             run.limited,
             run.limited as f64 * 100.0 / run.requests.max(1) as f64,
-            run.submitted,
+            if setting.held {
+                "held".to_string()
+            } else {
+                format!("{:.1}", run.submitted)
+            },
             run.servers_cpu,
             run.machine_busy * 100.0,
             run.survivor.map_or(String::new(), |r| format!("{r:.1}"))

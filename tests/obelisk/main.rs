@@ -186,8 +186,13 @@ fn assert_each_once(sandbox: &Sandbox, joiners: std::ops::Range<usize>) {
 /// Runs `n` provisions from `per_node` client threads a server, each
 /// submitting one and waiting for its result before the next: no more
 /// executions outstanding than the servers run in flight, so none waits
-/// in the engine's queue. The results, in order.
-fn run_provisions_held(nodes: &[&Node], n: usize, per_node: usize) -> Vec<Value> {
+/// in the engine's queue. The results, in order; every one by `deadline`.
+fn run_provisions_held(
+    nodes: &[&Node],
+    n: usize,
+    per_node: usize,
+    deadline: Instant,
+) -> Vec<Value> {
     let threads = per_node * nodes.len();
     std::thread::scope(|s| {
         let runners: Vec<_> = (0..threads)
@@ -198,7 +203,7 @@ fn run_provisions_held(nodes: &[&Node], n: usize, per_node: usize) -> Vec<Value>
                         .step_by(threads)
                         .map(|i| {
                             let params = json!([new_agent(i).1, write_options()]);
-                            (i, node.run(PROVISION, params))
+                            (i, node.run(PROVISION, params, deadline))
                         })
                         .collect::<Vec<_>>()
                 })
@@ -606,8 +611,8 @@ struct Run {
     /// Requests the sandbox answered, and of them 429.
     requests: usize,
     limited: usize,
-    /// Time to submit them all.
-    submitted: f64,
+    /// Time to submit them all (`None`: held, submitted one by one).
+    submitted: Option<f64>,
     /// CPU seconds the Obelisk servers used.
     servers_cpu: f64,
     /// Share of the machine's CPU busy (all processes).
@@ -663,9 +668,14 @@ struct Setting {
     held: bool,
 }
 
-/// One throughput run of `n` provisions submitted at once.
+/// One throughput run of `n` provisions, submitted at once (or held to the
+/// calls in flight: `setting.held`).
 fn throughput(setting: Setting, n: usize) -> Option<Run> {
     use gladly_sandbox::RateLimit;
+    assert!(
+        !(setting.held && setting.kill),
+        "a held run does not kill a server"
+    );
     let config = SandboxConfig {
         rate_limit: setting.rate_limit.map(|per_second| RateLimit {
             per_second,
@@ -692,13 +702,16 @@ fn throughput(setting: Setting, n: usize) -> Option<Run> {
     let started = Instant::now();
     let nodes: Vec<&Node> = servers.iter().collect();
     let (ids, held) = if setting.held {
-        assert!(!setting.kill, "a held run does not kill a server");
         let calls = setting.calls.unwrap_or(5);
-        (vec![], Some(run_provisions_held(&nodes, n, calls)))
+        let deadline = started + Duration::from_secs(900);
+        (
+            vec![],
+            Some(run_provisions_held(&nodes, n, calls, deadline)),
+        )
     } else {
         (submit_provisions(&nodes, n), None)
     };
-    let submitted = started.elapsed();
+    let submitted = (!setting.held).then(|| started.elapsed());
     let mut survivor = None;
     let mut killed_cpu = 0.0;
     if setting.kill {
@@ -727,7 +740,7 @@ fn throughput(setting: Setting, n: usize) -> Option<Run> {
         of_limit: use_of_limit(&requests, setting.rate_limit.unwrap_or(10) as usize),
         requests: requests.len(),
         limited: stage.sandbox.answered(429),
-        submitted: submitted.as_secs_f64(),
+        submitted: submitted.map(|d| d.as_secs_f64()),
         servers_cpu: servers.iter().map(Node::cpu_seconds).sum::<f64>() + killed_cpu - cpu_before,
         machine_busy: (busy - busy_before) as f64 / (all - all_before).max(1) as f64,
         survivor,
@@ -825,11 +838,8 @@ fn throughput_on_one_node_and_two() {
             run.requests,
             run.limited,
             run.limited as f64 * 100.0 / run.requests.max(1) as f64,
-            if setting.held {
-                "held".to_string()
-            } else {
-                format!("{:.1}", run.submitted)
-            },
+            run.submitted
+                .map_or("held".to_string(), |s| format!("{s:.1}")),
             run.servers_cpu,
             run.machine_busy * 100.0,
             run.survivor.map_or(String::new(), |r| format!("{r:.1}"))

@@ -440,8 +440,9 @@ impl Pacer {
         // Beside such a node, waiting here drew no fewer 429s and used
         // less of the limit (simulated under a sliding window: 22.2% and
         // 0.83 waiting after a 429, 21.7% and 0.90 not; 24.7% and 0.71
-        // waiting after every spent answer): only a share set per node avoids those. A share set
-        // above the declared limit still waits as below.
+        // waiting after every spent answer): only a share set per node
+        // avoids those. A share set above the declared limit still waits
+        // as below.
         if headers.remaining != Some(0) || self.spaced_within_limit() {
             self.until = None;
             return;

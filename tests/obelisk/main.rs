@@ -183,6 +183,40 @@ fn assert_each_once(sandbox: &Sandbox, joiners: std::ops::Range<usize>) {
     }
 }
 
+/// Joiner `i`'s provision: its parameters.
+fn provision_params(i: usize) -> Value {
+    json!([new_agent(i).1, write_options()])
+}
+
+/// Runs `each(t, i)` for `i` in `0..n` on `threads` client threads, thread
+/// `t` taking `t`, `t + threads`, ... in turn; what each returned, in the
+/// order of `i`.
+fn on_threads<T: Send>(
+    threads: usize,
+    n: usize,
+    each: impl Fn(usize, usize) -> T + Sync,
+) -> Vec<T> {
+    let each = &each;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t..n)
+                        .step_by(threads)
+                        .map(|i| (i, each(t, i)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, T)> = workers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, v)| v).collect()
+    })
+}
+
 /// Runs `n` provisions from `per_node` client threads a server, each
 /// submitting one and waiting for its result before the next: no more
 /// executions outstanding than the servers run in flight, so none waits
@@ -193,28 +227,8 @@ fn run_provisions_held(
     per_node: usize,
     deadline: Instant,
 ) -> Vec<Value> {
-    let threads = per_node * nodes.len();
-    std::thread::scope(|s| {
-        let runners: Vec<_> = (0..threads)
-            .map(|t| {
-                let node = nodes[t % nodes.len()];
-                s.spawn(move || {
-                    (t..n)
-                        .step_by(threads)
-                        .map(|i| {
-                            let params = json!([new_agent(i).1, write_options()]);
-                            (i, node.run(PROVISION, params, deadline))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut all: Vec<(usize, Value)> = runners
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect();
-        all.sort_by_key(|(i, _)| *i);
-        all.into_iter().map(|(_, v)| v).collect()
+    on_threads(per_node * nodes.len(), n, |t, i| {
+        nodes[t % nodes.len()].run(PROVISION, provision_params(i), deadline)
     })
 }
 
@@ -222,27 +236,8 @@ fn run_provisions_held(
 /// eight threads (one submission waits about 200 ms for its answer here, so
 /// a single client thread would be the bottleneck); their ids, in order.
 fn submit_provisions(nodes: &[&Node], n: usize) -> Vec<String> {
-    const THREADS: usize = 8;
-    std::thread::scope(|s| {
-        let submitters: Vec<_> = (0..THREADS)
-            .map(|t| {
-                s.spawn(move || {
-                    (t..n)
-                        .step_by(THREADS)
-                        .map(|i| {
-                            let params = json!([new_agent(i).1, write_options()]);
-                            (i, nodes[i % nodes.len()].submit(PROVISION, params))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut all: Vec<(usize, String)> = submitters
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect();
-        all.sort();
-        all.into_iter().map(|(_, id)| id).collect()
+    on_threads(8, n, |_, i| {
+        nodes[i % nodes.len()].submit(PROVISION, provision_params(i))
     })
 }
 

@@ -29,8 +29,8 @@
 //! Several instances of one organisation share its limit with no
 //! coordinator, each from what its answers say (the README's "Pacing"): an
 //! instance's pacer ([`Pacer::instance`]) spreads its requests until its
-//! first answer it can read, and starts at its part of what that answer
-//! shows used;
+//! first answer it can read, and starts at three quarters of its part of
+//! what that answer shows used;
 //! from then on its share is a whole number of requests a window, which
 //! takes room the others leave, gives way in a full window, and loses a
 //! request at least on a 429, half of it while the shares are still being
@@ -236,8 +236,9 @@ impl Pacer {
     }
 
     /// The pacer of a whole instance: the host's, which every call to an
-    /// organisation goes through, that starts at its part of what the
-    /// window holds on its first answer (see [`Pacer::answered`]).
+    /// organisation goes through, that starts at three quarters of its part
+    /// of what the window holds on its first answer (see
+    /// [`Pacer::answered`]).
     pub fn instance() -> Self {
         Self {
             instance: true,

@@ -231,18 +231,25 @@ fn an_absurd_declared_limit_neither_overflows_nor_is_believed() {
         p.sent(ms(10));
         p.counted(ms(10), ms(11));
         p.answered(ms(10), ms(11), left(6), false);
-        assert_eq!(p.share(), 5, "{limit}: two of its own among four");
+        assert_eq!(p.share(), 3, "{limit}: two of its own among four");
     }
 }
 
 #[test]
 fn an_instance_starts_at_its_part_of_what_its_first_answer_shows_used() {
-    // Its one request, and three others': a quarter of the limit.
+    // Its one request, and three others': three quarters of a quarter of
+    // the limit (others may be starting that it has not seen yet).
     let mut p = Pacer::instance();
     p.sent(ms(0));
     p.counted(ms(0), ms(5));
     p.answered(ms(0), ms(5), left(6), false);
-    assert_eq!(p.share(), 2, "10 x 1/4, whole requests");
+    assert_eq!(p.share(), 1, "10 x 1/4 x 3/4, whole requests");
+    // Its one of two: three of the limit's ten, not five.
+    let mut p = Pacer::instance();
+    p.sent(ms(0));
+    p.counted(ms(0), ms(5));
+    p.answered(ms(0), ms(5), left(8), false);
+    assert_eq!(p.share(), 3, "10 x 1/2 x 3/4, whole requests");
     // Alone in the window: the whole limit, and later answers showing
     // others do not start it again (its 2 requests of the 8 counted would
     // start it at 2): a share more than all the others' gives way, to

@@ -88,15 +88,17 @@ const AFTER_TURN: Duration = Duration::from_millis(3);
 const ROOM_SHOWN_FROM: Duration = Duration::from_millis(600);
 /// A count this late after the turn stands for the whole second.
 const WHOLE_SECOND: Duration = Duration::from_millis(800);
-/// The part of its part of the window a share starts at. Four instances
-/// that started 37 ms apart, each at its whole part, drew about a seventh
-/// of their 429s in their first second (the simulation, 32 timings of
-/// 120 s under a window that resets: 96 of 709, 1.93% of requests);
-/// starting at three quarters, 32 of 607 (1.65%), and the other settings
-/// near the server as many 429s or fewer (`simulation`). Half drew 1.52%,
-/// but left one of four instances 150 ms from the server at 0.17 of its
-/// fair share.
+/// The fraction (numerator, denominator) of its part of the window that a
+/// share starts at. Four instances that started 37 ms apart, each at its
+/// whole part, drew about a seventh of their 429s in their first second
+/// (the simulation by hand, 32 timings of 120 s under a window that
+/// resets; the tests run 8: 96 of their 709 429s, 1.93% of requests);
+/// starting at three quarters, 32 of their 607 429s (1.65%), and the other
+/// settings near the server as many 429s or fewer. Half drew 1.52%, but
+/// left one of four instances 150 ms from the server at 0.17 of its fair
+/// share (0.50 at three quarters, 0.46 at the whole part).
 const START_PART: (usize, usize) = (3, 4);
+const _: () = assert!(START_PART.1 > 0 && START_PART.0 <= START_PART.1);
 /// How long its own counted requests are remembered.
 const COUNTED_FOR: Duration = Duration::from_secs(2);
 
@@ -215,12 +217,14 @@ impl Share {
     }
 
     /// The first answer: the share starts at three quarters of its part of
-    /// what the window held (`own` of its requests in it, `used` in all),
-    /// so that several instances starting together do not each start at
-    /// the whole limit, nor at more than their part of it: each sees only
-    /// those that started before it, and the first of them, alone in its
-    /// first answers, keeps the whole limit until it sees the others
-    /// ([`START_PART`]).
+    /// what the window held (`own` of its requests in it, `used` in all;
+    /// rounded down, at least one), so that several instances starting
+    /// together do not each start at the whole limit: each sees only those
+    /// that started before it, so the later ones start below the part they
+    /// see, leaving room for those they do not see yet; the first, alone
+    /// in its first answer, keeps the whole limit until it sees the others
+    /// ([`START_PART`]). A late joiner, which has no one unseen, starts a
+    /// quarter low too, and takes room back as any share does.
     pub(super) fn start(&mut self, now: Duration, limit: usize, used: usize, own: usize) {
         let own = own.max(1);
         let others = used.saturating_sub(own);

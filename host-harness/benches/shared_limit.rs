@@ -8,9 +8,10 @@
 //! lookup (one GET), against one sandbox keeping Gladly's limit of 10 GETs
 //! a second, counted in a sliding window and then in a fixed one (Gladly
 //! does not say which). For 1, 2 and 4 instances it prints the share of the
-//! limit used together, the share of requests answered 429, and each
-//! instance's share of the work against its fair share. Set
-//! `SHARED_LIMIT_SECS` to run each setting longer (default 30 s).
+//! limit used together, the share of requests answered 429 (and how many
+//! of them came in the first seconds, while the instances found their
+//! shares), and each instance's share of the work against its fair share.
+//! Set `SHARED_LIMIT_SECS` to run each setting longer (default 30 s).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,7 +30,13 @@ struct Outcome {
     took: Duration,
     requests: usize,
     refused: usize,
+    /// Of those, in the first seconds ([`EARLY`]), while the instances find
+    /// their shares.
+    refused_early: usize,
 }
+
+/// The start of a run, whose 429s are counted apart.
+const EARLY: Duration = Duration::from_secs(5);
 
 fn run(
     rt: &tokio::runtime::Runtime,
@@ -83,11 +90,16 @@ fn run(
     for t in tasks {
         let _ = rt.block_on(t);
     }
+    let requests = sandbox.requests();
     Outcome {
         done: counted,
         took,
-        requests: sandbox.requests().len(),
+        requests: requests.len(),
         refused: sandbox.answered(429),
+        refused_early: requests
+            .iter()
+            .filter(|r| r.status == Some(429) && r.at.saturating_duration_since(started) < EARLY)
+            .count(),
     }
 }
 
@@ -106,9 +118,10 @@ fn main() {
     let cache = std::env::temp_dir().join(format!("gladly-shared-limit-{}", std::process::id()));
     std::fs::create_dir_all(&cache).unwrap();
     println!(
-        "| window | instances | of the limit, together | answered 429 | each instance, of its fair share |"
+        "| window | instances | of the limit, together | answered 429 | of those, in the first {} s | each instance, of its fair share |",
+        EARLY.as_secs()
     );
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     for window in [Window::Sliding, Window::Fixed] {
         for instances in [1, 2, 4] {
             eprintln!("{window:?} window, {instances} instance(s), {secs} s…");
@@ -122,11 +135,12 @@ fn main() {
                 .map(|d| format!("{:.2}", *d as f64 / fair))
                 .collect();
             println!(
-                "| {window:?} | {instances} | {:.2} ({per_second:.2}/s) | {:.1}% ({} of {}) | {} |",
+                "| {window:?} | {instances} | {:.2} ({per_second:.2}/s) | {:.1}% ({} of {}) | {} | {} |",
                 per_second / f64::from(LIMIT),
                 100.0 * o.refused as f64 / o.requests.max(1) as f64,
                 o.refused,
                 o.requests,
+                o.refused_early,
                 shares.join(", "),
             );
         }

@@ -237,37 +237,29 @@ fn an_absurd_declared_limit_neither_overflows_nor_is_believed() {
 
 #[test]
 fn an_instance_starts_at_three_quarters_of_its_part_of_what_its_first_answer_shows_used() {
+    // An instance's share after the first answer to its one request.
+    let first = |headers: RateHeaders| {
+        let mut p = Pacer::instance();
+        p.sent(ms(0));
+        p.counted(ms(0), ms(5));
+        p.answered(ms(0), ms(5), headers, false);
+        p.share()
+    };
     // Its one request, and three others': three quarters of a quarter of
     // the limit (others may be starting that it has not seen yet).
-    let mut p = Pacer::instance();
-    p.sent(ms(0));
-    p.counted(ms(0), ms(5));
-    p.answered(ms(0), ms(5), left(6), false);
-    assert_eq!(p.share(), 1, "10 x 1/4 x 3/4, whole requests");
+    assert_eq!(first(left(6)), 1, "10 x 1/4 x 3/4, whole requests");
     // Its one of two: three of the limit's ten, not five.
-    let mut p = Pacer::instance();
-    p.sent(ms(0));
-    p.counted(ms(0), ms(5));
-    p.answered(ms(0), ms(5), left(8), false);
-    assert_eq!(p.share(), 3, "10 x 1/2 x 3/4, whole requests");
+    assert_eq!(first(left(8)), 3, "10 x 1/2 x 3/4, whole requests");
     // Against a declared 100, its one of two: 37 (not 50, nor 33 at two
     // thirds).
-    let mut p = Pacer::instance();
-    p.sent(ms(0));
-    p.counted(ms(0), ms(5));
     let hundred = RateHeaders {
         limit: Some(100),
         remaining: Some(98),
     };
-    p.answered(ms(0), ms(5), hundred, false);
-    assert_eq!(p.share(), 37, "100 x 1/2 x 3/4, rounded down");
+    assert_eq!(first(hundred), 37, "100 x 1/2 x 3/4, rounded down");
     // Its one of a full window (beside one that holds the whole limit):
     // three quarters of one is none, and a share is at least one.
-    let mut p = Pacer::instance();
-    p.sent(ms(0));
-    p.counted(ms(0), ms(5));
-    p.answered(ms(0), ms(5), left(0), false);
-    assert_eq!(p.share(), 1, "10 x 1/10 x 3/4 is 0, held to 1");
+    assert_eq!(first(left(0)), 1, "10 x 1/10 x 3/4 is 0, held to 1");
     // Alone in the window: the whole limit, and later answers showing
     // others do not start it again (its 2 requests of the 8 counted would
     // start it at 1): a share more than all the others' gives way, to

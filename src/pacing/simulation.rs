@@ -388,8 +388,9 @@ fn instances_far_from_the_server_share_it_too() {
                 let through: usize = r.through.iter().sum();
                 assert!(r.limited * 100 <= (through + r.limited) * 5, "{shown}");
             });
-            // Over all the timings, a guard against regressions (3.0% at
-            // most now; each timing is held to 5% above).
+            // Over all the timings, a guard against regressions (3.1% at
+            // most now, four under a resetting window; each timing is held
+            // to 5% above).
             assert!(refused <= 0.035, "{shown}");
         }
     }

@@ -92,7 +92,7 @@ const WHOLE_SECOND: Duration = Duration::from_millis(800);
 /// share starts at. Four instances that started 37 ms apart, each at its
 /// whole part, drew about a seventh of their 429s in their first second
 /// (the simulation by hand, 32 timings of 120 s under a window that
-/// resets; the tests run 8: 96 of their 709 429s, 1.93% of requests);
+/// resets, where the tests run 8): 96 of their 709 429s, 1.93% of requests;
 /// starting at three quarters, 32 of their 607 429s (1.65%), and the other
 /// settings near the server as many 429s or fewer. Half drew 1.52%, but
 /// left one of four instances 150 ms from the server at 0.17 of its fair

@@ -421,24 +421,6 @@ level = "info"
             .to_string()
     }
 
-    /// Submits an execution and waits for its return value, asking for it
-    /// every 100 ms, until `deadline`. (Obelisk's `follow`, meant to answer
-    /// once the execution finished, here, on PostgreSQL, never answered
-    /// the requests after the first five.)
-    pub fn run(&self, ffqn: &str, params: Value, deadline: std::time::Instant) -> Value {
-        let id = self.submit(ffqn, params);
-        loop {
-            if let Some(v) = self.result(&id) {
-                return v;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{id} unfinished at the run's deadline"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
     /// The execution's return value once it finished; `None` before.
     pub fn result(&self, id: &str) -> Option<Value> {
         let mut resp = agent()

@@ -30,13 +30,19 @@ struct Slot {
     at: Duration,
 }
 
-/// What a run gave: the calls each node finished, and the requests let
-/// through and answered 429.
+/// What a run gave: the calls each node finished (in all, and from
+/// [`SETTLED`] after a node was killed), and the requests let through and
+/// answered 429.
 struct Nodes {
     calls: Vec<usize>,
+    calls_after_kill: Vec<usize>,
     through: usize,
     limited: usize,
 }
+
+/// After a node is killed, the survivors' calls are counted from this long
+/// after (as the Obelisk benchmark counts them from 3 s).
+const SETTLED: Duration = Duration::from_secs(3);
 
 /// `nodes` against one server allowing 10 a window per method (sliding,
 /// or reset on each whole second: `fixed`), for `secs` of simulated time:
@@ -44,8 +50,15 @@ struct Nodes {
 /// later and are answered 3 to 17 ms after that; a 429 is tried again half
 /// a window to a window and a half later (the connector without
 /// `Retry-After`); the engine pauses 0 to 30 ms between a slot's calls
-/// (Obelisk's, measured about 30); all drawn from `seed`.
-fn run(nodes: &[Slots], fixed: bool, secs: u64, seed: u64) -> Nodes {
+/// (Obelisk's, measured about 30); all drawn from `seed`. `killed`: a node
+/// whose slots all stop at a time, calls in flight included (`SIGKILL`).
+fn run(
+    nodes: &[Slots],
+    fixed: bool,
+    secs: u64,
+    seed: u64,
+    killed: Option<(usize, Duration)>,
+) -> Nodes {
     let mut pick = xorshift(seed);
     let limit = 10;
     let mut servers = [Server::new(limit, fixed), Server::new(limit, fixed)];
@@ -64,10 +77,17 @@ fn run(nodes: &[Slots], fixed: bool, secs: u64, seed: u64) -> Nodes {
     let end = Duration::from_secs(secs);
     let mut out = Nodes {
         calls: vec![0; nodes.len()],
+        calls_after_kill: vec![0; nodes.len()],
         through: 0,
         limited: 0,
     };
-    while let Some(s) = slots.iter_mut().min_by_key(|s| s.at) {
+    loop {
+        if let Some((node, at)) = killed {
+            slots.retain(|s| s.node != node || s.at < at);
+        }
+        let Some(s) = slots.iter_mut().min_by_key(|s| s.at) else {
+            break;
+        };
         let now = s.at;
         if now > end {
             break;
@@ -106,6 +126,9 @@ fn run(nodes: &[Slots], fixed: bool, secs: u64, seed: u64) -> Nodes {
                 // The call is over: it holds its slot for both methods,
                 // and the next call starts with fresh pacers.
                 out.calls[s.node] += 1;
+                if killed.is_some_and(|(_, at)| now >= at + SETTLED) {
+                    out.calls_after_kill[s.node] += 1;
+                }
                 let hold = s.pacers.iter().map(|p| p.hand_over(now)).max();
                 let node = nodes[s.node];
                 s.pacers = [Pacer::slot(node), Pacer::slot(node)];
@@ -123,7 +146,7 @@ fn nodes_over_timings(name: &str, nodes: &[Slots], fixed: bool) -> (f64, f64, St
     let (mut calls, mut through, mut limited) = (0, 0, 0);
     let timings = 8;
     for seed in 1..=timings {
-        let r = run(nodes, fixed, 60, seed * 7_919);
+        let r = run(nodes, fixed, 60, seed * 7_919, None);
         calls += r.calls.iter().sum::<usize>();
         through += r.through;
         limited += r.limited;
@@ -177,5 +200,54 @@ fn a_node_of_slots_uses_most_of_the_limit_and_nodes_given_shares_draw_no_429() {
         let (used, refused, shown) =
             nodes_over_timings("two nodes, shares unset", &[five; 2], fixed);
         assert!(used >= 0.85 && refused <= 0.25, "{shown}");
+    }
+}
+
+/// Two nodes of 5 calls, the second killed at 30 s of 60: the survivor's
+/// calls a second from 3 s after, over 8 timings, and the share of all
+/// requests answered 429 (printed).
+fn survivor_over_timings(name: &str, nodes: [Slots; 2], fixed: bool) -> (f64, f64, String) {
+    let (mut calls, mut through, mut limited) = (0, 0, 0);
+    let timings = 8;
+    let (kill, secs) = (Duration::from_secs(30), 60);
+    for seed in 1..=timings {
+        let r = run(&nodes, fixed, secs, seed * 7_919, Some((1, kill)));
+        assert_eq!(r.calls_after_kill[1], 0, "a killed node finishes nothing");
+        calls += r.calls_after_kill[0];
+        through += r.through;
+        limited += r.limited;
+    }
+    let counted = Duration::from_secs(secs) - kill - SETTLED;
+    let pace = calls as f64 / (counted.as_secs_f64() * timings as f64);
+    let refused = limited as f64 / (through + limited) as f64;
+    let shown = format!(
+        "{name}, fixed {fixed}: the survivor {pace:.2} calls a second from 3 s after the kill, {:.1}% answered 429",
+        refused * 100.0
+    );
+    eprintln!("{shown}");
+    (pace, refused, shown)
+}
+
+#[test]
+fn when_a_node_dies_the_survivor_takes_the_whole_limit_unless_its_share_is_set() {
+    let five = Slots {
+        calls: 5,
+        share: None,
+    };
+    let halves = Slots {
+        calls: 5,
+        share: Some(5),
+    };
+    for fixed in [false, true] {
+        // Shares unset: the survivor's slots already pace to the whole
+        // limit, and nothing of the dead node lingers in them.
+        let (pace, _, shown) = survivor_over_timings("shares unset", [five; 2], fixed);
+        assert!(pace >= 8.8, "{shown}");
+        // Shares set: a call keeps nothing, so nothing tells the survivor
+        // the other is gone; it keeps its 5 (and meets no 429), as the
+        // README says, until its operator raises its share.
+        let (pace, refused, shown) = survivor_over_timings("shares of 5", [halves; 2], fixed);
+        assert_eq!(refused, 0.0, "{shown}");
+        assert!((4.4..=5.0).contains(&pace), "{shown}");
     }
 }

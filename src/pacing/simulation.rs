@@ -335,7 +335,7 @@ fn under_a_window_that_resets_the_turn_is_found_to_within_tens_of_milliseconds()
     // Four instances, others' requests in every count, under several
     // network timings: at each answer read once the turn is known, how far
     // it is from the true one (the server's whole second).
-    let mut off: Vec<Duration> = (0..4)
+    let mut off: Vec<Duration> = (0..8)
         .flat_map(|seed| {
             shared_run(Run {
                 n: 4,
@@ -361,9 +361,12 @@ fn under_a_window_that_resets_the_turn_is_found_to_within_tens_of_milliseconds()
     eprintln!("{shown}");
     // Known at most answers, and close: from the sure evidence alone
     // (without `Turn::followed`), 50 ms off at the median and 110 ms at 9
-    // in 10, the middle of what it left lying early.
-    assert!(off.len() >= 3_000, "{shown}");
-    assert!(at(0.5) <= ms(15) && at(0.9) <= ms(50), "{shown}");
+    // in 10, the middle of what it left lying early. With it, over these
+    // 8 timings, 5 ms and 50 ms (35 ms before room under a window that
+    // resets had to last 2 s longer; over 16 timings, by hand, 40 ms
+    // against 30: the tail of a few timings).
+    assert!(off.len() >= 6_000, "{shown}");
+    assert!(at(0.5) <= ms(15) && at(0.9) <= ms(60), "{shown}");
 }
 
 #[test]

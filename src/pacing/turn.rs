@@ -22,9 +22,11 @@
 //! between the two. In the simulation
 //! (`under_a_window_that_resets_the_turn_is_found_to_within_tens_of_milliseconds`)
 //! four instances then put the turn 5 ms from the truth at the median (the
-//! right 10 ms bin) and 35 ms at 9 answers in 10, where the sure evidence
-//! alone put it 50 ms and 110 ms off; a count read since the turn is then
-//! scaled from the part of the second that really went by.
+//! right 10 ms bin) and 40 ms at 9 answers in 10 (over 16 timings; 30 ms
+//! before room under such a window had to last 2 s longer, `share.rs`),
+//! where the sure evidence alone put it 50 ms and 110 ms off; a count read
+//! since the turn is then scaled from the part of the second that really
+//! went by.
 
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -54,11 +54,23 @@ pub struct Secrets {
 #[derive(Clone)]
 struct Form {
     chars: Vec<char>,
+    /// How many of its first characters depend on nothing secret (the API
+    /// user's `user:`, or its base64): a form cut short is removed only
+    /// once [`PARTIAL`] characters beyond them match, and only runs of
+    /// characters beyond them are pieces. Were those public characters to
+    /// count, text that a client sends and an error quotes back (a SCIM
+    /// filter) would be scrubbed differently as its next character guessed
+    /// the token right or wrong, and the token could be found a character
+    /// at a time.
+    known: usize,
     /// A match of at least this many characters of the form, cut short by
     /// the end of the text or by a character that differs, is removed. Not
     /// read for a lead: a lead counts only whole.
     min: usize,
-    /// What may follow a lead (the rest of a secret).
+    /// What may follow a lead (the rest of a secret); for a form of
+    /// [`PARTIAL`] characters or more, what else of the run it stands in
+    /// is removed with it: how much is removed then depends on the text
+    /// alone, not on how far it matched (nor, so, on a guess).
     run: Run,
 }
 
@@ -80,10 +92,10 @@ impl Secrets {
         let pair = format!("{user}:{token}");
         let mut s = Self::for_user(user);
         if !token.is_empty() {
-            s.add_secret(token, PARTIAL);
-            // Cut short, `user:token` gives the token away from its first
-            // character after the colon.
-            s.add_secret(&pair, user.chars().count() + 2);
+            s.add_secret(token, 0);
+            // Cut short before eight characters of the token, `user:token`
+            // is the API user's lead, whose run is removed whatever it holds.
+            s.add_secret(&pair, user.len() + 1);
         }
         s.sort();
         s
@@ -111,7 +123,15 @@ impl Secrets {
             run: Run::Text,
             ..Form::whole(&lead)
         });
-        for core in base64_cores(lead.as_bytes()) {
+        // Its base64, and the base64 of that (a dump of the request's
+        // headers, base64-encoded, holds the header's base64): only the
+        // characters that depend on `user:` alone.
+        let header = STANDARD.encode(lead.as_bytes());
+        let header_lead = &header[..lead.len() * 8 / 6];
+        let cores = base64_cores(lead.as_bytes(), lead.len())
+            .into_iter()
+            .chain(base64_cores(header_lead.as_bytes(), header_lead.len()));
+        for (core, _) in cores {
             // A short user gives a core too short to be told from chance.
             if core.len() >= PARTIAL {
                 s.leads.push(Form {
@@ -123,30 +143,44 @@ impl Secrets {
         s
     }
 
-    fn add_secret(&mut self, secret: &str, min_raw: usize) {
-        self.forms.push(Form {
-            min: min_raw,
-            ..Form::whole(secret)
-        });
+    /// A secret whose first `known` bytes are public (the API user's
+    /// `user:`), in every echo form: as it is; its base64, whole and at any
+    /// offset inside a longer base64 string; and the base64 of its standard
+    /// base64 (an `Authorization` header in a base64-encoded dump).
+    fn add_secret(&mut self, secret: &str, known: usize) {
+        self.push_secret_form(secret, secret[..known].chars().count(), Run::Text);
         let bytes = secret.as_bytes();
+        let whole = known * 8 / 6;
         for encoded in [
             STANDARD.encode(bytes),
             STANDARD_NO_PAD.encode(bytes),
             URL_SAFE.encode(bytes),
             URL_SAFE_NO_PAD.encode(bytes),
-        ]
-        .into_iter()
-        // A core too short is chance, not an echo.
-        .chain(
-            base64_cores(bytes)
-                .into_iter()
-                .filter(|c| c.len() >= PARTIAL),
-        ) {
-            self.forms.push(Form {
-                min: PARTIAL,
-                ..Form::whole(&encoded)
-            });
+        ] {
+            self.push_secret_form(&encoded, whole, Run::Base64);
         }
+        let header = STANDARD.encode(bytes);
+        let cores = base64_cores(bytes, known)
+            .into_iter()
+            .chain(base64_cores(header.as_bytes(), whole));
+        for (core, known) in cores {
+            // A core too short is chance, not an echo.
+            if core.len() >= PARTIAL {
+                self.push_secret_form(&core, known, Run::Base64);
+            }
+        }
+    }
+
+    /// A form whose first `known` characters are public: removed whole, or
+    /// cut short once [`PARTIAL`] characters beyond them match.
+    fn push_secret_form(&mut self, text: &str, known: usize, run: Run) {
+        let form = Form::whole(text);
+        self.forms.push(Form {
+            known,
+            min: (known + PARTIAL).min(form.chars.len()),
+            run,
+            ..form
+        });
     }
 
     fn sort(&mut self) {
@@ -157,43 +191,44 @@ impl Secrets {
             .forms
             .iter()
             .chain(&self.leads)
-            .filter_map(|f| f.chars.first().copied())
+            .filter_map(|f| f.chars.first())
+            .flat_map(|c| [c.to_ascii_lowercase(), c.to_ascii_uppercase()])
             .collect();
         self.starts.sort_unstable();
         self.starts.dedup();
         self.pieces.clear();
-        // Only forms every piece of which is secret: not `user:token` as it
-        // is (its front is the API user's e-mail, which is no secret and
-        // must stay readable; the token's own form covers the rest).
-        for (f, form) in self
-            .forms
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.min <= PARTIAL)
-        {
+        // Only runs every character of which depends on the secret: the
+        // public front of a form (the API user's e-mail, or its base64) is
+        // no secret, must stay readable, and must not let a guess at the
+        // next character show.
+        for (f, form) in self.forms.iter().enumerate() {
             for (offset, window) in form.chars.windows(PARTIAL).enumerate() {
-                let key: [char; PARTIAL] = window.try_into().expect("windows of PARTIAL");
-                self.pieces.entry(key).or_default().push((f, offset));
+                if offset < form.known {
+                    continue;
+                }
+                self.pieces
+                    .entry(folded(window))
+                    .or_default()
+                    .push((f, offset));
             }
         }
     }
 
     /// Where a piece of a form that `text[at..]` begins with ends: a run of
     /// at least [`PARTIAL`] characters found inside a form, extended as far
-    /// as the form goes on.
+    /// as the form goes on, and the rest of the run it stands in.
     fn piece_at(&self, text: &[char], at: usize) -> Option<usize> {
-        let window: [char; PARTIAL] = text.get(at..at + PARTIAL)?.try_into().ok()?;
-        let places = self.pieces.get(&window)?;
+        let places = self.pieces.get(&folded(text.get(at..at + PARTIAL)?))?;
         places
             .iter()
             .map(|&(f, offset)| {
-                let form = &self.forms[f].chars[offset..];
-                let same = form
+                let form = &self.forms[f];
+                let same = form.chars[offset..]
                     .iter()
                     .zip(&text[at..])
-                    .take_while(|(a, b)| a == b)
+                    .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
                     .count();
-                at + same
+                form.run.extend(text, at + same)
             })
             .max()
     }
@@ -262,7 +297,11 @@ impl Secrets {
                 let short = form.chars.len() < PARTIAL;
                 if (whole || matched >= form.min) && (!words || !short || alone(i + len)) {
                     out.push_str(REDACTED);
-                    i += len;
+                    i = if short {
+                        i + len
+                    } else {
+                        form.run.extend(&chars, i + len)
+                    };
                     continue 'scan;
                 }
             }
@@ -308,18 +347,31 @@ impl std::fmt::Debug for Secrets {
 
 /// The first `max` characters of `text` (on a character boundary), with `…`
 /// when something was left out. Cut only text already scrubbed: a
-/// credential cut in two is no longer recognisable as one.
+/// credential cut in two is no longer recognisable as one. A run of
+/// credential-like characters (letters, digits, and those of base64,
+/// escapes and URLs) that the cut goes through is left out whole: where the
+/// token is not known here (the host completes the credential, and scrubs
+/// after), a token the cut went through would otherwise leave fewer than
+/// [`PARTIAL`] of its characters, too few for the host to find.
 pub fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
-    }
+    let Some((at, next)) = text.char_indices().nth(max) else {
+        return text.to_string();
+    };
+    let kept = &text[..at];
+    let run = |c: char| c.is_alphanumeric() || "+/=-_.~%\\".contains(c);
+    let kept = if run(next) {
+        kept.trim_end_matches(run)
+    } else {
+        kept
+    };
+    format!("{kept}…")
 }
 
 impl Form {
     fn whole(text: &str) -> Self {
         let chars: Vec<char> = text.chars().collect();
         Self {
+            known: 0,
             min: chars.len(),
             chars,
             run: Run::None,
@@ -348,7 +400,9 @@ impl Run {
         while let Some((c, used)) = escaped(text, at) {
             let goes_on = match self {
                 Run::None => false,
-                Run::Text => !c.is_whitespace() && !matches!(c, '"' | '\'' | '<' | '>' | ','),
+                Run::Text => {
+                    !c.is_whitespace() && !matches!(c, '"' | '\'' | '`' | '<' | '>' | ',' | '…')
+                }
                 Run::Base64 => is_base64(c),
             };
             if !goes_on {
@@ -391,8 +445,11 @@ fn one_char(text: &[char], at: usize, want: char) -> Option<usize> {
         let digits: String = text.get(from..from + len)?.iter().collect();
         u32::from_str_radix(&digits, 16).ok()
     };
+    // Letters in either case: a server may upper- or lower-case what it
+    // echoes.
+    let same = |c: u32| char::from_u32(c).is_some_and(|c| c.eq_ignore_ascii_case(&want));
     let json = || match text.get(at + 1)? {
-        'u' => (hex(at + 2, 4)? == want as u32).then_some(6),
+        'u' => same(hex(at + 2, 4)?).then_some(6),
         e @ ('/' | '\\' | '"') => (*e == want).then_some(2),
         _ => None,
     };
@@ -400,7 +457,10 @@ fn one_char(text: &[char], at: usize, want: char) -> Option<usize> {
         let mut buf = [0u8; 4];
         let mut used = 0;
         for &b in want.encode_utf8(&mut buf).as_bytes() {
-            let ok = text.get(at + used) == Some(&'%') && hex(at + used + 1, 2)? == u32::from(b);
+            let ok = text.get(at + used) == Some(&'%')
+                && hex(at + used + 1, 2)?
+                    .try_into()
+                    .is_ok_and(|got: u8| got.eq_ignore_ascii_case(&b));
             if !ok {
                 return None;
             }
@@ -413,14 +473,25 @@ fn one_char(text: &[char], at: usize, want: char) -> Option<usize> {
         '%' => percent(),
         _ => None,
     }
-    .or_else(|| (text[at] == want).then_some(1))
+    .or_else(|| text[at].eq_ignore_ascii_case(&want).then_some(1))
+}
+
+/// A run of [`PARTIAL`] characters, letters in lower case (pieces are
+/// found in either case).
+fn folded(window: &[char]) -> [char; PARTIAL] {
+    let mut key = [' '; PARTIAL];
+    for (k, c) in key.iter_mut().zip(window) {
+        *k = c.to_ascii_lowercase();
+    }
+    key
 }
 
 /// The characters of the base64 of `secret` that depend on it alone, for
 /// each offset (0, 1, 2 bytes) at which it may sit inside a longer base64
 /// string, in both alphabets: a server that base64-encodes a dump holding
-/// the credential writes one of these.
-fn base64_cores(secret: &[u8]) -> Vec<String> {
+/// the credential writes one of these. With each, how many of its first
+/// characters depend on the first `known` bytes alone (public ones).
+fn base64_cores(secret: &[u8], known: usize) -> Vec<(String, usize)> {
     let mut out = Vec::new();
     for k in 0..3usize {
         let mut bytes = vec![0u8; k];
@@ -430,8 +501,9 @@ fn base64_cores(secret: &[u8]) -> Vec<String> {
         if end <= start {
             continue;
         }
+        let public = (8 * (k + known) / 6).saturating_sub(start);
         for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
-            out.push(engine.encode(&bytes)[start..end].to_string());
+            out.push((engine.encode(&bytes)[start..end].to_string(), public));
         }
     }
     out
@@ -595,16 +667,127 @@ mod tests {
     fn a_form_cut_short_is_removed_from_its_eighth_character() {
         let s = Secrets::new("api@acme.com", "t0k3n-s3cr3t");
         let b64 = STANDARD.encode("api@acme.com:t0k3n-s3cr3t");
-        assert_eq!(s.scrub(&format!("x {}", &b64[..8])), "x <redacted>");
+        // Its first 17 characters are the base64 of `api@acme.com:`, the
+        // API user's lead: in part they are no secret, whole they take
+        // what follows.
         assert_eq!(
-            s.scrub(&format!("x {}", &b64[..7])),
-            format!("x {}", &b64[..7])
+            s.scrub(&format!("x {}", &b64[..16])),
+            format!("x {}", &b64[..16])
         );
+        assert_eq!(s.scrub(&format!("x {}", &b64[..18])), "x <redacted>");
         assert_eq!(s.scrub("x t0k3n-s3…"), "x <redacted>…");
+        assert_eq!(s.scrub("x t0k3n-s…"), "x t0k3n-s…");
         // The user alone is no secret.
         assert_eq!(s.scrub("api@acme.com: hi"), "api@acme.com: hi");
-        assert_eq!(cut("abcdé", 4), "abcd…");
+    }
+
+    #[test]
+    fn a_cut_leaves_out_the_run_it_goes_through() {
         assert_eq!(cut("abcd", 4), "abcd");
+        assert_eq!(cut("ab, cd", 3), "ab,…");
+        assert_eq!(cut("abcd efgh", 6), "abcd …");
+        assert_eq!(cut("abcdé", 4), "…");
+        // A token the cut goes through (the host, which knows it, scrubs
+        // after the component cut): none of it is left, not the seven
+        // characters too few for the host to find.
+        assert_eq!(cut("denied: sandbox-admin-token, retry", 15), "denied: …");
+        assert_eq!(cut("key=dG9rZW4%2Btb2s=", 12), "…");
+    }
+
+    /// Every public prefix of `secret` (its first `public` characters on)
+    /// with each of its next `guessed` characters guessed right and then
+    /// wrong: the two scrub alike (the guess shows nothing).
+    fn guesses_scrub_alike(s: &Secrets, secret: &str, public: usize, guessed: usize) {
+        let chars: Vec<char> = secret.chars().collect();
+        for len in public + 1..=(public + guessed).min(chars.len()) {
+            let right: String = chars[..len].iter().collect();
+            let wrong_char = if chars[len - 1].eq_ignore_ascii_case(&'q') {
+                'z'
+            } else {
+                'q'
+            };
+            let wrong: String = chars[..len - 1].iter().chain([&wrong_char]).collect();
+            for (before, after) in [("", ""), ("filter: `", "` is not"), ("x=", "&y")] {
+                let (r, w) = (
+                    s.scrub(&format!("{before}{right}{after}")),
+                    s.scrub(&format!("{before}{wrong}{after}")),
+                );
+                assert_eq!(
+                    r, w,
+                    "a guess at character {len} of {secret} shows: {r} against {w}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_guess_at_the_next_character_of_the_token_changes_nothing() {
+        // A client that sends `api-user:` and a guess, which an error
+        // quotes back (a SCIM filter), must not learn from what is
+        // removed whether it guessed right: seven characters of the
+        // token, guessed one at a time, as it is and in its base64 at
+        // each offset, in both modes.
+        let (user, token) = ("admin@acme.example", "sandbox-admin-token");
+        let pair = format!("{user}:{token}");
+        for s in [Secrets::new(user, token), Secrets::user_only(user, &[])] {
+            guesses_scrub_alike(&s, &pair, user.len() + 1, 7);
+            for k in 0..3 {
+                let padded = format!("{}{pair}", "x".repeat(k));
+                for b64 in [STANDARD.encode(&padded), URL_SAFE_NO_PAD.encode(&padded)] {
+                    let public = (k + user.len() + 1) * 8 / 6;
+                    guesses_scrub_alike(&s, &b64, public, 7);
+                }
+                let header = format!("{}{}", "x".repeat(k), STANDARD.encode(&pair));
+                let public = (k + (user.len() + 1) * 8 / 6) * 8 / 6;
+                guesses_scrub_alike(&s, &STANDARD.encode(&header), public, 7);
+            }
+        }
+    }
+
+    #[test]
+    fn the_token_in_upper_or_lower_case_is_removed() {
+        let s = Secrets::new("admin@acme.example", "sandbox-admin-token");
+        for echo in [
+            "token SANDBOX-ADMIN-TOKEN is not valid",
+            "token Sandbox-Admin-Token is not valid",
+            "token SANDBOX%2DADMIN-TOKEN is not valid",
+            "for ADMIN@ACME.EXAMPLE:SANDBOX-ADMIN-TOKEN is not valid",
+        ] {
+            let got = s.scrub(echo);
+            assert!(
+                !got.to_lowercase().contains("admin-token") && got.ends_with(" is not valid"),
+                "{echo} gave {got}"
+            );
+        }
+        // The API user's lead in another case still takes what follows.
+        let s = Secrets::user_only("admin@acme.example", &[]);
+        assert_eq!(
+            s.scrub("auth Admin@Acme.Example:s3cret end"),
+            "auth Admin@Acme.Example:<redacted> end"
+        );
+    }
+
+    #[test]
+    fn a_base64_dump_of_the_request_headers_loses_the_credential() {
+        // A server that base64-encodes what it was sent: the dump holds the
+        // header's base64, not the token itself. At each offset.
+        let (user, token) = ("admin@acme.example", "sandbox-admin-token");
+        let header = STANDARD.encode(format!("{user}:{token}"));
+        let public = (user.len() + 1) * 8 / 6;
+        let needle = &header[public + 1..public + 13];
+        for s in [Secrets::new(user, token), Secrets::user_only(user, &[])] {
+            for prefix in ["{", "{\"", "{\"h"] {
+                let dump = STANDARD.encode(format!(
+                    r#"{prefix}"headers": {{"authorization": "Basic {header}"}}}}"#
+                ));
+                assert!(decodes_to(&dump, needle), "the check sees {dump}");
+                let got = s.scrub(&format!("request {dump} end"));
+                assert!(
+                    !decodes_to(&got, needle) && got.ends_with(" end"),
+                    "expected the header's base64 removed from {dump}, got {got}"
+                );
+            }
+        }
     }
 
     /// Whether any run of base64 in `text`, read from any of its first four

@@ -194,10 +194,12 @@ async fn serve_scim(cli: &Cli, a: &ScimArgs) -> anyhow::Result<ExitCode> {
         })?
         .to_string();
     // A short token is guessable, and would be scrubbed out of ordinary
-    // answers wherever its characters happen to occur.
-    if scim_token.chars().count() < 16 {
+    // answers wherever its characters happen to occur (the gateway itself
+    // refuses to answer with one).
+    if scim_token.chars().count() < gladly_scim::MIN_TOKEN_CHARS {
         anyhow::bail!(
-            "GLADLY_SCIM_TOKEN is too short: use at least 16 random characters (e.g. `openssl rand -hex 24`)"
+            "GLADLY_SCIM_TOKEN is too short: use at least {} random characters (e.g. `openssl rand -hex 24`)",
+            gladly_scim::MIN_TOKEN_CHARS
         );
     }
     let conn = connection(cli)?;

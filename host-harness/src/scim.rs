@@ -33,6 +33,14 @@ pub const EMBEDDED_SCIM_COMPONENT: &[u8] = include_bytes!(env!("GLADLY_SCIM_WASM
 /// 1 MiB).
 const MAX_ANSWER: usize = 8 << 20;
 
+/// Requests the gateway runs at once; more wait for one to finish (each
+/// holds an instance of up to [`Limits::memory_bytes`]).
+const MAX_IN_FLIGHT: usize = 32;
+
+/// How long a client may take to send a request's headers: one that sends
+/// them a byte at a time is dropped, not kept open.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How long Gladly's rate limit may hold one request in all before it is
 /// answered 429 (see [`crate::hold`]): what the gateway's writes allow
 /// themselves too.
@@ -85,6 +93,7 @@ pub struct Gateway {
     conn: Arc<Connection>,
     scim_token: Arc<String>,
     memory_peak: Arc<AtomicUsize>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Gateway {
@@ -108,6 +117,7 @@ impl Gateway {
             conn: Arc::new(conn),
             scim_token: Arc::new(scim_token),
             memory_peak: Default::default(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
         })
     }
 
@@ -133,10 +143,16 @@ impl Gateway {
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let gateway = gateway.clone();
-                    async move { Ok::<_, std::convert::Infallible>(gateway.answer(req).await) }
+                    async move {
+                        // The semaphore is never closed.
+                        let _turn = gateway.in_flight.clone().acquire_owned().await;
+                        Ok::<_, std::convert::Infallible>(gateway.answer(req).await)
+                    }
                 });
                 // A client that hangs up mid-answer is its own business.
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
             });

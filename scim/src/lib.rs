@@ -24,7 +24,7 @@ pub mod user;
 
 pub use directory::{Directory, DirectoryError};
 pub use error::ScimError;
-pub use service::{BASE_PATH, Config, Request, Response, handle};
+pub use service::{BASE_PATH, Config, MIN_TOKEN_CHARS, Request, Response, handle};
 
 #[cfg(test)]
 mod tests;

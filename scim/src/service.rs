@@ -62,7 +62,8 @@ impl Response {
         }
     }
 
-    fn error(e: &ScimError) -> Response {
+    /// The answer that tells a client of `e`.
+    pub fn error(e: &ScimError) -> Response {
         let mut r = Response::json(e.status, &e.body());
         if e.status == 401 {
             r.headers.push((
@@ -80,6 +81,11 @@ impl Response {
     }
 }
 
+/// The fewest characters a SCIM token may have: a shorter one is
+/// guessable, and would be scrubbed out of ordinary answers wherever its
+/// characters happen to occur.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// Answers one request.
 pub fn handle<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Response {
     match route(dir, config, req) {
@@ -89,8 +95,10 @@ pub fn handle<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Resp
 }
 
 /// Whether the bearer token is the configured one, compared in time that
-/// does not depend on where they differ.
-fn authorized(config: &Config, header: Option<&str>) -> Result<(), ScimError> {
+/// does not depend on where they differ. [`handle`] checks it first; a
+/// server checks it before it reads a body, so that a client without the
+/// token costs it no more than the headers.
+pub fn authorized(config: &Config, header: Option<&str>) -> Result<(), ScimError> {
     if config.scim_token.is_empty() {
         return Err(ScimError::new(
             500,
@@ -98,18 +106,32 @@ fn authorized(config: &Config, header: Option<&str>) -> Result<(), ScimError> {
             "GLADLY_SCIM_TOKEN is not set: the gateway answers no request until it is",
         ));
     }
+    // However the gateway is served (the harness refuses to start with
+    // one; `wasmtime serve` passes whatever it is given).
+    if config.scim_token.chars().count() < MIN_TOKEN_CHARS {
+        return Err(ScimError::new(
+            500,
+            None,
+            format!(
+                "GLADLY_SCIM_TOKEN is too short: the gateway answers no request until it holds at least {MIN_TOKEN_CHARS} random characters (e.g. `openssl rand -hex 24`)"
+            ),
+        ));
+    }
     let given = header
         .and_then(|h| h.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim().as_bytes());
     let expected = config.scim_token.as_bytes();
-    // Every byte of the longer of the two is compared, so the time taken
-    // says nothing of where they differ or how long the token is.
+    // Every byte of the token is compared, whatever was sent, so the time
+    // taken says nothing of where they differ or how long the token is
+    // (it depends on the token's length alone, as a guess's does not).
     let ok = given.is_some_and(|g| {
-        let n = g.len().max(expected.len());
-        let differ = (0..n).fold(u8::from(g.len() != expected.len()), |acc, i| {
-            acc | (g.get(i).copied().unwrap_or(0) ^ expected.get(i).copied().unwrap_or(0))
-        });
+        let differ = expected
+            .iter()
+            .enumerate()
+            .fold(u8::from(g.len() != expected.len()), |acc, (i, e)| {
+                acc | (g.get(i).copied().unwrap_or(0) ^ e)
+            });
         differ == 0
     });
     if ok {
@@ -467,11 +489,16 @@ fn user_matches(a: &Agent, t: &Term) -> bool {
 }
 
 fn is_api_user(config: &Config, agent: &Agent) -> bool {
-    !config.api_user.trim().is_empty()
-        && agent
-            .email_address
-            .trim()
-            .eq_ignore_ascii_case(config.api_user.trim())
+    !config.api_user.trim().is_empty() && same_email(&agent.email_address, config.api_user)
+}
+
+/// Whether an agent's address may be the API user's: letters in any case,
+/// not only ASCII (`JOSÉ@acme.com` may be stored `josé@acme.com`), as the
+/// connector's own `model::same_email` compares them (this crate, plain
+/// SCIM, does not reach the connector's). Wider than a filter's match on
+/// purpose: here a match only refuses a change.
+fn same_email(a: &str, b: &str) -> bool {
+    a.trim().to_lowercase() == b.trim().to_lowercase()
 }
 
 /// Refuses what would lock the gateway's own API user out of Gladly.

@@ -1114,6 +1114,31 @@ fn every_request_needs_the_bearer_token() {
         },
     );
     assert_eq!(r.status, 500, "with no token configured nothing is served");
+    // Nor with one too short to be secret, even when it is sent.
+    let short = "0123456789abcde";
+    let config = Config {
+        scim_token: short,
+        ..config
+    };
+    let bearer = format!("Bearer {short}");
+    let r = handle(
+        &mut g,
+        &config,
+        &Request {
+            method: "GET",
+            path: "/scim/v2/Users",
+            query: "",
+            authorization: Some(&bearer),
+            content_type: None,
+            body: b"",
+        },
+    );
+    assert_eq!(r.status, 500, "a short token configured serves nothing");
+    let text = String::from_utf8(r.body).expect("answers are UTF-8");
+    assert!(
+        text.contains("at least 16 random characters") && !text.contains(short),
+        "{text}"
+    );
 }
 
 #[test]

@@ -100,16 +100,21 @@ fn serve(request: &IncomingRequest) -> Response {
         .or_else(|| header("host"))
         .unwrap_or_else(|| "localhost".into());
     let base_url = format!("{scheme}://{authority}{}", gladly_scim::BASE_PATH);
-    let body = match read_body(request) {
-        Ok(b) => b,
-        Err(e) => return e,
-    };
     let scim_token = env("GLADLY_SCIM_TOKEN");
     let api_user = env("GLADLY_API_USER");
     let config = Config {
         base_url: &base_url,
         scim_token: &scim_token,
         api_user: &api_user,
+    };
+    // A client without the token is answered before its body is read: it
+    // cannot hold the gateway by trickling one.
+    if let Err(e) = gladly_scim::service::authorized(&config, authorization.as_deref()) {
+        return Response::error(&e);
+    }
+    let body = match read_body(request) {
+        Ok(b) => b,
+        Err(e) => return e,
     };
     let mut dir = directory::Connector::from_env();
     gladly_scim::handle(

@@ -137,13 +137,35 @@ fn member_op(
         "members" => {
             // `members[value eq "id"]` names the member in the path.
             let mut ids = match &path.filter {
-                Some(f) if f.attr == "value" => {
-                    vec![f.value.as_str().unwrap_or_default().to_string()]
-                }
+                Some(f) if f.attr == "value" => match f.value.as_str() {
+                    Some(id) => vec![id.to_string()],
+                    // Read as "", an `add` or `replace` would name nobody,
+                    // and a replace by nobody empties the group.
+                    None => {
+                        return Err(ScimError::invalid_path(
+                            "members[…]",
+                            format!(
+                                "members[value eq …] needs a user's id (a string), not {}",
+                                f.value
+                            ),
+                        ));
+                    }
+                },
                 Some(_) => {
                     return Err(ScimError::invalid_path(
                         "members[…]",
                         "only members[value eq \"id\"] is supported",
+                    ));
+                }
+                // No value to add or to replace with is a malformed
+                // operation, not "nobody": read as an empty list, a replace
+                // would empty the group (and a role group would demote
+                // everyone). To empty it, `remove` with no value, or
+                // `replace` with `[]`.
+                None if op != Op::Remove && value.is_none_or(Value::is_null) => {
+                    return Err(ScimError::invalid_value(
+                        "members",
+                        "an add or a replace of members needs a value (the members, [] for none); to remove every member, send remove with no value",
                     ));
                 }
                 None => member_ids(value)?,

@@ -1292,6 +1292,47 @@ fn the_delete_mark_cannot_be_forged_nor_outlive_a_re_onboarding() {
 }
 
 #[test]
+fn a_member_change_without_members_is_refused_not_read_as_nobody() {
+    // Read as an empty list, a replace with no value (or a null one, or a
+    // member filter on a number) emptied the group.
+    let mut g = Gladly::seeded();
+    let writes = g.writes;
+    for (op, patch) in [
+        ("replace", json!({"op": "replace", "path": "members"})),
+        (
+            "replace",
+            json!({"op": "replace", "path": "members", "value": null}),
+        ),
+        (
+            "replace",
+            json!({"op": "replace", "value": {"members": null}}),
+        ),
+        ("add", json!({"op": "add", "path": "members"})),
+        (
+            "replace",
+            json!({"op": "replace", "path": "members[value eq 5]"}),
+        ),
+    ] {
+        let r = call(
+            &mut g,
+            "PATCH",
+            "/Groups/team_a",
+            Some(json!({ "Operations": [patch] })),
+        );
+        assert_eq!(r.status, 400, "{op} {patch}: {}", r.body);
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("members"),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(g.writes, writes, "nothing written");
+}
+
+#[test]
 fn a_group_change_is_all_or_nothing_and_a_put_without_members_drops_none() {
     let mut g = Gladly::seeded();
     let id = call(&mut g, "POST", "/Users", Some(okta_user("ivy@acme.com"))).body["id"]

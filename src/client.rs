@@ -405,60 +405,138 @@ fn strip_query(path: &str) -> &str {
 
 /// Reads a list in either shape: `{"items": [...], "nextCursor": ...}` or a
 /// plain array. Items that do not decode fail the page (a silent drop could
-/// hide an agent from an offboarding run).
+/// hide an agent from an offboarding run). The list is split into its items
+/// without reading them, and each is read on its own (see [`parse_value`]):
+/// a whole organisation in one answer (the public spec's shape) never
+/// stands in memory as one `Value`.
 pub fn decode_page<D: DeserializeOwned>(
     resp: &HttpResponse,
     what: &str,
     s: &Secrets,
 ) -> Result<Page<D>, Error> {
-    let value: Value = decode(resp, what, s)?;
-    let (items, next_cursor, flavor) = match value {
-        Value::Array(items) => (items, None, ApiFlavor::PublicSpec),
-        Value::Object(mut map) => {
-            let items = match map.remove("items") {
-                Some(Value::Array(items)) => items,
-                Some(Value::Null) | None => Vec::new(),
-                Some(_) => {
-                    return Err(shape_error(
-                        resp,
-                        what,
-                        Untrusted::new("'items' is not an array"),
-                        s,
-                    ));
-                }
+    use serde_json::value::RawValue;
+    #[derive(serde::Deserialize)]
+    struct Paged<'a> {
+        #[serde(borrow, default)]
+        items: Option<&'a RawValue>,
+        #[serde(borrow, default, rename = "nextCursor")]
+        next_cursor: Option<&'a RawValue>,
+    }
+    let body = &resp.body;
+    let shape = |why: &str| shape_error(resp, what, Untrusted::new(why), s);
+    let held = values_in(body);
+    if held > MAX_LIST_VALUES {
+        return Err(shape(&format!(
+            "it holds about {held} JSON values, more than the {MAX_LIST_VALUES} a list may"
+        )));
+    }
+    let syntax = |e: serde_json::Error| serde_error(resp, what, &e, s);
+    let (items, next_cursor, flavor) = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => (
+            serde_json::from_slice::<Vec<&RawValue>>(body).map_err(syntax)?,
+            None,
+            ApiFlavor::PublicSpec,
+        ),
+        Some(b'{') => {
+            let paged: Paged = serde_json::from_slice(body).map_err(syntax)?;
+            let items = match paged.items {
+                None => Vec::new(),
+                Some(raw) => serde_json::from_slice::<Vec<&RawValue>>(raw.get().as_bytes())
+                    .map_err(|_| shape("'items' is not an array"))?,
             };
-            let next = match map.remove("nextCursor") {
-                Some(Value::String(s)) => Some(s),
-                Some(Value::Null) | None => None,
-                Some(_) => {
-                    return Err(shape_error(
-                        resp,
-                        what,
-                        Untrusted::new("'nextCursor' is not a string"),
-                        s,
-                    ));
-                }
+            let next = match paged
+                .next_cursor
+                .map(|raw| parse_value(raw.get().as_bytes()))
+            {
+                None => None,
+                Some(Ok(Value::String(cursor))) => Some(cursor),
+                Some(_) => return Err(shape("'nextCursor' is not a string")),
             };
             (items, next, ApiFlavor::Lifecycle)
         }
         _ => {
-            return Err(shape_error(
-                resp,
-                what,
-                Untrusted::new("expected a list"),
-                s,
-            ));
+            // Not a list: what it is, or why it is not JSON.
+            parse_value(body).map_err(|e| shape_or_syntax(resp, what, e, s))?;
+            return Err(shape("expected a list"));
         }
     };
     let items = items
         .into_iter()
-        .map(|v| serde_json::from_value(v).map_err(|e| serde_error(resp, what, &e, s)))
+        .map(|raw| {
+            let value =
+                parse_value(raw.get().as_bytes()).map_err(|e| shape_or_syntax(resp, what, e, s))?;
+            serde_json::from_value(value).map_err(|e| serde_error(resp, what, &e, s))
+        })
         .collect::<Result<_, _>>()?;
     Ok(Page {
         items,
         next_cursor,
         flavor,
     })
+}
+
+/// The most JSON values one answer, or one item of a list, may hold: each
+/// read into a `Value` costs tens of bytes of the component's memory, and
+/// a server's answer of a million zeros (2 MB) trapped it. An agent holds
+/// about 30.
+pub const MAX_VALUES: usize = 100_000;
+/// The most a list may hold: its items are only located (8 bytes each)
+/// before each is read on its own. An organisation of 20,000 agents in one
+/// answer holds about 600,000.
+pub const MAX_LIST_VALUES: usize = 2_000_000;
+
+/// How many JSON values `json` holds at the most (one more than its
+/// commas, colons and openings outside strings), counted without parsing.
+fn values_in(json: &[u8]) -> usize {
+    let (mut n, mut in_string, mut escaped) = (1usize, false, false);
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b',' | b':' | b'[' | b'{' => n += 1,
+                _ => {}
+            }
+        }
+    }
+    n
+}
+
+/// Why an answer could not be parsed.
+pub enum Unparsed {
+    /// It holds this many values, more than [`MAX_VALUES`].
+    TooMany(usize),
+    Syntax(serde_json::Error),
+}
+
+/// A server's JSON as a `Value`, if it holds no more than [`MAX_VALUES`]:
+/// the one way the connector parses what a server sent.
+pub fn parse_value(json: &[u8]) -> Result<Value, Unparsed> {
+    let held = values_in(json);
+    if held > MAX_VALUES {
+        return Err(Unparsed::TooMany(held));
+    }
+    serde_json::from_slice(json).map_err(Unparsed::Syntax)
+}
+
+fn shape_or_syntax(resp: &HttpResponse, what: &str, e: Unparsed, s: &Secrets) -> Error {
+    match e {
+        Unparsed::TooMany(held) => shape_error(
+            resp,
+            what,
+            Untrusted::new(format!(
+                "it holds about {held} JSON values, more than the {MAX_VALUES} the connector reads in one"
+            )),
+            s,
+        ),
+        Unparsed::Syntax(e) => serde_error(resp, what, &e, s),
+    }
 }
 
 fn shape_error(resp: &HttpResponse, what: &str, why: Untrusted, s: &Secrets) -> Error {
@@ -484,8 +562,7 @@ pub fn decode<D: DeserializeOwned>(
     what: &str,
     s: &Secrets,
 ) -> Result<D, Error> {
-    let value: Value =
-        serde_json::from_slice(&resp.body).map_err(|e| serde_error(resp, what, &e, s))?;
+    let value = parse_value(&resp.body).map_err(|e| shape_or_syntax(resp, what, e, s))?;
     serde_json::from_value(value).map_err(|e| serde_error(resp, what, &e, s))
 }
 
@@ -545,7 +622,7 @@ impl GladlyError {
 /// else (not JSON, other shapes, values that are not strings) reads as no
 /// entries.
 pub fn gladly_errors(body: &[u8]) -> Vec<GladlyError> {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+    let Ok(v) = parse_value(body) else {
         return Vec::new();
     };
     let entries = match v.get("errors") {

@@ -279,7 +279,7 @@ fn read_created<T: Transport>(
     sent: &HttpResponse,
     email: &str,
 ) -> Result<Agent, Error> {
-    let answer = serde_json::from_slice::<Value>(&sent.body).ok();
+    let answer = crate::client::parse_value(&sent.body).ok();
     let whole = answer
         .as_ref()
         .and_then(Value::as_object)

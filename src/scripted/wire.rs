@@ -351,3 +351,41 @@ fn taken_is_a_conflict_only_on_a_unique_field() {
         }
     }
 }
+
+#[test]
+fn an_answer_too_dense_to_read_is_an_upstream_error_not_a_trap() {
+    // A million zeros (2 MB) read as one `Value` took 15 to 30 times their
+    // size and trapped the component. A list is split into its items, read
+    // one at a time: the first is no agent.
+    let zeros = format!("[{}0]", "0,".repeat(1_000_000));
+    let mut s = Script::default().answer_with(200, &[], &zeros);
+    let e = ops::list_agents(&mut s, &conn(), false).unwrap_err();
+    assert!(
+        matches!(&e, Error::Upstream { message, .. } if message.contains("expected struct Agent")),
+        "got {e:?}"
+    );
+    // More than a list may hold is refused before anything is read.
+    let zeros = format!("[{}0]", "0,".repeat(3_000_000));
+    let mut s = Script::default().answer_with(200, &[], &zeros);
+    let e = ops::list_agents(&mut s, &conn(), false).unwrap_err();
+    assert!(
+        matches!(&e, Error::Upstream { message, .. } if message.contains("more than the 2000000 a list may")),
+        "got {e:?}"
+    );
+    // One agent holding more than one answer may.
+    let junk = format!(
+        r#"{{"id":"a1","emailAddress":"a@x.io","junk":[{}0]}}"#,
+        "0,".repeat(200_000)
+    );
+    let mut s = Script::default().answer_with(200, &[], &junk);
+    let e = ops::lookup(&mut s, &conn(), &AgentKey::Id("a1".into())).unwrap_err();
+    assert!(
+        matches!(&e, Error::Upstream { message, .. } if message.contains("more than the 100000 the connector reads in one")),
+        "got {e:?}"
+    );
+    // Commas, colons and brackets inside strings are not values.
+    assert_eq!(
+        crate::client::parse_value(br#"{"a":"[,:{\"]"}"#).ok(),
+        Some(serde_json::json!({"a": "[,:{\"]"}))
+    );
+}

@@ -36,6 +36,9 @@ pub const CALL_DEADLINE: Duration = Duration::from_secs(100);
 pub const PAGE_SIZE: u32 = 100;
 /// A list longer than this many pages is taken as a server that loops.
 const MAX_PAGES: usize = 10_000;
+/// Pages that take half the call's deadline at Gladly's published limit: a
+/// listing that runs out of time after as many is too long for one call.
+const LONG_LIST_PAGES: usize = (CALL_DEADLINE.as_secs() as usize) * pacing::DEFAULT_LIMIT / 2;
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_CAP: Duration = Duration::from_secs(8);
 /// A 429 without `Retry-After` backs off from here: Gladly counts its limit
@@ -358,13 +361,30 @@ impl<'t, T: Transport> Client<'t, T> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         let mut seen = HashSet::new();
-        for _ in 0..MAX_PAGES {
+        for walked in 0..MAX_PAGES {
             let mut url = format!("{path}?limit={PAGE_SIZE}{query}");
             if let Some(c) = &cursor {
                 url.push_str("&cursor=");
                 url.push_str(&encode(c));
             }
-            let page: Page<D> = self.page(&url, what)?;
+            let page: Page<D> = match self.page(&url, what) {
+                // Out of time after pages enough for half the deadline at
+                // Gladly's limit: the list is too long for one call (or
+                // never ends), and a retry would walk it as far again; a
+                // workflow engine retrying `rate-limited` would retry it
+                // forever. Fewer pages: others held the limit; later may do.
+                Err(Error::RateLimited { .. }) if walked >= LONG_LIST_PAGES => {
+                    return Err(Error::Upstream {
+                        status: 200,
+                        message: format!(
+                            "listing {what} did not end within the call's deadline of {} s, after {walked} pages: a list this long cannot be walked in one call",
+                            CALL_DEADLINE.as_secs()
+                        ),
+                        body_excerpt: String::new(),
+                    });
+                }
+                page => page?,
+            };
             out.extend(page.items.into_iter().filter(|d| keep(d)));
             match page.next_cursor {
                 Some(next) if !next.is_empty() => {

@@ -179,3 +179,24 @@ fn a_huge_retry_after_saturates_instead_of_wrapping() {
         assert!(s.slept.is_empty(), "for {asked}: slept {:?}", s.slept);
     }
 }
+
+#[test]
+fn a_list_that_never_ends_is_an_upstream_error_not_rate_limited() {
+    // Every page a new cursor, at Gladly's published 10 a second: the call
+    // runs out of time after about 975 pages. Answered `rate-limited`, a
+    // workflow engine would retry it forever; it is not the rate's doing.
+    let mut s = Script::default();
+    for i in 0..1_100 {
+        s = s.answer(200, page(vec![], Some(&format!("c{i}"))));
+    }
+    let e = ops::list_agents(&mut s, &conn(), false).unwrap_err();
+    assert!(
+        matches!(&e, Error::Upstream { message, .. } if message.contains("did not end within the call's deadline")),
+        "got {e:?}"
+    );
+    assert!(
+        s.sent.len() >= 500 && s.clock() <= CALL_DEADLINE,
+        "{} pages",
+        s.sent.len()
+    );
+}

@@ -715,3 +715,28 @@ async fn a_rate_share_is_taken_beside_apply_s_own_rate_and_a_zero_is_refused() {
     assert!(r.stderr.contains("--rate-share"), "{}", r.stderr);
     assert_eq!(s.requests().len(), sent, "nothing sent for bad input");
 }
+
+/// A `--rate` out of range is refused before anything is sent (`reconcile`
+/// once read the organisation before it looked), and a huge one no longer
+/// panics.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_out_of_range_is_refused_before_anything_is_sent() {
+    let s = sandbox().await;
+    let dir = roster_dir("rate");
+    let roster = dir.join("roster.csv");
+    std::fs::write(&roster, ROSTER).unwrap();
+    for rate in ["0", "-1", "1e10", "NaN", "inf", "fast"] {
+        let rate = format!("--rate={rate}");
+        let desired = roster.to_str().unwrap();
+        for args in [
+            vec!["reconcile", "--desired", desired, "--yes", rate.as_str()],
+            vec!["apply", "no-such-plan.json", rate.as_str()],
+        ] {
+            let r = cli_env(&s, &args).await;
+            assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+            assert!(r.stderr.contains("--rate"), "{args:?}: {}", r.stderr);
+        }
+    }
+    assert!(s.requests().is_empty(), "nothing sent");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -312,7 +312,9 @@ pub async fn apply(
     };
     let changes = &file.plan.changes;
     progress.start(changes.len());
-    let period = Duration::from_secs_f64(1.0 / options.per_second.max(0.01));
+    // However it was asked for (the CLI allows 1,000 at most): an interval
+    // of zero panics.
+    let period = Duration::from_secs_f64(1.0 / options.per_second.clamp(0.01, 1_000.0));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut items = Vec::with_capacity(changes.len());

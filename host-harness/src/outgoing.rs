@@ -41,7 +41,47 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 use crate::Limits;
 use crate::hold::{Hold, retry_after_secs};
 
-type Pool = Client<HttpsConnector<HttpConnector>, WasiBody>;
+type Pool = Client<HttpsConnector<HttpConnector<Resolver>>, WasiBody>;
+
+/// Names as the system resolves them, but `localhost`, the one name the
+/// loopback rule lets take `http://` (with the credential in clear), which
+/// is the loopback addresses themselves and never asked of the system: a
+/// system without it in its hosts file may ask DNS (glibc, with a search
+/// domain), and whoever answered would get the credential. The rule is
+/// then kept by where the connection goes, not by what the name says.
+#[derive(Clone)]
+struct Resolver(hyper_util::client::legacy::connect::dns::GaiResolver);
+
+type Addrs = std::vec::IntoIter<std::net::SocketAddr>;
+
+impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for Resolver {
+    type Response = Addrs;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn std::future::Future<Output = std::io::Result<Addrs>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, name: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
+        if is_localhost(name.as_str()) {
+            let loopback = [
+                std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+                std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+            ];
+            return Box::pin(std::future::ready(Ok(loopback.to_vec().into_iter())));
+        }
+        let resolving = self.0.call(name);
+        Box::pin(async move { Ok(resolving.await?.collect::<Vec<_>>().into_iter()) })
+    }
+}
+
+/// `localhost`, in any case, with or without its root's dot.
+fn is_localhost(name: &str) -> bool {
+    name.strip_suffix('.')
+        .unwrap_or(name)
+        .eq_ignore_ascii_case("localhost")
+}
 
 /// A harness's connection pools. Cloning shares them.
 #[derive(Clone)]
@@ -279,7 +319,9 @@ impl Outgoing {
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
-        let mut tcp = HttpConnector::new();
+        let mut tcp = HttpConnector::new_with_resolver(Resolver(
+            hyper_util::client::legacy::connect::dns::GaiResolver::new(),
+        ));
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(limits.connect_timeout));
@@ -544,5 +586,20 @@ mod tests {
         assert!(given_up.is_err(), "the server never answers");
         let wait = out.with_pacer(&origin, Method::Get, |p, now| p.wait(now));
         assert!(wait >= Duration::from_millis(900), "{wait:?}");
+    }
+
+    #[tokio::test]
+    async fn localhost_is_the_loopback_addresses_never_asked_of_the_system() {
+        use tower_service::Service as _;
+        let mut r = Resolver(hyper_util::client::legacy::connect::dns::GaiResolver::new());
+        for name in ["localhost", "LocalHost", "localhost."] {
+            let addrs: Vec<_> = r.call(name.parse().unwrap()).await.unwrap().collect();
+            assert_eq!(addrs.len(), 2, "{name}: {addrs:?}");
+            assert!(
+                addrs.iter().all(|a| a.ip().is_loopback()),
+                "{name}: {addrs:?}"
+            );
+        }
+        assert!(!is_localhost("localhost.evil.example") && !is_localhost("notlocalhost"));
     }
 }

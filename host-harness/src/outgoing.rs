@@ -65,11 +65,11 @@ impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for 
 
     fn call(&mut self, name: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
         if is_localhost(name.as_str()) {
-            let loopback = [
+            let loopback = vec![
                 std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
                 std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
             ];
-            return Box::pin(std::future::ready(Ok(loopback.to_vec().into_iter())));
+            return Box::pin(std::future::ready(Ok(loopback.into_iter())));
         }
         let resolving = self.0.call(name);
         Box::pin(async move { Ok(resolving.await?.collect::<Vec<_>>().into_iter()) })

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::client::encode;
 use crate::error::Error;
-use crate::model::{Agent, Connection, Outcome, same_email};
+use crate::model::{Agent, AgentProfile, Connection, Outcome, Role, same_email};
 use crate::ops::{
     Created, REROUTE_WARNING, SSO_WARNING, Writer, check_written, create, find_by_email, get_agent,
     patch, with_client,
@@ -307,6 +307,46 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
     }
     if let Some(e) = text("emailAddress") {
         validate::email("change.requests.body.emailAddress", e)?;
+        // What the report says of the change is what it sends.
+        if !same_email(e, &change.email_address) {
+            return bad(
+                "requests",
+                format!(
+                    "the body writes the e-mail {e}, but the change is {}'s",
+                    change.email_address
+                ),
+            );
+        }
+    }
+    if let Some(r) = text("role") {
+        // As Gladly spells it: the body goes to Gladly as it is.
+        let role = Role::from_gladly(r);
+        validate::role("change.requests.body.role", &role)?;
+        if role.as_gladly() != r {
+            return bad(
+                "requests",
+                format!(
+                    "'role' in the body is {r:?}, which Gladly spells {:?}",
+                    role.as_gladly()
+                ),
+            );
+        }
+    }
+    if let Some(p) = body.get("agentProfile") {
+        let field = "change.requests.body.agentProfile";
+        let known = |k: &String| k == "bio" || k == "avatarUrl";
+        let Some(map) = p
+            .as_object()
+            .filter(|m| m.keys().all(known) && m.values().all(|v| v.is_string() || v.is_null()))
+        else {
+            return Err(Error::invalid(
+                field,
+                "must be an object of 'bio' and 'avatarUrl', each a string",
+            ));
+        };
+        let profile: AgentProfile = serde_json::from_value(Value::Object(map.clone()))
+            .map_err(|e| Error::invalid(field, e.to_string()))?;
+        validate::profile(field, &profile)?;
     }
     if let Some(n) = text("name") {
         validate::name("change.requests.body.name", n)?;

@@ -377,6 +377,48 @@ fn a_body_that_writes_anything_but_valid_agent_fields_is_refused() {
 }
 
 #[test]
+fn an_edited_body_is_checked_as_the_planner_would_have_written_it() {
+    // A plan file edited by hand: a role Gladly has not, or spelled as
+    // Gladly does not; a profile with other keys, values that are not
+    // strings, or an address that is no http(s) URL; an e-mail that is not
+    // the change's. Refused, naming the field, nothing sent.
+    let a1 = || Some(agent("a1", "a@x.io", true));
+    for (body, field) in [
+        (json!({"role": "SUPERUSER"}), "change.requests.body.role"),
+        (json!({"role": "team-lead"}), "change.requests"),
+        (
+            json!({"agentProfile": {"avatarUrl": "javascript:alert(1)"}}),
+            "change.requests.body.agentProfile.avatar-url",
+        ),
+        (
+            json!({"agentProfile": {"bio": "b", "x": {"y": 1}}}),
+            "change.requests.body.agentProfile",
+        ),
+        (
+            json!({"agentProfile": {"bio": 5}}),
+            "change.requests.body.agentProfile",
+        ),
+        (
+            json!({"agentProfile": "bio"}),
+            "change.requests.body.agentProfile",
+        ),
+        (json!({"emailAddress": "b@x.io"}), "change.requests"),
+    ] {
+        let c = change(ChangeKind::Update, a1(), body);
+        assert_refused(&mut Script::default(), &c, field);
+    }
+    // As the planner writes them, they go.
+    let body = json!({"role": "TEAM_LEAD", "emailAddress": "A@x.io",
+                      "agentProfile": {"bio": "b", "avatarUrl": "https://x.io/a.png"}});
+    let c = change(ChangeKind::Update, a1(), body);
+    let r = dry_run(
+        &mut Script::default().answer(200, agent("a1", "a@x.io", true)),
+        &c,
+    );
+    assert_eq!(r.status, ChangeStatus::DryRun, "{r:?}");
+}
+
+#[test]
 fn a_kind_that_does_not_fit_the_bodys_active_is_refused() {
     let a1 = || Some(agent("a1", "a@x.io", true));
     for (kind, body) in [

@@ -305,9 +305,13 @@ pub struct ConnectionInfo {
 
 /// Whether two e-mail addresses name the same login: compared without case,
 /// Unicode case included (`JOSÉ@acme.com` is `josé@acme.com`), as Gladly
-/// compares them.
+/// compares them; but an address holding a look-alike of an ASCII letter
+/// (the Kelvin sign K, whose lower case is k) is compared as written, so
+/// that it never finds, and offboards, the agent it imitates.
 pub fn same_email(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b) || a.trim().to_lowercase() == b.trim().to_lowercase()
+    let folds = |s: &str| s.chars().any(crate::validate::lookalike);
+    a.eq_ignore_ascii_case(b)
+        || (!folds(a) && !folds(b) && a.trim().to_lowercase() == b.trim().to_lowercase())
 }
 
 #[cfg(test)]

@@ -28,6 +28,55 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// A character that shows nothing (Unicode's default-ignorable code points:
+/// zero-width spaces and joiners, direction overrides, soft hyphens,
+/// variation selectors, tags): a name of only U+200B looks empty, and an
+/// address or id holding one looks like another.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{AD}'
+            | '\u{34F}'
+            | '\u{61C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// A character beyond ASCII whose lower case is ASCII: a look-alike of an
+/// ASCII letter, not the letter (the Kelvin sign K lowercases to k, so an
+/// address written with it would find the agent whose address has k).
+pub fn lookalike(c: char) -> bool {
+    !c.is_ascii() && c.to_lowercase().all(|l| l.is_ascii())
+}
+
+/// Controls, and characters that show nothing: why text that holds them is
+/// refused, naming the first.
+fn hidden(s: &str) -> Option<String> {
+    s.chars()
+        .find(|c| c.is_control() || invisible(*c))
+        .map(|c| {
+            format!(
+                "contains a control or invisible character (U+{:04X})",
+                u32::from(c)
+            )
+        })
+}
+
 /// Parses and checks `connection.org-url`: `https://host[:port]`, optionally
 /// followed by `/` or `/api/v1`; `http://` only to a loopback host.
 pub fn base_url(raw: &str) -> Result<BaseUrl, Error> {
@@ -230,12 +279,15 @@ pub fn email(field: &str, raw: &str) -> Result<String, Error> {
 
 /// A non-ASCII character an internationalised address may hold (RFC 6531's
 /// UTF8-non-ascii in the local part, IDN U-labels in the domain): anything
-/// beyond ASCII but controls, white space and the full-width or ideographic
-/// forms of `@` and `.`, which would make the address mean something else.
+/// beyond ASCII but controls, white space, characters that show nothing,
+/// look-alikes of ASCII letters, and the full-width or ideographic forms of
+/// `@` and `.`, which would make the address mean something else.
 fn utf8_text(c: char) -> bool {
     !c.is_ascii()
         && !c.is_control()
         && !c.is_whitespace()
+        && !invisible(c)
+        && !lookalike(c)
         && !matches!(
             c,
             '\u{FF20}' | '\u{FE6B}' | '\u{3002}' | '\u{FF0E}' | '\u{FF61}'
@@ -253,8 +305,8 @@ pub fn name(field: &str, raw: &str) -> Result<String, Error> {
             format!("is {} characters; at most {MAX_NAME}", s.chars().count()),
         ));
     }
-    if has_control(s) {
-        return Err(Error::invalid(field, "contains control characters"));
+    if let Some(why) = hidden(s) {
+        return Err(Error::invalid(field, why));
     }
     Ok(s.to_string())
 }
@@ -309,8 +361,8 @@ pub fn external_id(field: &str, raw: &str) -> Result<String, Error> {
             format!("is longer than {MAX_EXTERNAL_ID} characters"),
         ));
     }
-    if has_control(s) {
-        return Err(Error::invalid(field, "contains control characters"));
+    if let Some(why) = hidden(s) {
+        return Err(Error::invalid(field, why));
     }
     Ok(s.to_string())
 }
@@ -384,7 +436,7 @@ pub fn reference(field: &str, raw: &str) -> Result<String, Error> {
     if s.is_empty() {
         return Err(Error::invalid(field, "contains an empty entry"));
     }
-    if s.len() > MAX_NAME || has_control(s) {
+    if s.len() > MAX_NAME || hidden(s).is_some() {
         return Err(Error::invalid(
             field,
             format!("'{}' is not an id or a name", s.escape_debug()),
@@ -498,6 +550,35 @@ pub fn changes(c: &AgentChanges) -> Result<AgentChanges, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_characters_and_look_alikes_are_refused_naming_the_first() {
+        // A name of only a zero-width space looks empty; a direction
+        // override turns text around; the Kelvin sign K lowercases to k.
+        let e = name("agent.name", "\u{200B}").unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidInput { field, message } if field == "agent.name" && message.contains("U+200B")),
+            "{e:?}"
+        );
+        assert!(external_id("agent.external-id", "E-1\u{202E}2").is_err());
+        assert!(reference("agent.inboxes", "Billing\u{FEFF}").is_err());
+        for bad in [
+            "bul\u{212A}-0@acme.example",
+            "a\u{200D}b@acme.example",
+            "ab@ac\u{AD}me.example",
+        ] {
+            assert!(email("agent.email-address", bad).is_err(), "{bad}");
+        }
+        // Addresses beyond ASCII still go.
+        assert!(email("agent.email-address", "josé@acmé.example").is_ok());
+        assert!(name("agent.name", "Zoë Ångström").is_ok());
+        // Nor does a look-alike find the agent it imitates.
+        assert!(!crate::model::same_email(
+            "bul\u{212A}-0@acme.example",
+            "bulk-0@acme.example"
+        ));
+        assert!(crate::model::same_email("JOSÉ@acme.com", "josé@acme.com"));
+    }
 
     fn field_of(e: Error) -> String {
         match e {

@@ -358,7 +358,7 @@ pub fn external_id(field: &str, raw: &str) -> Result<String, Error> {
     if s.len() > MAX_EXTERNAL_ID {
         return Err(Error::invalid(
             field,
-            format!("is longer than {MAX_EXTERNAL_ID} characters"),
+            format!("is longer than {MAX_EXTERNAL_ID} bytes (UTF-8)"),
         ));
     }
     if let Some(why) = hidden(s) {

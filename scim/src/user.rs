@@ -30,7 +30,7 @@ pub fn is_deleted(agent: &Agent) -> bool {
     !agent.is_active() && agent.external_id.as_deref().is_some_and(is_mark)
 }
 
-/// The longest `externalId` the connector takes.
+/// The longest `externalId` the connector takes, in bytes of UTF-8.
 const MAX_EXTERNAL_ID: usize = 256;
 
 /// The mark for an agent being deleted, keeping as much of its
@@ -38,9 +38,15 @@ const MAX_EXTERNAL_ID: usize = 256;
 pub fn deleted_mark(agent: &Agent) -> String {
     match agent.external_id.as_deref().map(str::trim) {
         Some(x) if !x.is_empty() && !is_mark(x) => {
+            // Bytes, as the connector counts them: 243 characters of `é`
+            // are 486 bytes, and a mark that long was refused at every
+            // DELETE. Cut on a character's boundary.
             let room = MAX_EXTERNAL_ID - DELETED_MARK.len() - 1;
-            let kept: String = x.chars().take(room).collect();
-            format!("{DELETED_MARK}:{kept}")
+            let mut cut = room.min(x.len());
+            while !x.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{DELETED_MARK}:{}", &x[..cut])
         }
         Some(x) if is_mark(x) => x.to_string(),
         _ => DELETED_MARK.to_string(),
@@ -593,4 +599,24 @@ pub fn project(resource: Value, attributes: &[AttrPath], excluded: &[AttrPath]) 
 fn schema_key(k: &str) -> Option<Schema> {
     k.eq_ignore_ascii_case(GLADLY_USER)
         .then_some(Schema::Gladly)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_external_id_beyond_ascii_is_cut_to_the_bytes_the_connector_takes() {
+        let agent = Agent {
+            external_id: Some("é".repeat(128)),
+            ..Agent::default()
+        };
+        let mark = deleted_mark(&agent);
+        assert!(mark.len() <= MAX_EXTERNAL_ID, "{} bytes", mark.len());
+        assert!(
+            mark.starts_with("scim-deleted:é") && mark.ends_with('é'),
+            "{mark}"
+        );
+        assert_eq!(before_mark(&mark).map(|x| x.len()), Some(242));
+    }
 }

@@ -119,8 +119,11 @@ pub fn base_url(raw: &str) -> Result<BaseUrl, Error> {
     }
     let (host, port) = split_host_port(authority)
         .ok_or_else(|| Error::invalid(FIELD, format!("'{s}' has no valid host name")))?;
+    // Digits only: `u16`'s parser also takes a leading `+`.
     if let Some(port) = port
-        && (port.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0))
+        && (port.is_empty()
+            || !port.bytes().all(|b| b.is_ascii_digit())
+            || port.parse::<u16>().map_or(true, |p| p == 0))
     {
         return Err(Error::invalid(FIELD, format!("'{s}' has an invalid port")));
     }
@@ -148,12 +151,8 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
             None if after.is_empty() => None,
             None => return None,
         };
-        if !rest[..end]
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
-        {
-            return None;
-        }
+        // An IPv6 address, parsed (`[]` and `[:::]` are none).
+        rest[..end].parse::<std::net::Ipv6Addr>().ok()?;
         (host, port)
     } else {
         let (host, port) = match authority.split_once(':') {
@@ -628,6 +627,10 @@ mod tests {
             "http://128.0.0.1",
             "http://[::2]:9",
             "http://[::ffff:127.0.0.1]",
+            // A port of digits only; an IPv6 host that is an address.
+            "http://127.0.0.1:+18090",
+            "https://[]",
+            "https://[:::]:1",
         ] {
             assert_eq!(
                 field_of(base_url(bad).unwrap_err()),

@@ -135,8 +135,10 @@ pub struct SandboxArgs {
     /// Extra agents beside the seed data, to make lists span pages.
     #[arg(long, default_value_t = 0)]
     pub agents: usize,
-    /// Requests per second and method before 429 (Gladly publishes 10).
-    #[arg(long, default_value_t = 10, conflicts_with = "no_rate_limit")]
+    /// Requests per second and method before 429 (Gladly publishes 10); at
+    /// least 1 (`--no-rate-limit` lifts it).
+    #[arg(long, default_value_t = 10, conflicts_with = "no_rate_limit",
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit: u32,
     /// Send `Retry-After` with a 429 (Gladly's spec does not promise it).
     #[arg(long)]

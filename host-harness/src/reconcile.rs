@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use gladly_harness::agents::Error;
 use gladly_harness::roster::file::RosterFile;
+use gladly_harness::roster::locate;
 use gladly_harness::roster::plan_file::{self, PlanFile};
 use gladly_harness::roster::run::{self, Item, Progress, Report, RunOptions};
 use gladly_harness::roster::{
@@ -231,8 +232,18 @@ pub async fn apply(
     conn: &Connection,
     c: &ApplyCommand,
 ) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&c.plan)
-        .with_context(|| format!("cannot read the plan {}", c.plan.display()))?;
+    let text = match std::fs::read_to_string(&c.plan) {
+        Ok(t) => t,
+        // A file missing or not UTF-8 is bad input (exit 2), not the
+        // host's failure.
+        Err(e) => {
+            eprintln!(
+                "error: invalid-input: {}: cannot be read: {e}",
+                c.plan.display()
+            );
+            return Ok(ExitCode::from(EXIT_INPUT));
+        }
+    };
     let value: Value = match serde_json::from_str(&text) {
         Ok(v) => v,
         Err(e) => {
@@ -248,7 +259,11 @@ pub async fn apply(
     let file = match PlanFile::from_json(&value) {
         Ok(f) => f,
         Err(why) => {
-            eprintln!("error: invalid-input: {}: {why}", c.plan.display());
+            let (line, column) = locate::line_col(&text, locate::offset(&text, &why.path));
+            eprintln!(
+                "error: invalid-input: {}:{line}:{column}: {why}",
+                c.plan.display()
+            );
             return Ok(ExitCode::from(EXIT_INPUT));
         }
     };

@@ -533,7 +533,7 @@ async fn bad_roster_rows_are_named_by_file_line_and_column() {
         (
             "bad.json",
             "[\n  {\"email-address\": \"a@acme.example\", \"name\": \"A\"},\n  {\"email-address\": \"b@acme.example\",\n   \"name\": \"B\", \"role\": \"chief\"}\n]\n",
-            ":4:17: role: 'chief' is not a role",
+            ":4:25: role: 'chief' is not a role",
         ),
     ];
     for (name, text, want) in cases {
@@ -738,5 +738,46 @@ async fn a_rate_out_of_range_is_refused_before_anything_is_sent() {
         }
     }
     assert!(s.requests().is_empty(), "nothing sent");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A plan file that is wrong names the file, line and column of the value,
+/// and one that cannot be read is bad input (exit 2), not the host's
+/// failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_plan_file_is_named_by_file_line_and_column() {
+    let s = sandbox().await;
+    let dir = roster_dir("badplan");
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, "email,name\n").unwrap();
+    let plan = dir.join("plan.json");
+    let out = plan.to_str().unwrap();
+    let r = cli_env(
+        &s,
+        &["plan", "--desired", empty.to_str().unwrap(), "--out", out],
+    )
+    .await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    v["plan"]["changes"][1]["kind"] = Value::String("oops".into());
+    let text = serde_json::to_string_pretty(&v).unwrap();
+    std::fs::write(&plan, &text).unwrap();
+    // Where the edited value stands, counted here.
+    let at = text.find("\"oops\"").unwrap();
+    let line = text[..at].matches('\n').count() + 1;
+    let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    let r = cli_env(&s, &["apply", out]).await;
+    assert_eq!(r.code, 2, "stderr: {}", r.stderr);
+    let want = format!("{out}:{line}:{column}: plan.changes[1].kind: must be");
+    assert!(r.stderr.contains(&want), "expected {want} in {}", r.stderr);
+    for missing in [dir.join("none.json"), dir.clone()] {
+        let r = cli_env(&s, &["apply", missing.to_str().unwrap()]).await;
+        assert_eq!(r.code, 2, "stderr: {}", r.stderr);
+        assert!(r.stderr.contains("cannot be read"), "{}", r.stderr);
+    }
+    assert!(
+        s.requests().iter().all(|r| r.method == "GET"),
+        "nothing written"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 
 use crate::agents::{AgentProfile, Role};
 use crate::roster::DesiredAgent;
+use crate::roster::locate::line_col;
 
 /// A roster read from a file.
 pub struct RosterFile {
@@ -31,6 +32,7 @@ struct Place {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
     pub file: PathBuf,
+    /// 1-based; 0 for the file as a whole (it cannot be read).
     pub line: u64,
     pub column: u64,
     pub field: Option<String>,
@@ -39,7 +41,12 @@ pub struct InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        // Line 0: the file as a whole (it cannot be read), no place in it.
+        if self.line == 0 {
+            write!(f, "{}: ", self.file.display())?;
+        } else {
+            write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        }
         if let Some(field) = &self.field {
             write!(f, "{field}: ")?;
         }
@@ -116,13 +123,6 @@ impl RosterFile {
             message: message.to_string(),
         })
     }
-}
-
-fn line_col(text: &str, offset: usize) -> (u64, u64) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() as u64 + 1;
-    let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u64 + 1;
-    (line, column)
 }
 
 pub fn parse_role(s: &str) -> Option<Role> {
@@ -223,6 +223,9 @@ fn read_csv(path: &Path, text: &str) -> Result<RosterFile, InputError> {
         let opt = |field: &str| Some(cell(field).to_string()).filter(|s| !s.is_empty());
         let bad =
             |field: &'static str, message: String| err(line, columns[field], Some(field), message);
+        // An empty cell leaves the list as it is; a cell of separators
+        // alone (`;`) would read as "none at all" and empty it, so it is
+        // refused below.
         let list = |field: &str| {
             opt(field).map(|s| {
                 s.split(';')
@@ -232,6 +235,14 @@ fn read_csv(path: &Path, text: &str) -> Result<RosterFile, InputError> {
                     .collect::<Vec<_>>()
             })
         };
+        for field in ["inboxes", "teams"] {
+            if list(field).is_some_and(|l| l.is_empty()) {
+                return Err(bad(
+                    field,
+                    "holds only separators; leave the cell empty to keep the list as it is".into(),
+                ));
+            }
+        }
         let email = cell("email-address");
         if email.is_empty() {
             return Err(bad("email-address", "is empty".into()));
@@ -303,12 +314,11 @@ fn read_json(path: &Path, text: &str) -> Result<RosterFile, InputError> {
     let mut places = Vec::new();
     for raw in items {
         let start = raw.get().as_ptr() as usize - base;
-        // Where a key stands inside this element, for finer positions.
-        let key_at = |key: &str| {
-            raw.get()
-                .find(&format!("\"{key}\""))
-                .map_or(start, |i| start + i)
-        };
+        // Where each key's value stands in this element, for finer
+        // positions (read by a parser: a key's name inside a string value
+        // is not the key).
+        let keys = super::locate::values(text, raw.get());
+        let key_at = |key: &str| keys.get(key).copied().unwrap_or(start);
         let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(raw.get()) else {
             return Err(err(
                 start,
@@ -389,7 +399,13 @@ fn read_json(path: &Path, text: &str) -> Result<RosterFile, InputError> {
         };
         let agent_profile = match obj.get("agent-profile") {
             None | Some(Value::Null) => None,
-            Some(Value::Object(p)) => {
+            // Its keys and their values read strictly: a key misspelt or a
+            // bio of 5 once made an empty profile, silently.
+            Some(Value::Object(p))
+                if p.iter().all(|(k, v)| {
+                    matches!(k.as_str(), "bio" | "avatar-url") && (v.is_string() || v.is_null())
+                }) =>
+            {
                 let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
                 Some(AgentProfile {
                     bio: s("bio"),
@@ -400,7 +416,7 @@ fn read_json(path: &Path, text: &str) -> Result<RosterFile, InputError> {
                 return Err(err(
                     key_at("agent-profile"),
                     Some("agent-profile"),
-                    "must be an object with bio and avatar-url".into(),
+                    "must be an object of bio and avatar-url, each a string".into(),
                 ));
             }
         };
@@ -429,4 +445,55 @@ fn read_json(path: &Path, text: &str) -> Result<RosterFile, InputError> {
         rows,
         places,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(name: &str, text: &str) -> Result<RosterFile, InputError> {
+        let dir = std::env::temp_dir().join(format!("gladly-file-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let r = RosterFile::read(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    #[test]
+    fn wrong_input_is_refused_at_its_place_not_read_as_something_else() {
+        // A key's name inside a string value is not the key: the role's
+        // error stands at the role's value.
+        let text = r#"[{"email-address":"a@x.io","name":"role","role":"boss"}]"#;
+        let e = read("k.json", text).err().expect("refused");
+        let boss = text.find("\"boss\"").unwrap() as u64 + 1;
+        assert_eq!(
+            (e.line, e.column, e.field.as_deref()),
+            (1, boss, Some("role")),
+            "{e}"
+        );
+        // A profile with a key misspelt or a bio that is no string.
+        for profile in [r#"{"avatarUrl":"https://x.io/a.png"}"#, r#"{"bio":5}"#] {
+            let text =
+                format!(r#"[{{"email-address":"a@x.io","name":"A","agent-profile":{profile}}}]"#);
+            let e = read("p.json", &text).err().expect("refused");
+            assert_eq!(e.field.as_deref(), Some("agent-profile"), "{e}");
+            assert_eq!(e.column as usize, text.find(profile).unwrap() + 1, "{e}");
+        }
+        // A cell of separators alone is not "no inboxes".
+        let e = read("s.csv", "email,name,inboxes\na@x.io,A,;\n")
+            .err()
+            .expect("refused");
+        assert_eq!((e.line, e.field.as_deref()), (2, Some("inboxes")), "{e}");
+        // A file that cannot be read has no place in it.
+        let e = RosterFile::read(Path::new("/nonexistent/roster.csv"))
+            .err()
+            .expect("refused");
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/roster.csv: cannot be read"),
+            "{e}"
+        );
+    }
 }

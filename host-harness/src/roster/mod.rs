@@ -4,6 +4,7 @@
 
 pub mod file;
 pub mod gladly_csv;
+pub mod locate;
 pub mod plan_file;
 pub mod run;
 

@@ -99,15 +99,15 @@ impl PlanFile {
     }
 
     /// Reads a plan file back; an error names the JSON path that is wrong.
-    pub fn from_json(v: &Value) -> Result<Self, String> {
+    pub fn from_json(v: &Value) -> Result<Self, PlanError> {
         let r = Reader {
             path: String::new(),
         };
         let obj = r.object(v)?;
         let format = r.at("format").string(obj.get("format"))?;
         if format != FORMAT {
-            return Err(format!(
-                "format is '{format}'; this gladly-harness reads '{FORMAT}': plan again with it"
+            return r.at("format").fail(&format!(
+                "is '{format}'; this gladly-harness reads '{FORMAT}': plan again with it"
             ));
         }
         Ok(Self {
@@ -116,6 +116,26 @@ impl PlanFile {
             scope: r.at("scope").scope(obj.get("scope"))?,
             plan: r.at("plan").plan(obj.get("plan").unwrap_or(&Value::Null))?,
         })
+    }
+}
+
+/// What is wrong in a plan file, and where: the JSON path of the value
+/// (`plan.changes[0].kind`; empty for the file as a whole), which
+/// [`super::locate`] turns into a line and column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanError {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = if self.path.is_empty() {
+            "the file"
+        } else {
+            &self.path
+        };
+        write!(f, "{path}: {}", self.message)
     }
 }
 
@@ -142,30 +162,26 @@ impl Reader {
         }
     }
 
-    fn fail<T>(&self, what: &str) -> Result<T, String> {
-        Err(format!(
-            "{}: {what}",
-            if self.path.is_empty() {
-                "the file"
-            } else {
-                &self.path
-            }
-        ))
+    fn fail<T>(&self, what: &str) -> Result<T, PlanError> {
+        Err(PlanError {
+            path: self.path.clone(),
+            message: what.to_string(),
+        })
     }
 
-    fn object<'v>(&self, v: &'v Value) -> Result<&'v Map<String, Value>, String> {
+    fn object<'v>(&self, v: &'v Value) -> Result<&'v Map<String, Value>, PlanError> {
         v.as_object()
             .map_or_else(|| self.fail("must be an object"), Ok)
     }
 
-    fn string(&self, v: Option<&Value>) -> Result<String, String> {
+    fn string(&self, v: Option<&Value>) -> Result<String, PlanError> {
         match v {
             Some(Value::String(s)) => Ok(s.clone()),
             _ => self.fail("must be a string"),
         }
     }
 
-    fn opt_string(&self, v: Option<&Value>) -> Result<Option<String>, String> {
+    fn opt_string(&self, v: Option<&Value>) -> Result<Option<String>, PlanError> {
         match v {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -173,25 +189,25 @@ impl Reader {
         }
     }
 
-    fn u32(&self, v: Option<&Value>) -> Result<u32, String> {
+    fn u32(&self, v: Option<&Value>) -> Result<u32, PlanError> {
         v.and_then(Value::as_u64)
             .and_then(|n| u32::try_from(n).ok())
             .map_or_else(|| self.fail("must be a whole number"), Ok)
     }
 
-    fn opt_u32(&self, v: Option<&Value>) -> Result<Option<u32>, String> {
+    fn opt_u32(&self, v: Option<&Value>) -> Result<Option<u32>, PlanError> {
         match v {
             None | Some(Value::Null) => Ok(None),
             v => self.u32(v).map(Some),
         }
     }
 
-    fn bool(&self, v: Option<&Value>) -> Result<bool, String> {
+    fn bool(&self, v: Option<&Value>) -> Result<bool, PlanError> {
         v.and_then(Value::as_bool)
             .map_or_else(|| self.fail("must be true or false"), Ok)
     }
 
-    fn strings(&self, v: Option<&Value>) -> Result<Vec<String>, String> {
+    fn strings(&self, v: Option<&Value>) -> Result<Vec<String>, PlanError> {
         match v {
             Some(Value::Array(a)) => a
                 .iter()
@@ -202,14 +218,14 @@ impl Reader {
         }
     }
 
-    fn opt_strings(&self, v: Option<&Value>) -> Result<Option<Vec<String>>, String> {
+    fn opt_strings(&self, v: Option<&Value>) -> Result<Option<Vec<String>>, PlanError> {
         match v {
             None | Some(Value::Null) => Ok(None),
             v => self.strings(v).map(Some),
         }
     }
 
-    fn scope(&self, v: Option<&Value>) -> Result<Scope, String> {
+    fn scope(&self, v: Option<&Value>) -> Result<Scope, PlanError> {
         match v {
             Some(Value::String(s)) if s == "managed" => Ok(Scope::Managed),
             Some(Value::String(s)) if s == "all-agents" => Ok(Scope::AllAgents),
@@ -221,9 +237,9 @@ impl Reader {
         }
     }
 
-    fn plan(&self, v: &Value) -> Result<RosterPlan, String> {
+    fn plan(&self, v: &Value) -> Result<RosterPlan, PlanError> {
         let o = self.object(v)?;
-        let list = |key: &str| -> Result<&Vec<Value>, String> {
+        let list = |key: &str| -> Result<&Vec<Value>, PlanError> {
             o.get(key)
                 .and_then(Value::as_array)
                 .map_or_else(|| self.at(key).fail("must be a list"), Ok)
@@ -246,7 +262,7 @@ impl Reader {
                     agent_ids: r.at("agent-ids").strings(c.get("agent-ids"))?,
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, PlanError>>()?;
         Ok(RosterPlan {
             changes,
             conflicts,
@@ -270,7 +286,7 @@ impl Reader {
         })
     }
 
-    fn change(&self, v: &Value) -> Result<Change, String> {
+    fn change(&self, v: &Value) -> Result<Change, PlanError> {
         let o = self.object(v)?;
         let kind = match o.get("kind").and_then(Value::as_str) {
             Some("create") => ChangeKind::Create,
@@ -300,7 +316,7 @@ impl Reader {
                         },
                     })
                 })
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, PlanError>>()?,
             _ => return self.at("requests").fail("must be a list"),
         };
         Ok(Change {
@@ -324,7 +340,7 @@ impl Reader {
         })
     }
 
-    fn agent(&self, v: &Value) -> Result<Agent, String> {
+    fn agent(&self, v: &Value) -> Result<Agent, PlanError> {
         let o = self.object(v)?;
         let s = |k: &str| self.at(k).opt_string(o.get(k));
         let role = match o.get("role") {

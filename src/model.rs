@@ -309,9 +309,20 @@ pub struct ConnectionInfo {
 /// (the Kelvin sign K, whose lower case is k) is compared as written, so
 /// that it never finds, and offboards, the agent it imitates.
 pub fn same_email(a: &str, b: &str) -> bool {
-    let folds = |s: &str| s.chars().any(crate::validate::lookalike);
-    a.eq_ignore_ascii_case(b)
-        || (!folds(a) && !folds(b) && a.trim().to_lowercase() == b.trim().to_lowercase())
+    email_key(a) == email_key(b)
+}
+
+/// The form under which an address (or a domain) is compared and filed:
+/// trimmed, in lower case; but one holding a look-alike of an ASCII letter
+/// is lowered in ASCII only, so the look-alike stays itself. The one rule
+/// for every comparison of addresses (planning, matching, scopes).
+pub fn email_key(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().any(crate::validate::lookalike) {
+        s.to_ascii_lowercase()
+    } else {
+        s.to_lowercase()
+    }
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ struct Pending {
 }
 
 fn key(email: &str) -> String {
-    email.trim().to_lowercase()
+    crate::model::email_key(email)
 }
 
 pub fn build(

@@ -133,10 +133,10 @@ impl Scope {
             Scope::Managed => external_id.is_some(),
             Scope::AllAgents => true,
             Scope::EmailDomains(domains) => email_address.rsplit_once('@').is_some_and(|(_, d)| {
-                let d = d.to_lowercase();
+                let d = crate::model::email_key(d);
                 domains
                     .iter()
-                    .any(|x| x.trim().trim_start_matches('@').to_lowercase() == d)
+                    .any(|x| crate::model::email_key(x.trim().trim_start_matches('@')) == d)
             }),
         }
     }

@@ -116,7 +116,7 @@ fn rows(desired: &[DesiredAgent]) -> Result<Vec<DesiredAgent>, Error> {
             active: d.active,
             email_address: email,
         };
-        if let Some(first) = emails.insert(row.email_address.to_lowercase(), i) {
+        if let Some(first) = emails.insert(crate::model::email_key(&row.email_address), i) {
             return Err(Error::invalid(
                 f("email-address"),
                 format!(
@@ -155,7 +155,7 @@ fn scope(s: &Scope) -> Result<Scope, Error> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (i, d) in domains.iter().enumerate() {
-        let d = d.trim().trim_start_matches('@').to_lowercase();
+        let d = crate::model::email_key(d.trim().trim_start_matches('@'));
         // A domain is valid when an address at it is.
         validate::email(
             &format!("options.scope.email-domains[{i}]"),

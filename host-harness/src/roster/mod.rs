@@ -27,7 +27,8 @@ pub fn role_wire(r: &Role) -> &str {
     }
 }
 
-/// E-mails compared as Gladly compares them: without case.
+/// E-mails compared as Gladly compares them: without case (the core's one
+/// rule, look-alikes of ASCII letters kept apart).
 pub fn same_email(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
+    gladly_connector::model::same_email(a, b)
 }

@@ -28,10 +28,11 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
-/// A character that shows nothing (Unicode's default-ignorable code points:
-/// zero-width spaces and joiners, direction overrides, soft hyphens,
-/// variation selectors, tags): a name of only U+200B looks empty, and an
-/// address or id holding one looks like another.
+/// A character that shows nothing and only hides or reorders text (most of
+/// Unicode's default-ignorable code points: zero-width space, direction
+/// overrides and isolates, soft hyphen, word joiner, fillers): a name of only
+/// U+200B looks empty, and text holding a direction override reads in
+/// another order than it is.
 fn invisible(c: char) -> bool {
     matches!(
         c,
@@ -42,17 +43,28 @@ fn invisible(c: char) -> bool {
             | '\u{1160}'
             | '\u{17B4}'
             | '\u{17B5}'
-            | '\u{180B}'..='\u{180F}'
-            | '\u{200B}'..='\u{200F}'
+            | '\u{200B}'
             | '\u{202A}'..='\u{202E}'
             | '\u{2060}'..='\u{206F}'
             | '\u{3164}'
-            | '\u{FE00}'..='\u{FE0F}'
             | '\u{FEFF}'
             | '\u{FFA0}'
             | '\u{FFF0}'..='\u{FFF8}'
             | '\u{1BCA0}'..='\u{1BCA3}'
             | '\u{1D173}'..='\u{1D17A}'
+    )
+}
+
+/// Characters that show nothing alone but shape the text around them:
+/// joiners (Persian and Indic names), direction marks, Mongolian and other
+/// variation selectors, tags (emoji sequences). Allowed in names, ids and
+/// references, never in an address, and never all a name holds.
+fn shaping(c: char) -> bool {
+    matches!(
+        c,
+        '\u{180B}'..='\u{180F}'
+            | '\u{200C}'..='\u{200F}'
+            | '\u{FE00}'..='\u{FE0F}'
             | '\u{E0000}'..='\u{E0FFF}'
     )
 }
@@ -67,14 +79,16 @@ pub fn lookalike(c: char) -> bool {
 /// Controls, and characters that show nothing: why text that holds them is
 /// refused, naming the first.
 fn hidden(s: &str) -> Option<String> {
-    s.chars()
-        .find(|c| c.is_control() || invisible(*c))
-        .map(|c| {
-            format!(
-                "contains a control or invisible character (U+{:04X})",
-                u32::from(c)
-            )
-        })
+    if let Some(c) = s.chars().find(|c| c.is_control() || invisible(*c)) {
+        return Some(format!(
+            "contains a control or invisible character (U+{:04X})",
+            u32::from(c)
+        ));
+    }
+    if !s.chars().any(|c| !c.is_whitespace() && !shaping(c)) {
+        return Some("shows nothing: it holds only joiners, marks or selectors".into());
+    }
+    None
 }
 
 /// Parses and checks `connection.org-url`: `https://host[:port]`, optionally
@@ -286,6 +300,7 @@ fn utf8_text(c: char) -> bool {
         && !c.is_control()
         && !c.is_whitespace()
         && !invisible(c)
+        && !shaping(c)
         && !lookalike(c)
         && !matches!(
             c,
@@ -568,9 +583,15 @@ mod tests {
         ] {
             assert!(email("agent.email-address", bad).is_err(), "{bad}");
         }
-        // Addresses beyond ASCII still go.
+        // Addresses beyond ASCII still go, and names that need joiners
+        // (Persian, Indic) or emoji sequences; but not joiners alone.
         assert!(email("agent.email-address", "josé@acmé.example").is_ok());
         assert!(name("agent.name", "Zoë Ångström").is_ok());
+        assert!(name("agent.name", "علی\u{200C}زاده").is_ok());
+        assert!(name("agent.name", "क्\u{200D}ष Team 👩\u{200D}💻").is_ok());
+        assert!(reference("agent.teams", "Support ❤\u{FE0F}").is_ok());
+        assert!(name("agent.name", "\u{200D}\u{FE0F}").is_err());
+        assert!(email("agent.email-address", "a\u{200C}b@acme.example").is_err());
         // Nor does a look-alike find the agent it imitates.
         assert!(!crate::model::same_email(
             "bul\u{212A}-0@acme.example",

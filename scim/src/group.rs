@@ -136,7 +136,16 @@ fn member_op(
     match path.attr.as_str() {
         "members" => {
             // `members[value eq "id"]` names the member in the path.
-            let mut ids = match &path.filter {
+            let ids = match &path.filter {
+                // A replace of one member has no meaning for a membership
+                // (RFC 7644 would replace that member's value), and read as
+                // "exactly this member" it removed every other.
+                Some(_) if op == Op::Replace => {
+                    return Err(ScimError::invalid_path(
+                        "members[…]",
+                        "a replace of one member is not supported; add or remove it",
+                    ));
+                }
                 Some(f) if f.attr == "value" => match f.value.as_str() {
                     Some(id) => vec![id.to_string()],
                     // Read as "", an `add` or `replace` would name nobody,
@@ -170,7 +179,14 @@ fn member_op(
                 }
                 None => member_ids(value)?,
             };
-            ids.retain(|id| !id.is_empty());
+            // An empty id names nobody: dropped, an add or replace of it
+            // was "nobody", and a replace by nobody empties the group.
+            if ids.iter().any(|id| id.trim().is_empty()) {
+                return Err(ScimError::invalid_value(
+                    "members",
+                    "each member needs a user's id, not an empty one",
+                ));
+            }
             out.push(match op {
                 Op::Add => MemberOp::Add(ids),
                 Op::Replace => MemberOp::Replace(ids),

@@ -1312,6 +1312,28 @@ fn a_member_change_without_members_is_refused_not_read_as_nobody() {
             "replace",
             json!({"op": "replace", "path": "members[value eq 5]"}),
         ),
+        (
+            "add",
+            json!({"op": "add", "path": "members[value eq \"\"]"}),
+        ),
+        (
+            "replace",
+            json!({"op": "replace", "path": "members", "value": [{"value": ""}]}),
+        ),
+        (
+            "replace",
+            json!({"op": "replace", "path": "members", "value": ""}),
+        ),
+        (
+            "add",
+            json!({"op": "add", "path": "members", "value": [{"value": " "}]}),
+        ),
+        // One member replaced: read as "exactly this one", it removed
+        // every other.
+        (
+            "replace",
+            json!({"op": "replace", "path": "members[value eq \"agt_001\"]", "value": [{"value": "agt_001"}]}),
+        ),
     ] {
         let r = call(
             &mut g,

@@ -367,26 +367,52 @@ impl<'t, T: Transport> Client<'t, T> {
                 url.push_str("&cursor=");
                 url.push_str(&encode(c));
             }
-            let page: Page<D> = match self.page(&url, what) {
-                // Out of time after pages enough for half the deadline at
-                // Gladly's limit: the list is too long for one call (or
-                // never ends), and a retry would walk it as far again; a
-                // workflow engine retrying `rate-limited` would retry it
-                // forever. Fewer pages: others held the limit; later may do.
-                Err(Error::RateLimited { .. }) if walked >= LONG_LIST_PAGES => {
+            let result = self.page(&url, what);
+            // Out of time after pages enough for half the deadline at
+            // Gladly's limit: the list is too long for one call (or never
+            // ends), and a retry would walk it as far again; a workflow
+            // engine retrying `rate-limited` or `transport` would retry it
+            // forever. Out of time: a page not sent because its turn would
+            // pass the deadline, or the deadline spent (a slow server); not
+            // 429s beyond the retry budget. Fewer pages: others held the
+            // limit, and later may do.
+            let out_of_time = match &result {
+                Err(Error::RateLimited { attempts: 0, .. }) => true,
+                Err(Error::Transport(_)) => self.left() < Duration::from_secs(1),
+                _ => false,
+            };
+            if walked >= LONG_LIST_PAGES && out_of_time {
+                return Err(Error::Upstream {
+                    status: 200,
+                    message: format!(
+                        "listing {what} did not end within the call's deadline of {} s, after {walked} pages: a list this long cannot be walked in one call",
+                        CALL_DEADLINE.as_secs()
+                    ),
+                    body_excerpt: String::new(),
+                });
+            }
+            let page: Page<D> = result?;
+            out.extend(page.items.into_iter().filter(|d| keep(d)));
+            if out.len() > MAX_ITEMS {
+                return Err(Error::Upstream {
+                    status: 200,
+                    message: format!(
+                        "listing {what} passed {MAX_ITEMS} items, more than one call reads"
+                    ),
+                    body_excerpt: String::new(),
+                });
+            }
+            match page.next_cursor {
+                Some(next) if next.len() > MAX_CURSOR => {
                     return Err(Error::Upstream {
                         status: 200,
                         message: format!(
-                            "listing {what} did not end within the call's deadline of {} s, after {walked} pages: a list this long cannot be walked in one call",
-                            CALL_DEADLINE.as_secs()
+                            "listing {what}, Gladly returned a cursor of {} bytes, more than the {MAX_CURSOR} the connector keeps",
+                            next.len()
                         ),
                         body_excerpt: String::new(),
                     });
                 }
-                page => page?,
-            };
-            out.extend(page.items.into_iter().filter(|d| keep(d)));
-            match page.next_cursor {
                 Some(next) if !next.is_empty() => {
                     if !seen.insert(next.clone()) {
                         return Err(Error::Upstream {
@@ -480,6 +506,12 @@ pub fn decode_page<D: DeserializeOwned>(
             return Err(shape("expected a list"));
         }
     };
+    if items.len() > MAX_ITEMS {
+        return Err(shape(&format!(
+            "it holds {} items, more than the {MAX_ITEMS} one call reads",
+            items.len()
+        )));
+    }
     let items = items
         .into_iter()
         .map(|raw| {
@@ -504,6 +536,13 @@ pub const MAX_VALUES: usize = 100_000;
 /// before each is read on its own. An organisation of 20,000 agents in one
 /// answer holds about 600,000.
 pub const MAX_LIST_VALUES: usize = 2_000_000;
+/// The most items one call keeps, over all its pages: 100,000 agents (what
+/// a call can walk at Gladly's limit) of about 160 bytes each are a quarter
+/// of the component's 64 MiB; 400,000 small ones in one answer trapped it.
+pub const MAX_ITEMS: usize = 100_000;
+/// The longest cursor kept (every cursor of a walk is kept, to see one
+/// repeat).
+const MAX_CURSOR: usize = 4_096;
 
 /// How many JSON values `json` holds at the most (one more than its
 /// commas, colons and openings outside strings), counted without parsing.

@@ -200,3 +200,32 @@ fn a_list_that_never_ends_is_an_upstream_error_not_rate_limited() {
         s.sent.len()
     );
 }
+
+#[test]
+fn a_long_list_whose_last_pages_spend_the_deadline_is_upstream_too() {
+    // 600 pages, then a server too slow to answer before the deadline: the
+    // call ends in `transport` by the deadline, which a workflow engine
+    // would retry forever; after 500 pages it is the list's length.
+    let mut s = Script::default();
+    for i in 0..600 {
+        s = s.answer(200, page(vec![], Some(&format!("c{i}"))));
+    }
+    for _ in 0..5 {
+        s = s.stall();
+    }
+    let e = ops::list_agents(&mut s, &conn(), false).unwrap_err();
+    assert!(
+        matches!(&e, Error::Upstream { message, .. } if message.contains("did not end within the call's deadline")),
+        "got {e:?}"
+    );
+    // 429s beyond the retry budget after as many pages stay rate-limited.
+    let mut s = Script::default();
+    for i in 0..600 {
+        s = s.answer(200, page(vec![], Some(&format!("c{i}"))));
+    }
+    for _ in 0..5 {
+        s = s.answer_with(429, &[("retry-after", "1")], "{}");
+    }
+    let e = ops::list_agents(&mut s, &conn(), false).unwrap_err();
+    assert!(matches!(e, Error::RateLimited { .. }), "got {e:?}");
+}

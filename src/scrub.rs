@@ -354,12 +354,23 @@ impl std::fmt::Debug for Secrets {
 /// after), a token the cut went through would otherwise leave fewer than
 /// [`PARTIAL`] of its characters, too few for the host to find.
 pub fn cut(text: &str, max: usize) -> String {
-    let Some((at, next)) = text.char_indices().nth(max) else {
-        return text.to_string();
-    };
-    let kept = &text[..at];
+    cut_where(text, max, false)
+}
+
+/// As [`cut`], for text that was itself cut from a longer one (at an end
+/// not known to fall between runs): a run it ends in is left out too.
+pub fn cut_open(text: &str, max: usize) -> String {
+    cut_where(text, max, true)
+}
+
+fn cut_where(text: &str, max: usize, open: bool) -> String {
     let run = |c: char| c.is_alphanumeric() || "+/=-_.~%\\".contains(c);
-    let kept = if run(next) {
+    let (kept, through_run) = match text.char_indices().nth(max) {
+        Some((at, next)) => (&text[..at], run(next)),
+        None if open => (text, true),
+        None => return text.to_string(),
+    };
+    let kept = if through_run {
         kept.trim_end_matches(run)
     } else {
         kept
@@ -692,6 +703,9 @@ mod tests {
         // characters too few for the host to find.
         assert_eq!(cut("denied: sandbox-admin-token, retry", 15), "denied: …");
         assert_eq!(cut("key=dG9rZW4%2Btb2s=", 12), "…");
+        // Text already cut from a longer one ends in a cut too.
+        assert_eq!(cut_open("denied: sandbox-adm", 200), "denied: …");
+        assert_eq!(cut_open("denied: x, ", 200), "denied: x, …");
     }
 
     /// Every public prefix of `secret` (its first `public` characters on)

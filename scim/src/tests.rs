@@ -1096,43 +1096,32 @@ fn every_request_needs_the_bearer_token() {
         None,
     );
     assert_eq!(ok.status, 200);
-    let config = Config {
-        base_url: BASE,
-        scim_token: "",
-        api_user: API_USER,
+    // A gateway configured with `token`, asked with it.
+    let mut served_with = |token: &str| {
+        let config = Config {
+            base_url: BASE,
+            scim_token: token,
+            api_user: API_USER,
+        };
+        let bearer = format!("Bearer {token}");
+        handle(
+            &mut g,
+            &config,
+            &Request {
+                method: "GET",
+                path: "/scim/v2/Users",
+                query: "",
+                authorization: Some(&bearer),
+                content_type: None,
+                body: b"",
+            },
+        )
     };
-    let r = handle(
-        &mut g,
-        &config,
-        &Request {
-            method: "GET",
-            path: "/scim/v2/Users",
-            query: "",
-            authorization: Some("Bearer "),
-            content_type: None,
-            body: b"",
-        },
-    );
+    let r = served_with("");
     assert_eq!(r.status, 500, "with no token configured nothing is served");
     // Nor with one too short to be secret, even when it is sent.
     let short = "0123456789abcde";
-    let config = Config {
-        scim_token: short,
-        ..config
-    };
-    let bearer = format!("Bearer {short}");
-    let r = handle(
-        &mut g,
-        &config,
-        &Request {
-            method: "GET",
-            path: "/scim/v2/Users",
-            query: "",
-            authorization: Some(&bearer),
-            content_type: None,
-            body: b"",
-        },
-    );
+    let r = served_with(short);
     assert_eq!(r.status, 500, "a short token configured serves nothing");
     let text = String::from_utf8(r.body).expect("answers are UTF-8");
     assert!(

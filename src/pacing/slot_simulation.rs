@@ -140,6 +140,17 @@ fn run(
     out
 }
 
+/// The shipped deployment's node: 5 calls in flight, its share unset.
+const FIVE: Slots = Slots {
+    calls: 5,
+    share: None,
+};
+/// The same node given half of Gladly's 10 (one of two).
+const HALVES: Slots = Slots {
+    calls: 5,
+    share: Some(5),
+};
+
 /// `nodes` under 8 timings of a minute each: the calls a second, as a
 /// share of the limit, and the share of requests answered 429 (printed).
 fn nodes_over_timings(name: &str, nodes: &[Slots], fixed: bool) -> (f64, f64, String) {
@@ -163,14 +174,7 @@ fn nodes_over_timings(name: &str, nodes: &[Slots], fixed: bool) -> (f64, f64, St
 
 #[test]
 fn a_node_of_slots_uses_most_of_the_limit_and_nodes_given_shares_draw_no_429() {
-    let five = Slots {
-        calls: 5,
-        share: None,
-    };
-    let halves = Slots {
-        calls: 5,
-        share: Some(5),
-    };
+    let (five, halves) = (FIVE, HALVES);
     for fixed in [false, true] {
         // The shipped deployment alone: each call two a second. A slot that
         // waited a whole window on every window read as spent used 0.84
@@ -230,14 +234,7 @@ fn survivor_over_timings(name: &str, nodes: [Slots; 2], fixed: bool) -> (f64, f6
 
 #[test]
 fn when_a_node_dies_the_survivor_takes_the_whole_limit_unless_its_share_is_set() {
-    let five = Slots {
-        calls: 5,
-        share: None,
-    };
-    let halves = Slots {
-        calls: 5,
-        share: Some(5),
-    };
+    let (five, halves) = (FIVE, HALVES);
     for fixed in [false, true] {
         // Shares unset: the survivor's slots already pace to the whole
         // limit, and nothing of the dead node lingers in them.

@@ -356,31 +356,22 @@ fn taken_is_a_conflict_only_on_a_unique_field() {
 fn an_answer_too_dense_to_read_is_an_upstream_error_not_a_trap() {
     // A million zeros (2 MB) read as one `Value` took 15 to 30 times their
     // size and trapped the component. A list is split into its items, read
-    // one at a time: the first is no agent.
-    let zeros = format!("[{}0]", "0,".repeat(50_000));
-    let mut s = Script::default().answer_with(200, &[], &zeros);
-    let e = ops::list_agents(&mut s, &conn(), false).unwrap_err();
-    assert!(
-        matches!(&e, Error::Upstream { message, .. } if message.contains("expected struct Agent")),
-        "got {e:?}"
-    );
-    // More items than a call keeps (400,000 small agents in one answer
-    // trapped it too) are refused before any is read.
-    let zeros = format!("[{}0]", "0,".repeat(1_000_000));
-    let mut s = Script::default().answer_with(200, &[], &zeros);
-    let e = ops::list_agents(&mut s, &conn(), false).unwrap_err();
-    assert!(
-        matches!(&e, Error::Upstream { message, .. } if message.contains("more than the 100000 one call reads")),
-        "got {e:?}"
-    );
-    // More than a list may hold is refused before anything is read.
-    let zeros = format!("[{}0]", "0,".repeat(3_000_000));
-    let mut s = Script::default().answer_with(200, &[], &zeros);
-    let e = ops::list_agents(&mut s, &conn(), false).unwrap_err();
-    assert!(
-        matches!(&e, Error::Upstream { message, .. } if message.contains("more than the 2000000 a list may")),
-        "got {e:?}"
-    );
+    // one at a time (the first is no agent); more items than a call keeps
+    // (400,000 small agents in one answer trapped it too), or more values
+    // than a list may hold, are refused before any is read.
+    for (zeros, says) in [
+        (50_000, "expected struct Agent"),
+        (1_000_000, "more than the 100000 one call reads"),
+        (3_000_000, "more than the 2000000 a list may"),
+    ] {
+        let list = format!("[{}0]", "0,".repeat(zeros));
+        let mut s = Script::default().answer_with(200, &[], &list);
+        let e = ops::list_agents(&mut s, &conn(), false).unwrap_err();
+        assert!(
+            matches!(&e, Error::Upstream { message, .. } if message.contains(says)),
+            "{zeros} zeros: got {e:?}"
+        );
+    }
     // One agent holding more than one answer may.
     let junk = format!(
         r#"{{"id":"a1","emailAddress":"a@x.io","junk":[{}0]}}"#,

@@ -197,11 +197,18 @@ impl Secrets {
         self.starts.sort_unstable();
         self.starts.dedup();
         self.pieces.clear();
-        // Only runs every character of which depends on the secret: the
-        // public front of a form (the API user's e-mail, or its base64) is
-        // no secret, must stay readable, and must not let a guess at the
-        // next character show.
-        for (f, form) in self.forms.iter().enumerate() {
+        // Only runs of a secret's forms (not of a form matched only whole,
+        // such as the placeholder the host completes, whose runs are words
+        // like `credenti`), and only runs every character of which depends
+        // on the secret: the public front of a form (the API user's
+        // e-mail, or its base64) is no secret, must stay readable, and must
+        // not let a guess at the next character show.
+        for (f, form) in self
+            .forms
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.run != Run::None)
+        {
             for (offset, window) in form.chars.windows(PARTIAL).enumerate() {
                 if offset < form.known {
                     continue;
@@ -756,6 +763,19 @@ mod tests {
                 guesses_scrub_alike(&s, &STANDARD.encode(&header), public, 7);
             }
         }
+    }
+
+    #[test]
+    fn a_form_matched_only_whole_leaves_its_words_elsewhere() {
+        // The placeholder the host completes is matched whole: runs of it
+        // (`credenti`) are not pieces, or every word they make would go.
+        let s = Secrets::user_only("admin@acme.example", &["gladly-credential-0123456789"]);
+        let text = "check connection.api-user and connection.credential";
+        assert_eq!(s.scrub(text), text);
+        assert_eq!(
+            s.scrub("sent gladly-credential-0123456789 back"),
+            "sent <redacted> back"
+        );
     }
 
     #[test]

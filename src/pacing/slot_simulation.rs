@@ -151,19 +151,39 @@ const HALVES: Slots = Slots {
     share: Some(5),
 };
 
-/// `nodes` under 8 timings of a minute each: the calls a second, as a
-/// share of the limit, and the share of requests answered 429 (printed).
-fn nodes_over_timings(name: &str, nodes: &[Slots], fixed: bool) -> (f64, f64, String) {
-    let (mut calls, mut through, mut limited) = (0, 0, 0);
-    let timings = 8;
-    for seed in 1..=timings {
-        let r = run(nodes, fixed, 60, seed * 7_919, None);
-        calls += r.calls.iter().sum::<usize>();
-        through += r.through;
-        limited += r.limited;
+/// Timings each setting runs under, of this many seconds.
+const TIMINGS: u64 = 8;
+const SECS: u64 = 60;
+
+/// `nodes` under [`TIMINGS`] timings of [`SECS`] each (`killed` as
+/// [`run`] takes it): what they gave, added up, and the share of requests
+/// answered 429.
+fn over_timings(nodes: &[Slots], fixed: bool, killed: Option<(usize, Duration)>) -> (Nodes, f64) {
+    let mut sum = Nodes {
+        calls: vec![0; nodes.len()],
+        calls_after_kill: vec![0; nodes.len()],
+        through: 0,
+        limited: 0,
+    };
+    for seed in 1..=TIMINGS {
+        let r = run(nodes, fixed, SECS, seed * 7_919, killed);
+        for (node, calls) in r.calls.iter().enumerate() {
+            sum.calls[node] += calls;
+            sum.calls_after_kill[node] += r.calls_after_kill[node];
+        }
+        sum.through += r.through;
+        sum.limited += r.limited;
     }
-    let used = calls as f64 / (10.0 * 60.0 * timings as f64);
-    let refused = limited as f64 / (through + limited) as f64;
+    let refused = sum.limited as f64 / (sum.through + sum.limited) as f64;
+    (sum, refused)
+}
+
+/// `nodes` under the timings: the calls a second, as a share of the
+/// limit, and the share of requests answered 429 (printed).
+fn nodes_over_timings(name: &str, nodes: &[Slots], fixed: bool) -> (f64, f64, String) {
+    let (sum, refused) = over_timings(nodes, fixed, None);
+    let calls: usize = sum.calls.iter().sum();
+    let used = calls as f64 / (10.0 * (SECS * TIMINGS) as f64);
     let shown = format!(
         "{name}, fixed {fixed}: {used:.3} of the limit, {:.1}% answered 429",
         refused * 100.0
@@ -174,12 +194,11 @@ fn nodes_over_timings(name: &str, nodes: &[Slots], fixed: bool) -> (f64, f64, St
 
 #[test]
 fn a_node_of_slots_uses_most_of_the_limit_and_nodes_given_shares_draw_no_429() {
-    let (five, halves) = (FIVE, HALVES);
     for fixed in [false, true] {
         // The shipped deployment alone: each call two a second. A slot that
         // waited a whole window on every window read as spent used 0.84
         // (sliding) and 0.86 (fixed) here, as on Obelisk.
-        let (used, refused, shown) = nodes_over_timings("one node of 5 calls", &[five], fixed);
+        let (used, refused, shown) = nodes_over_timings("one node of 5 calls", &[FIVE], fixed);
         assert_eq!(refused, 0.0, "{shown}");
         assert!(used >= 0.88, "{shown}");
         // Ten calls, one a second each (a node alone may).
@@ -192,7 +211,7 @@ fn a_node_of_slots_uses_most_of_the_limit_and_nodes_given_shares_draw_no_429() {
         assert!(used >= 0.92, "{shown}");
         // Two nodes given 5 a second each.
         let (used, refused, shown) =
-            nodes_over_timings("two nodes, shares of 5", &[halves; 2], fixed);
+            nodes_over_timings("two nodes, shares of 5", &[HALVES; 2], fixed);
         assert_eq!(refused, 0.0, "{shown}");
         assert!(used >= 0.92, "{shown}");
         // Two nodes each taking the whole limit (shares unset): calls keep
@@ -202,28 +221,20 @@ fn a_node_of_slots_uses_most_of_the_limit_and_nodes_given_shares_draw_no_429() {
         // answers or 429s drew no fewer and used 0.71 and 0.83 of the
         // limit): a guard against worse, not a goal.
         let (used, refused, shown) =
-            nodes_over_timings("two nodes, shares unset", &[five; 2], fixed);
+            nodes_over_timings("two nodes, shares unset", &[FIVE; 2], fixed);
         assert!(used >= 0.85 && refused <= 0.25, "{shown}");
     }
 }
 
 /// Two nodes of 5 calls, the second killed at 30 s of 60: the survivor's
-/// calls a second from 3 s after, over 8 timings, and the share of all
+/// calls a second from 3 s after, over the timings, and the share of all
 /// requests answered 429 (printed).
 fn survivor_over_timings(name: &str, nodes: [Slots; 2], fixed: bool) -> (f64, f64, String) {
-    let (mut calls, mut through, mut limited) = (0, 0, 0);
-    let timings = 8;
-    let (kill, secs) = (Duration::from_secs(30), 60);
-    for seed in 1..=timings {
-        let r = run(&nodes, fixed, secs, seed * 7_919, Some((1, kill)));
-        assert_eq!(r.calls_after_kill[1], 0, "a killed node finishes nothing");
-        calls += r.calls_after_kill[0];
-        through += r.through;
-        limited += r.limited;
-    }
-    let counted = Duration::from_secs(secs) - kill - SETTLED;
-    let pace = calls as f64 / (counted.as_secs_f64() * timings as f64);
-    let refused = limited as f64 / (through + limited) as f64;
+    let kill = Duration::from_secs(SECS / 2);
+    let (sum, refused) = over_timings(&nodes, fixed, Some((1, kill)));
+    assert_eq!(sum.calls_after_kill[1], 0, "a killed node finishes nothing");
+    let counted = Duration::from_secs(SECS) - kill - SETTLED;
+    let pace = sum.calls_after_kill[0] as f64 / (counted.as_secs_f64() * TIMINGS as f64);
     let shown = format!(
         "{name}, fixed {fixed}: the survivor {pace:.2} calls a second from 3 s after the kill, {:.1}% answered 429",
         refused * 100.0
@@ -234,16 +245,15 @@ fn survivor_over_timings(name: &str, nodes: [Slots; 2], fixed: bool) -> (f64, f6
 
 #[test]
 fn when_a_node_dies_the_survivor_takes_the_whole_limit_unless_its_share_is_set() {
-    let (five, halves) = (FIVE, HALVES);
     for fixed in [false, true] {
         // Shares unset: the survivor's slots already pace to the whole
         // limit, and nothing of the dead node lingers in them.
-        let (pace, _, shown) = survivor_over_timings("shares unset", [five; 2], fixed);
+        let (pace, _, shown) = survivor_over_timings("shares unset", [FIVE; 2], fixed);
         assert!(pace >= 8.8, "{shown}");
         // Shares set: a call keeps nothing, so nothing tells the survivor
         // the other is gone; it keeps its 5 (and meets no 429), as the
         // README says, until its operator raises its share.
-        let (pace, refused, shown) = survivor_over_timings("shares of 5", [halves; 2], fixed);
+        let (pace, refused, shown) = survivor_over_timings("shares of 5", [HALVES; 2], fixed);
         assert_eq!(refused, 0.0, "{shown}");
         assert!((4.4..=5.0).contains(&pace), "{shown}");
     }

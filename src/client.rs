@@ -382,58 +382,40 @@ impl<'t, T: Transport> Client<'t, T> {
                 _ => false,
             };
             if walked >= LONG_LIST_PAGES && out_of_time {
-                return Err(Error::Upstream {
-                    status: 200,
-                    message: format!(
-                        "listing {what} did not end within the call's deadline of {} s, after {walked} pages: a list this long cannot be walked in one call",
-                        CALL_DEADLINE.as_secs()
-                    ),
-                    body_excerpt: String::new(),
-                });
+                return Err(walk_error(format!(
+                    "listing {what} did not end within the call's deadline of {} s, after {walked} pages: a list this long cannot be walked in one call",
+                    CALL_DEADLINE.as_secs()
+                )));
             }
             let page: Page<D> = result?;
             out.extend(page.items.into_iter().filter(|d| keep(d)));
             if out.len() > MAX_ITEMS {
-                return Err(Error::Upstream {
-                    status: 200,
-                    message: format!(
-                        "listing {what} passed {MAX_ITEMS} items, more than one call reads"
-                    ),
-                    body_excerpt: String::new(),
-                });
+                return Err(walk_error(format!(
+                    "listing {what} passed {MAX_ITEMS} items, more than one call reads"
+                )));
             }
             match page.next_cursor {
                 Some(next) if next.len() > MAX_CURSOR => {
-                    return Err(Error::Upstream {
-                        status: 200,
-                        message: format!(
-                            "listing {what}, Gladly returned a cursor of {} bytes, more than the {MAX_CURSOR} the connector keeps",
-                            next.len()
-                        ),
-                        body_excerpt: String::new(),
-                    });
+                    return Err(walk_error(format!(
+                        "listing {what}, Gladly returned a cursor of {} bytes, more than the {MAX_CURSOR} the connector keeps",
+                        next.len()
+                    )));
                 }
                 Some(next) if !next.is_empty() => {
                     if !seen.insert(next.clone()) {
-                        return Err(Error::Upstream {
-                            status: 200,
-                            message: format!(
-                                "Gladly returned the cursor '{}' twice while listing {what}; the list cannot be walked",
-                                Untrusted::new(next).scrubbed(&self.secrets)
-                            ),
-                            body_excerpt: String::new(),
-                        });
+                        return Err(walk_error(format!(
+                            "Gladly returned the cursor '{}' twice while listing {what}; the list cannot be walked",
+                            Untrusted::new(next).scrubbed(&self.secrets)
+                        )));
                     }
                     cursor = Some(next);
                 }
                 _ => return Ok((out, page.flavor)),
             }
         }
-        Err(Error::Upstream {
-            status: 200,
-            message: format!("listing {what} did not end after {MAX_PAGES} pages"),
-            body_excerpt: String::new(),
-        })
+        Err(walk_error(format!(
+            "listing {what} did not end after {MAX_PAGES} pages"
+        )))
     }
 
     pub fn page<D: DeserializeOwned>(&mut self, url: &str, what: &str) -> Result<Page<D>, Error> {
@@ -442,6 +424,16 @@ impl<'t, T: Transport> Client<'t, T> {
             return Err(self.scrub(status_error(&resp, what, &self.secrets)));
         }
         decode_page(&resp, what, &self.secrets).map_err(|e| self.scrub(e))
+    }
+}
+
+/// A list that cannot be walked, whatever its pages said (`upstream`, with
+/// Gladly's 200 and no body of its own).
+fn walk_error(message: String) -> Error {
+    Error::Upstream {
+        status: 200,
+        message,
+        body_excerpt: String::new(),
     }
 }
 
@@ -514,11 +506,7 @@ pub fn decode_page<D: DeserializeOwned>(
     }
     let items = items
         .into_iter()
-        .map(|raw| {
-            let value =
-                parse_value(raw.get().as_bytes()).map_err(|e| shape_or_syntax(resp, what, e, s))?;
-            serde_json::from_value(value).map_err(|e| serde_error(resp, what, &e, s))
-        })
+        .map(|raw| decode_json(raw.get().as_bytes(), resp, what, s))
         .collect::<Result<_, _>>()?;
     Ok(Page {
         items,
@@ -621,7 +609,18 @@ pub fn decode<D: DeserializeOwned>(
     what: &str,
     s: &Secrets,
 ) -> Result<D, Error> {
-    let value = parse_value(&resp.body).map_err(|e| shape_or_syntax(resp, what, e, s))?;
+    decode_json(&resp.body, resp, what, s)
+}
+
+/// `json` (the answer `resp`'s body, or one item of it) read as a `D`, as
+/// [`decode`] reads it; what is wrong is told of `resp`.
+fn decode_json<D: DeserializeOwned>(
+    json: &[u8],
+    resp: &HttpResponse,
+    what: &str,
+    s: &Secrets,
+) -> Result<D, Error> {
+    let value = parse_value(json).map_err(|e| shape_or_syntax(resp, what, e, s))?;
     serde_json::from_value(value).map_err(|e| serde_error(resp, what, &e, s))
 }
 

@@ -643,18 +643,18 @@ async fn a_run_stopped_by_a_token_without_rights_exits_5() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Item 1 of issue 15: `apply` counts the deactivations a plan file holds
-/// instead of believing what it says of them: a file edited to say its
-/// guard did not trip is refused as edited, exit 6, nothing written.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_edited_plan_file_is_refused_with_exit_6_naming_the_numbers() {
-    let s = sandbox().await;
-    let dir = roster_dir("edited");
+/// `plan --out` of an empty roster into a fresh directory (every agent
+/// leaves, and the guard trips): the directory and the plan file.
+async fn plan_of_an_empty_roster(
+    s: &Sandbox,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = roster_dir(name);
     let empty = dir.join("empty.csv");
     std::fs::write(&empty, "email,name\n").unwrap();
     let plan = dir.join("plan.json");
     let r = cli_env(
-        &s,
+        s,
         &[
             "plan",
             "--desired",
@@ -666,6 +666,16 @@ async fn an_edited_plan_file_is_refused_with_exit_6_naming_the_numbers() {
     .await;
     assert_eq!(r.code, 0, "stderr: {}", r.stderr);
     assert!(r.stdout.contains("TRIPPED"), "got {}", r.stdout);
+    (dir, plan)
+}
+
+/// Item 1 of issue 15: `apply` counts the deactivations a plan file holds
+/// instead of believing what it says of them: a file edited to say its
+/// guard did not trip is refused as edited, exit 6, nothing written.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_plan_file_is_refused_with_exit_6_naming_the_numbers() {
+    let s = sandbox().await;
+    let (dir, plan) = plan_of_an_empty_roster(&s, "edited").await;
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
     v["plan"]["guard-tripped"] = Value::Bool(false);
     std::fs::write(&plan, serde_json::to_string_pretty(&v).unwrap()).unwrap();
@@ -747,17 +757,8 @@ async fn a_rate_out_of_range_is_refused_before_anything_is_sent() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_plan_file_is_named_by_file_line_and_column() {
     let s = sandbox().await;
-    let dir = roster_dir("badplan");
-    let empty = dir.join("empty.csv");
-    std::fs::write(&empty, "email,name\n").unwrap();
-    let plan = dir.join("plan.json");
+    let (dir, plan) = plan_of_an_empty_roster(&s, "badplan").await;
     let out = plan.to_str().unwrap();
-    let r = cli_env(
-        &s,
-        &["plan", "--desired", empty.to_str().unwrap(), "--out", out],
-    )
-    .await;
-    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
     v["plan"]["changes"][1]["kind"] = Value::String("oops".into());
     let text = serde_json::to_string_pretty(&v).unwrap();

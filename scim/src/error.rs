@@ -105,7 +105,7 @@ impl From<DirectoryError> for ScimError {
                 retry_after: Some(retry_after_ms.map_or(1, |ms| ms.div_ceil(1000).max(1))),
             },
             DirectoryError::InvalidInput { field, message } => {
-                Self::new(400, Some("invalidValue"), format!("{field}: {message}"))
+                Self::invalid_value(attribute_of(&field), message)
             }
             DirectoryError::Unsupported(m) => Self::new(501, None, m),
             DirectoryError::Upstream(m) => Self::new(502, None, format!("Gladly: {m}")),
@@ -115,6 +115,61 @@ impl From<DirectoryError> for ScimError {
             DirectoryError::Transport(m) => {
                 Self::new(503, None, format!("Gladly could not be reached: {m}"))
             }
+        }
+    }
+}
+
+/// The SCIM attribute a connector field comes from, so that an IdP's admin
+/// reads the name they mapped (`displayName`, not `agent.name`). Fields no
+/// SCIM attribute feeds keep the connector's name.
+fn attribute_of(field: &str) -> &str {
+    let (_, leaf) = field.split_once('.').unwrap_or(("", field));
+    match (field, leaf) {
+        ("key.id", _) => "id",
+        (_, "name") => "displayName",
+        (_, "email-address" | "email") => "userName",
+        (_, "external-id") => "externalId",
+        (_, "phone-number") => "phoneNumbers",
+        (_, "language") => "preferredLanguage",
+        (_, "role") => "roles",
+        (_, "teams" | "inboxes") => "members",
+        _ => field,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connectors_refusals_name_the_scim_attribute() {
+        for (field, attribute) in [
+            ("agent.name", "displayName"),
+            ("changes.name", "displayName"),
+            ("agent.email-address", "userName"),
+            ("key.email", "userName"),
+            ("changes.external-id", "externalId"),
+            ("key.external-id", "externalId"),
+            ("agent.phone-number", "phoneNumbers"),
+            ("changes.language", "preferredLanguage"),
+            ("agent.role", "roles"),
+            ("changes.teams", "members"),
+            ("key.id", "id"),
+            ("agent.agent-profile.bio", "agent.agent-profile.bio"),
+        ] {
+            let e = ScimError::from(DirectoryError::InvalidInput {
+                field: field.into(),
+                message: "is wrong".into(),
+            });
+            assert_eq!(
+                (e.status, e.scim_type, e.detail.as_str()),
+                (
+                    400,
+                    Some("invalidValue"),
+                    format!("{attribute}: is wrong").as_str()
+                ),
+                "{field}"
+            );
         }
     }
 }

@@ -438,11 +438,13 @@ fn paths(list: &str) -> Result<Vec<AttrPath>, ScimError> {
         .collect()
 }
 
-/// The agent with this id, unless SCIM deleted it.
+/// The agent with this id, unless SCIM deleted it. An id the connector
+/// refuses (a control character, a slash, too long) names no agent: 404,
+/// as in a filter, where it matches nobody.
 fn visible<D: Directory>(dir: &mut D, id: &str) -> Result<Agent, ScimError> {
     match dir.lookup(&Key::Id(id.to_string())) {
         Ok(Some(a)) if !is_deleted(&a) => Ok(a),
-        Ok(_) | Err(DirectoryError::NotFound(_)) => {
+        Ok(_) | Err(DirectoryError::NotFound(_) | DirectoryError::InvalidInput { .. }) => {
             Err(ScimError::not_found(format!("no user {id:?}")))
         }
         Err(e) => Err(e.into()),

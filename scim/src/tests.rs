@@ -610,9 +610,53 @@ fn bad_input_is_a_typed_400_naming_the_attribute_and_nothing_is_sent() {
         Some(json!({"Operations": [{"op": "frobnicate", "path": "active", "value": true}]})),
     );
     assert_error(&r, 400, Some("invalidValue"), "Operations[0].op");
+    // A name replaced by nothing would clear it, which Gladly's API cannot:
+    // refused, not answered 200 with the name unchanged.
+    for (ops, attribute) in [
+        (
+            json!([{"op": "replace", "path": "displayName", "value": ""}]),
+            "displayName",
+        ),
+        (
+            json!([{"op": "replace", "value": {"displayName": "  ", "name.formatted": ""}}]),
+            "displayName",
+        ),
+        (
+            json!([{"op": "replace", "path": "name", "value": {"givenName": "", "familyName": ""}}]),
+            "name.givenName",
+        ),
+    ] {
+        let r = call(
+            &mut g,
+            "PATCH",
+            "/Users/agt_old",
+            Some(json!({"Operations": ops})),
+        );
+        assert_error(&r, 400, Some("invalidValue"), attribute);
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("is empty"),
+            "{}",
+            r.body
+        );
+    }
     let r = call(&mut g, "GET", "/Users?filter=title%20co%20%22x%22", None);
     assert_error(&r, 400, Some("invalidFilter"), "co");
     assert_eq!(g.writes, 0, "nothing is written for bad input");
+    // A blank part beside a name is no clearing.
+    let r = call(
+        &mut g,
+        "PATCH",
+        "/Users/agt_old",
+        Some(
+            json!({"Operations": [{"op": "replace", "value": {"displayName": "", "name.formatted": "Old Timer"}}]}),
+        ),
+    );
+    assert_eq!(
+        (r.status, r.body["displayName"].as_str()),
+        (200, Some("Old Timer")),
+        "{}",
+        r.body
+    );
 }
 
 #[test]

@@ -211,6 +211,26 @@ struct NameEdit {
 }
 
 impl NameEdit {
+    /// The first name attribute sent blank, when no other gives a name: a
+    /// PATCH that would clear the name (Gladly's API cannot).
+    fn only_blank(&self) -> Option<&'static str> {
+        let sent = [
+            (&self.display, "displayName"),
+            (&self.formatted, "name.formatted"),
+            (&self.given, "name.givenName"),
+            (&self.family, "name.familyName"),
+        ];
+        if sent
+            .iter()
+            .any(|(v, _)| v.as_deref().is_some_and(|v| !v.trim().is_empty()))
+        {
+            return None;
+        }
+        sent.iter()
+            .find(|(v, _)| v.is_some())
+            .map(|(_, attr)| *attr)
+    }
+
     fn resolve(self, current: &str) -> Option<String> {
         let nonempty =
             |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
@@ -327,6 +347,12 @@ pub fn patch(current: &Agent, body: &Value) -> Result<Desired, ScimError> {
                 }
             }
         }
+    }
+    if let Some(attr) = name.only_blank() {
+        return Err(ScimError::invalid_value(
+            attr,
+            "is empty; Gladly's API cannot clear an agent's name: replace it with a name",
+        ));
     }
     if let Some(n) = name.resolve(&display_name(current)) {
         d.name = n;

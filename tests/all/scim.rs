@@ -651,6 +651,26 @@ async fn bad_requests_and_bad_tokens_send_nothing_to_gladly() {
         Some("invalidFilter"),
     );
     assert_scim_error(&s.send("GET", "/Widgets", None).await, 404, None);
+    // An id no agent can have (the connector refuses it before any
+    // request) names no user: 404, as an unknown id, for every method.
+    for id in ["%00", "a%2Fb", "..", "%E2%80%8B", &"x".repeat(200)] {
+        for (method, body) in [
+            ("GET", None),
+            ("PUT", Some(okta_user("x@acme.example"))),
+            (
+                "PATCH",
+                Some(
+                    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+                    {"op": "replace", "path": "active", "value": false}]}),
+                ),
+            ),
+            ("DELETE", None),
+        ] {
+            let r = s.send(method, &format!("/Users/{id}"), body).await;
+            assert_scim_error(&r, 404, None);
+            assert!(r.text.contains("no user"), "{method} {id}: {}", r.text);
+        }
+    }
     assert_eq!(s.gladly_requests(), before, "nothing reached Gladly");
 }
 

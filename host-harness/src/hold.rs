@@ -33,8 +33,9 @@ struct State {
 
 /// The wait a 429 without `Retry-After` implies: Gladly counts per second.
 const WINDOW: Duration = Duration::from_secs(1);
-/// The longest wait passed on to the IdP.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+/// The longest wait passed on to the IdP (the SCIM service's cap, which
+/// also bounds a 429 the component passes on).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(gladly_scim::MAX_RETRY_AFTER_SECS);
 
 impl Hold {
     pub(crate) fn new(max_wait: Duration) -> Self {

@@ -7,6 +7,10 @@ use crate::directory::DirectoryError;
 
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
+/// The longest `Retry-After` (seconds) passed on to an IdP, whatever Gladly
+/// asked for: a wait of days would stall its sync job for nothing.
+pub const MAX_RETRY_AFTER_SECS: u64 = 300;
+
 /// A SCIM error answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScimError {
@@ -102,7 +106,11 @@ impl From<DirectoryError> for ScimError {
                 status: 429,
                 scim_type: None,
                 detail: format!("Gladly's rate limit: {message}"),
-                retry_after: Some(retry_after_ms.map_or(1, |ms| ms.div_ceil(1000).max(1))),
+                retry_after: Some(
+                    retry_after_ms
+                        .map_or(1, |ms| ms.div_ceil(1000))
+                        .clamp(1, MAX_RETRY_AFTER_SECS),
+                ),
             },
             DirectoryError::InvalidInput { field, message } => {
                 Self::invalid_value(attribute_of(&field), message)
@@ -140,6 +148,23 @@ fn attribute_of(field: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_at_least_a_second_and_at_most_the_cap() {
+        for (asked, told) in [
+            (None, 1),
+            (Some(0), 1),
+            (Some(1_500), 2),
+            (Some(3_600_000), MAX_RETRY_AFTER_SECS),
+            (Some(u64::MAX), MAX_RETRY_AFTER_SECS),
+        ] {
+            let e = ScimError::from(DirectoryError::RateLimited {
+                retry_after_ms: asked,
+                message: "slow down".into(),
+            });
+            assert_eq!((e.status, e.retry_after), (429, Some(told)), "{asked:?}");
+        }
+    }
 
     #[test]
     fn the_connectors_refusals_name_the_scim_attribute() {

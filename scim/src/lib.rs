@@ -23,7 +23,7 @@ pub mod service;
 pub mod user;
 
 pub use directory::{Directory, DirectoryError};
-pub use error::ScimError;
+pub use error::{MAX_RETRY_AFTER_SECS, ScimError};
 pub use service::{BASE_PATH, Config, MIN_TOKEN_CHARS, Request, Response, handle};
 
 #[cfg(test)]

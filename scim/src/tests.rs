@@ -1447,3 +1447,28 @@ fn a_group_change_is_all_or_nothing_and_a_put_without_members_drops_none() {
     );
     assert_error(&r, 400, Some("invalidValue"), "active");
 }
+
+#[test]
+fn emails_are_read_only_so_a_patch_of_them_changes_nothing() {
+    let mut g = Gladly::seeded();
+    let r = call(
+        &mut g,
+        "PATCH",
+        "/Users/agt_old",
+        Some(json!({"Operations": [
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "elsewhere@acme.com"},
+            {"op": "add", "value": {"emails": [{"value": "other@acme.com", "type": "work", "primary": true}]}}
+        ]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let address = g.agent("agt_old").email_address.clone();
+    assert_eq!(
+        (
+            r.body["userName"].as_str(),
+            r.body["emails"][0]["value"].as_str()
+        ),
+        (Some(address.as_str()), Some(address.as_str())),
+        "the address is userName's alone"
+    );
+    assert!(!address.contains("elsewhere") && !address.contains("other"));
+}

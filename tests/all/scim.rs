@@ -327,6 +327,50 @@ async fn okta_provisions_filter_first_and_a_re_create_is_409_with_one_welcome_em
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn behind_a_proxy_that_ends_tls_the_links_say_https() {
+    let s = scim().await;
+    let base = s.base.clone();
+    let (plain, proxied) = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let create = |email: &str, proto: Option<&str>| {
+            let req = ureq::http::Request::builder()
+                .method("POST")
+                .uri(format!("{base}/Users"))
+                .header("authorization", format!("Bearer {SCIM_TOKEN}"))
+                .header("content-type", "application/scim+json");
+            let req = match proto {
+                Some(p) => req.header("x-forwarded-proto", p),
+                None => req,
+            };
+            let mut r = agent
+                .run(req.body(okta_user(email).to_string()).unwrap())
+                .expect("the gateway answers");
+            let location = r.headers()["location"].to_str().unwrap().to_string();
+            let body: Value =
+                serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+            assert_eq!(r.status().as_u16(), 201, "{body}");
+            assert_eq!(body["meta"]["location"].as_str(), Some(location.as_str()));
+            location
+        };
+        (
+            create("plain@acme.example", Some("ftp")),
+            create("proxied@acme.example", Some("HTTPS, http")),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(plain.starts_with("http://"), "{plain}");
+    assert!(proxied.starts_with("https://"), "{proxied}");
+    assert_eq!(
+        plain.replacen("http://", "", 1).split('/').next(),
+        proxied.replacen("https://", "", 1).split('/').next()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn deactivate_and_reactivate_keep_the_same_agent_and_send_no_second_email() {
     let s = scim().await;
     let id = s

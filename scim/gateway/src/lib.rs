@@ -91,8 +91,17 @@ fn serve(request: &IncomingRequest) -> Response {
     };
     let authorization = header("authorization");
     let content_type = header("content-type");
+    // Behind a proxy that ends TLS (how the gateway is meant to be reached)
+    // the request arrives as http; the proxy's `X-Forwarded-Proto` says
+    // what the IdP used. It can only make the links https, never http.
+    let forwarded_https = header("x-forwarded-proto").is_some_and(|p| {
+        p.split(',')
+            .next()
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+    });
     let scheme = match request.scheme() {
         Some(Scheme::Https) => "https",
+        _ if forwarded_https => "https",
         _ => "http",
     };
     let authority = request

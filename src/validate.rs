@@ -600,6 +600,33 @@ mod tests {
         assert!(crate::model::same_email("JOSÉ@acme.com", "josé@acme.com"));
     }
 
+    #[test]
+    fn look_alikes_are_what_the_comparison_would_fold_onto_ascii_and_no_more() {
+        // The rule guards our own comparison (`model::email_key` lowers in
+        // Unicode): only a character it would fold onto ASCII can make an
+        // address find, and act on, another agent. Over every character,
+        // that is the Kelvin sign alone.
+        let all: Vec<char> = (0..=u32::from(char::MAX))
+            .filter_map(char::from_u32)
+            .filter(|c| lookalike(*c))
+            .collect();
+        assert_eq!(all, ['\u{212A}']);
+        // Characters another server might fold (Java's equalsIgnoreCase
+        // takes the dotless ı and the long s ſ for i and s, and İ for i)
+        // are letters of real addresses (Turkish ones, IDN domains): they
+        // are accepted, and our comparison never takes them for ASCII, so
+        // an agent found by them is never acted on unless it is theirs.
+        for (theirs, ascii) in [
+            ("\u{131}\u{15F}\u{131}k@firma.example", "isik@firma.example"),
+            ("ali@\u{131}l\u{131}ca.example", "ali@ilica.example"),
+            ("\u{130}nfo@acme.example", "info@acme.example"),
+            ("\u{17F}arah@acme.example", "sarah@acme.example"),
+        ] {
+            assert!(email("agent.email-address", theirs).is_ok(), "{theirs}");
+            assert!(!crate::model::same_email(theirs, ascii), "{theirs}");
+        }
+    }
+
     fn field_of(e: Error) -> String {
         match e {
             Error::InvalidInput { field, .. } => field,

@@ -112,6 +112,15 @@ impl From<DirectoryError> for ScimError {
                         .clamp(1, MAX_RETRY_AFTER_SECS),
                 ),
             },
+            // The gateway's own connection (its environment), not the
+            // request: the IdP can do nothing about it.
+            DirectoryError::InvalidInput { field, message } if field.starts_with("connection.") => {
+                Self::new(
+                    500,
+                    None,
+                    format!("the gateway is misconfigured: {field}: {message}"),
+                )
+            }
             DirectoryError::InvalidInput { field, message } => {
                 Self::invalid_value(attribute_of(&field), message)
             }
@@ -131,7 +140,9 @@ impl From<DirectoryError> for ScimError {
 /// reads the name they mapped (`displayName`, not `agent.name`). Fields no
 /// SCIM attribute feeds keep the connector's name.
 fn attribute_of(field: &str) -> &str {
-    let (_, leaf) = field.split_once('.').unwrap_or(("", field));
+    // `agent.name`, `changes.teams.add`: the connector's name for the field
+    // is its second part.
+    let leaf = field.split('.').nth(1).unwrap_or(field);
     match (field, leaf) {
         ("key.id", _) => "id",
         (_, "name") => "displayName",
@@ -178,7 +189,8 @@ mod tests {
             ("agent.phone-number", "phoneNumbers"),
             ("changes.language", "preferredLanguage"),
             ("agent.role", "roles"),
-            ("changes.teams", "members"),
+            ("changes.teams.add", "members"),
+            ("changes.inboxes.remove", "members"),
             ("key.id", "id"),
             ("agent.agent-profile.bio", "agent.agent-profile.bio"),
         ] {
@@ -196,5 +208,16 @@ mod tests {
                 "{field}"
             );
         }
+        // The gateway's own connection is no fault of the request.
+        let e = ScimError::from(DirectoryError::InvalidInput {
+            field: "connection.org-url".into(),
+            message: "must begin with https://".into(),
+        });
+        assert_eq!((e.status, e.scim_type), (500, None));
+        assert!(
+            e.detail.contains("misconfigured: connection.org-url"),
+            "{}",
+            e.detail
+        );
     }
 }

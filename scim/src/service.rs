@@ -438,15 +438,23 @@ fn paths(list: &str) -> Result<Vec<AttrPath>, ScimError> {
         .collect()
 }
 
+/// Whether the connector refused the key of a look-up (an id with a slash,
+/// an address that is none): a key no agent can have. Its refusal of
+/// anything else (the gateway's own connection) is no such answer.
+fn no_such_key(e: &DirectoryError) -> bool {
+    matches!(e, DirectoryError::InvalidInput { field, .. } if field.starts_with("key."))
+}
+
 /// The agent with this id, unless SCIM deleted it. An id the connector
 /// refuses (a control character, a slash, too long) names no agent: 404,
 /// as in a filter, where it matches nobody.
 fn visible<D: Directory>(dir: &mut D, id: &str) -> Result<Agent, ScimError> {
     match dir.lookup(&Key::Id(id.to_string())) {
         Ok(Some(a)) if !is_deleted(&a) => Ok(a),
-        Ok(_) | Err(DirectoryError::NotFound(_) | DirectoryError::InvalidInput { .. }) => {
+        Ok(_) | Err(DirectoryError::NotFound(_)) => {
             Err(ScimError::not_found(format!("no user {id:?}")))
         }
+        Err(e) if no_such_key(&e) => Err(ScimError::not_found(format!("no user {id:?}"))),
         Err(e) => Err(e.into()),
     }
 }
@@ -469,7 +477,7 @@ fn list_users<D: Directory>(dir: &mut D, base: &str, query: &Query) -> Result<Re
             Ok(a) => a.into_iter().collect(),
             Err(DirectoryError::NotFound(_)) => vec![],
             // A malformed address or id matches nobody.
-            Err(DirectoryError::InvalidInput { .. }) => vec![],
+            Err(e) if no_such_key(&e) => vec![],
             Err(e) => return Err(e.into()),
         },
         None => dir.list_agents()?,

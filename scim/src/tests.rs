@@ -1220,8 +1220,27 @@ fn gladly_failures_map_to_scim_errors_a_client_can_act_on() {
             501,
             None,
         ),
+        (
+            DirectoryError::RateLimited {
+                retry_after_ms: Some(86_400_000),
+                message: "429".into(),
+            },
+            429,
+            Some("300"),
+        ),
         (DirectoryError::Transport("reset".into()), 503, None),
         (DirectoryError::Upstream("500".into()), 502, None),
+        // The gateway's own connection refused by the connector: never a
+        // "no user" (an IdP takes a 404 on a deprovision for done), nor an
+        // empty list.
+        (
+            DirectoryError::InvalidInput {
+                field: "connection.org-url".into(),
+                message: "must begin with https://".into(),
+            },
+            500,
+            None,
+        ),
     ] {
         let config = Config {
             base_url: BASE,
@@ -1229,25 +1248,40 @@ fn gladly_failures_map_to_scim_errors_a_client_can_act_on() {
             api_user: API_USER,
         };
         let auth = format!("Bearer {TOKEN}");
-        let r = handle(
-            &mut Failing(e.clone()),
-            &config,
-            &Request {
-                method: "GET",
-                path: "/scim/v2/Users",
-                query: "",
-                authorization: Some(&auth),
-                content_type: None,
-                body: b"",
-            },
-        );
-        assert_eq!(r.status, status, "{e:?}");
-        let ra = r
-            .headers
-            .iter()
-            .find(|(k, _)| k == "retry-after")
-            .map(|(_, v)| v.as_str());
-        assert_eq!(ra, retry_after, "{e:?}");
+        let patch = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]})
+            .to_string();
+        for (method, path, query, body) in [
+            ("GET", "/scim/v2/Users", "", ""),
+            (
+                "GET",
+                "/scim/v2/Users",
+                "filter=userName%20eq%20%22a%40acme.com%22",
+                "",
+            ),
+            ("GET", "/scim/v2/Users/agt_1", "", ""),
+            ("PATCH", "/scim/v2/Users/agt_1", "", patch.as_str()),
+            ("DELETE", "/scim/v2/Users/agt_1", "", ""),
+        ] {
+            let r = handle(
+                &mut Failing(e.clone()),
+                &config,
+                &Request {
+                    method,
+                    path,
+                    query,
+                    authorization: Some(&auth),
+                    content_type: Some("application/scim+json"),
+                    body: body.as_bytes(),
+                },
+            );
+            assert_eq!(r.status, status, "{method} {path}?{query}: {e:?}");
+            let ra = r
+                .headers
+                .iter()
+                .find(|(k, _)| k == "retry-after")
+                .map(|(_, v)| v.as_str());
+            assert_eq!(ra, retry_after, "{e:?}");
+        }
     }
 }
 

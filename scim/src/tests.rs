@@ -642,6 +642,25 @@ fn bad_input_is_a_typed_400_naming_the_attribute_and_nothing_is_sent() {
     let r = call(&mut g, "GET", "/Users?filter=title%20co%20%22x%22", None);
     assert_error(&r, 400, Some("invalidFilter"), "co");
     assert_eq!(g.writes, 0, "nothing is written for bad input");
+    // One blank part clears nothing (a person with no surname; an IdP
+    // template's empty field): the name stands.
+    for ops in [
+        json!([{"op": "replace", "path": "name.familyName", "value": ""}]),
+        json!([{"op": "replace", "value": {"name.familyName": "", "active": false}}]),
+    ] {
+        let r = call(
+            &mut g,
+            "PATCH",
+            "/Users/agt_old",
+            Some(json!({"Operations": ops})),
+        );
+        assert_eq!(
+            (r.status, r.body["displayName"].as_str()),
+            (200, Some("Old Timer")),
+            "{}",
+            r.body
+        );
+    }
     // A blank part beside a name is no clearing.
     let r = call(
         &mut g,
@@ -783,6 +802,28 @@ fn okta_put_replaces_the_profile_and_can_deactivate() {
         Some(Role::Admin),
         "a PUT without roles keeps the role (it may come from a role group)"
     );
+    // Nor does a PUT without a name rename the agent (to its address's
+    // local part, as a create would); one that blanks it is refused.
+    let mut nameless = okta_user("di@acme.com");
+    for key in ["displayName", "name"] {
+        nameless.as_object_mut().unwrap().remove(key);
+    }
+    let r = call(
+        &mut g,
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(nameless.clone()),
+    );
+    assert_eq!(
+        (r.status, g.agent(&id).name.as_deref()),
+        (200, Some("Di Moss")),
+        "{}",
+        r.body
+    );
+    nameless["displayName"] = json!("");
+    let r = call(&mut g, "PUT", &format!("/Users/{id}"), Some(nameless));
+    assert_error(&r, 400, Some("invalidValue"), "displayName");
+    assert_eq!(g.agent(&id).name.as_deref(), Some("Di Moss"));
 }
 
 #[test]

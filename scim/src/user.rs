@@ -211,24 +211,33 @@ struct NameEdit {
 }
 
 impl NameEdit {
-    /// The first name attribute sent blank, when no other gives a name: a
-    /// PATCH that would clear the name (Gladly's API cannot).
-    fn only_blank(&self) -> Option<&'static str> {
-        let sent = [
-            (&self.display, "displayName"),
-            (&self.formatted, "name.formatted"),
-            (&self.given, "name.givenName"),
-            (&self.family, "name.familyName"),
-        ];
-        if sent
-            .iter()
-            .any(|(v, _)| v.as_deref().is_some_and(|v| !v.trim().is_empty()))
-        {
-            return None;
-        }
-        sent.iter()
-            .find(|(v, _)| v.is_some())
-            .map(|(_, attr)| *attr)
+    /// A change that would clear the name (which Gladly's API cannot): the
+    /// name sent blank, as `displayName`, `name.formatted`, or both its
+    /// parts, and nothing else naming the agent. The error names the first.
+    /// One blank part (a person with no surname, an IdP template's empty
+    /// field) clears nothing: the other part, or the current one, stands.
+    fn cleared(&self) -> Option<ScimError> {
+        let blank = |v: &Option<String>| v.as_deref().is_some_and(|v| v.trim().is_empty());
+        let named = [&self.display, &self.formatted, &self.given, &self.family]
+            .into_iter()
+            .any(|v| v.as_deref().is_some_and(|v| !v.trim().is_empty()));
+        let attr = if named {
+            None
+        } else if blank(&self.display) {
+            Some("displayName")
+        } else if blank(&self.formatted) {
+            Some("name.formatted")
+        } else if blank(&self.given) && blank(&self.family) {
+            Some("name.givenName")
+        } else {
+            None
+        };
+        attr.map(|a| {
+            ScimError::invalid_value(
+                a,
+                "is empty; Gladly's API cannot clear an agent's name: send a name",
+            )
+        })
     }
 
     fn resolve(self, current: &str) -> Option<String> {
@@ -286,10 +295,21 @@ pub fn from_resource(body: &Value, current: Option<&Agent>) -> Result<Desired, S
         }
         apply_value(&mut d, &mut name, &path, Some(value), Op::Replace)?;
     }
-    let current_name = current.map(display_name).unwrap_or_default();
-    d.name = name
-        .resolve(&current_name)
-        .unwrap_or_else(|| local_part(&email).to_string());
+    // A create with no name takes the address's local part; a replace
+    // keeps the name (Gladly's API cannot clear it), and one that would
+    // blank it is refused as a PATCH is.
+    d.name = match current {
+        None => name
+            .resolve("")
+            .unwrap_or_else(|| local_part(&email).to_string()),
+        Some(agent) => {
+            if let Some(e) = name.cleared() {
+                return Err(e);
+            }
+            let current_name = display_name(agent);
+            name.resolve(&current_name).unwrap_or(current_name)
+        }
+    };
     d.email = email;
     Ok(d)
 }
@@ -348,11 +368,8 @@ pub fn patch(current: &Agent, body: &Value) -> Result<Desired, ScimError> {
             }
         }
     }
-    if let Some(attr) = name.only_blank() {
-        return Err(ScimError::invalid_value(
-            attr,
-            "is empty; Gladly's API cannot clear an agent's name: replace it with a name",
-        ));
+    if let Some(e) = name.cleared() {
+        return Err(e);
     }
     if let Some(n) = name.resolve(&display_name(current)) {
         d.name = n;

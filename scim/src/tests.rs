@@ -21,6 +21,8 @@ struct Gladly {
     welcome_emails: usize,
     writes: usize,
     next: usize,
+    /// Gladly refuses the gateway's credential.
+    refuses_token: bool,
 }
 
 impl Gladly {
@@ -57,6 +59,14 @@ impl Gladly {
         g
     }
 
+    /// Whether Gladly answers the gateway at all.
+    fn answers(&self) -> Result<(), DirectoryError> {
+        if self.refuses_token {
+            return Err(DirectoryError::Unauthorized("401 Unauthorized".into()));
+        }
+        Ok(())
+    }
+
     fn agent(&self, id: &str) -> &Agent {
         self.agents
             .iter()
@@ -91,9 +101,20 @@ fn apply(list: &mut Option<Vec<String>>, d: &Delta) {
 
 impl Directory for Gladly {
     fn list_agents(&mut self) -> Result<Vec<Agent>, DirectoryError> {
+        self.answers()?;
         Ok(self.agents.clone())
     }
     fn lookup(&mut self, key: &Key) -> Result<Option<Agent>, DirectoryError> {
+        // As the connector: a key no agent can have is refused unsent.
+        if let Key::Email(e) = key
+            && !e.contains('@')
+        {
+            return Err(DirectoryError::InvalidInput {
+                field: "key.email".into(),
+                message: format!("{e:?} is not an e-mail address"),
+            });
+        }
+        self.answers()?;
         Ok(self
             .agents
             .iter()
@@ -1324,6 +1345,25 @@ fn gladly_failures_map_to_scim_errors_a_client_can_act_on() {
             assert_eq!(ra, retry_after, "{e:?}");
         }
     }
+}
+
+#[test]
+fn entras_test_connection_fails_when_gladly_refuses_the_gateway() {
+    // Entra's Test Connection filters a random GUID: no agent can have it
+    // and the connector sends nothing for it, but the answer must still
+    // say whether Gladly takes the gateway's credential.
+    let guid = "/Users?filter=userName%20eq%20%226f1c0a52-51d4-4b29-9d8e-0c7c3f0f8a11%22";
+    let mut g = Gladly::seeded();
+    let r = call(&mut g, "GET", guid, None);
+    assert_eq!(
+        (r.status, r.body["totalResults"].clone()),
+        (200, json!(0)),
+        "{}",
+        r.body
+    );
+    g.refuses_token = true;
+    let r = call(&mut g, "GET", guid, None);
+    assert_error(&r, 502, None, "refused the gateway");
 }
 
 #[test]

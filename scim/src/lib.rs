@@ -2,7 +2,7 @@
 //! with no I/O: routing, filters, PATCH, the mapping of Users to agents and
 //! Groups to teams (and inboxes and roles), and SCIM's errors, over a
 //! [`Directory`], the connector's `agents` interface. The wasi:http
-//! component (`scim/component`) serves it; tests drive it in memory.
+//! component (`scim/gateway`) serves it; tests drive it in memory.
 //!
 //! Gladly has no SCIM of its own; this is the middleware its integration
 //! guide says lifecycle automation needs, shaped by what Okta's and Entra

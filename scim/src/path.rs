@@ -2,7 +2,8 @@
 //! `name.givenName`, `emails[type eq "work"].value`, and with a schema URN in
 //! front, `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber`.
 //! The URN itself contains a `.` ("2.0"), so it is stripped before the rest
-//! is split on `.` (the bug SCIM-CLIENTS.md records in several servers).
+//! is split on `.` (a bug the project's notes on SCIM clients record in
+//! several servers).
 
 use serde_json::Value;
 

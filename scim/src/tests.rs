@@ -1,7 +1,7 @@
 //! The service end to end over an in-memory Gladly that keeps the
 //! connector's promises (idempotent provision by e-mail, reactivation
 //! without a welcome e-mail, membership deltas), driven by the requests
-//! Okta's and Entra ID's clients send (SCIM-CLIENTS.md).
+//! Okta's and Entra ID's clients send (the notes the crate docs name).
 
 use serde_json::{Value, json};
 

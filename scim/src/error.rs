@@ -112,9 +112,13 @@ impl From<DirectoryError> for ScimError {
                         .clamp(1, MAX_RETRY_AFTER_SECS),
                 ),
             },
-            // The gateway's own connection (its environment), not the
-            // request: the IdP can do nothing about it.
-            DirectoryError::InvalidInput { field, message } if field.starts_with("connection.") => {
+            // The gateway's own connection, environment or options, not
+            // the request: the IdP can do nothing about them.
+            DirectoryError::InvalidInput { field, message }
+                if ["connection.", "env.", "options."]
+                    .iter()
+                    .any(|p| field.starts_with(p)) =>
+            {
                 Self::new(
                     500,
                     None,
@@ -208,16 +212,22 @@ mod tests {
                 "{field}"
             );
         }
-        // The gateway's own connection is no fault of the request.
-        let e = ScimError::from(DirectoryError::InvalidInput {
-            field: "connection.org-url".into(),
-            message: "must begin with https://".into(),
-        });
-        assert_eq!((e.status, e.scim_type), (500, None));
-        assert!(
-            e.detail.contains("misconfigured: connection.org-url"),
-            "{}",
-            e.detail
-        );
+        // The gateway's own settings are no fault of the request.
+        for field in [
+            "connection.org-url",
+            "env.GLADLY_RATE_SHARE",
+            "options.retry",
+        ] {
+            let e = ScimError::from(DirectoryError::InvalidInput {
+                field: field.into(),
+                message: "is wrong".into(),
+            });
+            assert_eq!((e.status, e.scim_type), (500, None), "{field}");
+            assert!(
+                e.detail.contains(&format!("misconfigured: {field}")),
+                "{}",
+                e.detail
+            );
+        }
     }
 }

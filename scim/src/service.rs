@@ -209,16 +209,16 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
             match method.as_str() {
                 "GET" => Ok(Response::json(
                     200,
-                    &query.project(user::render(&visible(dir, id)?, base)),
+                    &query.project(user::render(&visible(dir, config, id)?, base)),
                 )),
                 "PUT" => {
-                    let current = visible(dir, id)?;
+                    let current = visible(dir, config, id)?;
                     let desired = user::from_resource(&body_of(req)?, Some(&current))?;
                     write_user(dir, config, current, desired)
                         .map(|a| Response::json(200, &query.project(user::render(&a, base))))
                 }
                 "PATCH" => {
-                    let current = visible(dir, id)?;
+                    let current = visible(dir, config, id)?;
                     let desired = user::patch(&current, &body_of(req)?)?;
                     write_user(dir, config, current, desired)
                         .map(|a| Response::json(200, &query.project(user::render(&a, base))))
@@ -447,16 +447,51 @@ fn no_such_key(e: &DirectoryError) -> bool {
 
 /// The agent with this id, unless SCIM deleted it. An id the connector
 /// refuses (a control character, a slash, too long) names no agent: 404,
-/// as in a filter, where it matches nobody.
-fn visible<D: Directory>(dir: &mut D, id: &str) -> Result<Agent, ScimError> {
+/// as in a filter, where it matches nobody. An id Gladly does not know is
+/// 404 once Gladly is known to answer the gateway ([`gladly_answers`]): an
+/// IdP takes a 404 on a deprovision for done.
+fn visible<D: Directory>(dir: &mut D, config: &Config, id: &str) -> Result<Agent, ScimError> {
+    let no_user = || ScimError::not_found(format!("no user {id:?}"));
     match dir.lookup(&Key::Id(id.to_string())) {
         Ok(Some(a)) if !is_deleted(&a) => Ok(a),
-        Ok(_) | Err(DirectoryError::NotFound(_)) => {
-            Err(ScimError::not_found(format!("no user {id:?}")))
+        Ok(Some(_)) => Err(no_user()),
+        Ok(None) | Err(DirectoryError::NotFound(_)) => {
+            gladly_answers(dir, config)?;
+            Err(no_user())
         }
-        Err(e) if no_such_key(&e) => Err(ScimError::not_found(format!("no user {id:?}"))),
+        Err(e) if no_such_key(&e) => Err(no_user()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether Gladly answers the gateway, by looking up its own API user,
+/// before "no such user" is answered for what Gladly did not find: a
+/// `GLADLY_ORG_URL` that is some other server answers 404 to everything
+/// (every deprovision would look done, every filter empty), and a filter
+/// the connector sends nothing for would pass Entra's Test Connection with
+/// a token Gladly refuses.
+fn gladly_answers<D: Directory>(dir: &mut D, config: &Config) -> Result<(), ScimError> {
+    match dir.lookup(&Key::Email(config.api_user.to_string())) {
+        Ok(_) => Ok(()),
+        Err(DirectoryError::NotFound(m)) => Err(not_gladly(&m)),
+        Err(e) if no_such_key(&e) => Err(ScimError::new(
+            500,
+            None,
+            "the gateway is misconfigured: GLADLY_API_USER is not an e-mail address",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Gladly's agent list answered 404: the organisation's address is wrong.
+fn not_gladly(m: &str) -> ScimError {
+    ScimError::new(
+        502,
+        None,
+        format!(
+            "Gladly answered 404 for its agent list ({m}): is GLADLY_ORG_URL the organisation's Gladly address?"
+        ),
+    )
 }
 
 fn list_users<D: Directory>(
@@ -480,17 +515,15 @@ fn list_users<D: Directory>(
     let candidates = match by_key {
         Some(key) => match dir.lookup(&key) {
             Ok(a) => a.into_iter().collect(),
-            Err(DirectoryError::NotFound(_)) => vec![],
-            // A malformed address or id matches nobody; but as the
-            // connector sent nothing for it, the API user is looked up so
-            // that a gateway Gladly refuses says so (Entra's Test
-            // Connection filters a random GUID, and would pass).
-            Err(e) if no_such_key(&e) => match dir.lookup(&Key::Email(config.api_user.to_string()))
-            {
-                Ok(_) | Err(DirectoryError::NotFound(_)) => vec![],
-                Err(e) if no_such_key(&e) => vec![],
-                Err(e) => return Err(e.into()),
-            },
+            // Only the list answers 404 to a look-up by address.
+            Err(DirectoryError::NotFound(m)) => return Err(not_gladly(&m)),
+            // A malformed address or id matches nobody; the connector sent
+            // nothing for it (Entra's Test Connection filters a random
+            // GUID), so whether Gladly answers is asked apart.
+            Err(e) if no_such_key(&e) => {
+                gladly_answers(dir, config)?;
+                vec![]
+            }
             Err(e) => return Err(e.into()),
         },
         None => dir.list_agents()?,
@@ -509,7 +542,10 @@ fn list_users<D: Directory>(
 
 fn user_matches(a: &Agent, t: &Term) -> bool {
     match t {
-        Term::UserName(e) | Term::Email(e) => a.email_address.trim().eq_ignore_ascii_case(e.trim()),
+        // The connector found the candidates by its own rule (Unicode
+        // case); this check must be no narrower, or `JOSÉ@…` would miss
+        // `josé@…` and the IdP would create it again, answered 409.
+        Term::UserName(e) | Term::Email(e) => same_email(&a.email_address, e),
         Term::ExternalId(x) => a.external_id.as_deref() == Some(x.as_str()),
         Term::Id(i) => a.id == *i,
         Term::DisplayName(_) => false,
@@ -520,11 +556,12 @@ fn is_api_user(config: &Config, agent: &Agent) -> bool {
     !config.api_user.trim().is_empty() && same_email(&agent.email_address, config.api_user)
 }
 
-/// Whether an agent's address may be the API user's: letters in any case,
-/// not only ASCII (`JOSÉ@acme.com` may be stored `josé@acme.com`), as the
-/// connector's own `model::same_email` compares them (this crate, plain
-/// SCIM, does not reach the connector's). Wider than a filter's match on
-/// purpose: here a match only refuses a change.
+/// Whether two addresses are one: letters in any case, not only ASCII
+/// (`JOSÉ@acme.com` may be stored `josé@acme.com`), as the connector's own
+/// `model::same_email` compares them (this crate, plain SCIM, does not
+/// reach the connector's). Its one difference, a look-alike of an ASCII
+/// letter compared as written there, is the connector's to apply: it
+/// refuses such an address, and finds no agent by one.
 fn same_email(a: &str, b: &str) -> bool {
     a.trim().to_lowercase() == b.trim().to_lowercase()
 }
@@ -694,7 +731,7 @@ fn delete_user<D: Directory>(
     config: &Config,
     id: &str,
 ) -> Result<Response, ScimError> {
-    let current = visible(dir, id)?;
+    let current = visible(dir, config, id)?;
     guard_api_user(config, &current, false, None, &current.email_address)?;
     let agent = if current.is_active() {
         dir.offboard(&current.id)?
@@ -892,7 +929,7 @@ fn change_members<D: Directory>(
             .map(|i| (i, true))
             .chain(remove.iter().map(|i| (i, false)))
         {
-            let agent = match visible(dir, id) {
+            let agent = match visible(dir, config, id) {
                 Ok(a) => a,
                 // Removing someone who is not there is done.
                 Err(e) if e.status == 404 && !joining => continue,

@@ -23,6 +23,9 @@ struct Gladly {
     next: usize,
     /// Gladly refuses the gateway's credential.
     refuses_token: bool,
+    /// The gateway's address is some other server's, which answers 404 to
+    /// everything: a look-up by id finds nothing, a list is not there.
+    not_gladly: bool,
 }
 
 impl Gladly {
@@ -61,6 +64,11 @@ impl Gladly {
 
     /// Whether Gladly answers the gateway at all.
     fn answers(&self) -> Result<(), DirectoryError> {
+        if self.not_gladly {
+            return Err(DirectoryError::NotFound(
+                "the agent list does not exist".into(),
+            ));
+        }
         if self.refuses_token {
             return Err(DirectoryError::Unauthorized("401 Unauthorized".into()));
         }
@@ -114,13 +122,19 @@ impl Directory for Gladly {
                 message: format!("{e:?} is not an e-mail address"),
             });
         }
+        // As the connector: an agent's own address answering 404 is no
+        // such agent.
+        if self.not_gladly && matches!(key, Key::Id(_)) {
+            return Ok(None);
+        }
         self.answers()?;
         Ok(self
             .agents
             .iter()
             .find(|a| match key {
                 Key::Id(i) => a.id == *i,
-                Key::Email(e) => a.email_address.eq_ignore_ascii_case(e),
+                // As the connector: letters in any case, Unicode too.
+                Key::Email(e) => a.email_address.to_lowercase() == e.to_lowercase(),
                 Key::ExternalId(x) => a.external_id.as_deref() == Some(x),
             })
             .cloned())
@@ -663,25 +677,6 @@ fn bad_input_is_a_typed_400_naming_the_attribute_and_nothing_is_sent() {
     let r = call(&mut g, "GET", "/Users?filter=title%20co%20%22x%22", None);
     assert_error(&r, 400, Some("invalidFilter"), "co");
     assert_eq!(g.writes, 0, "nothing is written for bad input");
-    // One blank part clears nothing (a person with no surname; an IdP
-    // template's empty field): the name stands.
-    for ops in [
-        json!([{"op": "replace", "path": "name.familyName", "value": ""}]),
-        json!([{"op": "replace", "value": {"name.familyName": "", "active": false}}]),
-    ] {
-        let r = call(
-            &mut g,
-            "PATCH",
-            "/Users/agt_old",
-            Some(json!({"Operations": ops})),
-        );
-        assert_eq!(
-            (r.status, r.body["displayName"].as_str()),
-            (200, Some("Old Timer")),
-            "{}",
-            r.body
-        );
-    }
     // A blank part beside a name is no clearing.
     let r = call(
         &mut g,
@@ -694,6 +689,101 @@ fn bad_input_is_a_typed_400_naming_the_attribute_and_nothing_is_sent() {
     assert_eq!(
         (r.status, r.body["displayName"].as_str()),
         (200, Some("Old Timer")),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn a_blank_or_removed_name_part_is_empty_and_a_blank_name_never_holds_up_a_deactivation() {
+    let mut g = Gladly::seeded();
+    let patch = |g: &mut Gladly, id: &str, ops: Value| {
+        call(
+            g,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({"Operations": ops})),
+        )
+    };
+    let name_of = |g: &Gladly, id: &str| g.agent(id).name.clone().unwrap_or_default();
+    // A part sent blank or removed is empty; the other part stands (a
+    // person with no surname, an IdP template's empty field).
+    for (ops, name) in [
+        (
+            json!([{"op": "replace", "path": "name.familyName", "value": ""}]),
+            "Old",
+        ),
+        (
+            json!([{"op": "replace", "value": {"name.givenName": "Ada"}}]),
+            "Ada Old",
+        ),
+        (json!([{"op": "remove", "path": "name.givenName"}]), "Old"),
+    ] {
+        let r = patch(&mut g, "agt_old", ops);
+        assert_eq!(
+            (r.status, name_of(&g, "agt_old")),
+            (200, name.to_string()),
+            "{}",
+            r.body
+        );
+    }
+    // A deactivation that carries a blank name deactivates, the name kept.
+    let id = call(&mut g, "POST", "/Users", Some(okta_user("nia@acme.com"))).body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = patch(
+        &mut g,
+        &id,
+        json!([{"op": "replace", "value": {"displayName": "", "active": false}}]),
+    );
+    assert_eq!(
+        (r.status, g.agent(&id).is_active(), name_of(&g, &id)),
+        (200, false, "Ann Lee".to_string()),
+        "{}",
+        r.body
+    );
+    // So does a PUT, and a PUT is a whole resource: a part not sent, or
+    // sent null, is empty.
+    let mut put = okta_user("nia@acme.com");
+    put["displayName"] = json!("");
+    put["name"] = json!({"givenName": "", "familyName": ""});
+    put["active"] = json!(true);
+    let r = call(&mut g, "PUT", &format!("/Users/{id}"), Some(put.clone()));
+    assert_eq!(
+        (r.status, g.agent(&id).is_active(), name_of(&g, &id)),
+        (200, true, "Ann Lee".to_string()),
+        "{}",
+        r.body
+    );
+    put.as_object_mut().unwrap().remove("displayName");
+    put["name"] = json!({"givenName": "Cher", "familyName": null, "formatted": null});
+    let r = call(&mut g, "PUT", &format!("/Users/{id}"), Some(put));
+    assert_eq!(
+        (r.status, name_of(&g, &id)),
+        (200, "Cher".to_string()),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn a_filter_matches_an_address_in_any_case_beyond_ascii_too() {
+    let mut g = Gladly::seeded();
+    let created = call(&mut g, "POST", "/Users", Some(okta_user("josé@acme.com")));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let r = call(
+        &mut g,
+        "GET",
+        "/Users?filter=userName%20eq%20%22JOS%C3%89%40ACME.com%22",
+        None,
+    );
+    assert_eq!(
+        (
+            r.body["totalResults"].clone(),
+            r.body["Resources"][0]["id"].clone()
+        ),
+        (json!(1), created.body["id"].clone()),
         "{}",
         r.body
     );
@@ -1364,6 +1454,43 @@ fn entras_test_connection_fails_when_gladly_refuses_the_gateway() {
     g.refuses_token = true;
     let r = call(&mut g, "GET", guid, None);
     assert_error(&r, 502, None, "refused the gateway");
+}
+
+#[test]
+fn a_wrong_gladly_address_is_never_answered_as_no_such_user() {
+    // A GLADLY_ORG_URL that is some other server: every deprovision of a
+    // user the IdP knows must fail (an IdP takes 404 for done), and no
+    // filter may answer "nobody" (the IdP would create again).
+    let mut g = Gladly::seeded();
+    g.not_gladly = true;
+    let deactivate = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+    for (method, target, body) in [
+        ("PATCH", "/Users/agt_old", Some(deactivate)),
+        ("DELETE", "/Users/agt_old", None),
+        ("GET", "/Users/agt_old", None),
+        (
+            "GET",
+            "/Users?filter=userName%20eq%20%22old.timer%40acme.com%22",
+            None,
+        ),
+        (
+            "GET",
+            "/Users?filter=userName%20eq%20%226f1c0a52-51d4-4b29-9d8e-0c7c3f0f8a11%22",
+            None,
+        ),
+    ] {
+        let r = call(&mut g, method, target, body);
+        assert_error(&r, 502, None, "GLADLY_ORG_URL");
+    }
+    assert_eq!(g.writes, 0);
+    // Gladly answering, an unknown id is 404 as ever.
+    g.not_gladly = false;
+    assert_error(
+        &call(&mut g, "DELETE", "/Users/agt_gone", None),
+        404,
+        None,
+        "agt_gone",
+    );
 }
 
 #[test]

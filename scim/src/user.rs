@@ -201,7 +201,9 @@ fn is_address(s: &str) -> bool {
 }
 
 /// Name candidates a request carries; the first present wins:
-/// `displayName`, `name.formatted`, then the given and family names.
+/// `displayName`, `name.formatted`, then the given and family names. A
+/// part sent blank (or removed) is empty; a part not sent is the current
+/// name's, in a PATCH (Entra sends only the part that changed).
 #[derive(Default)]
 struct NameEdit {
     display: Option<String>,
@@ -210,60 +212,83 @@ struct NameEdit {
     family: Option<String>,
 }
 
-impl NameEdit {
-    /// A change that would clear the name (which Gladly's API cannot): the
-    /// name sent blank, as `displayName`, `name.formatted`, or both its
-    /// parts, and nothing else naming the agent. The error names the first.
-    /// One blank part (a person with no surname, an IdP template's empty
-    /// field) clears nothing: the other part, or the current one, stands.
-    fn cleared(&self) -> Option<ScimError> {
-        let blank = |v: &Option<String>| v.as_deref().is_some_and(|v| v.trim().is_empty());
-        let named = [&self.display, &self.formatted, &self.given, &self.family]
-            .into_iter()
-            .any(|v| v.as_deref().is_some_and(|v| !v.trim().is_empty()));
-        let attr = if named {
-            None
-        } else if blank(&self.display) {
-            Some("displayName")
-        } else if blank(&self.formatted) {
-            Some("name.formatted")
-        } else if blank(&self.given) && blank(&self.family) {
-            Some("name.givenName")
-        } else {
-            None
-        };
-        attr.map(|a| {
-            ScimError::invalid_value(
-                a,
-                "is empty; Gladly's API cannot clear an agent's name: send a name",
-            )
-        })
-    }
+/// What a request does to the name.
+enum NameOutcome {
+    /// It sends none.
+    Unsent,
+    Name(String),
+    /// It sends only blanks (the attribute named first), which would clear
+    /// the name: Gladly's API cannot.
+    Blank(&'static str),
+}
 
-    fn resolve(self, current: &str) -> Option<String> {
-        let nonempty =
-            |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-        if let Some(n) = nonempty(self.display).or(nonempty(self.formatted)) {
-            return Some(n);
+impl NameEdit {
+    /// The name this request asks for, the parts it does not send taken
+    /// from `current` (`None`: a whole resource, whose parts not sent are
+    /// empty).
+    fn resolve(self, current: Option<&str>) -> NameOutcome {
+        let trimmed = |s: Option<String>| s.map(|s| s.trim().to_string());
+        let (display, formatted) = (trimmed(self.display), trimmed(self.formatted));
+        if let Some(n) = [&display, &formatted]
+            .into_iter()
+            .flatten()
+            .find(|n| !n.is_empty())
+        {
+            return NameOutcome::Name(n.clone());
         }
-        let (given, family) = (nonempty(self.given), nonempty(self.family));
+        let (given, family) = (trimmed(self.given), trimmed(self.family));
+        let blank = if display.is_some() {
+            "displayName"
+        } else if formatted.is_some() {
+            "name.formatted"
+        } else {
+            "name.givenName"
+        };
         if given.is_none() && family.is_none() {
-            return None;
+            return match display.or(formatted) {
+                Some(_) => NameOutcome::Blank(blank),
+                None => NameOutcome::Unsent,
+            };
         }
-        let (cur_given, cur_family) = name_parts(current);
+        let (cur_given, cur_family) = current.map(name_parts).unwrap_or_default();
         let given = given.unwrap_or_else(|| cur_given.clone());
         let family = family.unwrap_or_else(|| cur_family.clone());
         // The parts this service shows for the current name are that name
         // (a one-word name shows as both parts).
-        if (given.as_str(), family.as_str()) == (cur_given.as_str(), cur_family.as_str()) {
-            return Some(current.to_string());
+        if let Some(current) = current
+            && (given.as_str(), family.as_str()) == (cur_given.as_str(), cur_family.as_str())
+        {
+            return NameOutcome::Name(current.to_string());
         }
-        Some(if given == family {
+        let name = if given == family {
             given
         } else {
-            format!("{given} {family}")
-        })
+            [given, family]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        if name.is_empty() {
+            NameOutcome::Blank(blank)
+        } else {
+            NameOutcome::Name(name)
+        }
     }
+}
+
+/// A change of an agent that would only blank its name, which Gladly's API
+/// cannot clear: refused, so that the IdP learns it was not done. One that
+/// changes anything else (a deactivation above all) goes ahead, the name
+/// kept: a blank name never holds up a deprovision.
+fn blank_name_alone(attr: &'static str, d: &Desired, current: &Agent) -> Result<(), ScimError> {
+    if d.changes_from(current).is_empty() && d.active == current.is_active() {
+        return Err(ScimError::invalid_value(
+            attr,
+            "is empty; Gladly's API cannot clear an agent's name: send a name",
+        ));
+    }
+    Ok(())
 }
 
 /// A User in a create (POST) or replace (PUT) body.
@@ -296,21 +321,20 @@ pub fn from_resource(body: &Value, current: Option<&Agent>) -> Result<Desired, S
         apply_value(&mut d, &mut name, &path, Some(value), Op::Replace)?;
     }
     // A create with no name takes the address's local part; a replace
-    // keeps the name (Gladly's API cannot clear it), and one that would
-    // blank it is refused as a PATCH is.
-    d.name = match current {
-        None => name
-            .resolve("")
-            .unwrap_or_else(|| local_part(&email).to_string()),
-        Some(agent) => {
-            if let Some(e) = name.cleared() {
-                return Err(e);
+    // (a whole resource: parts not sent are empty) without one keeps the
+    // name, as a blank one does unless it is all the replace changes.
+    d.email = email;
+    d.name = match (name.resolve(None), current) {
+        (NameOutcome::Name(n), _) => n,
+        (_, None) => local_part(&d.email).to_string(),
+        (outcome, Some(agent)) => {
+            d.name = display_name(agent);
+            if let NameOutcome::Blank(attr) = outcome {
+                blank_name_alone(attr, &d, agent)?;
             }
-            let current_name = display_name(agent);
-            name.resolve(&current_name).unwrap_or(current_name)
+            d.name.clone()
         }
     };
-    d.email = email;
     Ok(d)
 }
 
@@ -368,11 +392,10 @@ pub fn patch(current: &Agent, body: &Value) -> Result<Desired, ScimError> {
             }
         }
     }
-    if let Some(e) = name.cleared() {
-        return Err(e);
-    }
-    if let Some(n) = name.resolve(&display_name(current)) {
-        d.name = n;
+    match name.resolve(Some(&display_name(current))) {
+        NameOutcome::Name(n) => d.name = n,
+        NameOutcome::Blank(attr) => blank_name_alone(attr, &d, current)?,
+        NameOutcome::Unsent => {}
     }
     Ok(d)
 }
@@ -401,7 +424,9 @@ fn apply_value(
         ("name", None, Some(Value::Object(parts)))
             if path.schema == Schema::Core && op != Op::Remove =>
         {
-            for (k, v) in parts {
+            // A part sent as null is not sent, as at the top of a
+            // resource.
+            for (k, v) in parts.iter().filter(|(_, v)| !v.is_null()) {
                 let inner = AttrPath::parse(&format!("name.{k}"))?;
                 apply_value(d, name, &inner, Some(v), op)?;
             }
@@ -475,7 +500,15 @@ fn set(
         }
         ("displayname", _) => text().map(|s| name.display = Some(s)),
         ("name.formatted", _) => text().map(|s| name.formatted = Some(s)),
-        ("name.givenname", Op::Remove) | ("name.familyname", Op::Remove) => Ok(()),
+        // A part removed is empty (the other part stands).
+        ("name.givenname", Op::Remove) => {
+            name.given = Some(String::new());
+            Ok(())
+        }
+        ("name.familyname", Op::Remove) => {
+            name.family = Some(String::new());
+            Ok(())
+        }
         ("name.givenname", _) => text().map(|s| name.given = Some(s)),
         ("name.familyname", _) => text().map(|s| name.family = Some(s)),
         ("externalid", Op::Remove) => Err(cannot_clear()),

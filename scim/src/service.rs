@@ -445,22 +445,38 @@ fn no_such_key(e: &DirectoryError) -> bool {
     matches!(e, DirectoryError::InvalidInput { field, .. } if field.starts_with("key."))
 }
 
-/// The agent with this id, unless SCIM deleted it. An id the connector
-/// refuses (a control character, a slash, too long) names no agent: 404,
-/// as in a filter, where it matches nobody. An id Gladly does not know is
-/// 404 once Gladly is known to answer the gateway ([`gladly_answers`]): an
-/// IdP takes a 404 on a deprovision for done.
-fn visible<D: Directory>(dir: &mut D, config: &Config, id: &str) -> Result<Agent, ScimError> {
-    let no_user = || ScimError::not_found(format!("no user {id:?}"));
+/// What a look-up by id found.
+enum ById {
+    Agent(Box<Agent>),
+    /// Gladly does not know the id.
+    Unknown,
+    /// SCIM deleted the agent, or no agent can have the id (the connector
+    /// refused it: a control character, a slash, too long; nothing sent).
+    Gone,
+}
+
+fn by_id<D: Directory>(dir: &mut D, id: &str) -> Result<ById, ScimError> {
     match dir.lookup(&Key::Id(id.to_string())) {
-        Ok(Some(a)) if !is_deleted(&a) => Ok(a),
-        Ok(Some(_)) => Err(no_user()),
-        Ok(None) | Err(DirectoryError::NotFound(_)) => {
-            gladly_answers(dir, config)?;
-            Err(no_user())
-        }
-        Err(e) if no_such_key(&e) => Err(no_user()),
+        Ok(Some(a)) if !is_deleted(&a) => Ok(ById::Agent(Box::new(a))),
+        Ok(Some(_)) => Ok(ById::Gone),
+        Ok(None) | Err(DirectoryError::NotFound(_)) => Ok(ById::Unknown),
+        Err(e) if no_such_key(&e) => Ok(ById::Gone),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The agent with this id, unless SCIM deleted it; else 404, as in a
+/// filter, where it matches nobody. An id Gladly does not know is 404 once
+/// Gladly is known to answer the gateway ([`gladly_answers`]): an IdP takes
+/// a 404 on a deprovision for done.
+fn visible<D: Directory>(dir: &mut D, config: &Config, id: &str) -> Result<Agent, ScimError> {
+    match by_id(dir, id)? {
+        ById::Agent(a) => Ok(*a),
+        ById::Unknown => {
+            gladly_answers(dir, config)?;
+            Err(ScimError::not_found(format!("no user {id:?}")))
+        }
+        ById::Gone => Err(ScimError::not_found(format!("no user {id:?}"))),
     }
 }
 
@@ -483,15 +499,24 @@ fn gladly_answers<D: Directory>(dir: &mut D, config: &Config) -> Result<(), Scim
     }
 }
 
-/// Gladly's agent list answered 404: the organisation's address is wrong.
+/// One of Gladly's lists (agents, teams, inboxes) answered 404: the
+/// organisation's address is wrong.
 fn not_gladly(m: &str) -> ScimError {
     ScimError::new(
         502,
         None,
         format!(
-            "Gladly answered 404 for its agent list ({m}): is GLADLY_ORG_URL the organisation's Gladly address?"
+            "Gladly answered 404 for a list its API always has ({m}): is GLADLY_ORG_URL the organisation's Gladly address?"
         ),
     )
+}
+
+/// A whole list from Gladly; its 404 is [`not_gladly`].
+fn whole<T>(list: Result<Vec<T>, DirectoryError>) -> Result<Vec<T>, ScimError> {
+    list.map_err(|e| match e {
+        DirectoryError::NotFound(m) => not_gladly(&m),
+        e => e.into(),
+    })
 }
 
 fn list_users<D: Directory>(
@@ -514,7 +539,13 @@ fn list_users<D: Directory>(
     });
     let candidates = match by_key {
         Some(key) => match dir.lookup(&key) {
-            Ok(a) => a.into_iter().collect(),
+            Ok(Some(a)) => vec![a],
+            // An id Gladly does not know (a look-up by id answers 404).
+            Ok(None) if matches!(key, Key::Id(_)) => {
+                gladly_answers(dir, config)?;
+                vec![]
+            }
+            Ok(None) => vec![],
             // Only the list answers 404 to a look-up by address.
             Err(DirectoryError::NotFound(m)) => return Err(not_gladly(&m)),
             // A malformed address or id matches nobody; the connector sent
@@ -526,7 +557,7 @@ fn list_users<D: Directory>(
             }
             Err(e) => return Err(e.into()),
         },
-        None => dir.list_agents()?,
+        None => whole(dir.list_agents())?,
     };
     let mut found: Vec<Agent> = candidates
         .into_iter()
@@ -545,7 +576,7 @@ fn user_matches(a: &Agent, t: &Term) -> bool {
         // The connector found the candidates by its own rule (Unicode
         // case); this check must be no narrower, or `JOSÉ@…` would miss
         // `josé@…` and the IdP would create it again, answered 409.
-        Term::UserName(e) | Term::Email(e) => same_email(&a.email_address, e),
+        Term::UserName(e) | Term::Email(e) => user::same_email(&a.email_address, e),
         Term::ExternalId(x) => a.external_id.as_deref() == Some(x.as_str()),
         Term::Id(i) => a.id == *i,
         Term::DisplayName(_) => false,
@@ -553,17 +584,7 @@ fn user_matches(a: &Agent, t: &Term) -> bool {
 }
 
 fn is_api_user(config: &Config, agent: &Agent) -> bool {
-    !config.api_user.trim().is_empty() && same_email(&agent.email_address, config.api_user)
-}
-
-/// Whether two addresses are one: letters in any case, not only ASCII
-/// (`JOSÉ@acme.com` may be stored `josé@acme.com`), as the connector's own
-/// `model::same_email` compares them (this crate, plain SCIM, does not
-/// reach the connector's). Its one difference, a look-alike of an ASCII
-/// letter compared as written there, is the connector's to apply: it
-/// refuses such an address, and finds no agent by one.
-fn same_email(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
+    !config.api_user.trim().is_empty() && user::same_email(&agent.email_address, config.api_user)
 }
 
 /// Refuses what would lock the gateway's own API user out of Gladly.
@@ -579,7 +600,7 @@ fn guard_api_user(
     }
     // Any role but admin, whatever Gladly says the role is now.
     let demoted = role.is_some_and(|r| *r != Role::Admin);
-    let moved = !email.eq_ignore_ascii_case(&current.email_address);
+    let moved = !user::same_email(email, &current.email_address);
     if !active || demoted || moved {
         return Err(ScimError::new(
             400,
@@ -755,8 +776,8 @@ fn delete_user<D: Directory>(
 }
 
 fn all_groups<D: Directory>(dir: &mut D) -> Result<Vec<Group>, ScimError> {
-    let teams = dir.list_teams()?;
-    let inboxes = dir.list_inboxes()?;
+    let teams = whole(dir.list_teams())?;
+    let inboxes = whole(dir.list_inboxes())?;
     Ok(group::all(&teams, &inboxes))
 }
 
@@ -788,7 +809,7 @@ fn render_group<D: Directory>(
     query: &Query,
 ) -> Result<Response, ScimError> {
     let agents = if wants_members(query) {
-        Some(dir.list_agents()?)
+        Some(whole(dir.list_agents())?)
     } else {
         None
     };
@@ -839,7 +860,7 @@ fn list_groups<D: Directory>(
         .collect();
     groups.sort_by(|a, b| a.id.cmp(&b.id));
     let agents = if wants_members(query) {
-        Some(dir.list_agents()?)
+        Some(whole(dir.list_agents())?)
     } else {
         None
     };
@@ -913,7 +934,7 @@ fn change_members<D: Directory>(
             MemberOp::Add(ids) => (ids.clone(), vec![]),
             MemberOp::Remove(ids) => (vec![], ids.clone()),
             MemberOp::Replace(ids) => {
-                let agents = dir.list_agents()?;
+                let agents = whole(dir.list_agents())?;
                 let now: Vec<String> = members_of(group, &agents)
                     .iter()
                     .map(|a| a.id.clone())
@@ -929,17 +950,18 @@ fn change_members<D: Directory>(
             .map(|i| (i, true))
             .chain(remove.iter().map(|i| (i, false)))
         {
-            let agent = match visible(dir, config, id) {
-                Ok(a) => a,
+            // The group was found, so Gladly answers: an id it does not
+            // know is no user, with no look-up more.
+            let agent = match by_id(dir, id)? {
+                ById::Agent(a) => *a,
                 // Removing someone who is not there is done.
-                Err(e) if e.status == 404 && !joining => continue,
-                Err(e) if e.status == 404 => {
+                ById::Unknown | ById::Gone if !joining => continue,
+                ById::Unknown | ById::Gone => {
                     return Err(ScimError::invalid_value(
                         "members",
                         format!("no user {id:?}"),
                     ));
                 }
-                Err(e) => return Err(e),
             };
             if group.has(&agent) == joining {
                 continue;

@@ -244,9 +244,11 @@ impl Directory for Gladly {
         Ok(a.clone())
     }
     fn list_teams(&mut self) -> Result<Vec<Team>, DirectoryError> {
+        self.answers()?;
         Ok(self.teams.clone())
     }
     fn list_inboxes(&mut self) -> Result<Vec<Inbox>, DirectoryError> {
+        self.answers()?;
         Ok(self.inboxes.clone())
     }
 }
@@ -646,7 +648,16 @@ fn bad_input_is_a_typed_400_naming_the_attribute_and_nothing_is_sent() {
     );
     assert_error(&r, 400, Some("invalidValue"), "Operations[0].op");
     // A name replaced by nothing would clear it, which Gladly's API cannot:
-    // refused, not answered 200 with the name unchanged.
+    // refused, not answered 200 with the name unchanged (on an active
+    // agent, and nothing else changing).
+    g.agents.push(Agent {
+        id: "agt_new".into(),
+        email_address: "new.hire@acme.com".into(),
+        name: Some("New Hire".into()),
+        role: Some(Role::Agent),
+        active: Some(true),
+        ..Agent::default()
+    });
     for (ops, attribute) in [
         (
             json!([{"op": "replace", "path": "displayName", "value": ""}]),
@@ -664,7 +675,7 @@ fn bad_input_is_a_typed_400_naming_the_attribute_and_nothing_is_sent() {
         let r = call(
             &mut g,
             "PATCH",
-            "/Users/agt_old",
+            "/Users/agt_new",
             Some(json!({"Operations": ops})),
         );
         assert_error(&r, 400, Some("invalidValue"), attribute);
@@ -713,11 +724,33 @@ fn a_blank_or_removed_name_part_is_empty_and_a_blank_name_never_holds_up_a_deact
             json!([{"op": "replace", "path": "name.familyName", "value": ""}]),
             "Old",
         ),
+        // A one-word name is a given name alone: no surname is made up.
         (
             json!([{"op": "replace", "value": {"name.givenName": "Ada"}}]),
+            "Ada",
+        ),
+        (
+            json!([{"op": "replace", "path": "name.familyName", "value": "Old"}]),
             "Ada Old",
         ),
-        (json!([{"op": "remove", "path": "name.givenName"}]), "Old"),
+        (
+            json!([{"op": "replace", "path": "name.givenName", "value": null}]),
+            "Old",
+        ),
+        (
+            json!([{"op": "replace", "path": "name.familyName", "value": "Lee"}]),
+            "Old Lee",
+        ),
+        (json!([{"op": "remove", "path": "name.givenName"}]), "Lee"),
+        (
+            json!([{"op": "replace", "path": "name.familyName", "value": "Ray"}]),
+            "Lee Ray",
+        ),
+        // A part set to what the other is makes no one-word name of it.
+        (
+            json!([{"op": "replace", "path": "name.givenName", "value": "Ray"}]),
+            "Ray Ray",
+        ),
     ] {
         let r = patch(&mut g, "agt_old", ops);
         assert_eq!(
@@ -743,6 +776,20 @@ fn a_blank_or_removed_name_part_is_empty_and_a_blank_name_never_holds_up_a_deact
         "{}",
         r.body
     );
+    // Again, after a lost answer: the agent is inactive already, and the
+    // deactivation is answered as done. So is one that removes the name.
+    for ops in [
+        json!([{"op": "replace", "value": {"displayName": "", "active": false}}]),
+        json!([{"op": "Remove", "path": "displayName"}, {"op": "Replace", "path": "active", "value": "False"}]),
+    ] {
+        let r = patch(&mut g, &id, ops);
+        assert_eq!(
+            (r.status, g.agent(&id).is_active(), name_of(&g, &id)),
+            (200, false, "Ann Lee".to_string()),
+            "{}",
+            r.body
+        );
+    }
     // So does a PUT, and a PUT is a whole resource: a part not sent, or
     // sent null, is empty.
     let mut put = okta_user("nia@acme.com");
@@ -758,13 +805,21 @@ fn a_blank_or_removed_name_part_is_empty_and_a_blank_name_never_holds_up_a_deact
     );
     put.as_object_mut().unwrap().remove("displayName");
     put["name"] = json!({"givenName": "Cher", "familyName": null, "formatted": null});
-    let r = call(&mut g, "PUT", &format!("/Users/{id}"), Some(put));
+    let r = call(&mut g, "PUT", &format!("/Users/{id}"), Some(put.clone()));
     assert_eq!(
         (r.status, name_of(&g, &id)),
         (200, "Cher".to_string()),
         "{}",
         r.body
     );
+    // Only blanks, on an active agent, and nothing else changing: refused,
+    // naming the first blank sent; as is a PATCH that removes the name.
+    put["name"] = json!({"familyName": ""});
+    let r = call(&mut g, "PUT", &format!("/Users/{id}"), Some(put));
+    assert_error(&r, 400, Some("invalidValue"), "name.familyName");
+    let r = patch(&mut g, &id, json!([{"op": "remove", "path": "name"}]));
+    assert_error(&r, 400, Some("invalidValue"), "name.formatted");
+    assert_eq!(name_of(&g, &id), "Cher");
 }
 
 #[test]
@@ -1480,6 +1535,17 @@ fn a_wrong_gladly_address_is_never_answered_as_no_such_user() {
         ),
     ] {
         let r = call(&mut g, method, target, body);
+        assert_error(&r, 502, None, "GLADLY_ORG_URL");
+    }
+    // Nor the lists: every user, a filter by id, every group.
+    for target in [
+        "/Users",
+        "/Users?filter=id%20eq%20%22agt_old%22",
+        "/Users?filter=externalId%20eq%20%22e-1%22",
+        "/Groups",
+        "/Groups/team_a",
+    ] {
+        let r = call(&mut g, "GET", target, None);
         assert_error(&r, 502, None, "GLADLY_ORG_URL");
     }
     assert_eq!(g.writes, 0);

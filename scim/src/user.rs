@@ -100,7 +100,7 @@ impl Desired {
         Changes {
             // Gladly compares addresses case-insensitively: a change of case
             // alone is not a change.
-            email_address: (!self.email.eq_ignore_ascii_case(&current.email_address))
+            email_address: (!same_email(&self.email, &current.email_address))
                 .then(|| self.email.clone()),
             name: (current.name.as_deref() != Some(self.name.as_str())
                 && self.name != display_name(current))
@@ -202,8 +202,7 @@ fn is_address(s: &str) -> bool {
 
 /// Name candidates a request carries; the first present wins:
 /// `displayName`, `name.formatted`, then the given and family names. A
-/// part sent blank (or removed) is empty; a part not sent is the current
-/// name's, in a PATCH (Entra sends only the part that changed).
+/// name attribute sent blank, `null` or removed is `Some("")`.
 #[derive(Default)]
 struct NameEdit {
     display: Option<String>,
@@ -223,12 +222,15 @@ enum NameOutcome {
 }
 
 impl NameEdit {
-    /// The name this request asks for, the parts it does not send taken
-    /// from `current` (`None`: a whole resource, whose parts not sent are
-    /// empty).
-    fn resolve(self, current: Option<&str>) -> NameOutcome {
+    /// The name this request asks for. The parts it does not send are, in
+    /// a PATCH (`fill`; Entra sends only the part that changed), the
+    /// current name's, split at its first space (a one-word name is a given
+    /// name alone); in a whole resource (a PUT), empty. Parts equal to
+    /// those this service shows for `current` are that name.
+    fn resolve(self, current: &str, fill: bool) -> NameOutcome {
         let trimmed = |s: Option<String>| s.map(|s| s.trim().to_string());
         let (display, formatted) = (trimmed(self.display), trimmed(self.formatted));
+        let (given, family) = (trimmed(self.given), trimmed(self.family));
         if let Some(n) = [&display, &formatted]
             .into_iter()
             .flatten()
@@ -236,31 +238,33 @@ impl NameEdit {
         {
             return NameOutcome::Name(n.clone());
         }
-        let (given, family) = (trimmed(self.given), trimmed(self.family));
-        let blank = if display.is_some() {
-            "displayName"
-        } else if formatted.is_some() {
-            "name.formatted"
-        } else {
-            "name.givenName"
+        let sent = [
+            ("displayName", &display),
+            ("name.formatted", &formatted),
+            ("name.givenName", &given),
+            ("name.familyName", &family),
+        ];
+        let Some(first) = sent.iter().find(|(_, v)| v.is_some()).map(|(a, _)| *a) else {
+            return NameOutcome::Unsent;
         };
         if given.is_none() && family.is_none() {
-            return match display.or(formatted) {
-                Some(_) => NameOutcome::Blank(blank),
-                None => NameOutcome::Unsent,
-            };
+            return NameOutcome::Blank(first);
         }
-        let (cur_given, cur_family) = current.map(name_parts).unwrap_or_default();
-        let given = given.unwrap_or_else(|| cur_given.clone());
-        let family = family.unwrap_or_else(|| cur_family.clone());
-        // The parts this service shows for the current name are that name
-        // (a one-word name shows as both parts).
-        if let Some(current) = current
-            && (given.as_str(), family.as_str()) == (cur_given.as_str(), cur_family.as_str())
-        {
+        let both_sent = given.is_some() && family.is_some();
+        let current = current.trim();
+        let (cur_given, cur_family) = match current.split_once(' ') {
+            Some((g, f)) if fill => (g.to_string(), f.trim().to_string()),
+            None if fill => (current.to_string(), String::new()),
+            _ => Default::default(),
+        };
+        let given = given.unwrap_or(cur_given);
+        let family = family.unwrap_or(cur_family);
+        if !current.is_empty() && (given.clone(), family.clone()) == name_parts(current) {
             return NameOutcome::Name(current.to_string());
         }
-        let name = if given == family {
+        // Both parts sent alike are a one-word name, as this service shows
+        // one.
+        let name = if both_sent && given == family {
             given
         } else {
             [given, family]
@@ -270,25 +274,36 @@ impl NameEdit {
                 .join(" ")
         };
         if name.is_empty() {
-            NameOutcome::Blank(blank)
+            NameOutcome::Blank(first)
         } else {
             NameOutcome::Name(name)
         }
     }
 }
 
-/// A change of an agent that would only blank its name, which Gladly's API
-/// cannot clear: refused, so that the IdP learns it was not done. One that
-/// changes anything else (a deactivation above all) goes ahead, the name
-/// kept: a blank name never holds up a deprovision.
+/// A request that would only blank an active agent's name, which Gladly's
+/// API cannot clear: refused, so that the IdP learns it was not done. One
+/// that changes anything else, or deactivates (again, after a lost
+/// answer), goes ahead with the name kept: a blank name never holds up a
+/// deprovision.
 fn blank_name_alone(attr: &'static str, d: &Desired, current: &Agent) -> Result<(), ScimError> {
-    if d.changes_from(current).is_empty() && d.active == current.is_active() {
+    if d.active && current.is_active() && d.changes_from(current).is_empty() {
         return Err(ScimError::invalid_value(
             attr,
             "is empty; Gladly's API cannot clear an agent's name: send a name",
         ));
     }
     Ok(())
+}
+
+/// Whether two addresses are one: letters in any case, not only ASCII
+/// (`JOSÉ@acme.com` may be stored `josé@acme.com`), as the connector's own
+/// `model::same_email` compares them (this crate, plain SCIM, does not
+/// reach the connector's). Its one difference, a look-alike of an ASCII
+/// letter compared as written there, is the connector's to apply: it
+/// refuses such an address, and finds no agent by one.
+pub fn same_email(a: &str, b: &str) -> bool {
+    a.trim().to_lowercase() == b.trim().to_lowercase()
 }
 
 /// A User in a create (POST) or replace (PUT) body.
@@ -324,11 +339,12 @@ pub fn from_resource(body: &Value, current: Option<&Agent>) -> Result<Desired, S
     // (a whole resource: parts not sent are empty) without one keeps the
     // name, as a blank one does unless it is all the replace changes.
     d.email = email;
-    d.name = match (name.resolve(None), current) {
+    let current_name = current.map(display_name).unwrap_or_default();
+    d.name = match (name.resolve(&current_name, false), current) {
         (NameOutcome::Name(n), _) => n,
         (_, None) => local_part(&d.email).to_string(),
         (outcome, Some(agent)) => {
-            d.name = display_name(agent);
+            d.name = current_name;
             if let NameOutcome::Blank(attr) = outcome {
                 blank_name_alone(attr, &d, agent)?;
             }
@@ -392,7 +408,7 @@ pub fn patch(current: &Agent, body: &Value) -> Result<Desired, ScimError> {
             }
         }
     }
-    match name.resolve(Some(&display_name(current))) {
+    match name.resolve(&display_name(current), true) {
         NameOutcome::Name(n) => d.name = n,
         NameOutcome::Blank(attr) => blank_name_alone(attr, &d, current)?,
         NameOutcome::Unsent => {}
@@ -424,13 +440,17 @@ fn apply_value(
         ("name", None, Some(Value::Object(parts)))
             if path.schema == Schema::Core && op != Op::Remove =>
         {
-            // A part sent as null is not sent, as at the top of a
-            // resource.
-            for (k, v) in parts.iter().filter(|(_, v)| !v.is_null()) {
+            for (k, v) in parts {
                 let inner = AttrPath::parse(&format!("name.{k}"))?;
                 apply_value(d, name, &inner, Some(v), op)?;
             }
             Ok(())
+        }
+        // A name attribute set to nothing (`null`, or no value) is removed.
+        ("displayname", None, None | Some(Value::Null)) | ("name", _, None | Some(Value::Null))
+            if path.schema == Schema::Core =>
+        {
+            set(d, name, path, &Value::Null, Op::Remove)
         }
         (_, _, None) if op != Op::Remove => Err(ScimError::invalid_value(
             &path.dotted(),
@@ -480,13 +500,25 @@ fn set(
         Schema::Core => {}
     }
     match (attr.as_str(), op) {
-        ("username", Op::Remove)
-        | ("displayname", Op::Remove)
-        | ("name", Op::Remove)
-        | ("name.formatted", Op::Remove) => Err(ScimError::invalid_value(
+        ("username", Op::Remove) => Err(ScimError::invalid_value(
             &attr,
             "is required and cannot be removed",
         )),
+        // A name removed is blank (see `blank_name_alone`).
+        ("displayname", Op::Remove) => {
+            name.display = Some(String::new());
+            Ok(())
+        }
+        ("name.formatted", Op::Remove) => {
+            name.formatted = Some(String::new());
+            Ok(())
+        }
+        ("name", Op::Remove) => {
+            for part in [&mut name.formatted, &mut name.given, &mut name.family] {
+                *part = Some(String::new());
+            }
+            Ok(())
+        }
         ("username", _) => {
             let s = text()?;
             if !is_address(&s) {

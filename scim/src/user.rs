@@ -222,6 +222,17 @@ enum NameOutcome {
 }
 
 impl NameEdit {
+    /// Where the attribute at this (lower-case, dotted) path goes.
+    fn slot(&mut self, attr: &str) -> Option<&mut Option<String>> {
+        match attr {
+            "displayname" => Some(&mut self.display),
+            "name.formatted" => Some(&mut self.formatted),
+            "name.givenname" => Some(&mut self.given),
+            "name.familyname" => Some(&mut self.family),
+            _ => None,
+        }
+    }
+
     /// The name this request asks for. The parts it does not send are, in
     /// a PATCH (`fill`; Entra sends only the part that changed), the
     /// current name's, split at its first space (a one-word name is a given
@@ -499,23 +510,26 @@ fn set(
         }
         Schema::Core => {}
     }
+    // A name attribute removed is blank (see `blank_name_alone`); a part
+    // removed is empty, and the other part stands.
+    if let Some(slot) = name.slot(&attr) {
+        *slot = Some(if op == Op::Remove {
+            String::new()
+        } else {
+            text()?
+        });
+        return Ok(());
+    }
     match (attr.as_str(), op) {
         ("username", Op::Remove) => Err(ScimError::invalid_value(
             &attr,
             "is required and cannot be removed",
         )),
-        // A name removed is blank (see `blank_name_alone`).
-        ("displayname", Op::Remove) => {
-            name.display = Some(String::new());
-            Ok(())
-        }
-        ("name.formatted", Op::Remove) => {
-            name.formatted = Some(String::new());
-            Ok(())
-        }
         ("name", Op::Remove) => {
-            for part in [&mut name.formatted, &mut name.given, &mut name.family] {
-                *part = Some(String::new());
+            for part in ["name.formatted", "name.givenname", "name.familyname"] {
+                if let Some(slot) = name.slot(part) {
+                    *slot = Some(String::new());
+                }
             }
             Ok(())
         }
@@ -530,19 +544,6 @@ fn set(
             d.email = s.trim().to_string();
             Ok(())
         }
-        ("displayname", _) => text().map(|s| name.display = Some(s)),
-        ("name.formatted", _) => text().map(|s| name.formatted = Some(s)),
-        // A part removed is empty (the other part stands).
-        ("name.givenname", Op::Remove) => {
-            name.given = Some(String::new());
-            Ok(())
-        }
-        ("name.familyname", Op::Remove) => {
-            name.family = Some(String::new());
-            Ok(())
-        }
-        ("name.givenname", _) => text().map(|s| name.given = Some(s)),
-        ("name.familyname", _) => text().map(|s| name.family = Some(s)),
         ("externalid", Op::Remove) => Err(cannot_clear()),
         ("externalid", _) => {
             let s = text()?;

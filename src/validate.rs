@@ -92,7 +92,9 @@ fn hidden(s: &str) -> Option<String> {
 }
 
 /// Parses and checks `connection.org-url`: `https://host[:port]`, optionally
-/// followed by `/` or `/api/v1`; `http://` only to a loopback host.
+/// followed by `/` or `/api/v1`; `http://` only to a loopback host. Its
+/// errors never quote the URL: a token pasted into it (or after an `@`)
+/// would be quoted back before anything knows to scrub it.
 pub fn base_url(raw: &str) -> Result<BaseUrl, Error> {
     const FIELD: &str = "connection.org-url";
     let s = raw.trim();
@@ -109,7 +111,7 @@ pub fn base_url(raw: &str) -> Result<BaseUrl, Error> {
     } else {
         return Err(Error::invalid(
             FIELD,
-            format!("'{s}' must start with https://, e.g. https://acme.gladly.com"),
+            "must start with https://, e.g. https://acme.gladly.com",
         ));
     };
     let (authority, path) = match rest.find('/') {
@@ -120,9 +122,7 @@ pub fn base_url(raw: &str) -> Result<BaseUrl, Error> {
     if !(path.is_empty() || path == "/api/v1") {
         return Err(Error::invalid(
             FIELD,
-            format!(
-                "'{s}' has a path; give only the organisation's URL, e.g. https://acme.gladly.com"
-            ),
+            "has a path; give only the organisation's URL, e.g. https://acme.gladly.com",
         ));
     }
     if authority.contains('@') {
@@ -132,21 +132,19 @@ pub fn base_url(raw: &str) -> Result<BaseUrl, Error> {
         ));
     }
     let (host, port) = split_host_port(authority)
-        .ok_or_else(|| Error::invalid(FIELD, format!("'{s}' has no valid host name")))?;
+        .ok_or_else(|| Error::invalid(FIELD, "has no valid host name"))?;
     // Digits only: `u16`'s parser also takes a leading `+`.
     if let Some(port) = port
         && (port.is_empty()
             || !port.bytes().all(|b| b.is_ascii_digit())
             || port.parse::<u16>().map_or(true, |p| p == 0))
     {
-        return Err(Error::invalid(FIELD, format!("'{s}' has an invalid port")));
+        return Err(Error::invalid(FIELD, "has an invalid port"));
     }
     if scheme == "http" && !is_loopback_host(host) {
         return Err(Error::invalid(
             FIELD,
-            format!(
-                "'{s}' uses http://; Gladly is served over https:// only (http:// is allowed to loopback sandboxes)"
-            ),
+            "uses http:// to a host that is not this machine; Gladly is served over https:// only (http:// is allowed to loopback sandboxes)",
         ));
     }
     Ok(BaseUrl {
@@ -685,6 +683,21 @@ mod tests {
                 "connection.org-url",
                 "{bad}"
             );
+        }
+        // A token pasted into the URL, wherever it went, is never quoted
+        // back (nothing scrubs a refusal of the connection itself).
+        let token = "tok3nS3cr3tV4lu3";
+        for bad in [
+            token.to_string(),
+            format!("https://acme.gladly.com/{token}"),
+            format!("http://{token}"),
+            format!("https://{token}:x"),
+            format!("https://api@acme.com:{token}@acme.gladly.com/x"),
+            format!("https://acme.gladly.com:{token}"),
+            format!("ftp://{token}"),
+        ] {
+            let e = base_url(&bad).unwrap_err();
+            assert!(!format!("{e:?} {e}").contains(&token[..6]), "{bad}: {e}");
         }
     }
 

@@ -645,10 +645,15 @@ fn create_user<D: Directory>(dir: &mut D, base: &str, body: &Value) -> Result<Re
             // or the conflict is another (the externalId is another
             // agent's): then it is the answer.
             Err(e @ DirectoryError::Conflict(_)) => conflict = Some(e),
+            // A create is answered 404 only by a server that is not Gladly.
+            Err(DirectoryError::NotFound(m)) => return Err(not_gladly(&m)),
             Err(e) => return Err(e.into()),
         }
     }
-    let existing = dir.lookup(&Key::Email(d.email.clone()))?;
+    let existing = match dir.lookup(&Key::Email(d.email.clone())) {
+        Err(DirectoryError::NotFound(m)) => return Err(not_gladly(&m)),
+        found => found?,
+    };
     if let Some(a) = existing.as_ref().filter(|a| !is_deleted(a)) {
         return Err(taken(&d.email, a));
     }
@@ -737,7 +742,14 @@ fn write_user<D: Directory>(
     }
     let changes = desired.changes_from(&agent);
     if !changes.is_empty() {
-        agent = dir.update(&agent.id, &changes)?;
+        match dir.update(&agent.id, &changes) {
+            Ok(a) => agent = a,
+            // A leaver's profile never holds up the deactivation: a field
+            // the connector refuses (a phone with an extension) is left as
+            // it is, and the answer shows the agent as it is.
+            Err(DirectoryError::InvalidInput { .. }) if desired.deactivates => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     if !desired.active && agent.is_active() {
         agent = dir.offboard(&agent.id)?;

@@ -144,6 +144,7 @@ impl Directory for Gladly {
         n: &NewAgent,
         deactivated: IfDeactivated,
     ) -> Result<(Provisioned, Agent), DirectoryError> {
+        self.answers()?;
         if let Some(a) = self
             .agents
             .iter_mut()
@@ -199,6 +200,16 @@ impl Directory for Gladly {
         Ok((Provisioned::Created, a))
     }
     fn update(&mut self, id: &str, c: &Changes) -> Result<Agent, DirectoryError> {
+        // As the connector: a phone number is digits (an extension is not).
+        if c.phone_number
+            .as_deref()
+            .is_some_and(|p| p.chars().any(|ch| ch.is_ascii_alphabetic()))
+        {
+            return Err(DirectoryError::InvalidInput {
+                field: "changes.phone-number".into(),
+                message: "is not a phone number".into(),
+            });
+        }
         self.writes += 1;
         if let Some(e) = &c.email_address
             && self
@@ -812,11 +823,18 @@ fn a_blank_or_removed_name_part_is_empty_and_a_blank_name_never_holds_up_a_deact
         "{}",
         r.body
     );
-    // Only blanks, on an active agent, and nothing else changing: refused,
-    // naming the first blank sent; as is a PATCH that removes the name.
+    // A PUT of only blanks keeps the name (an IdP with no name for the
+    // user, whose create took the address's local part, syncs it so); a
+    // PATCH that does nothing but remove the name is refused, naming the
+    // first blank.
     put["name"] = json!({"familyName": ""});
     let r = call(&mut g, "PUT", &format!("/Users/{id}"), Some(put));
-    assert_error(&r, 400, Some("invalidValue"), "name.familyName");
+    assert_eq!(
+        (r.status, name_of(&g, &id)),
+        (200, "Cher".to_string()),
+        "{}",
+        r.body
+    );
     let r = patch(&mut g, &id, json!([{"op": "remove", "path": "name"}]));
     assert_error(&r, 400, Some("invalidValue"), "name.formatted");
     assert_eq!(name_of(&g, &id), "Cher");
@@ -988,8 +1006,108 @@ fn okta_put_replaces_the_profile_and_can_deactivate() {
     );
     nameless["displayName"] = json!("");
     let r = call(&mut g, "PUT", &format!("/Users/{id}"), Some(nameless));
-    assert_error(&r, 400, Some("invalidValue"), "displayName");
-    assert_eq!(g.agent(&id).name.as_deref(), Some("Di Moss"));
+    assert_eq!(
+        (r.status, g.agent(&id).name.as_deref()),
+        (200, Some("Di Moss")),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn a_deprovision_goes_ahead_whatever_else_the_request_carries() {
+    // A phone with an extension (AD's telephoneNumber), a field an IdP
+    // template sends empty, a remove Gladly cannot do: none of them holds
+    // up a request that deactivates, and the answer shows the agent as it
+    // is. Without the deactivation, each is refused.
+    let mut g = Gladly::seeded();
+    let id = call(&mut g, "POST", "/Users", Some(okta_user("lee@acme.com"))).body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bad = [
+        json!({"op": "replace", "path": "phoneNumbers[type eq \"work\"].value", "value": "+1 415 555 0100 x12"}),
+        json!({"op": "replace", "path": "roles", "value": "overlord"}),
+        json!({"op": "remove", "path": "phoneNumbers"}),
+        json!({"op": "replace", "path": "externalId", "value": "scim-deleted:x"}),
+    ];
+    for op in &bad {
+        let r = call(
+            &mut g,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({"Operations": [op]})),
+        );
+        assert_eq!(r.status, 400, "{op}: {}", r.body);
+        assert!(g.agent(&id).is_active());
+    }
+    for op in &bad {
+        let r = call(
+            &mut g,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(
+                json!({"Operations": [op, {"op": "Replace", "path": "active", "value": "False"}]}),
+            ),
+        );
+        assert_eq!(
+            (r.status, g.agent(&id).is_active(), r.body["active"].clone()),
+            (200, false, json!(false)),
+            "{op}: {}",
+            r.body
+        );
+        assert_eq!(g.agent(&id).external_id.as_deref(), Some("00u1abcd"));
+    }
+    // A PUT that deactivates, with a role Gladly has not.
+    let mut put = okta_user("lee@acme.com");
+    put["active"] = json!(true);
+    assert_eq!(
+        call(&mut g, "PUT", &format!("/Users/{id}"), Some(put.clone())).status,
+        200
+    );
+    put["active"] = json!(false);
+    put["roles"] = json!([{"value": "overlord"}]);
+    let r = call(&mut g, "PUT", &format!("/Users/{id}"), Some(put));
+    assert_eq!(
+        (r.status, g.agent(&id).is_active()),
+        (200, false),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn fields_an_idp_template_sends_empty_are_not_sent() {
+    // OneLogin's templates send "" for a field the user has no value for:
+    // not a value Gladly takes, nor one it can clear to.
+    let mut g = Gladly::seeded();
+    let mut user = okta_user("em@acme.com");
+    user["externalId"] = json!("");
+    user["preferredLanguage"] = json!("");
+    user.as_object_mut().unwrap().remove("locale");
+    user["phoneNumbers"] = json!([{"value": "", "type": "work"}]);
+    let r = call(&mut g, "POST", "/Users", Some(user));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let a = g.agent(&id);
+    assert_eq!(
+        (
+            a.external_id.as_deref(),
+            a.language.as_deref(),
+            a.phone_number.as_deref()
+        ),
+        (None, None, None)
+    );
+    let r = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"Operations": [
+            {"op": "replace", "path": "phoneNumbers[type eq \"work\"].value", "value": ""},
+            {"op": "replace", "value": {"preferredLanguage": " ", "externalId": ""}}
+        ]})),
+    );
+    assert_eq!((r.status, g.writes), (200, 1), "{}", r.body);
 }
 
 #[test]
@@ -1537,7 +1655,9 @@ fn a_wrong_gladly_address_is_never_answered_as_no_such_user() {
         let r = call(&mut g, method, target, body);
         assert_error(&r, 502, None, "GLADLY_ORG_URL");
     }
-    // Nor the lists: every user, a filter by id, every group.
+    // Nor a create, nor the lists: every user, a filter by id, every group.
+    let r = call(&mut g, "POST", "/Users", Some(okta_user("new@acme.com")));
+    assert_error(&r, 502, None, "GLADLY_ORG_URL");
     for target in [
         "/Users",
         "/Users?filter=id%20eq%20%22agt_old%22",

@@ -76,6 +76,9 @@ pub struct Desired {
     /// `None`: the request did not say; a create makes an `agent`, a
     /// replace keeps the role (it may come from a role group).
     pub role: Option<Role>,
+    /// The request itself says `active: false` (a deprovision, or one
+    /// repeated after a lost answer): see [`Refused`].
+    pub deactivates: bool,
 }
 
 impl Desired {
@@ -89,6 +92,7 @@ impl Desired {
             phone: agent.phone_number.clone(),
             language: agent.language.clone(),
             role: None,
+            deactivates: false,
         }
     }
 
@@ -292,6 +296,30 @@ impl NameEdit {
     }
 }
 
+/// The first attribute of a request refused as bad input (400), kept so
+/// that a request that deactivates may go ahead without it: a
+/// leaver's profile (a phone with an extension, a field an IdP template
+/// sends empty) never holds up a deprovision. Anything else (not 400) is
+/// an error at once.
+#[derive(Default)]
+struct Refused(Option<ScimError>);
+
+impl Refused {
+    fn note(&mut self, applied: Result<(), ScimError>) -> Result<(), ScimError> {
+        match applied {
+            Err(e) if e.status == 400 => {
+                self.0.get_or_insert(e);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn raise(self) -> Result<(), ScimError> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
 /// A request that would only blank an active agent's name, which Gladly's
 /// API cannot clear: refused, so that the IdP learns it was not done. One
 /// that changes anything else, or deactivates (again, after a lost
@@ -333,34 +361,44 @@ pub fn from_resource(body: &Value, current: Option<&Agent>) -> Result<Desired, S
         phone: None,
         language: None,
         role: None,
+        deactivates: false,
     };
+    let mut refused = Refused::default();
     for (key, value) in obj.0 {
         if value.is_null() {
             continue;
         }
-        let path = AttrPath::parse(key)
-            .map_err(|_| ScimError::invalid_syntax(format!("{key:?} is not an attribute name")))?;
-        // The address was taken above; the e-mails shown derive from it.
-        if path.schema == Schema::Core && matches!(path.attr.as_str(), "username" | "emails") {
-            continue;
-        }
-        apply_value(&mut d, &mut name, &path, Some(value), Op::Replace)?;
+        let applied = AttrPath::parse(key)
+            .map_err(|_| ScimError::invalid_syntax(format!("{key:?} is not an attribute name")))
+            .and_then(|path| {
+                // The address was taken above; the e-mails shown derive
+                // from it.
+                if path.schema == Schema::Core
+                    && matches!(path.attr.as_str(), "username" | "emails")
+                {
+                    return Ok(());
+                }
+                apply_value(&mut d, &mut name, &path, Some(value), Op::Replace)
+            });
+        refused.note(applied)?;
+    }
+    // A create is refused for any bad attribute; a replace too, unless it
+    // deactivates.
+    if current.is_none() || !d.deactivates {
+        refused.raise()?;
     }
     // A create with no name takes the address's local part; a replace
     // (a whole resource: parts not sent are empty) without one keeps the
-    // name, as a blank one does unless it is all the replace changes.
+    // name.
     d.email = email;
     let current_name = current.map(display_name).unwrap_or_default();
     d.name = match (name.resolve(&current_name, false), current) {
         (NameOutcome::Name(n), _) => n,
         (_, None) => local_part(&d.email).to_string(),
-        (outcome, Some(agent)) => {
-            d.name = current_name;
-            if let NameOutcome::Blank(attr) = outcome {
-                blank_name_alone(attr, &d, agent)?;
-            }
-            d.name.clone()
-        }
+        // A whole resource with no name, or only blanks (an IdP with no
+        // name for the user, which a create took the local part for):
+        // the name stands.
+        (_, Some(_)) => current_name,
     };
     Ok(d)
 }
@@ -401,23 +439,31 @@ pub fn patch(current: &Agent, body: &Value) -> Result<Desired, ScimError> {
     let ops = operations(body)?;
     let mut d = Desired::of(current);
     let mut name = NameEdit::default();
+    let mut refused = Refused::default();
     for (op, path, value) in ops {
         match path {
             Some(p) => {
-                let path = AttrPath::parse(p)?;
-                apply_value(&mut d, &mut name, &path, value, op)?;
+                let applied = AttrPath::parse(p)
+                    .and_then(|path| apply_value(&mut d, &mut name, &path, value, op));
+                refused.note(applied)?;
             }
             // `operations` makes sure a path-less add or replace carries
             // an object.
             None => {
                 if let Some(Value::Object(map)) = value {
                     for (key, v) in map {
-                        let path = AttrPath::parse(key)?;
-                        apply_value(&mut d, &mut name, &path, Some(v), op)?;
+                        let applied = AttrPath::parse(key)
+                            .and_then(|path| apply_value(&mut d, &mut name, &path, Some(v), op));
+                        refused.note(applied)?;
                     }
                 }
             }
         }
+    }
+    // Unless the request deactivates (a deprovision, or one repeated after
+    // a lost answer), a bad attribute refuses it.
+    if !d.deactivates {
+        refused.raise()?;
     }
     match name.resolve(&display_name(current), true) {
         NameOutcome::Name(n) => d.name = n,
@@ -545,8 +591,13 @@ fn set(
             Ok(())
         }
         ("externalid", Op::Remove) => Err(cannot_clear()),
+        // Sent empty (an IdP template's field with nothing in it), these
+        // are not sent: Gladly's API cannot clear them, nor take "".
         ("externalid", _) => {
             let s = text()?;
+            if s.trim().is_empty() {
+                return Ok(());
+            }
             if is_mark(&s) {
                 return Err(ScimError::invalid_value(
                     "externalId",
@@ -564,6 +615,7 @@ fn set(
             d.active = boolean(value).ok_or_else(|| {
                 ScimError::invalid_value("active", format!("must be true or false, not {value}"))
             })?;
+            d.deactivates = !d.active;
             Ok(())
         }
         ("phonenumbers" | "phonenumbers.value", Op::Remove) => Err(cannot_clear()),
@@ -580,14 +632,14 @@ fn set(
                     ));
                 }
             };
-            if let Some(p) = phone {
+            if let Some(p) = phone.filter(|p| !p.trim().is_empty()) {
                 d.phone = Some(p.to_string());
             }
             Ok(())
         }
-        ("phonenumbers.value", _) => text().map(|s| d.phone = Some(s)),
+        ("phonenumbers.value", _) => text().map(|s| set_unless_empty(&mut d.phone, s)),
         ("preferredlanguage" | "locale", Op::Remove) => Err(cannot_clear()),
-        ("preferredlanguage" | "locale", _) => text().map(|s| d.language = Some(s)),
+        ("preferredlanguage" | "locale", _) => text().map(|s| set_unless_empty(&mut d.language, s)),
         ("roles" | "roles.value", Op::Remove) => {
             d.role = Some(Role::Agent);
             Ok(())
@@ -601,6 +653,13 @@ fn set(
         // The address is `userName`; the e-mails shown are derived from it.
         // Group memberships go through /Groups; Gladly has no password.
         _ => Ok(()),
+    }
+}
+
+/// `value` in `field`, unless it is empty (then as if not sent).
+fn set_unless_empty(field: &mut Option<String>, value: String) {
+    if !value.trim().is_empty() {
+        *field = Some(value);
     }
 }
 

@@ -114,11 +114,7 @@ impl From<DirectoryError> for ScimError {
             },
             // The gateway's own connection, environment or options, not
             // the request: the IdP can do nothing about them.
-            DirectoryError::InvalidInput { field, message }
-                if ["connection.", "env.", "options."]
-                    .iter()
-                    .any(|p| field.starts_with(p)) =>
-            {
+            DirectoryError::InvalidInput { field, message } if gateway_setting(&field) => {
                 Self::new(
                     500,
                     None,
@@ -138,6 +134,14 @@ impl From<DirectoryError> for ScimError {
             }
         }
     }
+}
+
+/// Whether a field the connector refuses is the gateway's own connection,
+/// environment or options, not the request's.
+pub fn gateway_setting(field: &str) -> bool {
+    ["connection.", "env.", "options."]
+        .iter()
+        .any(|p| field.starts_with(p))
 }
 
 /// The SCIM attribute a connector field comes from, so that an IdP's admin

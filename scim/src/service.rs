@@ -747,7 +747,8 @@ fn write_user<D: Directory>(
             // A leaver's profile never holds up the deactivation: a field
             // the connector refuses (a phone with an extension) is left as
             // it is, and the answer shows the agent as it is.
-            Err(DirectoryError::InvalidInput { .. }) if desired.deactivates => {}
+            Err(DirectoryError::InvalidInput { field, .. })
+                if desired.deactivates && !crate::error::gateway_setting(&field) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -1041,22 +1041,54 @@ fn a_deprovision_goes_ahead_whatever_else_the_request_carries() {
         assert_eq!(r.status, 400, "{op}: {}", r.body);
         assert!(g.agent(&id).is_active());
     }
-    for op in &bad {
+    let deactivate = json!({"op": "Replace", "path": "active", "value": "False"});
+    for (i, op) in bad.iter().enumerate() {
+        // Each against an active agent of its own.
+        let mut user = okta_user(&format!("leaver{i}@acme.com"));
+        user["externalId"] = json!(format!("00u-leaver{i}"));
+        let id = call(&mut g, "POST", "/Users", Some(user)).body["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let r = call(
             &mut g,
             "PATCH",
             &format!("/Users/{id}"),
-            Some(
-                json!({"Operations": [op, {"op": "Replace", "path": "active", "value": "False"}]}),
-            ),
+            Some(json!({"Operations": [op, deactivate]})),
         );
+        let a = g.agent(&id);
         assert_eq!(
-            (r.status, g.agent(&id).is_active(), r.body["active"].clone()),
+            (r.status, a.is_active(), r.body["active"].clone()),
             (200, false, json!(false)),
             "{op}: {}",
             r.body
         );
-        assert_eq!(g.agent(&id).external_id.as_deref(), Some("00u1abcd"));
+        assert_eq!(
+            (
+                a.external_id.clone(),
+                a.role.clone(),
+                a.phone_number.as_deref()
+            ),
+            (Some(format!("00u-leaver{i}")), Some(Role::Agent), None),
+            "the rest left as it was"
+        );
+    }
+    // Only bad input is left out: a conflict still fails the request (a
+    // userName another agent has), and a last word on `active` that is not
+    // true or false deactivates nothing.
+    for ops in [
+        json!([{"op": "replace", "path": "userName", "value": "Old.Timer@acme.com"}, deactivate]),
+        json!([deactivate, {"op": "replace", "path": "active", "value": "bogus"}]),
+        json!([deactivate, {"op": "remove", "path": "active"}]),
+    ] {
+        let r = call(
+            &mut g,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({"Operations": ops})),
+        );
+        assert!(matches!(r.status, 400 | 409), "{ops}: {}", r.body);
+        assert!(g.agent(&id).is_active(), "{ops}");
     }
     // A PUT that deactivates, with a role Gladly has not.
     let mut put = okta_user("lee@acme.com");
@@ -1108,6 +1140,23 @@ fn fields_an_idp_template_sends_empty_are_not_sent() {
         ]})),
     );
     assert_eq!((r.status, g.writes), (200, 1), "{}", r.body);
+    // A work number sent empty is none: the mobile one stands.
+    let r = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(
+            json!({"Operations": [{"op": "replace", "value": {"phoneNumbers": [
+                {"value": "", "type": "work"}, {"value": "+44 7700 900123", "type": "mobile"}
+            ]}}]}),
+        ),
+    );
+    assert_eq!(
+        (r.status, g.agent(&id).phone_number.as_deref()),
+        (200, Some("+44 7700 900123")),
+        "{}",
+        r.body
+    );
 }
 
 #[test]

@@ -607,11 +607,17 @@ fn set(
             d.external_id = Some(s);
             Ok(())
         }
-        ("active", Op::Remove) => Err(ScimError::invalid_value(
-            "active",
-            "cannot be removed; replace it with true or false",
-        )),
+        // The last word on `active` decides whether the request
+        // deactivates; one that is not true or false does not.
+        ("active", Op::Remove) => {
+            d.deactivates = false;
+            Err(ScimError::invalid_value(
+                "active",
+                "cannot be removed; replace it with true or false",
+            ))
+        }
         ("active", _) => {
+            d.deactivates = false;
             d.active = boolean(value).ok_or_else(|| {
                 ScimError::invalid_value("active", format!("must be true or false, not {value}"))
             })?;
@@ -620,11 +626,9 @@ fn set(
         }
         ("phonenumbers" | "phonenumbers.value", Op::Remove) => Err(cannot_clear()),
         ("phonenumbers", _) if path.filter.is_none() => {
-            let phone = match value {
-                Value::Array(items) => {
-                    pick(items, &["work", "mobile"]).and_then(|p| p.str("value"))
-                }
-                Value::Object(o) => Obj(o).str("value"),
+            let items = match value {
+                Value::Array(items) => items.as_slice(),
+                Value::Object(_) => std::slice::from_ref(value),
                 _ => {
                     return Err(ScimError::invalid_value(
                         "phoneNumbers",
@@ -632,7 +636,18 @@ fn set(
                     ));
                 }
             };
-            if let Some(p) = phone.filter(|p| !p.trim().is_empty()) {
+            // Of those with a number: a work number sent empty is none,
+            // and the mobile one stands.
+            let numbered: Vec<Value> = items
+                .iter()
+                .filter(|i| {
+                    i.get("value")
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| !v.trim().is_empty())
+                })
+                .cloned()
+                .collect();
+            if let Some(p) = pick(&numbered, &["work", "mobile"]).and_then(|p| p.str("value")) {
                 d.phone = Some(p.to_string());
             }
             Ok(())

@@ -489,13 +489,12 @@ fn visible<D: Directory>(dir: &mut D, config: &Config, id: &str) -> Result<Agent
 fn gladly_answers<D: Directory>(dir: &mut D, config: &Config) -> Result<(), ScimError> {
     match dir.lookup(&Key::Email(config.api_user.to_string())) {
         Ok(_) => Ok(()),
-        Err(DirectoryError::NotFound(m)) => Err(not_gladly(&m)),
         Err(e) if no_such_key(&e) => Err(ScimError::new(
             500,
             None,
             "the gateway is misconfigured: GLADLY_API_USER is not an e-mail address",
         )),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(gladly_fault(e)),
     }
 }
 
@@ -511,12 +510,18 @@ fn not_gladly(m: &str) -> ScimError {
     )
 }
 
-/// A whole list from Gladly; its 404 is [`not_gladly`].
-fn whole<T>(list: Result<Vec<T>, DirectoryError>) -> Result<Vec<T>, ScimError> {
-    list.map_err(|e| match e {
+/// The failure of a call Gladly never answers 404 while it is there (a
+/// list, a look-up by address, a create): its 404 is [`not_gladly`].
+fn gladly_fault(e: DirectoryError) -> ScimError {
+    match e {
         DirectoryError::NotFound(m) => not_gladly(&m),
         e => e.into(),
-    })
+    }
+}
+
+/// A whole list from Gladly.
+fn whole<T>(list: Result<Vec<T>, DirectoryError>) -> Result<Vec<T>, ScimError> {
+    list.map_err(gladly_fault)
 }
 
 fn list_users<D: Directory>(
@@ -546,8 +551,6 @@ fn list_users<D: Directory>(
                 vec![]
             }
             Ok(None) => vec![],
-            // Only the list answers 404 to a look-up by address.
-            Err(DirectoryError::NotFound(m)) => return Err(not_gladly(&m)),
             // A malformed address or id matches nobody; the connector sent
             // nothing for it (Entra's Test Connection filters a random
             // GUID), so whether Gladly answers is asked apart.
@@ -555,7 +558,8 @@ fn list_users<D: Directory>(
                 gladly_answers(dir, config)?;
                 vec![]
             }
-            Err(e) => return Err(e.into()),
+            // Only the list answers 404 to a look-up by address.
+            Err(e) => return Err(gladly_fault(e)),
         },
         None => whole(dir.list_agents())?,
     };
@@ -645,15 +649,12 @@ fn create_user<D: Directory>(dir: &mut D, base: &str, body: &Value) -> Result<Re
             // or the conflict is another (the externalId is another
             // agent's): then it is the answer.
             Err(e @ DirectoryError::Conflict(_)) => conflict = Some(e),
-            // A create is answered 404 only by a server that is not Gladly.
-            Err(DirectoryError::NotFound(m)) => return Err(not_gladly(&m)),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(gladly_fault(e)),
         }
     }
-    let existing = match dir.lookup(&Key::Email(d.email.clone())) {
-        Err(DirectoryError::NotFound(m)) => return Err(not_gladly(&m)),
-        found => found?,
-    };
+    let existing = dir
+        .lookup(&Key::Email(d.email.clone()))
+        .map_err(gladly_fault)?;
     if let Some(a) = existing.as_ref().filter(|a| !is_deleted(a)) {
         return Err(taken(&d.email, a));
     }

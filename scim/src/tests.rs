@@ -335,6 +335,13 @@ fn call(g: &mut Gladly, method: &str, target: &str, body: Option<Value>) -> Answ
     call_as(g, Some(&format!("Bearer {TOKEN}")), method, target, body)
 }
 
+/// Creates a user (the create must succeed): its id.
+fn create(g: &mut Gladly, user: Value) -> String {
+    let r = call(g, "POST", "/Users", Some(user));
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
 fn okta_user(email: &str) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
@@ -504,10 +511,7 @@ fn filters_see_every_agent_inactive_and_manual_ones_included() {
 #[test]
 fn entra_patches_with_its_quirks_change_the_agent() {
     let mut g = Gladly::seeded();
-    let id = call(&mut g, "POST", "/Users", Some(okta_user("ann@acme.com"))).body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = create(&mut g, okta_user("ann@acme.com"));
     let patch = json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [
@@ -772,10 +776,7 @@ fn a_blank_or_removed_name_part_is_empty_and_a_blank_name_never_holds_up_a_deact
         );
     }
     // A deactivation that carries a blank name deactivates, the name kept.
-    let id = call(&mut g, "POST", "/Users", Some(okta_user("nia@acme.com"))).body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = create(&mut g, okta_user("nia@acme.com"));
     let r = patch(
         &mut g,
         &id,
@@ -961,10 +962,7 @@ fn delete_deactivates_answers_404_after_and_a_new_create_reonboards_the_same_age
 #[test]
 fn okta_put_replaces_the_profile_and_can_deactivate() {
     let mut g = Gladly::seeded();
-    let id = call(&mut g, "POST", "/Users", Some(okta_user("di@acme.com"))).body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = create(&mut g, okta_user("di@acme.com"));
     call(
         &mut g,
         "PATCH",
@@ -1021,10 +1019,7 @@ fn a_deprovision_goes_ahead_whatever_else_the_request_carries() {
     // up a request that deactivates, and the answer shows the agent as it
     // is. Without the deactivation, each is refused.
     let mut g = Gladly::seeded();
-    let id = call(&mut g, "POST", "/Users", Some(okta_user("lee@acme.com"))).body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = create(&mut g, okta_user("lee@acme.com"));
     let bad = [
         json!({"op": "replace", "path": "phoneNumbers[type eq \"work\"].value", "value": "+1 415 555 0100 x12"}),
         json!({"op": "replace", "path": "roles", "value": "overlord"}),
@@ -1046,10 +1041,7 @@ fn a_deprovision_goes_ahead_whatever_else_the_request_carries() {
         // Each against an active agent of its own.
         let mut user = okta_user(&format!("leaver{i}@acme.com"));
         user["externalId"] = json!(format!("00u-leaver{i}"));
-        let id = call(&mut g, "POST", "/Users", Some(user)).body["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = create(&mut g, user);
         let r = call(
             &mut g,
             "PATCH",
@@ -1287,10 +1279,7 @@ fn attributes_and_excluded_attributes_are_honoured() {
 #[test]
 fn group_membership_changes_are_deltas_and_no_other_membership_is_lost() {
     let mut g = Gladly::seeded();
-    let id = call(&mut g, "POST", "/Users", Some(okta_user("ed@acme.com"))).body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = create(&mut g, okta_user("ed@acme.com"));
     // Okta: add to Billing; Entra: add to Returns, with a null $ref.
     let okta = call(
         &mut g,
@@ -1867,10 +1856,7 @@ fn a_member_change_without_members_is_refused_not_read_as_nobody() {
 #[test]
 fn a_group_change_is_all_or_nothing_and_a_put_without_members_drops_none() {
     let mut g = Gladly::seeded();
-    let id = call(&mut g, "POST", "/Users", Some(okta_user("ivy@acme.com"))).body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = create(&mut g, okta_user("ivy@acme.com"));
     let writes = g.writes;
     let r = call(
         &mut g,

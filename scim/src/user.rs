@@ -572,10 +572,8 @@ fn set(
             "is required and cannot be removed",
         )),
         ("name", Op::Remove) => {
-            for part in ["name.formatted", "name.givenname", "name.familyname"] {
-                if let Some(slot) = name.slot(part) {
-                    *slot = Some(String::new());
-                }
+            for part in [&mut name.formatted, &mut name.given, &mut name.family] {
+                *part = Some(String::new());
             }
             Ok(())
         }

@@ -1013,6 +1013,79 @@ fn okta_put_replaces_the_profile_and_can_deactivate() {
 }
 
 #[test]
+fn one_request_keeps_the_work_number_over_a_mobile_one_in_any_order() {
+    // Gladly keeps one number: the work one, else the mobile one. Entra
+    // sends `telephoneNumber` and `mobile` as two typed paths in one PATCH.
+    let mut g = Gladly::seeded();
+    let id = create(&mut g, okta_user("lee@acme.com"));
+    let work = |v: &str| json!({"op": "Replace", "path": "phoneNumbers[type eq \"work\"].value", "value": v});
+    let mobile = |v: &str| json!({"op": "Replace", "path": "phoneNumbers[type eq \"Mobile\"].value", "value": v});
+    let cases = [
+        (
+            vec![work("+1 555 0100"), mobile("+1 555 0199")],
+            "+1 555 0100",
+        ),
+        (
+            vec![mobile("+1 555 0299"), work("+1 555 0200")],
+            "+1 555 0200",
+        ),
+        // A work number sent empty is none: the mobile one stands.
+        (vec![work(""), mobile("+1 555 0399")], "+1 555 0399"),
+        // Alone, a mobile number is the one Gladly keeps.
+        (vec![mobile("+1 555 0499")], "+1 555 0499"),
+        // The element whole, by its type.
+        (
+            vec![
+                json!({"op": "add", "path": "phoneNumbers[type eq \"work\"]", "value": {"value": "+1 555 0500", "type": "work"}}),
+                json!({"op": "add", "path": "phoneNumbers[type eq \"mobile\"]", "value": {"value": "+1 555 0599"}}),
+            ],
+            "+1 555 0500",
+        ),
+        // A number of no type counts as the work one.
+        (
+            vec![
+                json!({"op": "replace", "path": "phoneNumbers.value", "value": "+1 555 0600"}),
+                mobile("+1 555 0699"),
+            ],
+            "+1 555 0600",
+        ),
+    ];
+    for (ops, kept) in cases {
+        let r = call(
+            &mut g,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({"Operations": ops})),
+        );
+        assert_eq!(
+            (r.status, g.agent(&id).phone_number.as_deref()),
+            (200, Some(kept)),
+            "{ops:?}: {}",
+            r.body
+        );
+        assert_eq!(r.body["phoneNumbers"][0]["value"], kept);
+    }
+    // An element without a number is refused, naming the attribute.
+    let r = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(
+            json!({"Operations": [{"op": "add", "path": "phoneNumbers[type eq \"work\"]", "value": {"type": "work"}}]}),
+        ),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("phoneNumbers"),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
 fn a_deprovision_goes_ahead_whatever_else_the_request_carries() {
     // A phone with an extension (AD's telephoneNumber), a field an IdP
     // template sends empty, a remove Gladly cannot do: none of them holds

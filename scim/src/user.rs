@@ -79,6 +79,10 @@ pub struct Desired {
     /// The request itself says `active: false` (a deprovision, or one
     /// repeated after a lost answer): see [`Refused`].
     pub deactivates: bool,
+    /// The request set `phone` from a work number (or one of no type):
+    /// Gladly keeps one number, the work one else the mobile one, so a
+    /// number of another type later in the request does not replace it.
+    pub(crate) phone_from_work: bool,
 }
 
 impl Desired {
@@ -93,6 +97,7 @@ impl Desired {
             language: agent.language.clone(),
             role: None,
             deactivates: false,
+            phone_from_work: false,
         }
     }
 
@@ -362,6 +367,7 @@ pub fn from_resource(body: &Value, current: Option<&Agent>) -> Result<Desired, S
         language: None,
         role: None,
         deactivates: false,
+        phone_from_work: false,
     };
     let mut refused = Refused::default();
     for (key, value) in obj.0 {
@@ -645,12 +651,43 @@ fn set(
                 })
                 .cloned()
                 .collect();
-            if let Some(p) = pick(&numbered, &["work", "mobile"]).and_then(|p| p.str("value")) {
-                d.phone = Some(p.to_string());
+            if let Some(p) = pick(&numbered, &["work", "mobile"])
+                && let Some(number) = p.str("value")
+            {
+                d.phone = Some(number.to_string());
+                d.phone_from_work = !typed_other_than_work(p.str("type"));
             }
             Ok(())
         }
-        ("phonenumbers.value", _) => text().map(|s| set_unless_empty(&mut d.phone, s)),
+        // One number by its type (`phoneNumbers[type eq "mobile"].value`,
+        // as Entra sends `mobile`), or the element whole.
+        ("phonenumbers" | "phonenumbers.value", _) => {
+            let number = if path.sub.is_some() {
+                text()?
+            } else {
+                match value.as_object().map(Obj).and_then(|o| o.str("value")) {
+                    Some(s) => s.to_string(),
+                    None => {
+                        return Err(ScimError::invalid_value(
+                            "phoneNumbers",
+                            "an element needs a value (a string)",
+                        ));
+                    }
+                }
+            };
+            let work = !typed_other_than_work(
+                path.filter
+                    .as_ref()
+                    .filter(|f| f.attr == "type")
+                    .and_then(|f| f.value.as_str()),
+            );
+            if number.trim().is_empty() || (d.phone_from_work && !work) {
+                return Ok(());
+            }
+            d.phone = Some(number);
+            d.phone_from_work = work;
+            Ok(())
+        }
         ("preferredlanguage" | "locale", Op::Remove) => Err(cannot_clear()),
         ("preferredlanguage" | "locale", _) => text().map(|s| set_unless_empty(&mut d.language, s)),
         ("roles" | "roles.value", Op::Remove) => {
@@ -667,6 +704,12 @@ fn set(
         // Group memberships go through /Groups; Gladly has no password.
         _ => Ok(()),
     }
+}
+
+/// Whether a phone number's `type` names another than the work one (a
+/// number of no type counts as the work one).
+fn typed_other_than_work(kind: Option<&str>) -> bool {
+    kind.is_some_and(|t| !t.trim().eq_ignore_ascii_case("work"))
 }
 
 /// `value` in `field`, unless it is empty (then as if not sent).

@@ -52,7 +52,7 @@ fn term(path: &AttrPath, value: Value, resource: Resource) -> Result<Term, ScimE
         Value::String(s) => Ok(s),
         other => Err(ScimError::invalid_filter(format!(
             "{} is compared with {other}; only strings are supported",
-            path.dotted()
+            path.written
         ))),
     };
     let v = value;
@@ -75,7 +75,7 @@ fn term(path: &AttrPath, value: Value, resource: Resource) -> Result<Term, ScimE
         }
         _ => Err(ScimError::invalid_filter(format!(
             "`{}` cannot be filtered on; supported: {}",
-            path.dotted(),
+            path.written,
             match resource {
                 Resource::User =>
                     "userName, externalId, id and emails[type eq \"work\"].value, with eq and and",
@@ -243,13 +243,16 @@ mod tests {
             (r#"userName co "a""#, "`co`"),
             (r#"userName eq "a" or id eq "b""#, "`or`"),
             (r#"title eq "x""#, "`title`"),
-            (r#"displayName eq "x""#, "`displayname`"),
+            (r#"displayName eq "x""#, "`displayName`"),
             (r#"(userName eq "a")"#, "parentheses"),
             (r#"userName eq"#, "expected a value"),
             (r#"userName eq "a"#, "not closed"),
             (r#"userName eq a"#, "`a`"),
             (r#"active eq true"#, "`active`"),
-            (r#"emails[type eq "home"].value eq "a""#, "emails.value"),
+            (
+                r#"emails[type eq "home"].value eq "a""#,
+                r#"emails[type eq "home"].value"#,
+            ),
             (r#"userName eq true"#, "only strings"),
             ("", "expected an attribute"),
         ] {

@@ -62,6 +62,8 @@ pub struct AttrPath {
     pub filter: Option<ValueFilter>,
     /// The sub-attribute, after `.`.
     pub sub: Option<String>,
+    /// The path as the request wrote it (trimmed), for messages.
+    pub written: String,
 }
 
 impl AttrPath {
@@ -77,6 +79,7 @@ impl AttrPath {
                 attr: String::new(),
                 filter: None,
                 sub: None,
+                written: text.to_string(),
             });
         }
         let (attr, filter, sub) = match rest.find('[') {
@@ -115,6 +118,7 @@ impl AttrPath {
             attr: attr.to_ascii_lowercase(),
             filter,
             sub,
+            written: text.to_string(),
         })
     }
 

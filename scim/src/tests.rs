@@ -837,7 +837,7 @@ fn a_blank_or_removed_name_part_is_empty_and_a_blank_name_never_holds_up_a_deact
         r.body
     );
     let r = patch(&mut g, &id, json!([{"op": "remove", "path": "name"}]));
-    assert_error(&r, 400, Some("invalidValue"), "name.formatted");
+    assert_error(&r, 400, Some("invalidValue"), "name: ");
     assert_eq!(name_of(&g, &id), "Cher");
 }
 
@@ -1082,6 +1082,21 @@ fn one_request_keeps_the_work_number_over_a_mobile_one_in_any_order() {
             .contains("phoneNumbers"),
         "{}",
         r.body
+    );
+    // A refusal names the path as the request wrote it.
+    let r = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(
+            json!({"Operations": [{"op": "replace", "path": "phoneNumbers[type eq \"work\"].value", "value": 5}]}),
+        ),
+    );
+    assert_error(
+        &r,
+        400,
+        Some("invalidValue"),
+        "phoneNumbers[type eq \"work\"].value: must be a string",
     );
 }
 

@@ -214,6 +214,8 @@ fn is_address(s: &str) -> bool {
 /// name attribute sent blank, `null` or removed is `Some("")`.
 #[derive(Default)]
 struct NameEdit {
+    /// `name` removed whole (it sets the three parts below blank too).
+    whole_removed: bool,
     display: Option<String>,
     formatted: Option<String>,
     given: Option<String>,
@@ -258,8 +260,10 @@ impl NameEdit {
         {
             return NameOutcome::Name(n.clone());
         }
+        let whole = self.whole_removed.then(String::new);
         let sent = [
             ("displayName", &display),
+            ("name", &whole),
             ("name.formatted", &formatted),
             ("name.givenName", &given),
             ("name.familyName", &family),
@@ -516,7 +520,7 @@ fn apply_value(
             set(d, name, path, &Value::Null, Op::Remove)
         }
         (_, _, None) if op != Op::Remove => Err(ScimError::invalid_value(
-            &path.dotted(),
+            &path.written,
             "an add or replace needs a value",
         )),
         (_, _, v) => set(d, name, path, v.unwrap_or(&Value::Null), op),
@@ -537,14 +541,14 @@ fn set(
         match value {
             Value::String(s) => Ok(s.clone()),
             other => Err(ScimError::invalid_value(
-                &attr,
+                &path.written,
                 format!("must be a string, not {other}"),
             )),
         }
     };
     let cannot_clear = || {
         ScimError::invalid_value(
-            &attr,
+            &path.written,
             "Gladly's API cannot clear it; replace it with a value instead",
         )
     };
@@ -574,10 +578,11 @@ fn set(
     }
     match (attr.as_str(), op) {
         ("username", Op::Remove) => Err(ScimError::invalid_value(
-            &attr,
+            "userName",
             "is required and cannot be removed",
         )),
         ("name", Op::Remove) => {
+            name.whole_removed = true;
             for part in [&mut name.formatted, &mut name.given, &mut name.family] {
                 *part = Some(String::new());
             }

@@ -1101,6 +1101,38 @@ fn one_request_keeps_the_work_number_over_a_mobile_one_in_any_order() {
 }
 
 #[test]
+fn a_deprovision_keeps_the_keys_of_a_nested_object_after_a_refused_one() {
+    // In a request that deactivates, a bad key inside `name` is left out,
+    // and the keys after it (in the order serde_json keeps them) still
+    // count; without the deactivation the
+    // request is refused whole.
+    let mut g = Gladly::seeded();
+    let id = create(&mut g, okta_user("lee@acme.com"));
+    let name_of = |g: &Gladly, id: &str| g.agent(id).name.clone().unwrap_or_default();
+    let rename = json!({"op": "replace", "value": {"name": {"familyName": 5, "givenName": "Nan"}}});
+    let r = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"Operations": [rename]})),
+    );
+    assert_error(&r, 400, Some("invalidValue"), "name.familyName");
+    assert_eq!(name_of(&g, &id), "Ann Lee");
+    let r = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"Operations": [rename, {"op": "replace", "path": "active", "value": false}]})),
+    );
+    assert_eq!(
+        (r.status, g.agent(&id).is_active(), name_of(&g, &id)),
+        (200, false, "Nan Lee".to_string()),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
 fn a_deprovision_goes_ahead_whatever_else_the_request_carries() {
     // A phone with an extension (AD's telephoneNumber), a field an IdP
     // template sends empty, a remove Gladly cannot do: none of them holds

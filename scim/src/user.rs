@@ -483,7 +483,6 @@ pub fn patch(current: &Agent, body: &Value) -> Result<Desired, ScimError> {
     Ok(d)
 }
 
-/// The operations of a PATCH body: op (any case), path, value.
 /// One path and value of a PATCH; nested objects of `name` and of an
 /// extension are walked.
 fn apply_value(
@@ -494,24 +493,20 @@ fn apply_value(
     op: Op,
 ) -> Result<(), ScimError> {
     match (path.attr.as_str(), path.sub.as_deref(), value) {
-        ("", _, Some(Value::Object(ext))) => {
-            for (k, v) in ext {
-                let inner = AttrPath {
-                    schema: path.schema,
-                    ..AttrPath::parse(k)?
-                };
-                apply_value(d, name, &inner, Some(v), op)?;
-            }
-            Ok(())
-        }
+        ("", _, Some(Value::Object(ext))) => every_key(ext, |k, v| {
+            let inner = AttrPath {
+                schema: path.schema,
+                ..AttrPath::parse(k)?
+            };
+            apply_value(d, name, &inner, Some(v), op)
+        }),
         ("name", None, Some(Value::Object(parts)))
             if path.schema == Schema::Core && op != Op::Remove =>
         {
-            for (k, v) in parts {
+            every_key(parts, |k, v| {
                 let inner = AttrPath::parse(&format!("name.{k}"))?;
-                apply_value(d, name, &inner, Some(v), op)?;
-            }
-            Ok(())
+                apply_value(d, name, &inner, Some(v), op)
+            })
         }
         // A name attribute set to nothing (`null`, or no value) is removed.
         ("displayname", None, None | Some(Value::Null)) | ("name", _, None | Some(Value::Null))
@@ -525,6 +520,23 @@ fn apply_value(
         )),
         (_, _, v) => set(d, name, path, v.unwrap_or(&Value::Null), op),
     }
+}
+
+/// `apply` to every key of a nested object, the first refusal the
+/// answer: one refused does not drop the keys after it from a request
+/// that deactivates, which goes ahead without it (see [`Refused`]).
+fn every_key(
+    object: &serde_json::Map<String, Value>,
+    mut apply: impl FnMut(&str, &Value) -> Result<(), ScimError>,
+) -> Result<(), ScimError> {
+    let mut first = Ok(());
+    for (k, v) in object {
+        let applied = apply(k, v);
+        if first.is_ok() {
+            first = applied;
+        }
+    }
+    first
 }
 
 /// Sets one attribute. Attributes Gladly does not keep are accepted and

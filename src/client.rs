@@ -103,6 +103,11 @@ impl<'t, T: Transport> Client<'t, T> {
                 Secrets::user_only(&conn.api_user, &[placeholder]),
             ),
         };
+        let secrets = if omits_server_text(|name| transport.setting(name))? {
+            secrets.omitting_outside_text()
+        } else {
+            secrets
+        };
         let authorization = format!("Basic {credential}");
         let pacing = match Slots::read(|name| transport.setting(name))? {
             Some(slots) => PerMethod::each(Pacer::slot(slots)),
@@ -656,6 +661,54 @@ fn saturating_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Whether errors quote Gladly's own words (an error's `detail`, a
+/// redirect's `Location`, an excerpt of a body, the host's transport
+/// message), scrubbed, or leave them out (`omit`). Leave them out where
+/// nothing scrubs them by the token (Obelisk stores a call's error as it is,
+/// and the component, which the engine completes the credential for, knows
+/// only its shape), or where errors reach a third party (a SCIM client,
+/// which could otherwise learn what a scrub removed from words of its own
+/// that Gladly quoted). Unset or empty: `omit` when `GLADLY_SCIM_TOKEN` is
+/// set (the component serves SCIM clients), else `quote`.
+pub const SERVER_TEXT_VAR: &str = "GLADLY_SERVER_TEXT";
+
+/// Reads [`SERVER_TEXT_VAR`] through `setting`: whether server text is left
+/// out. Another value is an error naming the setting (and not quoting it:
+/// a secret pasted into the wrong variable is not repeated).
+pub fn omits_server_text(mut setting: impl FnMut(&str) -> Option<String>) -> Result<bool, Error> {
+    let value = setting(SERVER_TEXT_VAR).map(|v| v.trim().to_ascii_lowercase());
+    match value.as_deref() {
+        Some("omit") => Ok(true),
+        Some("quote") => Ok(false),
+        None | Some("") => Ok(setting("GLADLY_SCIM_TOKEN").is_some_and(|t| !t.trim().is_empty())),
+        Some(_) => Err(Error::invalid(
+            format!("env.{SERVER_TEXT_VAR}"),
+            "must be quote or omit (or empty)",
+        )),
+    }
+}
+
+/// How many characters of an error body's details, joined, are checked for
+/// a credential split across them (an error quotes 1,000 of each).
+const SPLIT_ECHO_CHECKED: usize = 64 * 1024;
+
+/// The agent attributes Gladly may name in an error, as it spells them.
+const AGENT_ATTRS: &[&str] = &[
+    "id",
+    "emailAddress",
+    "name",
+    "role",
+    "inboxes",
+    "teams",
+    "externalId",
+    "phoneNumber",
+    "language",
+    "agentProfile",
+    "agentProfile.bio",
+    "agentProfile.avatarUrl",
+    "active",
+];
+
 /// One entry of Gladly's error body.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct GladlyError {
@@ -739,10 +792,41 @@ pub fn status_error_in(
 ) -> Error {
     let errors = gladly_errors(&resp.body);
     let first = errors.first();
-    let said = first
-        .and_then(|e| e.said(s))
-        .map(|d| format!(" Gladly said: {d}"))
-        .unwrap_or_default();
+    // A credential split across the entries, each piece too short to be
+    // found alone, is found in their details joined (each scrubbed first,
+    // as each is quoted): then none of them is quoted, nor the body they
+    // are in. Where the token is not known here (the host completes the
+    // credential, and scrubs each text it returns alone), such a split
+    // cannot be found: of several details only the first is quoted, and
+    // the body is not.
+    let mut joined = String::new();
+    for d in errors.iter().filter_map(|e| e.detail.as_deref()) {
+        let room = SPLIT_ECHO_CHECKED.saturating_sub(joined.chars().count());
+        let d: String = d.chars().take(room).collect();
+        joined.push_str(&s.scrub(&d));
+    }
+    let split_echo = s.scrub(&joined) != joined;
+    let first_detail = errors.iter().position(|e| e.detail.is_some());
+    let several = errors.iter().filter(|e| e.detail.is_some()).count() > 1;
+    let one_only = several && !s.knows_token();
+    let quotes = |i: usize| !split_echo && (!one_only || Some(i) == first_detail);
+    let excerpt = |body: &[u8], s: &Secrets| {
+        if split_echo || one_only {
+            crate::error::OMITTED.to_string()
+        } else {
+            excerpt(body, s)
+        }
+    };
+    let said_by = |i: usize| {
+        let e = &errors[i];
+        let d = if quotes(i) || e.detail.is_none() {
+            e.said(s)
+        } else {
+            Some(crate::error::OMITTED.to_string())
+        };
+        d.map(|d| format!(" Gladly said: {d}")).unwrap_or_default()
+    };
+    let said = first.map(|_| said_by(0)).unwrap_or_default();
     // Only a plausible field name from the server is taken (and scrubbed
     // all the same: a token may look like one).
     let plausible = |attr: &str| {
@@ -754,7 +838,15 @@ pub fn status_error_in(
     };
     let field = |attr: &str| {
         let attr = if plausible(attr) { attr } else { "request" };
-        let attr = Untrusted::new(wit_field(attr)).scrubbed(s);
+        // Server text left out: only a field the connector knows is named.
+        let attr = if s.omits_outside_text() {
+            AGENT_ATTRS
+                .iter()
+                .find(|a| a.eq_ignore_ascii_case(attr))
+                .map_or_else(|| "request".to_string(), |a| wit_field(a))
+        } else {
+            Untrusted::new(wit_field(attr)).scrubbed(s)
+        };
         match record {
             Some(r) => format!("{r}.{attr}"),
             None => attr,
@@ -762,18 +854,16 @@ pub fn status_error_in(
     };
     // `taken` on a unique field is a conflict whatever the status: the
     // value belongs to another agent.
-    if let Some(e) = errors.iter().find(|e| {
+    if let Some(i) = errors.iter().position(|e| {
         e.code.as_deref() == Some("taken")
             && matches!(e.attr.as_deref(), Some("emailAddress" | "externalId"))
     }) {
-        let attr = e.attr.as_deref().unwrap_or_default();
+        let attr = errors[i].attr.as_deref().unwrap_or_default();
         return Error::Conflict {
             message: format!(
                 "{what}: the {} is taken by another agent.{}",
                 field(attr),
-                e.said(s)
-                    .map(|d| format!(" Gladly said: {d}"))
-                    .unwrap_or_default()
+                said_by(i)
             ),
             agent_ids: Vec::new(),
         };
@@ -809,16 +899,22 @@ pub fn status_error_in(
             resp.status
         )),
         400 | 422 => {
+            let detail = |i: usize, d: &str| {
+                if quotes(i) {
+                    Untrusted::new(d).scrubbed(s)
+                } else {
+                    crate::error::OMITTED.to_string()
+                }
+            };
             let problems: Vec<String> = errors
                 .iter()
-                .map(|e| {
+                .enumerate()
+                .map(|(i, e)| {
                     let code = e.code.as_deref().map(code_meaning).unwrap_or("is invalid");
                     match (&e.attr, &e.detail) {
-                        (Some(a), Some(d)) => {
-                            format!("{} {code} ({})", field(a), Untrusted::new(d).scrubbed(s))
-                        }
+                        (Some(a), Some(d)) => format!("{} {code} ({})", field(a), detail(i, d)),
                         (Some(a), None) => format!("{} {code}", field(a)),
-                        (None, Some(d)) => Untrusted::new(d).scrubbed(s),
+                        (None, Some(d)) => detail(i, d),
                         (None, None) => code.to_string(),
                     }
                 })

@@ -111,6 +111,9 @@ impl Error {
 
 /// The characters of a body an error quotes.
 pub const EXCERPT: usize = 200;
+/// What stands for text from outside that an error leaves out
+/// ([`crate::client::SERVER_TEXT_VAR`]).
+pub const OMITTED: &str = "<left out>";
 /// The characters of a server's message (an error's `detail`, a cursor) an
 /// error or warning quotes.
 const QUOTE: usize = 1_000;
@@ -147,6 +150,9 @@ impl Untrusted {
     }
 
     fn cut_scrubbed(&self, secrets: &Secrets, max: usize) -> String {
+        if secrets.omits_outside_text() {
+            return OMITTED.to_string();
+        }
         // Only what can reach the cut is scrubbed (a body may be 16 MiB):
         // the cut, and beyond it the longest an echo can be.
         let window = max.saturating_add(secrets.reach());

@@ -18,6 +18,7 @@ mod deadline;
 mod fuzz;
 mod ops_lifecycle;
 mod retries;
+mod server_text;
 mod slots;
 mod wire;
 

@@ -49,6 +49,11 @@ pub struct Secrets {
     /// such a run, and the run is removed with as much of the form around it
     /// as follows.
     pieces: std::collections::HashMap<[char; PARTIAL], Vec<(usize, usize)>>,
+    /// Whether text from outside (a server's words) is left out of errors
+    /// rather than quoted scrubbed (see [`crate::client::SERVER_TEXT_VAR`]).
+    omit_outside: bool,
+    /// Whether the token is known here (not when the host completes it).
+    token_known: bool,
 }
 
 #[derive(Clone)]
@@ -92,6 +97,7 @@ impl Secrets {
         let pair = format!("{user}:{token}");
         let mut s = Self::for_user(user);
         if !token.is_empty() {
+            s.token_known = true;
             s.add_secret(token, 0);
             // Cut short before eight characters of the token, `user:token`
             // is the API user's lead, whose run is removed whatever it holds.
@@ -254,10 +260,30 @@ impl Secrets {
         longest.saturating_mul(6).max(256)
     }
 
+    /// These secrets, for a caller whose errors leave out text from
+    /// outside instead of quoting it scrubbed.
+    pub fn omitting_outside_text(self) -> Self {
+        Self {
+            omit_outside: true,
+            ..self
+        }
+    }
+
+    /// Whether errors leave out text from outside (a server's words).
+    pub fn omits_outside_text(&self) -> bool {
+        self.omit_outside
+    }
+
+    /// Whether the token itself is known here, so that its every form can
+    /// be found (not where the host completes the credential).
+    pub fn knows_token(&self) -> bool {
+        self.token_known
+    }
+
     /// Removes every form of the secrets from `text`, which came from
     /// outside (a server's answer): nothing in it is the connector's own.
     pub fn scrub(&self, text: &str) -> String {
-        self.scrub_with(text, false)
+        self.scrub_with(text, false, false)
     }
 
     /// As [`Secrets::scrub`], for text that may hold the connector's own
@@ -265,10 +291,23 @@ impl Secrets {
     /// (a toy token such as `t`) is removed only where it stands alone, so
     /// that the words around it stay readable.
     pub fn scrub_words(&self, text: &str) -> String {
-        self.scrub_with(text, true)
+        self.scrub_with(text, true, false)
     }
 
-    fn scrub_with(&self, text: &str, words: bool) -> String {
+    /// As [`Secrets::scrub_words`], removing a secret's forms only whole
+    /// (and what can be told by its shape alone: a `Basic` credential, the
+    /// API user's `user:` and what follows), never a piece or a form cut
+    /// short. For text a third party may have written and reads back (a
+    /// SCIM client's filter quoted in the answer, a name it stored): were
+    /// pieces removed there, which of its own strings came back removed
+    /// would tell it which are pieces of the token, and the token could be
+    /// found from them. Such text must hold no server words (see
+    /// [`Secrets::omitting_outside_text`]), where pieces could be.
+    pub fn scrub_whole(&self, text: &str) -> String {
+        self.scrub_with(text, true, true)
+    }
+
+    fn scrub_with(&self, text: &str, words: bool, whole_only: bool) -> String {
         let chars: Vec<char> = text.chars().collect();
         let redacted: Vec<char> = REDACTED.chars().collect();
         let mut out = String::with_capacity(text.len());
@@ -278,7 +317,7 @@ impl Secrets {
             let may_start = |c: char| {
                 matches!(c, '%' | '\\' | '<' | 'b' | 'B') || self.starts.binary_search(&c).is_ok()
             };
-            if let Some(end) = self.piece_at(&chars, i) {
+            if let Some(end) = self.piece_at(&chars, i).filter(|_| !whole_only) {
                 out.push_str(REDACTED);
                 i = end;
                 continue;
@@ -302,7 +341,8 @@ impl Secrets {
                 let (len, matched) = form.match_at(&chars, i);
                 let whole = matched == form.chars.len();
                 let short = form.chars.len() < PARTIAL;
-                if (whole || matched >= form.min) && (!words || !short || alone(i + len)) {
+                let cut_short = !whole_only && matched >= form.min;
+                if (whole || cut_short) && (!words || !short || alone(i + len)) {
                     out.push_str(REDACTED);
                     i = if short {
                         i + len
@@ -762,6 +802,29 @@ mod tests {
                 let public = (k + (user.len() + 1) * 8 / 6) * 8 / 6;
                 guesses_scrub_alike(&s, &STANDARD.encode(&header), public, 7);
             }
+        }
+    }
+
+    #[test]
+    fn scrubbing_only_whole_forms_shows_nothing_of_which_strings_are_pieces() {
+        // A SCIM client's strings quoted back: scrubbed piece by piece, the
+        // ones removed would be pieces of the token. Scrubbed whole, text
+        // that holds no whole form comes back as it went, pieces, a form
+        // cut short and a guess alike; a whole form, or a Basic credential
+        // by its shape, is still removed.
+        let (user, token) = ("admin@acme.example", "sandbox-admin-token");
+        let s = Secrets::new(user, token);
+        let probe = "qwertyui,sandbox-,andbox-a,zzzzzzzz,-admin-t,admin-tq,sandbox-admin-toke";
+        assert_eq!(s.scrub_whole(probe), probe);
+        assert_ne!(s.scrub_words(probe), probe, "piece by piece, they show");
+        for echoed in [
+            format!("denied: {token}."),
+            format!("denied: {}", STANDARD.encode(format!("{user}:{token}"))),
+            format!("Authorization: Basic {}", STANDARD.encode("someone:else")),
+        ] {
+            let clean = s.scrub_whole(&echoed);
+            assert!(clean.contains(REDACTED), "{echoed} gave {clean}");
+            assert!(!clean.contains(token), "{clean}");
         }
     }
 

@@ -80,11 +80,15 @@ pub enum EchoForm {
     JsonEscaped,
     /// `user:token` percent-encoded (all but letters and digits).
     PercentEncoded,
+    /// The token cut in three, each third in an error entry of its own
+    /// (a server that reports a bad header one part at a time): no part
+    /// of a short token is long enough to be told from chance alone.
+    SplitAcrossEntries,
 }
 
 impl EchoForm {
     /// Every form.
-    pub const ALL: [EchoForm; 9] = [
+    pub const ALL: [EchoForm; 10] = [
         EchoForm::Header,
         EchoForm::LowercaseBasic,
         EchoForm::Base64Unpadded,
@@ -94,6 +98,7 @@ impl EchoForm {
         EchoForm::Token,
         EchoForm::JsonEscaped,
         EchoForm::PercentEncoded,
+        EchoForm::SplitAcrossEntries,
     ];
 
     /// The credential of `authorization` in this form, as it goes into a
@@ -129,6 +134,20 @@ impl EchoForm {
             EchoForm::PercentEncoded => {
                 percent_encoding::utf8_percent_encode(&pair, percent_encoding::NON_ALPHANUMERIC)
                     .to_string()
+            }
+            EchoForm::SplitAcrossEntries => {
+                // Closes the entry the echo stands in and opens two more.
+                let token: Vec<char> = pair
+                    .split_once(':')
+                    .map_or("", |(_, t)| t)
+                    .chars()
+                    .collect();
+                let third = token.len().div_ceil(3).max(1);
+                token
+                    .chunks(third)
+                    .map(|c| json(&c.iter().collect::<String>()))
+                    .collect::<Vec<_>>()
+                    .join(r#""}, {"code": "proxy_error", "detail": ""#)
             }
         }
     }

@@ -65,10 +65,23 @@ async fn every_echo_form_is_scrubbed_from_errors_whoever_holds_the_token() {
             let r = h.list_teams(&e.admin).await.unwrap();
             let err = expect_err(r, "upstream");
             let shown = format!("{err:?} {}", error_message(&err));
-            assert!(
-                shown.contains("bad gateway"),
-                "expected the echo's body, got {shown}"
-            );
+            if form == EchoForm::SplitAcrossEntries {
+                // No third is long enough to be told from chance alone.
+                // Joined, the entries hold the token: none is quoted where
+                // the component knows it; where the host completes it, the
+                // first entry alone (its third, 7 characters, as any piece
+                // shorter than 8), and no body.
+                assert!(shown.contains("<left out>"), "{shown}");
+                assert!(!shown.contains("-admin-"), "{mode:?}: {shown}");
+                if mode == CredentialMode::InComponent {
+                    assert!(!shown.contains("sandbox"), "{mode:?}: {shown}");
+                }
+            } else {
+                assert!(
+                    shown.contains("bad gateway"),
+                    "expected the echo's body, got {shown}"
+                );
+            }
             assert_clean(&shown, &format!("{mode:?}, {form:?}"));
         }
     }

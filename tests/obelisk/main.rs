@@ -437,9 +437,27 @@ fn lookup_offboard_errors_and_a_reconciliation_workflow_that_resumes_on_another_
     );
     assert_eq!(runs(pg, &id), 1, "a permanent error is not retried");
 
+    // Gladly's words echo the bare token, which the component (it never
+    // holds the token) could not tell from other words: the shipped
+    // deployment leaves them out (GLADLY_SERVER_TEXT=omit), and the
+    // execution record, checked in the dump below, never holds it.
+    use gladly_sandbox::Fault;
+    sandbox.push_faults([Fault::Json {
+        status: 400,
+        body: json!({"errors": [{"attr": "emailAddress", "code": "invalid",
+            "detail": format!("invalid api token {ADMIN_TOKEN}")}]})
+        .to_string(),
+    }
+    .on("GET")]);
+    let id = a.submit(LOOKUP, json!([{ "email": "jane@acme.example" }]));
+    let echoed = &results(&a, &[id], wait)[0];
+    let refused = echoed["error"]["permanent_invalid_input"].to_string();
+    assert!(refused.contains("<left out>"), "{echoed}");
+    assert!(!refused.contains("invalid api token"), "{echoed}");
+    assert!(!echoed.to_string().contains(ADMIN_TOKEN), "{echoed}");
+
     // A 5xx that outlasts the connector's own retries is retried by the
     // engine, which then succeeds.
-    use gladly_sandbox::Fault;
     sandbox.push_faults((0..5).map(|_| Fault::Status(503).on("GET")));
     let (email, agent) = new_agent(998);
     let id = a.submit(PROVISION, json!([agent, write_options()]));

@@ -1,0 +1,154 @@
+//! `GLADLY_SERVER_TEXT`: errors quote Gladly's words (scrubbed) by default,
+//! and leave them out with `omit`, or when the component serves SCIM
+//! clients (`GLADLY_SCIM_TOKEN` set); the error's kind and field stay.
+
+use super::*;
+use crate::client::SERVER_TEXT_VAR;
+use crate::error::OMITTED;
+
+/// A host-completed connection (the component knows only the placeholder,
+/// as on Obelisk), and answers whose words hold the bare token and a Basic
+/// header cut short at its front.
+fn echoing() -> (Connection, Script) {
+    let c = Connection {
+        credential: Credential::HostCompleted("OBELISK_SECRET_0123abcd".into()),
+        ..conn()
+    };
+    let s = Script::default()
+        .answer(
+            400,
+            json!({"errors": [
+                {"attr": "name", "code": "invalid", "detail": "invalid api token t0k3n-s3cr3t"},
+            ]}),
+        )
+        .answer(
+            500,
+            json!({"errors": [{"detail": "bad credential …b206dDBrM24tczNjcjN0"}]}),
+        );
+    (c, s)
+}
+
+fn shown(e: &Error) -> String {
+    format!("{e:?} {e}")
+}
+
+#[test]
+fn omitted_server_text_leaves_gladlys_words_out_and_keeps_the_kind_and_field() {
+    for settings in [
+        vec![(SERVER_TEXT_VAR, "omit")],
+        vec![(SERVER_TEXT_VAR, " OMIT ")],
+        vec![("GLADLY_SCIM_TOKEN", "a-scim-token-of-some-length")],
+        vec![
+            (SERVER_TEXT_VAR, ""),
+            ("GLADLY_SCIM_TOKEN", "a-scim-token-of-some-length"),
+        ],
+    ] {
+        let (c, mut s) = echoing();
+        for (k, v) in &settings {
+            s = s.setting(k, v);
+        }
+        let invalid = ops::list_agents(&mut s, &c, false).unwrap_err();
+        match &invalid {
+            Error::InvalidInput { field, message } => {
+                assert_eq!(field, "name", "{settings:?}");
+                assert!(message.contains(OMITTED), "{settings:?}: {message}");
+            }
+            other => panic!("{settings:?}: expected invalid input, got {other:?}"),
+        }
+        let upstream = ops::list_agents(&mut s, &c, false).unwrap_err();
+        assert!(
+            matches!(upstream, Error::Upstream { status: 500, .. }),
+            "{upstream:?}"
+        );
+        for e in [&invalid, &upstream] {
+            let text = shown(e);
+            for piece in ["t0k3n", "s3cr3t", "b206dDBrM24t", "invalid api token"] {
+                assert!(!text.contains(piece), "{settings:?}: {piece} in {text}");
+            }
+        }
+    }
+}
+
+#[test]
+fn by_default_gladlys_words_are_quoted_scrubbed() {
+    for settings in [
+        vec![],
+        vec![(SERVER_TEXT_VAR, "quote")],
+        vec![(SERVER_TEXT_VAR, " ")],
+    ] {
+        let (c, mut s) = echoing();
+        for (k, v) in &settings {
+            s = s.setting(k, v);
+        }
+        let e = ops::list_agents(&mut s, &c, false).unwrap_err();
+        let text = shown(&e);
+        assert!(text.contains("invalid api token"), "{settings:?}: {text}");
+        assert!(!text.contains(OMITTED), "{settings:?}: {text}");
+    }
+}
+
+#[test]
+fn another_value_is_refused_by_name_without_quoting_it() {
+    let (c, s) = echoing();
+    let mut s = s.setting(SERVER_TEXT_VAR, "hunter2-secret");
+    let e = ops::list_agents(&mut s, &c, false).unwrap_err();
+    match &e {
+        Error::InvalidInput { field, message } => {
+            assert_eq!(field, "env.GLADLY_SERVER_TEXT");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        other => panic!("expected invalid input, got {other:?}"),
+    }
+    assert!(s.sent.is_empty(), "nothing sent");
+}
+
+#[test]
+fn a_token_split_across_error_entries_is_not_quoted_in_pieces() {
+    // Each piece is shorter than a scrub can tell from chance; joined, they
+    // are the token: none of the details is quoted, the fields still are.
+    let mut s = Script::default().answer(
+        400,
+        json!({"errors": [
+            {"attr": "name", "detail": "t0k3n"},
+            {"attr": "role", "detail": "-s3cr3t"},
+        ]}),
+    );
+    let e = ops::list_agents(&mut s, &conn(), false).unwrap_err();
+    let text = shown(&e);
+    assert!(
+        !text.contains("t0k3n") && !text.contains("s3cr3t"),
+        "{text}"
+    );
+    assert!(text.contains(OMITTED) && text.contains("role"), "{text}");
+    // Where the host completes the credential, the component cannot find
+    // such a split: of several details only the first is quoted.
+    let host_completed = Connection {
+        credential: Credential::HostCompleted("OBELISK_SECRET_0123abcd".into()),
+        ..conn()
+    };
+    let mut s = Script::default().answer(
+        400,
+        json!({"errors": [
+            {"attr": "name", "detail": "t0k3n"},
+            {"attr": "role", "detail": "-s3cr3t"},
+        ]}),
+    );
+    let text = shown(&ops::list_agents(&mut s, &host_completed, false).unwrap_err());
+    assert!(
+        text.contains("(t0k3n)") && !text.contains("s3cr3t"),
+        "{text}"
+    );
+    // Details that hold no credential together are quoted as before.
+    let mut s = Script::default().answer(
+        400,
+        json!({"errors": [
+            {"attr": "name", "detail": "is too long"},
+            {"attr": "role", "detail": "is unknown"},
+        ]}),
+    );
+    let text = shown(&ops::list_agents(&mut s, &conn(), false).unwrap_err());
+    assert!(
+        text.contains("is too long") && text.contains("is unknown"),
+        "{text}"
+    );
+}

@@ -29,13 +29,19 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub pretty: bool,
     /// Organisation URL, e.g. https://acme.gladly.com.
-    #[arg(long, global = true, env = "GLADLY_ORG_URL")]
+    #[arg(long, global = true, env = "GLADLY_ORG_URL", hide_env_values = true)]
     pub org_url: Option<String>,
     /// API user (the API user's email, or token id).
     #[arg(long, global = true, env = "GLADLY_API_USER")]
     pub api_user: Option<String>,
     /// API token. Prefer the environment variable to keep it out of shell history.
-    #[arg(long, global = true, env = "GLADLY_API_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "GLADLY_API_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub api_token: Option<String>,
     /// Trust the CA certificate(s) in this PEM file beside the system's roots
     /// (a private CA, or the one `sandbox --tls --ca-out` writes).
@@ -116,7 +122,12 @@ pub struct ScimArgs {
     pub host: std::net::IpAddr,
     /// The bearer token SCIM clients must send. Prefer the environment
     /// variable.
-    #[arg(long, env = "GLADLY_SCIM_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "GLADLY_SCIM_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub scim_token: Option<String>,
     /// Write the gateway composed with the connector (for `wasmtime serve`
     /// or another wasi:http host) to this file, and exit.

@@ -223,7 +223,7 @@ async fn serve_scim(cli: &Cli, a: &ScimArgs) -> anyhow::Result<ExitCode> {
         .await?;
     println!(
         "SCIM 2.0 gateway for {} at http://{addr}{}",
-        cli.org_url.as_deref().unwrap_or_default(),
+        output::org_shown(cli.org_url.as_deref().unwrap_or_default()),
         gladly_scim::BASE_PATH
     );
     if !a.host.is_loopback() {

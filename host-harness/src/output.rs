@@ -125,3 +125,37 @@ pub fn connection_info(i: &ConnectionInfo) -> Value {
         },
     })
 }
+
+/// An organisation's URL as the CLI shows it: its scheme and host (and
+/// port) alone, as the connector reads them, never what else was written
+/// (a token pasted after an `@` or in a query); one the connector refuses
+/// is not shown at all.
+pub fn org_shown(url: &str) -> String {
+    match gladly_connector::validate::base_url(url) {
+        Ok(b) => format!("{}://{}", b.scheme, b.authority),
+        Err(_) => "an org URL the connector refuses (its error says why)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_org_url_is_shown_by_its_scheme_and_host_alone() {
+        assert_eq!(
+            org_shown("https://acme.gladly.com/"),
+            "https://acme.gladly.com"
+        );
+        assert_eq!(org_shown("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        for pasted in [
+            "https://api:t0ken-pasted@acme.gladly.com",
+            "https://acme.gladly.com/?token=t0ken-pasted",
+            "t0ken-pasted",
+            "https://acme.gladly.com/t0ken-pasted",
+        ] {
+            let shown = org_shown(pasted);
+            assert!(!shown.contains("t0ken"), "{pasted} shown as {shown}");
+        }
+    }
+}

@@ -196,18 +196,33 @@ impl Gateway {
         };
         let mut r = hyper::Response::builder().status(status);
         for (k, v) in headers {
-            r = r.header(k, self.scrub(&v));
+            r = r.header(k, self.scrub_answer(&v));
         }
-        r.body(Full::new(Bytes::from(self.scrub(&body))))
+        r.body(Full::new(Bytes::from(self.scrub_answer(&body))))
             .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new())))
     }
 
+    /// This gateway's log line, scrubbed of every form of the credentials.
     fn scrub(&self, text: &str) -> String {
         let gladly = Secrets::new(&self.conn.api_user, &self.conn.api_token);
-        // The SCIM token never goes to Gladly, so no server can echo it in
-        // another form; only this host's own words could hold it whole.
-        let scim = Secrets::user_only("", &[self.scim_token.as_str()]);
-        scim.scrub_words(&gladly.scrub_words(text))
+        self.scim_secrets().scrub_words(&gladly.scrub_words(text))
+    }
+
+    /// An answer to the SCIM client, scrubbed of the credentials' whole
+    /// forms only. It quotes the client's own strings (a filter, a name it
+    /// stored) and never Gladly's words (the connector leaves them out for
+    /// a SCIM gateway: `GLADLY_SERVER_TEXT`), so no piece of the token can
+    /// be there but one the client wrote; were pieces removed, which of its
+    /// strings came back removed would show it pieces of the token.
+    fn scrub_answer(&self, text: &str) -> String {
+        let gladly = Secrets::new(&self.conn.api_user, &self.conn.api_token);
+        self.scim_secrets().scrub_whole(&gladly.scrub_whole(text))
+    }
+
+    /// The SCIM token never goes to Gladly, so no server can echo it in
+    /// another form; only this host's own words could hold it whole.
+    fn scim_secrets(&self) -> Secrets {
+        Secrets::user_only("", &[self.scim_token.as_str()])
     }
 
     async fn run(

@@ -214,11 +214,42 @@ async fn the_token_is_never_printed() {
     assert_eq!(r.code, 3);
     assert!(r.stderr.contains("unauthorized"), "got {}", r.stderr);
     assert!(!r.stderr.contains("wr0ng-t0ken") && !r.stdout.contains("wr0ng-t0ken"));
-    let r = cli(&["--help"], &[("GLADLY_API_TOKEN", "wr0ng-t0ken")]).await;
+    // Nor in the help, from the token's variable or a URL it was pasted
+    // into.
+    let pasted = "https://api:wr0ng-t0ken@acme.gladly.com/?t=wr0ng-t0ken";
+    let r = cli(
+        &["--help"],
+        &[
+            ("GLADLY_API_TOKEN", "wr0ng-t0ken"),
+            ("GLADLY_ORG_URL", pasted),
+        ],
+    )
+    .await;
     assert!(
         !r.stdout.contains("wr0ng-t0ken"),
         "help shows the token: {}",
         r.stdout
+    );
+    // A token that begins with `-` is taken as the flag's value, not
+    // quoted back as an unknown flag.
+    let r = cli(
+        &[
+            "--org-url",
+            &url,
+            "--api-user",
+            ADMIN_USER,
+            "--api-token",
+            "-wr0ng-t0ken",
+            "check-connection",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("wr0ng") && !r.stdout.contains("wr0ng"),
+        "{}",
+        r.stderr
     );
 }
 

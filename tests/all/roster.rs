@@ -552,6 +552,24 @@ async fn a_plan_for_another_organisation_is_refused() {
         "got {:?}",
         r.err()
     );
+    // The refusal shows each organisation by its scheme and host alone: a
+    // token pasted into the URL (after an `@`, in a query) is not repeated.
+    file.org_url = "https://admin:pasted-t0ken-1@acme.gladly.com/?token=pasted-t0ken-2".into();
+    let shown = match run::apply(
+        &e.harness,
+        &e.admin,
+        &file,
+        &RunOptions::default(),
+        &mut Quiet,
+    )
+    .await
+    .unwrap()
+    {
+        Err(r @ Refusal::OtherOrganisation { .. }) => r.to_string(),
+        other => panic!("expected another organisation, got {:?}", other.err()),
+    };
+    assert!(!shown.contains("pasted-t0ken"), "{shown}");
+    assert!(shown.contains(&e.admin.org_url), "{shown}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

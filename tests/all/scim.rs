@@ -741,6 +741,60 @@ async fn an_echoed_credential_never_reaches_the_idp() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_clients_strings_come_back_as_they_went_whether_or_not_they_are_pieces_of_the_token() {
+    // Were the answers scrubbed piece by piece, the strings that came back
+    // removed would be pieces of the Gladly token, and a client could
+    // find the token from them (helper-38 found it in 13 requests from a
+    // 7-character head start). Whole forms only: what the client wrote,
+    // in a filter quoted back or a name stored and read, comes back as it
+    // went.
+    let s = scim().await;
+    let token = gladly_sandbox::ADMIN_TOKEN;
+    let pieces: Vec<&str> = (0..token.len() - 8).map(|i| &token[i..i + 8]).collect();
+    let probe = format!("qwertyui,{},zzzzzzzz", pieces.join(","));
+    let r = s.send("GET", &filter(&probe), None).await;
+    assert_scim_error(&r, 400, Some("invalidFilter"));
+    assert!(r.text.contains(&probe), "{}", r.text);
+    assert!(!r.text.contains("<redacted>"), "{}", r.text);
+    let mut user = okta_user("piece@acme.example");
+    user["displayName"] = json!(pieces[..3].join(" "));
+    let created = s.send("POST", "/Users", Some(user)).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let read = s.send("GET", &format!("/Users/{id}"), None).await;
+    assert_eq!(
+        read.body["displayName"],
+        json!(pieces[..3].join(" ")),
+        "{}",
+        read.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gladlys_words_never_reach_the_idp_even_in_pieces() {
+    // A 400 whose details hold the token split across its entries, and one
+    // with the token whole: the gateway's connector leaves Gladly's words
+    // out (GLADLY_SCIM_TOKEN set), and names the attribute.
+    let s = scim().await;
+    let token = gladly_sandbox::ADMIN_TOKEN;
+    for errors in [
+        json!([{"attr": "name", "detail": &token[..7]}, {"attr": "name", "detail": &token[7..]}]),
+        json!([{"attr": "name", "code": "invalid", "detail": format!("bad token {token}")}]),
+    ] {
+        s.sandbox.push_faults([Fault::Json {
+            status: 400,
+            body: json!({ "errors": errors }).to_string(),
+        }]);
+        let r = s.send("GET", "/Users?count=1", None).await;
+        assert!(r.status >= 400, "{}", r.text);
+        assert_clean(&r.text, "a 400 from Gladly");
+        for i in 0..token.len() - 4 {
+            assert!(!r.text.contains(&token[i..i + 5]), "{}", r.text);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_read_only_organisation_reads_and_refuses_every_write_by_name() {
     let s = scim_with(SandboxConfig {
         profile: Profile::PublicSpec,

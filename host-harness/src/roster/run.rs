@@ -187,8 +187,8 @@ pub fn admit(file: &PlanFile, conn: &Connection) -> Result<(), Refusal> {
     };
     if norm(&file.org_url) != norm(&conn.org_url) {
         return Err(Refusal::OtherOrganisation {
-            planned: file.org_url.clone(),
-            given: conn.org_url.clone(),
+            planned: crate::output::org_shown(&file.org_url),
+            given: crate::output::org_shown(&conn.org_url),
         });
     }
     let p = &file.plan;

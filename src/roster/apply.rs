@@ -317,6 +317,18 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
                 ),
             );
         }
+    } else if let Some(a) = &change.current
+        && !same_email(&a.email_address, &change.email_address)
+    {
+        // Nor may the report name one agent while the change writes
+        // another's: a change that keeps the e-mail is its agent's.
+        return bad(
+            "email-address",
+            format!(
+                "is {}, but the change writes agent {}, whose e-mail is {}",
+                change.email_address, a.id, a.email_address
+            ),
+        );
     }
     if let Some(r) = text("role") {
         // As Gladly spells it: the body goes to Gladly as it is.

@@ -447,3 +447,22 @@ fn a_create_without_an_email_or_a_name_is_refused() {
         assert_refused(&mut Script::default(), &c, "change.requests");
     }
 }
+
+#[test]
+fn a_change_that_names_one_agent_and_writes_another_is_refused() {
+    // An edited plan: the report would say bulk-0 was deactivated while
+    // the PATCH went to the boss.
+    let boss = json!({"id": "agt_044", "emailAddress": "boss@x.io", "name": "B", "role": "ADMINISTRATOR",
+                      "active": true, "inboxes": [], "teams": []});
+    let mut c = change(ChangeKind::Deactivate, Some(boss), json!({"active": false}));
+    c.email_address = "bulk-0@x.io".into();
+    assert_refused(&mut Script::default(), &c, "change.email-address");
+    // The agent's own address, in another case, is its own.
+    c.email_address = "BOSS@x.io".into();
+    let mut s = Script::default().answer(
+        200,
+        json!({"id": "agt_044", "emailAddress": "boss@x.io",
+        "name": "B", "role": "ADMINISTRATOR", "active": false, "inboxes": [], "teams": []}),
+    );
+    assert!(apply(&mut s, &c).is_ok(), "{:?}", s.lines());
+}

@@ -598,6 +598,60 @@ async fn an_edited_plan_cannot_send_other_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_edited_plan_cannot_deactivate_an_agent_outside_the_scope() {
+    // A plan edited to deactivate, as absent from the roster, an agent the
+    // scope does not cover (no external id: not managed): refused whole,
+    // naming the step, before anything is written.
+    let e = env().await;
+    let boss = {
+        let mut org = e.sandbox.org();
+        org.add_agent("boss@acme.example", "The Boss", true, None)
+            .id
+            .clone()
+    };
+    let p = plan(&e, &seeded_roster(), &managed()).await;
+    let mut file = file_of(&e, p);
+    let current = e
+        .harness
+        .lookup(&e.admin, &AgentKey::Id(boss.clone()))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    file.plan.changes.push(gladly_harness::roster::Change {
+        step: file.plan.changes.len() as u32 + 1,
+        kind: ChangeKind::Deactivate,
+        row: None,
+        email_address: "boss@acme.example".into(),
+        reason: "absent from the roster".into(),
+        current: Some(current),
+        differences: vec![],
+        requests: vec![PlannedRequest {
+            method: "PATCH".into(),
+            path: format!("/api/v1/agents/{boss}"),
+            body: Some(r#"{"active": false}"#.into()),
+        }],
+    });
+    file.plan.deactivations += 1;
+    let r = run::apply(
+        &e.harness,
+        &e.admin,
+        &file,
+        &RunOptions::default(),
+        &mut Quiet,
+    )
+    .await
+    .unwrap();
+    match r {
+        Err(Refusal::Edited(why)) => {
+            assert!(why.iter().any(|w| w.contains(&boss)), "{why:?}");
+        }
+        other => panic!("expected the plan refused as edited, got {:?}", other.err()),
+    }
+    assert!(e.writes().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_public_spec_plan_renders_as_gladly_bulk_import_rows() {
     let e = public_env().await;
     {

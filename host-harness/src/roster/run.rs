@@ -216,13 +216,18 @@ fn deactivations(file: &PlanFile) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// The active agents in `scope` now, counted from a fresh read as `plan`
-/// counts them (one rule, the core's).
-async fn active_in_scope_now(
+/// What a fresh read of the organisation says of a plan before it is
+/// applied: the active agents in `scope` now, counted as `plan` counts them
+/// (one rule, the core's), and the deactivations of agents absent from the
+/// roster (no row) whose agent is not in `scope` now, or is the API user:
+/// such a change was never planned, so the plan was edited.
+async fn read_now(
     harness: &Harness,
     conn: &Connection,
     scope: &Scope,
-) -> anyhow::Result<Result<u32, Error>> {
+    changes: &[Change],
+) -> anyhow::Result<Result<(u32, Vec<String>), Error>> {
+    let shown = plan_file::scope(scope).to_string();
     let scope = match scope {
         Scope::Managed => connector_roster::Scope::Managed,
         Scope::AllAgents => connector_roster::Scope::AllAgents,
@@ -241,7 +246,26 @@ async fn active_in_scope_now(
                 )
             })
             .count();
-        u32::try_from(n).unwrap_or(u32::MAX)
+        let outside = changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Deactivate && c.row.is_none())
+            .filter_map(|c| {
+                let id = &c.current.as_ref()?.id;
+                let a = agents.iter().find(|a| &a.id == id)?;
+                let leaver = scope.covers(&a.email_address, a.external_id.as_deref())
+                    && !gladly_connector::model::same_email(&a.email_address, &conn.api_user);
+                (!leaver).then(|| {
+                    format!(
+                        "step {} deactivates agent {} ({}) as absent from the roster, but it is not in the scope {} (or is this connection's API user)",
+                        c.step,
+                        a.id,
+                        a.email_address,
+                        shown
+                    )
+                })
+            })
+            .collect();
+        (u32::try_from(n).unwrap_or(u32::MAX), outside)
     }))
 }
 
@@ -277,8 +301,11 @@ pub async fn apply(
     let counted = deactivations(file);
     // Without a deactivation the guard cannot trip: no read is needed.
     if counted > 0 {
-        match active_in_scope_now(harness, conn, &options.scope).await {
-            Ok(Ok(active_now)) => {
+        match read_now(harness, conn, &options.scope, &file.plan.changes).await {
+            Ok(Ok((_, outside))) if !outside.is_empty() => {
+                return Ok(Err(Refusal::Edited(outside)));
+            }
+            Ok(Ok((active_now, _))) => {
                 let g = Guard::at_apply(
                     counted,
                     active_now,

@@ -82,6 +82,11 @@ pub struct PlanCommand {
     /// bulk-import file (for organisations whose API has read-only agents).
     #[arg(long, value_enum, default_value_t = Format::Summary)]
     format: Format,
+    /// With `--format gladly-csv`: deactivations the import file may hold
+    /// when the guard trips (importing it makes them, so the file is not
+    /// written without this).
+    #[arg(long, value_name = "N")]
+    allow_deactivations: Option<u32>,
 }
 
 #[derive(Args)]
@@ -205,6 +210,25 @@ pub async fn plan(
         }
         Format::Json => println!("{}", serde_json::to_string_pretty(&file.to_json())?),
         Format::GladlyCsv => {
+            for w in &file.plan.warnings {
+                eprintln!("warning: {w}");
+            }
+            // Importing the file deactivates: the guard holds here as
+            // `apply` holds it.
+            let p = &file.plan;
+            let guard = gladly_connector::roster::guard::Guard {
+                deactivations: p.deactivations,
+                active_in_scope: p.active_in_scope,
+                threshold: p.deactivation_threshold,
+                tripped: p.guard_tripped,
+            };
+            if !guard.allows(c.allow_deactivations) {
+                eprintln!(
+                    "refused: the import file would deactivate {} of the {} active agent(s) in scope, more than the guard allows ({}, and never all of them); nothing was written. Review the plan (--format summary), then write the file with --allow-deactivations {0}",
+                    p.deactivations, p.active_in_scope, p.deactivation_threshold
+                );
+                return Ok(ExitCode::from(EXIT_REFUSED));
+            }
             let inboxes = harness.list_inboxes(conn).await?.unwrap_or_default();
             let teams = harness.list_teams(conn).await?.unwrap_or_default();
             let rendered = gladly_csv::render(&file.plan, &inboxes, &teams);

@@ -674,6 +674,36 @@ async fn a_run_stopped_by_a_token_without_rights_exits_5() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_file_that_would_offboard_everyone_is_not_written_without_leave() {
+    // Importing the file makes its deactivations: an empty export trips
+    // the guard, and the file is refused (exit 6) unless allowed.
+    let s = sandbox().await;
+    let dir = roster_dir("import-guard");
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, "email,name\n").unwrap();
+    let args = [
+        "plan",
+        "--desired",
+        empty.to_str().unwrap(),
+        "--format",
+        "gladly-csv",
+    ];
+    let r = cli_env(&s, &args).await;
+    assert_eq!(r.code, 6, "stderr: {}", r.stderr);
+    assert!(r.stdout.is_empty(), "nothing written: {}", r.stdout);
+    assert!(r.stderr.contains("--allow-deactivations"), "{}", r.stderr);
+    let allowed: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--allow-deactivations", "100"])
+        .collect();
+    let r = cli_env(&s, &allowed).await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert!(r.stdout.contains("Yes"), "{}", r.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `plan --out` of an empty roster into a fresh directory (every agent
 /// leaves, and the guard trips): the directory and the plan file.
 async fn plan_of_an_empty_roster(

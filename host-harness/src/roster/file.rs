@@ -162,16 +162,20 @@ fn read_csv(path: &Path, text: &str) -> Result<RosterFile, InputError> {
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .map_err(|e| err(1, 1, None, format!("the header row cannot be read: {e}")))?
+        .map_err(|e| {
+            let line = e.position().map_or(1, |p| line_at(text, p.byte()));
+            err(line, 1, None, format!("the header row cannot be read: {e}"))
+        })?
         .clone();
+    // Blank lines before it are skipped.
+    let header_line = headers.position().map_or(1, |p| line_at(text, p.byte()));
+    let err_header = |column, message| err(header_line, column, None, message);
     let mut index: HashMap<&'static str, usize> = HashMap::new();
     for (i, h) in headers.iter().enumerate() {
         let h = h.trim().to_ascii_lowercase();
         let Some((_, field)) = CSV_COLUMNS.iter().find(|(name, _)| *name == h) else {
-            return Err(err(
-                1,
+            return Err(err_header(
                 i as u64 + 1,
-                None,
                 format!(
                     "unknown column '{h}'; the columns are {}",
                     CSV_COLUMNS
@@ -183,10 +187,8 @@ fn read_csv(path: &Path, text: &str) -> Result<RosterFile, InputError> {
             ));
         };
         if index.insert(field, i).is_some() {
-            return Err(err(
-                1,
+            return Err(err_header(
                 i as u64 + 1,
-                None,
                 format!("the column '{h}' appears twice"),
             ));
         }
@@ -198,10 +200,8 @@ fn read_csv(path: &Path, text: &str) -> Result<RosterFile, InputError> {
                 .find(|(_, f)| *f == required)
                 .map(|(n, _)| *n)
                 .unwrap_or(required);
-            return Err(err(
+            return Err(err_header(
                 1,
-                1,
-                None,
                 format!("the header row has no '{column}' column"),
             ));
         }
@@ -212,17 +212,28 @@ fn read_csv(path: &Path, text: &str) -> Result<RosterFile, InputError> {
     let mut places = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
+            let line = e.position().map_or(0, |p| line_at(text, p.byte()));
             err(line, 1, None, format!("cannot be read as CSV: {e}"))
         })?;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| line_at(text, p.byte()));
         if record.iter().all(str::is_empty) {
             continue; // a blank line at the end of an export
         }
+        // A field's line: the record's, and the line breaks quoted in the
+        // fields before it.
+        let field_line = |i: usize| {
+            line + record
+                .iter()
+                .take(i)
+                .map(|f| f.matches('\n').count() as u64)
+                .sum::<u64>()
+        };
         let cell = |field: &str| index.get(field).and_then(|&i| record.get(i)).unwrap_or("");
         let opt = |field: &str| Some(cell(field).to_string()).filter(|s| !s.is_empty());
-        let bad =
-            |field: &'static str, message: String| err(line, columns[field], Some(field), message);
+        let bad = |field: &'static str, message: String| {
+            let line = field_line(index[field]);
+            err(line, columns[field], Some(field), message)
+        };
         // An empty cell leaves the list as it is; a cell of separators
         // alone (`;`) would read as "none at all" and empty it, so it is
         // refused below.
@@ -281,7 +292,10 @@ fn read_csv(path: &Path, text: &str) -> Result<RosterFile, InputError> {
         });
         places.push(Place {
             line,
-            fields: columns.iter().map(|(f, c)| (*f, (line, *c))).collect(),
+            fields: columns
+                .iter()
+                .map(|(f, c)| (*f, (field_line(index[f]), *c)))
+                .collect(),
         });
     }
     Ok(RosterFile {
@@ -289,6 +303,19 @@ fn read_csv(path: &Path, text: &str) -> Result<RosterFile, InputError> {
         rows,
         places,
     })
+}
+
+/// The line (from 1) of `text` that a CSV record beginning at `byte`
+/// begins on: past any line breaks there, counted from the text itself
+/// (the csv reader's own count runs behind after CRLF and leaves out the
+/// blank lines it skips).
+fn line_at(text: &str, byte: u64) -> u64 {
+    let bytes = text.as_bytes();
+    let mut at = usize::try_from(byte).unwrap_or(usize::MAX).min(bytes.len());
+    while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
+        at += 1;
+    }
+    1 + bytes[..at].iter().filter(|b| **b == b'\n').count() as u64
 }
 
 fn read_json(path: &Path, text: &str) -> Result<RosterFile, InputError> {
@@ -495,5 +522,60 @@ mod tests {
                 .starts_with("/nonexistent/roster.csv: cannot be read"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_csv_error_names_the_line_it_is_on_whatever_the_line_breaks() {
+        for (name, text, line, field) in [
+            // An export from Windows or Excel: CRLF.
+            (
+                "crlf.csv",
+                "email,name,role\r\na@x.io,A,boss\r\n",
+                2,
+                "role",
+            ),
+            (
+                "crlf2.csv",
+                "email,name,role\r\na@x.io,A,agent\r\nb@x.io,B,boss\r\n",
+                3,
+                "role",
+            ),
+            // Blank lines inside, and before the header.
+            (
+                "blank.csv",
+                "email,name,role\na@x.io,A,agent\n\n\n\nb@x.io,B,boss\n",
+                6,
+                "role",
+            ),
+            (
+                "head.csv",
+                "\n\nemail,name,role\nb@x.io,B,boss\n",
+                4,
+                "role",
+            ),
+            // A line break quoted in an earlier field of the record.
+            (
+                "quoted.csv",
+                "email,name,role\nb@x.io,\"B\nB\",boss\n",
+                3,
+                "role",
+            ),
+        ] {
+            let e = read(name, text).err().expect("refused");
+            assert_eq!(
+                (e.line, e.field.as_deref()),
+                (line, Some(field)),
+                "{name}: {e}"
+            );
+        }
+        // The header's own errors, on its line.
+        let e = read("h.csv", "\r\n\r\nemail,nom\r\n")
+            .err()
+            .expect("refused");
+        assert_eq!(e.line, 3, "{e}");
+        // Rows read right name their lines for the planner's errors.
+        let r = read("ok.csv", "email,name\r\n\r\na@x.io,A\r\nb@x.io,B\r\n").unwrap();
+        let lines: Vec<u64> = r.places.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![3, 4]);
     }
 }

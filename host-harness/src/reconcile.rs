@@ -291,6 +291,16 @@ pub async fn apply(
             return Ok(ExitCode::from(EXIT_INPUT));
         }
     };
+    // Every change as `apply-change` would check it, before the first is
+    // sent: a bad one is the file's error, and nothing is applied.
+    if let Some((path, why)) = plan_file::first_bad_change(&file.plan) {
+        let (line, column) = locate::line_col(&text, locate::offset(&text, &path));
+        eprintln!(
+            "error: invalid-input: {}:{line}:{column}: {path}: {why}",
+            c.plan.display()
+        );
+        return Ok(ExitCode::from(EXIT_INPUT));
+    }
     // A threshold or scope written in the file is not trusted to loosen
     // the guard.
     run_plan(harness, conn, &file, &c.apply, None, c.scope.scope()).await

@@ -832,6 +832,30 @@ async fn a_bad_plan_file_is_named_by_file_line_and_column() {
     assert_eq!(r.code, 2, "stderr: {}", r.stderr);
     let want = format!("{out}:{line}:{column}: plan.changes[1].kind: must be");
     assert!(r.stderr.contains(&want), "expected {want} in {}", r.stderr);
+    // A change that `apply-change` would refuse (a body that writes what is
+    // no agent field, a role Gladly spells otherwise) is the file's error
+    // too, named where it stands, and no change is applied: not the one
+    // before it either.
+    let planned = std::fs::read_to_string(&plan).unwrap();
+    for (key, value, says) in [
+        ("superuser", Value::Bool(true), "requests"),
+        (
+            "role",
+            Value::String("boss".into()),
+            "requests[0].body.role",
+        ),
+    ] {
+        let mut v: Value = serde_json::from_str(&planned).unwrap();
+        v["plan"]["changes"][1]["kind"] = Value::String("deactivate".into());
+        v["plan"]["changes"][1]["requests"][0]["body"][key] = value;
+        let text = serde_json::to_string_pretty(&v).unwrap();
+        std::fs::write(&plan, &text).unwrap();
+        let r = cli_env(&s, &["apply", out, "--allow-deactivations", "100"]).await;
+        assert_eq!(r.code, 2, "stderr: {}", r.stderr);
+        let want = format!("plan.changes[1].{says}: ");
+        assert!(r.stderr.contains(&want), "expected {want} in {}", r.stderr);
+        assert!(r.stderr.contains(&format!("{out}:")), "{}", r.stderr);
+    }
     for missing in [dir.join("none.json"), dir.clone()] {
         let r = cli_env(&s, &["apply", missing.to_str().unwrap()]).await;
         assert_eq!(r.code, 2, "stderr: {}", r.stderr);

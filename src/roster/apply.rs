@@ -240,6 +240,13 @@ fn drift(planned: &Agent, now: &Agent) -> Vec<String> {
     out
 }
 
+/// Whether `apply_change` would take `change` as written (its one request,
+/// its body, its e-mail), checked without sending anything: a host checks
+/// every change of a plan file before it applies the first.
+pub fn check_change(change: &Change) -> Result<(), Error> {
+    checked_body(change).map(|_| ())
+}
+
 /// The change's one request, checked: method and path as its kind and agent
 /// imply, a JSON object of agent fields, each valid.
 fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {

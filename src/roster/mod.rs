@@ -20,6 +20,8 @@ mod tests;
 
 /// Makes one planned change, or answers why it did not.
 pub use apply::apply_change;
+/// Checks one planned change as `apply_change` would, sending nothing.
+pub use apply::check_change;
 /// Every change that makes the organisation match `desired`. Reads only.
 pub use plan::plan;
 

@@ -398,3 +398,71 @@ impl Reader {
         })
     }
 }
+
+/// The first change of `plan` that `apply-change` would refuse as written
+/// (the core's own check, `gladly_connector::roster::check_change`, which
+/// reads the change's kind, e-mail, current agent's id and e-mail, and its
+/// request): the JSON path in the file of what is wrong, and why. `apply`
+/// checks every change so before it applies the first, so that a plan file
+/// with one bad change is named by file, line and column and sends nothing.
+pub fn first_bad_change(plan: &RosterPlan) -> Option<(String, String)> {
+    use gladly_connector::error::Error as CoreError;
+    plan.changes.iter().enumerate().find_map(|(i, c)| {
+        let (field, message) = match gladly_connector::roster::check_change(&core_change(c)) {
+            Ok(()) => return None,
+            Err(CoreError::InvalidInput { field, message }) => (field, message),
+            Err(other) => (String::new(), other.to_string()),
+        };
+        let rest = field.strip_prefix("change.").unwrap_or(&field);
+        let rest = match rest.strip_prefix("requests") {
+            Some("") => "requests".to_string(),
+            Some(deeper) => format!("requests[0]{deeper}"),
+            None => rest.to_string(),
+        };
+        Some((format!("plan.changes[{i}].{rest}"), message))
+    })
+}
+
+/// What of a change the core's check reads, as the core holds it.
+fn core_change(c: &Change) -> gladly_connector::roster::Change {
+    use gladly_connector::model as core;
+    use gladly_connector::roster::ChangeKind as Kind;
+    gladly_connector::roster::Change {
+        step: c.step,
+        kind: match c.kind {
+            ChangeKind::Create => Kind::Create,
+            ChangeKind::Reactivate => Kind::Reactivate,
+            ChangeKind::Update => Kind::Update,
+            ChangeKind::Deactivate => Kind::Deactivate,
+        },
+        row: c.row,
+        email_address: c.email_address.clone(),
+        reason: String::new(),
+        current: c.current.as_ref().map(|a| core::Agent {
+            id: a.id.clone(),
+            email_address: a.email_address.clone(),
+            name: None,
+            role: None,
+            agent_profile: None,
+            inboxes: None,
+            teams: None,
+            active: None,
+            phone_number: None,
+            external_id: None,
+            language: None,
+            created_at: None,
+            updated_at: None,
+            agent_status: None,
+        }),
+        differences: Vec::new(),
+        requests: c
+            .requests
+            .iter()
+            .map(|r| core::PlannedRequest {
+                method: r.method.clone(),
+                path: r.path.clone(),
+                body: r.body.clone(),
+            })
+            .collect(),
+    }
+}

@@ -142,11 +142,12 @@ pub enum Format {
 }
 
 /// Plans, printing as `format` asks; `Err(code)` when no plan came of it.
+/// The roster comes back too, to name its rows by line.
 async fn make_plan(
     harness: &Harness,
     conn: &Connection,
     a: &PlanArgs,
-) -> anyhow::Result<Result<PlanFile, ExitCode>> {
+) -> anyhow::Result<Result<(PlanFile, RosterFile), ExitCode>> {
     let roster = match RosterFile::read(&a.desired) {
         Ok(r) => r,
         Err(e) => {
@@ -181,7 +182,7 @@ async fn make_plan(
     if let Some(out) = &a.out {
         write_json(out, &file.to_json())?;
     }
-    Ok(Ok(file))
+    Ok(Ok((file, roster)))
 }
 
 fn write_json(path: &Path, v: &Value) -> anyhow::Result<()> {
@@ -194,13 +195,13 @@ pub async fn plan(
     conn: &Connection,
     c: &PlanCommand,
 ) -> anyhow::Result<ExitCode> {
-    let file = match make_plan(harness, conn, &c.plan).await? {
+    let (file, roster) = match make_plan(harness, conn, &c.plan).await? {
         Ok(f) => f,
         Err(code) => return Ok(code),
     };
     match c.format {
         Format::Summary => {
-            print!("{}", summary(&file.plan));
+            print!("{}", summary(&file.plan, Some(&roster)));
             if let Some(out) = &c.plan.out {
                 println!(
                     "\nPlan written to {}; apply it with: gladly-harness apply {0}",
@@ -268,14 +269,19 @@ pub async fn apply(
             return Ok(ExitCode::from(EXIT_INPUT));
         }
     };
+    // A byte-order mark, as an editor may save one after review, is no
+    // part of the plan.
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
     let value: Value = match serde_json::from_str(&text) {
         Ok(v) => v,
         Err(e) => {
+            let ((line, column), said) = locate::syntax_error(&text, &e);
             eprintln!(
-                "error: invalid-input: {}:{}:{}: not a plan file: {e}",
+                "error: invalid-input: {}:{line}:{column}: not a plan file: {said}",
                 c.plan.display(),
-                e.line(),
-                e.column()
             );
             return Ok(ExitCode::from(EXIT_INPUT));
         }
@@ -311,11 +317,11 @@ pub async fn reconcile(
     conn: &Connection,
     c: &ReconcileCommand,
 ) -> anyhow::Result<ExitCode> {
-    let file = match make_plan(harness, conn, &c.plan).await? {
+    let (file, roster) = match make_plan(harness, conn, &c.plan).await? {
         Ok(f) => f,
         Err(code) => return Ok(code),
     };
-    eprint!("{}", summary(&file.plan));
+    eprint!("{}", summary(&file.plan, Some(&roster)));
     if !c.yes {
         eprintln!("\nNothing applied: run again with --yes to apply this plan.");
         return Ok(ExitCode::SUCCESS);
@@ -410,7 +416,9 @@ fn closing_line(r: &Report) -> String {
 }
 
 /// A plan for a person to review: counts by action, then each change.
-pub fn summary(p: &RosterPlan) -> String {
+/// The plan in words, for review; its rows named by their lines in
+/// `roster` where it is at hand, else by their place in it (`desired[2]`).
+pub fn summary(p: &RosterPlan, roster: Option<&RosterFile>) -> String {
     use std::fmt::Write as _;
     let count = |k: ChangeKind| p.changes.iter().filter(|c| c.kind == k).count();
     let mut s = String::new();
@@ -458,8 +466,13 @@ pub fn summary(p: &RosterPlan) -> String {
             s,
             "  conflict   {}{}: {}",
             c.email_address,
-            c.row.map(|r| format!(" (row {r})")).unwrap_or_default(),
-            c.message
+            c.row
+                .map(|r| match roster.and_then(|f| f.line_of(r)) {
+                    Some(line) => format!(" (line {line})"),
+                    None => format!(" (desired[{r}])"),
+                })
+                .unwrap_or_default(),
+            roster.map_or_else(|| c.message.clone(), |f| f.lines_named(&c.message))
         );
     }
     for w in &p.warnings {
@@ -575,7 +588,7 @@ pub async fn demo(harness: &Harness, conn: &Connection) -> anyhow::Result<()> {
         .await?
         .map_err(|e| anyhow::anyhow!("plan failed: {}: {}", error_case(&e), error_message(&e)))?;
     println!("   The plan, for review (gladly-harness plan --desired roster.csv):");
-    print!("{}", indent(&summary(&plan)));
+    print!("{}", indent(&summary(&plan, Some(&roster))));
 
     println!("\n10. Apply it, change by change, paced to Gladly's rate limit");
     let file = PlanFile {
@@ -596,7 +609,12 @@ pub async fn demo(harness: &Harness, conn: &Connection) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("plan failed: {}: {}", error_case(&e), error_message(&e)))?;
     print!(
         "{}",
-        indent(summary(&again).lines().next().unwrap_or_default())
+        indent(
+            summary(&again, Some(&roster))
+                .lines()
+                .next()
+                .unwrap_or_default()
+        )
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

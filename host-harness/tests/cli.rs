@@ -554,7 +554,7 @@ async fn bad_roster_rows_are_named_by_file_line_and_column() {
         (
             "dup.csv",
             "email,name\na@acme.example,A\nA@acme.example,B\n",
-            ":3:1: email-address: rows 0 and 1",
+            ":3:1: email-address: line 2 and line 3 have the same e-mail",
         ),
         (
             "column.csv",
@@ -701,6 +701,19 @@ async fn an_import_file_that_would_offboard_everyone_is_not_written_without_leav
     let r = cli_env(&s, &allowed).await;
     assert_eq!(r.code, 0, "stderr: {}", r.stderr);
     assert!(r.stdout.contains("Yes"), "{}", r.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_file_saved_with_a_byte_order_mark_is_read() {
+    // An editor may save one after review: the plan is read (and refused
+    // here for its guard, exit 6), not taken for something else (exit 2).
+    let s = sandbox().await;
+    let (dir, plan) = plan_of_an_empty_roster(&s, "bom").await;
+    let text = std::fs::read_to_string(&plan).unwrap();
+    std::fs::write(&plan, format!("\u{feff}{text}")).unwrap();
+    let r = cli_env(&s, &["apply", plan.to_str().unwrap()]).await;
+    assert_eq!(r.code, 6, "stderr: {}", r.stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

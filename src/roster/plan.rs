@@ -120,7 +120,7 @@ fn rows(desired: &[DesiredAgent]) -> Result<Vec<DesiredAgent>, Error> {
             return Err(Error::invalid(
                 f("email-address"),
                 format!(
-                    "rows {first} and {i} have the same e-mail {}; a person appears once in a roster",
+                    "desired[{first}] and desired[{i}] have the same e-mail {}; a person appears once in a roster",
                     row.email_address
                 ),
             ));
@@ -131,7 +131,7 @@ fn rows(desired: &[DesiredAgent]) -> Result<Vec<DesiredAgent>, Error> {
             return Err(Error::invalid(
                 f("external-id"),
                 format!(
-                    "rows {first} and {i} have the same external id {x}; a person appears once in a roster"
+                    "desired[{first}] and desired[{i}] have the same external id {x}; a person appears once in a roster"
                 ),
             ));
         }

@@ -274,7 +274,11 @@ async fn duplicate_rows_are_invalid_input_naming_both() {
         panic!("expected invalid-input, got {err:?}");
     };
     assert_eq!(i.field, "desired[2].email-address");
-    assert!(i.message.contains("rows 0 and 2"), "{}", i.message);
+    assert!(
+        i.message.contains("desired[0] and desired[2]"),
+        "{}",
+        i.message
+    );
     let mut roster = seeded_roster();
     roster.push(desired("other@acme.example", "Other", Some("E-1002")));
     let err = e.harness.plan(&e.admin, &roster, &managed()).await.unwrap();

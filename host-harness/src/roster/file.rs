@@ -120,8 +120,43 @@ impl RosterFile {
             line,
             column,
             field: Some(name.to_string()),
-            message: message.to_string(),
+            message: self.lines_named(message),
         })
+    }
+
+    /// `text` with each row it names by its place in the roster
+    /// (`desired[2]`, as the connector names rows) named by its line in
+    /// this file instead.
+    pub fn lines_named(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(at) = rest.find("desired[") {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + "desired[".len()..];
+            let row = after
+                .split_once(']')
+                .and_then(|(n, tail)| Some((n.parse::<usize>().ok()?, tail)))
+                .and_then(|(n, tail)| Some((self.places.get(n)?.line, tail)));
+            match row {
+                Some((line, tail)) => {
+                    out.push_str(&format!("line {line}"));
+                    rest = tail;
+                }
+                None => {
+                    out.push_str("desired[");
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// The line of the row at `index` of the roster.
+    pub fn line_of(&self, index: u32) -> Option<u64> {
+        self.places
+            .get(usize::try_from(index).ok()?)
+            .map(|p| p.line)
     }
 }
 
@@ -329,12 +364,15 @@ fn read_json(path: &Path, text: &str) -> Result<RosterFile, InputError> {
             message,
         }
     };
-    let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| InputError {
-        file: path.to_path_buf(),
-        line: e.line() as u64,
-        column: e.column() as u64,
-        field: None,
-        message: format!("is not a JSON list of desired agents: {e}"),
+    let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
+        let ((line, column), said) = crate::roster::locate::syntax_error(text, &e);
+        InputError {
+            file: path.to_path_buf(),
+            line,
+            column,
+            field: None,
+            message: format!("is not a JSON list of desired agents: {said}"),
+        }
     })?;
     let base = text.as_ptr() as usize;
     let mut rows = Vec::new();

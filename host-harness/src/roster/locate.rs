@@ -54,6 +54,24 @@ pub fn line_col(text: &str, offset: usize) -> (u64, u64) {
     (line, column)
 }
 
+/// Where a JSON syntax error in `text` stands, as the 1-based line and
+/// column in characters that every other error gives (serde_json counts
+/// its column in bytes), and what it says without serde_json's own place.
+pub fn syntax_error(text: &str, e: &serde_json::Error) -> ((u64, u64), String) {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(e.line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let offset = line_start + e.column().saturating_sub(1);
+    let said = e.to_string();
+    let said = match said.rsplit_once(" at line ") {
+        Some((what, _)) => what.to_string(),
+        None => said,
+    };
+    (line_col(text, offset), said)
+}
+
 enum Step<'a> {
     Key(&'a str),
     Index(usize),
@@ -100,5 +118,18 @@ mod tests {
             values(text, text).get("plan").copied(),
             Some(text.find("{\"changes").unwrap())
         );
+    }
+
+    #[test]
+    fn a_syntax_error_is_placed_in_characters() {
+        // Ten two-byte letters before the error: serde_json's column, in
+        // bytes, is ten too many.
+        let text = "{\n  \"name\": \"ÉÉÉÉÉÉÉÉÉÉ\" oops\n}";
+        let e = serde_json::from_str::<serde_json::Value>(text).unwrap_err();
+        let ((line, column), said) = syntax_error(text, &e);
+        let at = text.find("oops").unwrap();
+        assert_eq!((line, column), line_col(text, at), "{said}");
+        assert_eq!(column, 24);
+        assert!(!said.contains(" at line "), "{said}");
     }
 }

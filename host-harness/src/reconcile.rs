@@ -286,6 +286,14 @@ pub async fn apply(
             return Ok(ExitCode::from(EXIT_INPUT));
         }
     };
+    if let Some((key, at)) = locate::duplicate_key(&text) {
+        let (line, column) = locate::line_col(&text, at);
+        eprintln!(
+            "error: invalid-input: {}:{line}:{column}: '{key}' appears twice in one object; which one is meant cannot be told",
+            c.plan.display()
+        );
+        return Ok(ExitCode::from(EXIT_INPUT));
+    }
     let file = match PlanFile::from_json(&value) {
         Ok(f) => f,
         Err(why) => {

@@ -561,6 +561,12 @@ async fn bad_roster_rows_are_named_by_file_line_and_column() {
             "email,name,emial\n",
             ":1:3: unknown column 'emial'",
         ),
+        // A key written twice: serde keeps the last, a reader the first.
+        (
+            "twice.json",
+            "[{\"email-address\": \"a@acme.example\", \"name\": \"A\", \"active\": true,\n  \"active\": false}]\n",
+            ":2:13: 'active' appears twice",
+        ),
         (
             "bad.json",
             "[\n  {\"email-address\": \"a@acme.example\", \"name\": \"A\"},\n  {\"email-address\": \"b@acme.example\",\n   \"name\": \"B\", \"role\": \"chief\"}\n]\n",
@@ -705,7 +711,7 @@ async fn an_import_file_that_would_offboard_everyone_is_not_written_without_leav
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_plan_file_saved_with_a_byte_order_mark_is_read() {
+async fn a_plan_file_saved_with_a_byte_order_mark_is_read_and_one_with_a_key_twice_is_not() {
     // An editor may save one after review: the plan is read (and refused
     // here for its guard, exit 6), not taken for something else (exit 2).
     let s = sandbox().await;
@@ -714,6 +720,13 @@ async fn a_plan_file_saved_with_a_byte_order_mark_is_read() {
     std::fs::write(&plan, format!("\u{feff}{text}")).unwrap();
     let r = cli_env(&s, &["apply", plan.to_str().unwrap()]).await;
     assert_eq!(r.code, 6, "stderr: {}", r.stderr);
+    // A key written twice is refused where it stands: serde would keep
+    // the last, a reviewer may read the first.
+    let twice = text.replacen("\"kind\": ", "\"kind\": \"update\", \"kind\": ", 1);
+    std::fs::write(&plan, twice).unwrap();
+    let r = cli_env(&s, &["apply", plan.to_str().unwrap()]).await;
+    assert_eq!(r.code, 2, "stderr: {}", r.stderr);
+    assert!(r.stderr.contains("'kind' appears twice"), "{}", r.stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

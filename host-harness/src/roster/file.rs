@@ -374,6 +374,13 @@ fn read_json(path: &Path, text: &str) -> Result<RosterFile, InputError> {
             message: format!("is not a JSON list of desired agents: {said}"),
         }
     })?;
+    if let Some((key, at)) = crate::roster::locate::duplicate_key(text) {
+        return Err(err(
+            at,
+            None,
+            format!("'{key}' appears twice in one object; which one is meant cannot be told"),
+        ));
+    }
     let base = text.as_ptr() as usize;
     let mut rows = Vec::new();
     let mut places = Vec::new();

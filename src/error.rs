@@ -58,7 +58,17 @@ impl Error {
     /// (what came from outside was scrubbed when it was let in, by
     /// [`Untrusted`]): a last pass before the error leaves the core, for
     /// words built from inputs.
+    ///
+    /// Where errors leave text from outside out (they go to a third party:
+    /// [`crate::client::SERVER_TEXT_VAR`]), only whole forms are removed:
+    /// what is left is the connector's words and the caller's own values,
+    /// and were pieces removed from those, which of its values came back
+    /// changed would show the caller pieces of the token.
     pub fn scrub(self, secrets: &Secrets) -> Self {
+        if secrets.omits_outside_text() {
+            let clean = |s: String| secrets.scrub_whole(&s);
+            return self.map_text(clean, clean);
+        }
         let clean = |s: String| secrets.scrub_words(&s);
         self.map_text(clean, clean)
     }

@@ -152,3 +152,20 @@ fn a_token_split_across_error_entries_is_not_quoted_in_pieces() {
         "{text}"
     );
 }
+
+#[test]
+fn where_server_text_is_left_out_the_callers_own_values_come_back_as_they_went() {
+    // The last pass over an error's words (the connector's, and values the
+    // caller gave, such as a SCIM client's): scrubbed piece by piece, which
+    // of its values came back changed would show it pieces of the token.
+    // Where server text is left out, only whole forms are removed.
+    use crate::scrub::Secrets;
+    let quoting = Secrets::new("api@acme.com", "t0k3n-s3cr3t");
+    let omitting = quoting.clone().omitting_outside_text();
+    let said = |s: &Secrets, v: &str| {
+        shown(&Error::invalid("agent.name", format!("'{v}' is bad")).scrub(s))
+    };
+    assert!(said(&omitting, "t0k3n-s3c").contains("t0k3n-s3c"));
+    assert!(!said(&omitting, "t0k3n-s3cr3t").contains("t0k3n-s3cr3t"));
+    assert!(!said(&quoting, "t0k3n-s3c").contains("t0k3n-s3c"));
+}

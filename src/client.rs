@@ -692,22 +692,15 @@ pub fn omits_server_text(mut setting: impl FnMut(&str) -> Option<String>) -> Res
 /// a credential split across them (an error quotes 1,000 of each).
 const SPLIT_ECHO_CHECKED: usize = 64 * 1024;
 
-/// The agent attributes Gladly may name in an error, as it spells them.
-const AGENT_ATTRS: &[&str] = &[
-    "id",
-    "emailAddress",
-    "name",
-    "role",
-    "inboxes",
-    "teams",
-    "externalId",
-    "phoneNumber",
-    "language",
-    "agentProfile",
-    "agentProfile.bio",
-    "agentProfile.avatarUrl",
-    "active",
-];
+/// The agent attributes Gladly may name in an error, as it spells them:
+/// its id, the fields a write sends, and the profile's own.
+fn agent_attr(attr: &str) -> Option<&'static str> {
+    ["id", "agentProfile.bio", "agentProfile.avatarUrl"]
+        .iter()
+        .chain(crate::model::AGENT_FIELDS)
+        .find(|a| a.eq_ignore_ascii_case(attr))
+        .copied()
+}
 
 /// One entry of Gladly's error body.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -840,10 +833,7 @@ pub fn status_error_in(
         let attr = if plausible(attr) { attr } else { "request" };
         // Server text left out: only a field the connector knows is named.
         let attr = if s.omits_outside_text() {
-            AGENT_ATTRS
-                .iter()
-                .find(|a| a.eq_ignore_ascii_case(attr))
-                .map_or_else(|| "request".to_string(), |a| wit_field(a))
+            agent_attr(attr).map_or_else(|| "request".to_string(), wit_field)
         } else {
             Untrusted::new(wit_field(attr)).scrubbed(s)
         };

@@ -125,6 +125,20 @@ pub struct AgentProfile {
     pub avatar_url: Option<String>,
 }
 
+/// The agent fields a write may send, as Gladly spells them.
+pub const AGENT_FIELDS: &[&str] = &[
+    "emailAddress",
+    "name",
+    "role",
+    "inboxes",
+    "teams",
+    "externalId",
+    "phoneNumber",
+    "language",
+    "agentProfile",
+    "active",
+];
+
 /// An agent as Gladly returned it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

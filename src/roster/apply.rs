@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::client::encode;
 use crate::error::Error;
-use crate::model::{Agent, AgentProfile, Connection, Outcome, Role, same_email};
+use crate::model::{AGENT_FIELDS, Agent, AgentProfile, Connection, Outcome, Role, same_email};
 use crate::ops::{
     Created, REROUTE_WARNING, SSO_WARNING, Writer, check_written, create, find_by_email, get_agent,
     patch, with_client,
@@ -19,20 +19,6 @@ use crate::transport::Transport;
 use crate::validate;
 
 use super::{ApplyOptions, Change, ChangeKind, ChangeResult, ChangeStatus};
-
-/// The agent fields a change may write.
-const FIELDS: &[&str] = &[
-    "emailAddress",
-    "name",
-    "role",
-    "inboxes",
-    "teams",
-    "externalId",
-    "phoneNumber",
-    "language",
-    "agentProfile",
-    "active",
-];
 
 pub fn apply_change<T: Transport>(
     t: &mut T,
@@ -293,7 +279,7 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
     else {
         return bad("requests", "the body is not a JSON object".into());
     };
-    if let Some(k) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+    if let Some(k) = body.keys().find(|k| !AGENT_FIELDS.contains(&k.as_str())) {
         return bad(
             "requests",
             format!("the body writes '{k}', which is not an agent field"),

@@ -103,7 +103,8 @@ impl<'t, T: Transport> Client<'t, T> {
                 Secrets::user_only(&conn.api_user, &[placeholder]),
             ),
         };
-        let secrets = if omits_server_text(|name| transport.setting(name))? {
+        let host_completed = matches!(conn.credential, Credential::HostCompleted(_));
+        let secrets = if omits_server_text(host_completed, |name| transport.setting(name))? {
             secrets.omitting_outside_text()
         } else {
             secrets
@@ -663,24 +664,36 @@ fn saturating_ms(d: Duration) -> u64 {
 
 /// Whether errors quote Gladly's own words (an error's `detail`, a
 /// redirect's `Location`, an excerpt of a body, the host's transport
-/// message), scrubbed, or leave them out (`omit`). Leave them out where
-/// nothing scrubs them by the token (Obelisk stores a call's error as it is,
-/// and the component, which the engine completes the credential for, knows
-/// only its shape), or where errors reach a third party (a SCIM client,
-/// which could otherwise learn what a scrub removed from words of its own
-/// that Gladly quoted). Unset or empty: `omit` when `GLADLY_SCIM_TOKEN` is
-/// set (the component serves SCIM clients), else `quote`.
+/// message), scrubbed, or leave them out (`omit`). Left out where nothing
+/// scrubs them by the token, or where errors reach a third party:
+/// - unset or empty, `omit` where the host completes the credential (the
+///   component, which never holds the token, knows only its shape; Obelisk
+///   stores a call's error as it is) or `GLADLY_SCIM_TOKEN` is set (the
+///   component serves SCIM clients), else `quote`; a host that scrubs what
+///   a call returns by the token (the harness) sets `quote`;
+/// - `quote` is refused where `GLADLY_SCIM_TOKEN` is set: a SCIM client
+///   could learn from what a scrub removed from words of its own that an
+///   error quoted.
 pub const SERVER_TEXT_VAR: &str = "GLADLY_SERVER_TEXT";
 
 /// Reads [`SERVER_TEXT_VAR`] through `setting`: whether server text is left
-/// out. Another value is an error naming the setting (and not quoting it:
-/// a secret pasted into the wrong variable is not repeated).
-pub fn omits_server_text(mut setting: impl FnMut(&str) -> Option<String>) -> Result<bool, Error> {
+/// out, for a call whose credential the host completes or not. Another
+/// value is an error naming the setting (and not quoting it: a secret
+/// pasted into the wrong variable is not repeated).
+pub fn omits_server_text(
+    host_completed: bool,
+    mut setting: impl FnMut(&str) -> Option<String>,
+) -> Result<bool, Error> {
+    let scim = setting("GLADLY_SCIM_TOKEN").is_some_and(|t| !t.trim().is_empty());
     let value = setting(SERVER_TEXT_VAR).map(|v| v.trim().to_ascii_lowercase());
     match value.as_deref() {
         Some("omit") => Ok(true),
+        Some("quote") if scim => Err(Error::invalid(
+            format!("env.{SERVER_TEXT_VAR}"),
+            "must be omit (or empty) where GLADLY_SCIM_TOKEN is set: errors go to SCIM clients, which must not see Gladly's words",
+        )),
         Some("quote") => Ok(false),
-        None | Some("") => Ok(setting("GLADLY_SCIM_TOKEN").is_some_and(|t| !t.trim().is_empty())),
+        None | Some("") => Ok(scim || host_completed),
         Some(_) => Err(Error::invalid(
             format!("env.{SERVER_TEXT_VAR}"),
             "must be quote or omit (or empty)",
@@ -792,13 +805,28 @@ pub fn status_error_in(
     // credential, and scrubs each text it returns alone), such a split
     // cannot be found: of several details only the first is quoted, and
     // the body is not.
-    let mut joined = String::new();
-    for d in errors.iter().filter_map(|e| e.detail.as_deref()) {
-        let room = SPLIT_ECHO_CHECKED.saturating_sub(joined.chars().count());
-        let d: String = d.chars().take(room).collect();
-        joined.push_str(&s.scrub(&d));
-    }
-    let split_echo = s.scrub(&joined) != joined;
+    // The attributes and codes too, each kind apart and all in order: a
+    // token of letters and digits may be split across attrs.
+    let details: Vec<&str> = errors.iter().filter_map(|e| e.detail.as_deref()).collect();
+    let attrs: Vec<&str> = errors.iter().filter_map(|e| e.attr.as_deref()).collect();
+    let codes: Vec<&str> = errors.iter().filter_map(|e| e.code.as_deref()).collect();
+    let all: Vec<&str> = errors
+        .iter()
+        .flat_map(|e| [e.attr.as_deref(), e.code.as_deref(), e.detail.as_deref()])
+        .flatten()
+        .collect();
+    let hides_a_credential = |pieces: &[&str]| {
+        let mut joined = String::new();
+        for p in pieces {
+            let room = SPLIT_ECHO_CHECKED.saturating_sub(joined.chars().count());
+            let p: String = p.chars().take(room).collect();
+            joined.push_str(&s.scrub(&p));
+        }
+        s.scrub(&joined) != joined
+    };
+    let split_echo = [&details, &attrs, &codes, &all]
+        .iter()
+        .any(|pieces| hides_a_credential(pieces));
     let first_detail = errors.iter().position(|e| e.detail.is_some());
     let several = errors.iter().filter(|e| e.detail.is_some()).count() > 1;
     let one_only = several && !s.knows_token();
@@ -831,8 +859,9 @@ pub fn status_error_in(
     };
     let field = |attr: &str| {
         let attr = if plausible(attr) { attr } else { "request" };
-        // Server text left out: only a field the connector knows is named.
-        let attr = if s.omits_outside_text() {
+        // Server text left out, or a token split across the entries: only
+        // a field the connector knows is named.
+        let attr = if s.omits_outside_text() || split_echo {
             agent_attr(attr).map_or_else(|| "request".to_string(), wit_field)
         } else {
             Untrusted::new(wit_field(attr)).scrubbed(s)

@@ -149,6 +149,9 @@ impl HostState {
                 .allow_tcp(false)
                 .allow_udp(false)
                 .allow_ip_name_lookup(false)
+                // Gladly's words may be quoted: this host scrubs everything
+                // a call returns by the token it completes.
+                .env(gladly_connector::client::SERVER_TEXT_VAR, "quote")
                 .build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),

@@ -279,6 +279,14 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
     else {
         return bad("requests", "the body is not a JSON object".into());
     };
+    // Read with the last of a key written twice, while a reviewer may read
+    // the first.
+    if let Some((k, _)) = request.body.as_deref().and_then(validate::duplicate_key) {
+        return bad(
+            "requests",
+            format!("the body writes '{k}' twice; which one is meant cannot be told"),
+        );
+    }
     if let Some(k) = body.keys().find(|k| !AGENT_FIELDS.contains(&k.as_str())) {
         return bad(
             "requests",

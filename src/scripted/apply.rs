@@ -466,3 +466,17 @@ fn a_change_that_names_one_agent_and_writes_another_is_refused() {
     );
     assert!(apply(&mut s, &c).is_ok(), "{:?}", s.lines());
 }
+
+#[test]
+fn a_body_that_writes_a_key_twice_is_refused() {
+    let agent = json!({"id": "agt_1", "emailAddress": "a@x.io", "name": "A", "role": "AGENT",
+                       "active": true, "inboxes": [], "teams": []});
+    let c = with_request(
+        ChangeKind::Update,
+        Some(as_agent(agent)),
+        "PATCH",
+        "/api/v1/agents/agt_1",
+        r#"{"role": "ADMINISTRATOR", "role": "AGENT"}"#,
+    );
+    assert_refused(&mut Script::default(), &c, "change.requests");
+}

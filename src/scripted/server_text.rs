@@ -35,6 +35,9 @@ fn shown(e: &Error) -> String {
 #[test]
 fn omitted_server_text_leaves_gladlys_words_out_and_keeps_the_kind_and_field() {
     for settings in [
+        // Unset: the host completes the credential, so nothing here could
+        // scrub a bare echo of the token.
+        vec![],
         vec![(SERVER_TEXT_VAR, "omit")],
         vec![(SERVER_TEXT_VAR, " OMIT ")],
         vec![("GLADLY_SCIM_TOKEN", "a-scim-token-of-some-length")],
@@ -71,12 +74,15 @@ fn omitted_server_text_leaves_gladlys_words_out_and_keeps_the_kind_and_field() {
 
 #[test]
 fn by_default_gladlys_words_are_quoted_scrubbed() {
-    for settings in [
-        vec![],
-        vec![(SERVER_TEXT_VAR, "quote")],
-        vec![(SERVER_TEXT_VAR, " ")],
+    // Where the component holds the token (and so scrubs by it), or a host
+    // that scrubs by it asks for them.
+    for (settings, own_token) in [
+        (vec![], true),
+        (vec![(SERVER_TEXT_VAR, " ")], true),
+        (vec![(SERVER_TEXT_VAR, "quote")], false),
     ] {
         let (c, mut s) = echoing();
+        let c = if own_token { conn() } else { c };
         for (k, v) in &settings {
             s = s.setting(k, v);
         }
@@ -85,6 +91,19 @@ fn by_default_gladlys_words_are_quoted_scrubbed() {
         assert!(text.contains("invalid api token"), "{settings:?}: {text}");
         assert!(!text.contains(OMITTED), "{settings:?}: {text}");
     }
+}
+
+#[test]
+fn a_scim_gateway_may_not_quote_gladlys_words() {
+    let (c, s) = echoing();
+    let mut s = s
+        .setting(SERVER_TEXT_VAR, "quote")
+        .setting("GLADLY_SCIM_TOKEN", "a-scim-token-of-some-length");
+    match ops::list_agents(&mut s, &c, false).unwrap_err() {
+        Error::InvalidInput { field, .. } => assert_eq!(field, "env.GLADLY_SERVER_TEXT"),
+        other => panic!("expected invalid input, got {other:?}"),
+    }
+    assert!(s.sent.is_empty(), "nothing sent");
 }
 
 #[test]
@@ -120,13 +139,26 @@ fn a_token_split_across_error_entries_is_not_quoted_in_pieces() {
         "{text}"
     );
     assert!(text.contains(OMITTED) && text.contains("role"), "{text}");
+    // Split across the attributes (a field name Gladly reports), or with
+    // words around the pieces in the details: the same.
+    for errors in [
+        json!([{"attr": "t0k3n", "code": "invalid"}, {"attr": "-s3cr3t", "code": "invalid"}]),
+        json!([{"attr": "name", "detail": "t0k3n"}, {"detail": "-s3cr3t (that is all)"}]),
+    ] {
+        let mut s = Script::default().answer(400, json!({ "errors": errors }));
+        let text = shown(&ops::list_agents(&mut s, &conn(), false).unwrap_err());
+        assert!(
+            !text.contains("t0k3n") && !text.contains("s3cr3t"),
+            "{text}"
+        );
+    }
     // Where the host completes the credential, the component cannot find
     // such a split: of several details only the first is quoted.
     let host_completed = Connection {
         credential: Credential::HostCompleted("OBELISK_SECRET_0123abcd".into()),
         ..conn()
     };
-    let mut s = Script::default().answer(
+    let mut s = Script::default().setting(SERVER_TEXT_VAR, "quote").answer(
         400,
         json!({"errors": [
             {"attr": "name", "detail": "t0k3n"},

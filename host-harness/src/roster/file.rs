@@ -192,7 +192,10 @@ fn read_csv(path: &Path, text: &str) -> Result<RosterFile, InputError> {
         message,
     };
     let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
+        // Not trimmed by the reader: a line break quoted at a field's end
+        // counts for the lines of the fields after it; cells are trimmed
+        // as read.
+        .trim(csv::Trim::None)
         .flexible(false)
         .from_reader(text.as_bytes());
     let headers = reader
@@ -251,19 +254,18 @@ fn read_csv(path: &Path, text: &str) -> Result<RosterFile, InputError> {
             err(line, 1, None, format!("cannot be read as CSV: {e}"))
         })?;
         let line = record.position().map_or(0, |p| line_at(text, p.byte()));
-        if record.iter().all(str::is_empty) {
+        if record.iter().all(|f| f.trim().is_empty()) {
             continue; // a blank line at the end of an export
         }
         // A field's line: the record's, and the line breaks quoted in the
         // fields before it.
-        let field_line = |i: usize| {
-            line + record
-                .iter()
-                .take(i)
-                .map(|f| f.matches('\n').count() as u64)
-                .sum::<u64>()
+        let field_line = |i: usize| line + record.iter().take(i).map(line_breaks).sum::<u64>();
+        let cell = |field: &str| {
+            index
+                .get(field)
+                .and_then(|&i| record.get(i))
+                .map_or("", str::trim)
         };
-        let cell = |field: &str| index.get(field).and_then(|&i| record.get(i)).unwrap_or("");
         let opt = |field: &str| Some(cell(field).to_string()).filter(|s| !s.is_empty());
         let bad = |field: &'static str, message: String| {
             let line = field_line(index[field]);
@@ -350,7 +352,18 @@ fn line_at(text: &str, byte: u64) -> u64 {
     while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
         at += 1;
     }
-    1 + bytes[..at].iter().filter(|b| **b == b'\n').count() as u64
+    1 + line_breaks(&text[..at])
+}
+
+/// How many lines `text` ends: `\n`, `\r\n`, or `\r` alone (old Mac
+/// exports).
+fn line_breaks(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count() as u64
 }
 
 fn read_json(path: &Path, text: &str) -> Result<RosterFile, InputError> {
@@ -598,10 +611,23 @@ mod tests {
                 4,
                 "role",
             ),
-            // A line break quoted in an earlier field of the record.
+            // A line break quoted in an earlier field of the record, also
+            // at its end; and CR alone.
             (
                 "quoted.csv",
                 "email,name,role\nb@x.io,\"B\nB\",boss\n",
+                3,
+                "role",
+            ),
+            (
+                "quoted-end.csv",
+                "email,name,role\nb@x.io,\"B\n\",boss\n",
+                3,
+                "role",
+            ),
+            (
+                "cr.csv",
+                "email,name,role\ra@x.io,A,agent\rb@x.io,B,boss\r",
                 3,
                 "role",
             ),

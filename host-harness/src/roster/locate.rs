@@ -73,57 +73,9 @@ pub fn syntax_error(text: &str, e: &serde_json::Error) -> ((u64, u64), String) {
 }
 
 /// The first key that one object of the JSON document `text` holds twice,
-/// and the byte offset of its second value: serde_json keeps the last, while
-/// a person reviewing the file may read the first (`"active": true, ...,
-/// "active": false`), so such a file is refused. `None` for a document
-/// without one (or one that is not JSON: its syntax error is found apart).
-pub fn duplicate_key(text: &str) -> Option<(String, usize)> {
-    let base = text.as_ptr() as usize;
-    let mut todo: Vec<&str> = vec![text];
-    while let Some(here) = todo.pop() {
-        let trimmed = here.trim_start();
-        if trimmed.starts_with('{') {
-            let Entries(entries) = serde_json::from_str(here).ok()?;
-            let mut seen = std::collections::HashSet::new();
-            for (k, v) in &entries {
-                if !seen.insert(k.as_str()) {
-                    return Some((k.clone(), v.get().as_ptr() as usize - base));
-                }
-            }
-            todo.extend(entries.iter().rev().map(|(_, v)| v.get()));
-        } else if trimmed.starts_with('[') {
-            let items: Vec<&RawValue> = serde_json::from_str(here).ok()?;
-            todo.extend(items.iter().rev().map(|v| v.get()));
-        }
-    }
-    None
-}
-
-/// An object's entries in the order written, duplicates kept.
-struct Entries<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de: 'a, 'a> serde::Deserialize<'de> for Entries<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Walk;
-        impl<'de> serde::de::Visitor<'de> for Walk {
-            type Value = Entries<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut m: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(entry) = m.next_entry::<String, &'de RawValue>()? {
-                    out.push(entry);
-                }
-                Ok(Entries(out))
-            }
-        }
-        d.deserialize_map(Walk)
-    }
-}
+/// and the byte offset of its second value (the core's rule, one
+/// implementation: `gladly_connector::validate::duplicate_key`).
+pub use gladly_connector::validate::duplicate_key;
 
 enum Step<'a> {
     Key(&'a str),
@@ -184,20 +136,5 @@ mod tests {
         assert_eq!((line, column), line_col(text, at), "{said}");
         assert_eq!(column, 24);
         assert!(!said.contains(" at line "), "{said}");
-    }
-
-    #[test]
-    fn a_key_written_twice_in_one_object_is_found_at_its_second_value() {
-        let text = r#"[{"email-address": "a@x.io", "active": true, "name": "A", "active": false}]"#;
-        let (key, at) = duplicate_key(text).expect("found");
-        assert_eq!(key, "active");
-        assert_eq!(&text[at..at + 5], "false");
-        // Deeper, and escaped keys that are the same key.
-        let text =
-            r#"{"plan": {"changes": [{"requests": [{"body": {"name": "A", "n\u0061me": "B"}}]}]}}"#;
-        assert_eq!(duplicate_key(text).map(|(k, _)| k), Some("name".into()));
-        // The same key in two objects is no duplicate.
-        assert_eq!(duplicate_key(r#"[{"a": 1}, {"a": 2}]"#), None);
-        assert_eq!(duplicate_key("not json"), None);
     }
 }

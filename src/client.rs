@@ -701,8 +701,9 @@ pub fn omits_server_text(
     }
 }
 
-/// How many characters of an error body's details, joined, are checked for
-/// a credential split across them (an error quotes 1,000 of each).
+/// How many characters of an error body's details (or attributes, or
+/// codes), joined, are checked for a credential split across them (an
+/// error quotes 1,000 of each).
 const SPLIT_ECHO_CHECKED: usize = 64 * 1024;
 
 /// The agent attributes Gladly may name in an error, as it spells them:
@@ -799,14 +800,13 @@ pub fn status_error_in(
     let errors = gladly_errors(&resp.body);
     let first = errors.first();
     // A credential split across the entries, each piece too short to be
-    // found alone, is found in their details joined (each scrubbed first,
-    // as each is quoted): then none of them is quoted, nor the body they
-    // are in. Where the token is not known here (the host completes the
-    // credential, and scrubs each text it returns alone), such a split
-    // cannot be found: of several details only the first is quoted, and
-    // the body is not.
-    // The attributes and codes too, each kind apart and all in order: a
-    // token of letters and digits may be split across attrs.
+    // found alone, is found in them joined (each scrubbed first, as each is
+    // quoted): their details, attributes and codes, each kind apart and all
+    // in order (a token of letters and digits may be split across attrs).
+    // Then none of them is quoted, nor the body they are in. Where the
+    // token is not known here (the host completes the credential, and
+    // scrubs each text it returns alone), such a split cannot be found: of
+    // several details only the first is quoted, and the body is not.
     let details: Vec<&str> = errors.iter().filter_map(|e| e.detail.as_deref()).collect();
     let attrs: Vec<&str> = errors.iter().filter_map(|e| e.attr.as_deref()).collect();
     let codes: Vec<&str> = errors.iter().filter_map(|e| e.code.as_deref()).collect();
@@ -840,7 +840,13 @@ pub fn status_error_in(
     };
     let said_by = |i: usize| {
         let e = &errors[i];
-        let d = if quotes(i) || e.detail.is_none() {
+        // Its detail, else its code; neither where a split was found.
+        let d = if split_echo {
+            e.detail
+                .as_ref()
+                .or(e.code.as_ref())
+                .map(|_| crate::error::OMITTED.to_string())
+        } else if quotes(i) || e.detail.is_none() {
             e.said(s)
         } else {
             Some(crate::error::OMITTED.to_string())

@@ -141,6 +141,17 @@ fn a_token_split_across_error_entries_is_not_quoted_in_pieces() {
     assert!(text.contains(OMITTED) && text.contains("role"), "{text}");
     // Split across the attributes (a field name Gladly reports), or with
     // words around the pieces in the details: the same.
+    // Across the codes of a 409's entries, whose message quotes the first
+    // entry's detail, else its code.
+    let mut s = Script::default().answer(
+        409,
+        json!({"errors": [{"code": "t0k3n"}, {"code": "-s3cr3t"}]}),
+    );
+    let text = shown(&ops::list_agents(&mut s, &conn(), false).unwrap_err());
+    assert!(
+        !text.contains("t0k3n") && !text.contains("s3cr3t"),
+        "{text}"
+    );
     for errors in [
         json!([{"attr": "t0k3n", "code": "invalid"}, {"attr": "-s3cr3t", "code": "invalid"}]),
         json!([{"attr": "name", "detail": "t0k3n"}, {"detail": "-s3cr3t (that is all)"}]),

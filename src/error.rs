@@ -65,11 +65,13 @@ impl Error {
     /// and were pieces removed from those, which of its values came back
     /// changed would show the caller pieces of the token.
     pub fn scrub(self, secrets: &Secrets) -> Self {
-        if secrets.omits_outside_text() {
-            let clean = |s: String| secrets.scrub_whole(&s);
-            return self.map_text(clean, clean);
-        }
-        let clean = |s: String| secrets.scrub_words(&s);
+        let clean = |s: String| {
+            if secrets.omits_outside_text() {
+                secrets.scrub_whole(&s)
+            } else {
+                secrets.scrub_words(&s)
+            }
+        };
         self.map_text(clean, clean)
     }
 

@@ -217,13 +217,7 @@ pub async fn plan(
             // Importing the file deactivates: the guard holds here as
             // `apply` holds it.
             let p = &file.plan;
-            let guard = gladly_connector::roster::guard::Guard {
-                deactivations: p.deactivations,
-                active_in_scope: p.active_in_scope,
-                threshold: p.deactivation_threshold,
-                tripped: p.guard_tripped,
-            };
-            if !guard.allows(c.allow_deactivations) {
+            if !run::stated_guard(p).allows(c.allow_deactivations) {
                 eprintln!(
                     "refused: the import file would deactivate {} of the {} active agent(s) in scope, more than the guard allows ({}, and never all of them); nothing was written. Review the plan (--format summary), then write the file with --allow-deactivations {0}",
                     p.deactivations, p.active_in_scope, p.deactivation_threshold
@@ -289,8 +283,9 @@ pub async fn apply(
     if let Some((key, at)) = locate::duplicate_key(&text) {
         let (line, column) = locate::line_col(&text, at);
         eprintln!(
-            "error: invalid-input: {}:{line}:{column}: '{key}' appears twice in one object; which one is meant cannot be told",
-            c.plan.display()
+            "error: invalid-input: {}:{line}:{column}: {}",
+            c.plan.display(),
+            locate::written_twice(&key)
         );
         return Ok(ExitCode::from(EXIT_INPUT));
     }
@@ -423,9 +418,9 @@ fn closing_line(r: &Report) -> String {
     s
 }
 
-/// A plan for a person to review: counts by action, then each change.
-/// The plan in words, for review; its rows named by their lines in
-/// `roster` where it is at hand, else by their place in it (`desired[2]`).
+/// A plan for a person to review: counts by action, then each change; its
+/// rows named by their lines in `roster` where it is at hand, else by their
+/// place in it (`desired[2]`).
 pub fn summary(p: &RosterPlan, roster: Option<&RosterFile>) -> String {
     use std::fmt::Write as _;
     let count = |k: ChangeKind| p.changes.iter().filter(|c| c.kind == k).count();

@@ -529,14 +529,11 @@ fn every_key(
     object: &serde_json::Map<String, Value>,
     mut apply: impl FnMut(&str, &Value) -> Result<(), ScimError>,
 ) -> Result<(), ScimError> {
-    let mut first = Ok(());
+    let mut refused = Refused::default();
     for (k, v) in object {
-        let applied = apply(k, v);
-        if first.is_ok() {
-            first = applied;
-        }
+        refused.note(apply(k, v))?;
     }
-    first
+    refused.raise()
 }
 
 /// Sets one attribute. Attributes Gladly does not keep are accepted and

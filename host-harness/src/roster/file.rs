@@ -388,11 +388,7 @@ fn read_json(path: &Path, text: &str) -> Result<RosterFile, InputError> {
         }
     })?;
     if let Some((key, at)) = crate::roster::locate::duplicate_key(text) {
-        return Err(err(
-            at,
-            None,
-            format!("'{key}' appears twice in one object; which one is meant cannot be told"),
-        ));
+        return Err(err(at, None, crate::roster::locate::written_twice(&key)));
     }
     let base = text.as_ptr() as usize;
     let mut rows = Vec::new();

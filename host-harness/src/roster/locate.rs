@@ -77,6 +77,11 @@ pub fn syntax_error(text: &str, e: &serde_json::Error) -> ((u64, u64), String) {
 /// implementation: `gladly_connector::validate::duplicate_key`).
 pub use gladly_connector::validate::duplicate_key;
 
+/// The refusal of a file that writes `key` twice in one object.
+pub fn written_twice(key: &str) -> String {
+    format!("'{key}' appears twice in one object; which one is meant cannot be told")
+}
+
 enum Step<'a> {
     Key(&'a str),
     Index(usize),

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::agents::Error;
 use crate::roster::plan_file::{self, PlanFile};
 use crate::roster::{
-    ApplyOptions, Change, ChangeKind, ChangeResult, ChangeStatus, PlanConflict, Scope,
+    ApplyOptions, Change, ChangeKind, ChangeResult, ChangeStatus, PlanConflict, RosterPlan, Scope,
 };
 use crate::{Connection, Harness, error_case, error_message, output};
 
@@ -191,18 +191,21 @@ pub fn admit(file: &PlanFile, conn: &Connection) -> Result<(), Refusal> {
             given: crate::output::org_shown(&conn.org_url),
         });
     }
-    let p = &file.plan;
-    let stated = Guard {
-        deactivations: p.deactivations,
-        active_in_scope: p.active_in_scope,
-        threshold: p.deactivation_threshold,
-        tripped: p.guard_tripped,
-    };
-    let why = guard::disagreements(&stated, deactivations(file));
+    let why = guard::disagreements(&stated_guard(&file.plan), deactivations(file));
     if !why.is_empty() {
         return Err(Refusal::Edited(why));
     }
     Ok(())
+}
+
+/// The guard as `plan` says it stood (to be checked, never believed).
+pub fn stated_guard(p: &RosterPlan) -> Guard {
+    Guard {
+        deactivations: p.deactivations,
+        active_in_scope: p.active_in_scope,
+        threshold: p.deactivation_threshold,
+        tripped: p.guard_tripped,
+    }
 }
 
 /// The deactivate changes `file` holds, counted.
@@ -252,8 +255,15 @@ async fn read_now(
             .filter_map(|c| {
                 let id = &c.current.as_ref()?.id;
                 let a = agents.iter().find(|a| &a.id == id)?;
-                let leaver = scope.covers(&a.email_address, a.external_id.as_deref())
-                    && !gladly_connector::model::same_email(&a.email_address, &conn.api_user);
+                // The planner's rule, as if it were active (one already
+                // deactivated is no edit).
+                let leaver = connector_roster::active_in_scope(
+                    &scope,
+                    &conn.api_user,
+                    &a.email_address,
+                    a.external_id.as_deref(),
+                    None,
+                );
                 (!leaver).then(|| {
                     format!(
                         "step {} deactivates agent {} ({}) as absent from the roster, but it is not in the scope {} (or is this connection's API user)",

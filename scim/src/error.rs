@@ -21,6 +21,8 @@ pub struct ScimError {
     pub detail: String,
     /// Seconds, for a 429.
     pub retry_after: Option<u64>,
+    /// The methods the resource answers, for a 405 (its `Allow` header).
+    pub allow: Option<&'static str>,
 }
 
 impl ScimError {
@@ -30,6 +32,19 @@ impl ScimError {
             scim_type,
             detail: detail.into(),
             retry_after: None,
+            allow: None,
+        }
+    }
+
+    /// 405: `method` is not one `path` answers; `allow` lists those it does.
+    pub fn not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
+        ScimError {
+            allow: Some(allow),
+            ..Self::new(
+                405,
+                None,
+                format!("{method} is not allowed on {path}, which answers {allow}"),
+            )
         }
     }
 
@@ -111,6 +126,7 @@ impl From<DirectoryError> for ScimError {
                         .map_or(1, |ms| ms.div_ceil(1000))
                         .clamp(1, MAX_RETRY_AFTER_SECS),
                 ),
+                allow: None,
             },
             // The gateway's own connection, environment or options, not
             // the request: the IdP can do nothing about them.

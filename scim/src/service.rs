@@ -71,8 +71,8 @@ impl Response {
                 "Bearer realm=\"gladly-scim\"".into(),
             ));
         }
-        if e.status == 405 {
-            r.headers.push(("allow".into(), "GET".into()));
+        if let Some(allow) = e.allow.filter(|_| e.status == 405) {
+            r.headers.push(("allow".into(), allow.into()));
         }
         if let Some(s) = e.retry_after {
             r.headers.push(("retry-after".into(), s.to_string()));
@@ -173,11 +173,7 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
         if method == "GET" {
             Ok(Response::json(200, &body))
         } else {
-            Err(ScimError::new(
-                405,
-                None,
-                format!("{method} is not allowed here; discovery endpoints answer GET"),
-            ))
+            Err(ScimError::not_allowed(&method, req.path, "GET"))
         }
     };
     match segments.as_slice() {
@@ -199,7 +195,7 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
         ["Users"] => match method.as_str() {
             "GET" => list_users(dir, config, &Query::parse(req.query)?),
             "POST" => create_user(dir, base, &body_of(req)?),
-            _ => Err(not_allowed(&method, "/Users", "GET, POST")),
+            _ => Err(ScimError::not_allowed(&method, "/Users", "GET, POST")),
         },
         ["Users", ".search"] if method == "POST" => {
             list_users(dir, config, &Query::search(&body_of(req)?)?)
@@ -224,7 +220,7 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
                         .map(|a| Response::json(200, &query.project(user::render(&a, base))))
                 }
                 "DELETE" => delete_user(dir, config, id),
-                _ => Err(not_allowed(
+                _ => Err(ScimError::not_allowed(
                     &method,
                     "/Users/{id}",
                     "GET, PUT, PATCH, DELETE",
@@ -234,7 +230,7 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
         ["Groups"] => match method.as_str() {
             "GET" => list_groups(dir, base, &Query::parse(req.query)?),
             "POST" => create_group(dir, config, base, &body_of(req)?),
-            _ => Err(not_allowed(&method, "/Groups", "GET, POST")),
+            _ => Err(ScimError::not_allowed(&method, "/Groups", "GET, POST")),
         },
         ["Groups", ".search"] if method == "POST" => {
             list_groups(dir, base, &Query::search(&body_of(req)?)?)
@@ -274,7 +270,7 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
                         group.display_name
                     ),
                 )),
-                _ => Err(not_allowed(
+                _ => Err(ScimError::not_allowed(
                     &method,
                     "/Groups/{id}",
                     "GET, PUT, PATCH, DELETE",
@@ -286,14 +282,6 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
             req.path
         ))),
     }
-}
-
-fn not_allowed(method: &str, path: &str, allowed: &str) -> ScimError {
-    ScimError::new(
-        405,
-        None,
-        format!("{method} is not allowed on {path}; {allowed} are"),
-    )
 }
 
 fn list_of(resources: Vec<Value>) -> Value {

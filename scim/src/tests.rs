@@ -2055,3 +2055,120 @@ fn emails_are_read_only_so_a_patch_of_them_changes_nothing() {
     );
     assert!(!address.contains("elsewhere") && !address.contains("other"));
 }
+
+#[test]
+fn a_remove_of_roles_demotes_only_when_it_names_the_role_held() {
+    let mut g = Gladly::seeded();
+    let mut u = okta_user("rita@acme.com");
+    u["roles"] = json!([{"value": "admin", "primary": true}]);
+    let id = create(&mut g, u);
+    assert_eq!(g.agent(&id).role, Some(Role::Admin));
+    let patch = |g: &mut Gladly, op: Value| {
+        let r = call(
+            g,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({"Operations": [op]})),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    // A role it does not hold, by filter or by value: nothing changes
+    // (RFC 7644 §3.5.2.2), and nothing is written.
+    let writes = g.writes;
+    for op in [
+        json!({"op": "remove", "path": "roles[value eq \"analyst\"]"}),
+        json!({"op": "Remove", "path": "roles", "value": [{"value": "analyst"}]}),
+        json!({"op": "remove", "path": "roles.value", "value": "task"}),
+    ] {
+        patch(&mut g, op.clone());
+        assert_eq!(g.agent(&id).role, Some(Role::Admin), "{op}");
+    }
+    assert_eq!(g.writes, writes);
+    // The role it holds, named any way, or every role: an agent again.
+    for op in [
+        json!({"op": "remove", "path": "roles[value eq \"ADMIN\"]"}),
+        json!({"op": "remove", "path": "roles", "value": [{"value": "admin"}]}),
+        json!({"op": "remove", "path": "roles[primary eq true]"}),
+        json!({"op": "remove", "path": "roles"}),
+    ] {
+        patch(
+            &mut g,
+            json!({"op": "replace", "path": "roles", "value": [{"value": "admin"}]}),
+        );
+        assert_eq!(g.agent(&id).role, Some(Role::Admin));
+        patch(&mut g, op.clone());
+        assert_eq!(g.agent(&id).role, Some(Role::Agent), "{op}");
+    }
+    // A role set earlier in the same request is the one a remove names.
+    let r = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"Operations": [
+            {"op": "replace", "path": "roles", "value": [{"value": "analyst"}]},
+            {"op": "remove", "path": "roles[value eq \"analyst\"]"},
+        ]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(g.agent(&id).role, Some(Role::Agent));
+}
+
+#[test]
+fn a_put_that_does_not_say_active_keeps_a_leaver_deactivated() {
+    let mut g = Gladly::seeded();
+    let id = create(&mut g, okta_user("lea@acme.com"));
+    let off = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"Operations": [{"op": "replace", "value": {"active": false}}]})),
+    );
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert!(!g.agent(&id).is_active());
+    // A profile-only PUT, without `active` or with it `null`: the profile
+    // changes, the agent stays deactivated.
+    for (i, active) in [None, Some(Value::Null)].into_iter().enumerate() {
+        let mut put = okta_user("lea@acme.com");
+        let body = put.as_object_mut().unwrap();
+        body.remove("active");
+        if let Some(a) = active {
+            body.insert("active".into(), a);
+        }
+        put["displayName"] = json!(format!("Lea Newname {i}"));
+        let r = call(&mut g, "PUT", &format!("/Users/{id}"), Some(put));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["active"], false, "{}", r.body);
+        let a = g.agent(&id);
+        assert!(!a.is_active());
+        assert_eq!(a.name.as_deref(), Some(format!("Lea Newname {i}").as_str()));
+    }
+    // One that says `active: true` brings it back.
+    let r = call(
+        &mut g,
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(okta_user("lea@acme.com")),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(g.agent(&id).is_active());
+}
+
+#[test]
+fn a_405_names_in_allow_the_methods_the_resource_answers() {
+    let mut g = Gladly::seeded();
+    for (method, path, allow) in [
+        ("POST", "/Users/agt_api", "GET, PUT, PATCH, DELETE"),
+        ("DELETE", "/Users", "GET, POST"),
+        ("PUT", "/Groups", "GET, POST"),
+        ("POST", "/ServiceProviderConfig", "GET"),
+    ] {
+        let r = call(&mut g, method, path, Some(json!({})));
+        assert_eq!(r.status, 405, "{method} {path}");
+        assert_eq!(
+            r.header("allow"),
+            Some(allow),
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+}

@@ -83,6 +83,9 @@ pub struct Desired {
     /// Gladly keeps one number, the work one else the mobile one, so a
     /// number of another type later in the request does not replace it.
     pub(crate) phone_from_work: bool,
+    /// The role the agent holds (before the request), which a `remove` of
+    /// roles must name to take away.
+    pub(crate) held_role: Option<Role>,
 }
 
 impl Desired {
@@ -98,6 +101,7 @@ impl Desired {
             role: None,
             deactivates: false,
             phone_from_work: false,
+            held_role: agent.role.clone(),
         }
     }
 
@@ -366,12 +370,15 @@ pub fn from_resource(body: &Value, current: Option<&Agent>) -> Result<Desired, S
         email: email.clone(),
         name: String::new(),
         external_id: None,
-        active: true,
+        // A replace that does not say keeps the agent as active as it is:
+        // a profile-only PUT never brings a leaver back.
+        active: current.is_none_or(Agent::is_active),
         phone: None,
         language: None,
         role: None,
         deactivates: false,
         phone_from_work: false,
+        held_role: current.and_then(|c| c.role.clone()),
     };
     let mut refused = Refused::default();
     for (key, value) in obj.0 {
@@ -704,8 +711,12 @@ fn set(
         }
         ("preferredlanguage" | "locale", Op::Remove) => Err(cannot_clear()),
         ("preferredlanguage" | "locale", _) => text().map(|s| set_unless_empty(&mut d.language, s)),
+        // Removing the role the agent holds leaves it an agent; removing
+        // one it does not hold changes nothing (RFC 7644 §3.5.2.2).
         ("roles" | "roles.value", Op::Remove) => {
-            d.role = Some(Role::Agent);
+            if removes_held_role(d, path, value) {
+                d.role = Some(Role::Agent);
+            }
             Ok(())
         }
         ("roles" | "roles.value", _) => {
@@ -718,6 +729,45 @@ fn set(
         // Group memberships go through /Groups; Gladly has no password.
         _ => Ok(()),
     }
+}
+
+/// Whether a `remove` of `path` (with `value`, `null` when none came)
+/// takes away the role the agent holds, as the request has it so far:
+/// every role (no filter and no value), or one a filter or value names.
+fn removes_held_role(d: &Desired, path: &AttrPath, value: &Value) -> bool {
+    let Some(held) = d.role.as_ref().or(d.held_role.as_ref()) else {
+        // No role known: only a removal of every role says anything.
+        return path.filter.is_none() && value.is_null();
+    };
+    let element = json!({"value": held.scim_name(), "primary": true});
+    if let Some(filter) = &path.filter {
+        return filter.matches(&element);
+    }
+    fn names(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::String(s) if s.trim_start().starts_with('{') => {
+                if let Ok(inner) = serde_json::from_str::<Value>(s) {
+                    names(&inner, out);
+                }
+            }
+            Value::String(s) => out.push(s.trim().to_string()),
+            Value::Object(o) => {
+                if let Some(v) = Obj(o).get("value") {
+                    names(v, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| names(i, out)),
+            _ => {}
+        }
+    }
+    if value.is_null() {
+        return true;
+    }
+    let mut named = Vec::new();
+    names(value, &mut named);
+    named
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(&held.scim_name()))
 }
 
 /// Whether a phone number's `type` names another than the work one (a

@@ -443,6 +443,19 @@ enum ById {
     Gone,
 }
 
+/// The most members a membership change looks up one by one (about a
+/// second of Gladly's limit); more are found in one listing.
+const LOOKED_UP_AT_MOST: usize = 10;
+
+/// What a listing of every agent holds under an id, as [`by_id`] tells it.
+fn in_listing(agents: &[Agent], id: &str) -> ById {
+    match agents.iter().find(|a| a.id == id) {
+        Some(a) if !is_deleted(a) => ById::Agent(Box::new(a.clone())),
+        Some(_) => ById::Gone,
+        None => ById::Unknown,
+    }
+}
+
 fn by_id<D: Directory>(dir: &mut D, id: &str) -> Result<ById, ScimError> {
     match dir.lookup(&Key::Id(id.to_string())) {
         Ok(Some(a)) if !is_deleted(&a) => Ok(ById::Agent(Box::new(a))),
@@ -929,15 +942,31 @@ fn change_members<D: Directory>(
 ) -> Result<(), ScimError> {
     // Every member is looked up and judged first, and nothing is written
     // unless all of them can be: a bad id or the API user in a list never
-    // leaves the list half applied.
+    // leaves the list half applied. A few are looked up one by one; more
+    // (an IdP's first push of a group), or a replace, which needs every
+    // member, from one listing: one call, paced within itself, where a
+    // look-up each would hold the request a tenth of a second per member
+    // before it writes anything (past the host's bound, every retry alike).
+    let named: usize = ops
+        .iter()
+        .map(|op| match op {
+            MemberOp::Add(ids) | MemberOp::Remove(ids) | MemberOp::Replace(ids) => ids.len(),
+        })
+        .sum();
+    let listed =
+        if named > LOOKED_UP_AT_MOST || ops.iter().any(|op| matches!(op, MemberOp::Replace(_))) {
+            Some(whole(dir.list_agents())?)
+        } else {
+            None
+        };
     let mut writes: Vec<(String, Changes)> = Vec::new();
     for op in ops {
         let (add, remove): (Vec<String>, Vec<String>) = match op {
             MemberOp::Add(ids) => (ids.clone(), vec![]),
             MemberOp::Remove(ids) => (vec![], ids.clone()),
             MemberOp::Replace(ids) => {
-                let agents = whole(dir.list_agents())?;
-                let now: Vec<String> = members_of(group, &agents)
+                let agents = listed.as_deref().unwrap_or_default();
+                let now: Vec<String> = members_of(group, agents)
                     .iter()
                     .map(|a| a.id.clone())
                     .collect();
@@ -954,7 +983,11 @@ fn change_members<D: Directory>(
         {
             // The group was found, so Gladly answers: an id it does not
             // know is no user, with no look-up more.
-            let agent = match by_id(dir, id)? {
+            let found = match &listed {
+                Some(agents) => in_listing(agents, id),
+                None => by_id(dir, id)?,
+            };
+            let agent = match found {
                 ById::Agent(a) => *a,
                 // Removing someone who is not there is done.
                 ById::Unknown | ById::Gone if !joining => continue,
@@ -989,9 +1022,13 @@ fn change_members<D: Directory>(
                     inboxes: Some(delta(i)),
                     ..Changes::default()
                 },
-                // Leaving a role's group makes an agent an agent.
+                // Leaving a role's group makes an agent an agent (one
+                // already, leaving the agents' group, is left alone).
                 Kind::Role(r) => {
                     let role = if joining { r.clone() } else { Role::Agent };
+                    if agent.role.as_ref() == Some(&role) {
+                        continue;
+                    }
                     guard_api_user(config, &agent, true, Some(&role), &agent.email_address)?;
                     Changes {
                         role: Some(role),

@@ -26,6 +26,9 @@ struct Gladly {
     /// The gateway's address is some other server's, which answers 404 to
     /// everything: a look-up by id finds nothing, a list is not there.
     not_gladly: bool,
+    /// Look-ups by id, and listings of every agent, asked for.
+    id_lookups: usize,
+    listings: usize,
 }
 
 impl Gladly {
@@ -109,10 +112,14 @@ fn apply(list: &mut Option<Vec<String>>, d: &Delta) {
 
 impl Directory for Gladly {
     fn list_agents(&mut self) -> Result<Vec<Agent>, DirectoryError> {
+        self.listings += 1;
         self.answers()?;
         Ok(self.agents.clone())
     }
     fn lookup(&mut self, key: &Key) -> Result<Option<Agent>, DirectoryError> {
+        if matches!(key, Key::Id(_)) {
+            self.id_lookups += 1;
+        }
         // As the connector: a key no agent can have is refused unsent.
         if let Key::Email(e) = key
             && !e.contains('@')
@@ -2171,4 +2178,61 @@ fn a_405_names_in_allow_the_methods_the_resource_answers() {
             r.body
         );
     }
+}
+
+#[test]
+fn many_members_are_found_in_one_listing_and_a_role_group_writes_only_changes() {
+    let mut g = Gladly::seeded();
+    let ids: Vec<String> = (0..25)
+        .map(|i| {
+            let mut u = okta_user(&format!("m{i}@acme.com"));
+            u["externalId"] = json!(format!("00u{i}"));
+            create(&mut g, u)
+        })
+        .collect();
+    let add = |ids: &[String]| {
+        let members: Vec<Value> = ids.iter().map(|i| json!({"value": i})).collect();
+        json!({"Operations": [{"op": "add", "path": "members", "value": members}]})
+    };
+    // A few: looked up one by one.
+    let (lookups, listings) = (g.id_lookups, g.listings);
+    let r = call(&mut g, "PATCH", "/Groups/team_b", Some(add(&ids[..3])));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((g.id_lookups - lookups, g.listings - listings), (3, 0));
+    // Many (an IdP's first push): one listing, no look-up each, and every
+    // one a member.
+    let (lookups, listings) = (g.id_lookups, g.listings);
+    let r = call(&mut g, "PATCH", "/Groups/team_a", Some(add(&ids)));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((g.id_lookups - lookups, g.listings - listings), (0, 1));
+    for id in &ids {
+        assert!(
+            g.agent(id)
+                .teams
+                .as_ref()
+                .unwrap()
+                .contains(&"team_a".to_string())
+        );
+    }
+    // One of them unknown: refused, nothing written.
+    let writes = g.writes;
+    let mut more: Vec<String> = ids.clone();
+    more.push("agt_nobody".into());
+    let r = call(&mut g, "PATCH", "/Groups/team_b", Some(add(&more)));
+    assert_error(&r, 400, Some("invalidValue"), "agt_nobody");
+    assert_eq!(g.writes, writes);
+    // Okta's full push on the agents' role group, one member kept: those
+    // leaving it are agents already, so nothing is written.
+    let writes = g.writes;
+    let r = call(
+        &mut g,
+        "PATCH",
+        "/Groups/role:agent",
+        Some(
+            json!({"Operations": [{"op": "replace", "path": "members", "value": [{"value": ids[0]}]}]}),
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(g.writes, writes);
+    assert!(ids.iter().all(|id| g.agent(id).role == Some(Role::Agent)));
 }

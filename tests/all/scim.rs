@@ -637,6 +637,43 @@ async fn group_pushes_are_membership_deltas_that_lose_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_first_group_push_of_many_members_is_written_not_held_past_the_bound() {
+    // An IdP's first push of a team of 60, under Gladly's limit: a look-up
+    // each would hold the request 6 s before its first write, past the
+    // host's 5 s, and every retry alike; one listing finds them all.
+    let s = scim_with(SandboxConfig {
+        extra_agents: 60,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let ids: Vec<String> = s
+        .sandbox
+        .org()
+        .agents
+        .iter()
+        .filter(|a| a.active && !a.teams.contains(&"team_escalations".to_string()))
+        .map(|a| a.id.clone())
+        .take(60)
+        .collect();
+    assert_eq!(ids.len(), 60);
+    let members: Vec<Value> = ids.iter().map(|i| json!({"value": i})).collect();
+    let r = s
+        .send(
+            "PATCH",
+            "/Groups/team_escalations",
+            Some(json!({"Operations": [{"op": "add", "path": "members", "value": members}]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let org = s.sandbox.org();
+    for id in &ids {
+        let a = org.agents.iter().find(|a| a.id == *id).unwrap();
+        assert!(a.teams.contains(&"team_escalations".to_string()), "{id}");
+    }
+    assert_eq!(s.sandbox.answered(429), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_requests_and_bad_tokens_send_nothing_to_gladly() {
     let s = scim().await;
     let before = s.gladly_requests();

@@ -52,6 +52,8 @@ pub fn encode(segment: &str) -> String {
 /// A decoded page of a list.
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// The bytes of each item's JSON, in order.
+    pub sizes: Vec<usize>,
     pub next_cursor: Option<String>,
     pub flavor: ApiFlavor,
 }
@@ -365,6 +367,7 @@ impl<'t, T: Transport> Client<'t, T> {
         mut keep: impl FnMut(&D) -> bool,
     ) -> Result<(Vec<D>, ApiFlavor), Error> {
         let mut out = Vec::new();
+        let mut kept_bytes = 0usize;
         let mut cursor: Option<String> = None;
         let mut seen = HashSet::new();
         for walked in 0..MAX_PAGES {
@@ -394,10 +397,21 @@ impl<'t, T: Transport> Client<'t, T> {
                 )));
             }
             let page: Page<D> = result?;
-            out.extend(page.items.into_iter().filter(|d| keep(d)));
+            for (item, size) in page.items.into_iter().zip(page.sizes) {
+                if keep(&item) {
+                    out.push(item);
+                    kept_bytes = kept_bytes.saturating_add(size);
+                }
+            }
             if out.len() > MAX_ITEMS {
                 return Err(walk_error(format!(
                     "listing {what} passed {MAX_ITEMS} items, more than one call reads"
+                )));
+            }
+            if kept_bytes > MAX_KEPT_BYTES {
+                return Err(walk_error(format!(
+                    "listing {what} passed {} MiB of items, more than one call reads",
+                    MAX_KEPT_BYTES >> 20
                 )));
             }
             match page.next_cursor {
@@ -510,12 +524,14 @@ pub fn decode_page<D: DeserializeOwned>(
             items.len()
         )));
     }
+    let sizes = items.iter().map(|raw| raw.get().len()).collect();
     let items = items
         .into_iter()
         .map(|raw| decode_json(raw.get().as_bytes(), resp, what, s))
         .collect::<Result<_, _>>()?;
     Ok(Page {
         items,
+        sizes,
         next_cursor,
         flavor,
     })
@@ -534,6 +550,10 @@ pub const MAX_LIST_VALUES: usize = 2_000_000;
 /// a call can walk at Gladly's limit) of about 160 bytes each are a quarter
 /// of the component's 64 MiB; 400,000 small ones in one answer trapped it.
 pub const MAX_ITEMS: usize = 100_000;
+/// The most bytes of items' JSON one call keeps, over all its pages: those
+/// 100,000 agents are about 16 MiB; pages of a few items of 12 MiB each,
+/// each under the answer's 16 MiB, trapped it at the fourth.
+pub const MAX_KEPT_BYTES: usize = 24 << 20;
 /// The longest cursor kept (every cursor of a walk is kept, to see one
 /// repeat).
 const MAX_CURSOR: usize = 4_096;
@@ -632,7 +652,15 @@ fn decode_json<D: DeserializeOwned>(
 
 /// The start of an answer's body, scrubbed and then cut.
 pub fn excerpt(body: &[u8], s: &Secrets) -> String {
-    Untrusted::body(body).excerpt(s)
+    // Only the bytes that can reach the excerpt's window (four a
+    // character, and one character more, to tell a longer body) are read as
+    // text: read whole, 15 MiB of bytes that are not UTF-8 became 45 MiB of
+    // replacement characters and trapped the component.
+    let reach = crate::error::EXCERPT
+        .saturating_add(s.reach())
+        .saturating_add(1)
+        .saturating_mul(4);
+    Untrusted::body(&body[..body.len().min(reach)]).excerpt(s)
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date. A number too large for a
@@ -931,8 +959,12 @@ pub fn status_error_in(
                     crate::error::OMITTED.to_string()
                 }
             };
-            let problems: Vec<String> = errors
+            // The first few are named (thousands of entries of long
+            // details, each quoted, made a message that trapped the
+            // component); the rest are counted.
+            let mut problems: Vec<String> = errors
                 .iter()
+                .take(PROBLEMS_NAMED)
                 .enumerate()
                 .map(|(i, e)| {
                     let code = e.code.as_deref().map(code_meaning).unwrap_or("is invalid");
@@ -944,6 +976,9 @@ pub fn status_error_in(
                     }
                 })
                 .collect();
+            if let Some(more) = errors.len().checked_sub(PROBLEMS_NAMED).filter(|m| *m > 0) {
+                problems.push(format!("and {more} more"));
+            }
             Error::InvalidInput {
                 field: first
                     .and_then(|e| e.attr.as_deref())
@@ -963,6 +998,9 @@ pub fn status_error_in(
         },
     }
 }
+
+/// The most entries of a 400's `errors` an error names.
+const PROBLEMS_NAMED: usize = 20;
 
 /// What the error codes Gladly documents mean, in words.
 fn code_meaning(code: &str) -> &'static str {

@@ -344,16 +344,25 @@ const LONG: Duration = Duration::from_secs(600);
 /// Maps a failure of the pooled client to the wasi:http error the component
 /// branches on, looking through the chain of causes for what really went
 /// wrong (TLS errors arrive wrapped in `io::Error`s).
+///
+/// Past the connect, the request may have gone out: a TLS failure or a
+/// time-out there is an answer lost, never a failed connect, which the
+/// component would send again at once (a create among them, unlooked-up).
 fn classify(e: hyper_util::client::legacy::Error) -> Error {
+    let connecting = e.is_connect();
     let mut cause: Option<&(dyn StdError + 'static)> = e.source();
     while let Some(c) = cause {
         if let Some(tls) = c.downcast_ref::<rustls::Error>() {
+            if !connecting {
+                return Error::ConnectionTerminated;
+            }
             return tls_error(tls);
         }
         if let Some(io) = c.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind as K;
             match io.kind() {
                 K::ConnectionRefused => return Error::ConnectionRefused,
+                K::TimedOut if !connecting => return Error::HttpResponseTimeout,
                 K::TimedOut => return Error::ConnectionTimeout,
                 K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
                     return Error::ConnectionTerminated;

@@ -111,10 +111,12 @@ impl Transport for WasiHttp {
                 Ok(chunk) if chunk.is_empty() => wait(&stream.subscribe(), timer.as_ref())
                     .map_err(|()| lost("the answer did not end before the call's deadline"))?,
                 Ok(chunk) => {
-                    body.extend_from_slice(&chunk);
-                    if body.len() > MAX_BODY {
+                    // Checked before the buffer grows: grown past the cap,
+                    // it would double to twice the cap first.
+                    if body.len().saturating_add(chunk.len()) > MAX_BODY {
                         return Err(too_large());
                     }
+                    body.extend_from_slice(&chunk);
                 }
                 Err(StreamError::Closed) => break,
                 Err(StreamError::LastOperationFailed(e)) => {

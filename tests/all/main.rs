@@ -5,6 +5,7 @@
 mod common;
 mod support;
 
+mod big_answers;
 mod concurrency;
 mod errors;
 mod host;

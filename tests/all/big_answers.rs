@@ -1,0 +1,269 @@
+//! Answers too large, or broken after the request went out: each is a
+//! typed error (never a trap of the component), and a create is never
+//! sent again without a look-up. (Found in review: helper-40.)
+
+use std::sync::{Arc, Mutex};
+
+use gladly_harness::{Connection, error_case, error_message};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A server on 127.0.0.1 that answers each request (one per connection,
+/// `Connection: close`) with the next of `answers` (status line + extra
+/// headers + body), repeating the last one.
+async fn raw_server(answers: Vec<(String, Vec<u8>)>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let answers = Arc::new(Mutex::new(answers));
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let answers = answers.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let (head, body) = {
+                    let mut a = answers.lock().unwrap();
+                    if a.len() > 1 {
+                        a.remove(0)
+                    } else {
+                        a[0].clone()
+                    }
+                };
+                let mut out = format!(
+                    "{head}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                out.extend_from_slice(&body);
+                let _ = conn.write_all(&out).await;
+                let _ = conn.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A 500 whose body is 15 MiB of bytes that are not UTF-8 (under the
+/// 16 MiB cap): read whole as text for its excerpt, it became 45 MiB of
+/// replacement characters beside the body, past the component's 64 MiB.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_error_body_of_bad_utf8_is_upstream_not_a_trap() {
+    let url = raw_server(vec![(
+        "HTTP/1.1 500 Internal Server Error".into(),
+        vec![0xFFu8; 15 << 20],
+    )])
+    .await;
+    let conn = Connection::new(url, "api@acme.example", "tok-big-answers");
+    let r = crate::support::harness().list_teams(&conn).await;
+    match r {
+        Ok(Err(e)) => assert_eq!(error_case(&e), "upstream", "{}", error_message(&e)),
+        Ok(Ok(t)) => panic!("unexpected success: {} teams", t.len()),
+        Err(host) => panic!("the component failed in the host (trap): {host:#}"),
+    }
+}
+
+/// The same through a 200 that is not JSON (a proxy's binary error page).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_200_of_bad_utf8_is_upstream_not_a_trap() {
+    let url = raw_server(vec![("HTTP/1.1 200 OK".into(), vec![0x80u8; 15 << 20])]).await;
+    let conn = Connection::new(url, "api@acme.example", "tok-big-answers");
+    let r = crate::support::harness().list_teams(&conn).await;
+    match r {
+        Ok(Err(e)) => assert_eq!(error_case(&e), "upstream", "{}", error_message(&e)),
+        Ok(Ok(t)) => panic!("unexpected success: {} teams", t.len()),
+        Err(host) => panic!("the component failed in the host (trap): {host:#}"),
+    }
+}
+
+/// Pages of one team each (each under 16 MiB), every name 12 MiB: the
+/// walk kept them all and trapped at the fourth page; now `upstream` once
+/// the items kept pass what one call reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_walk_of_large_items_is_upstream_not_a_trap() {
+    let big = "x".repeat(12 << 20);
+    let answers = (0..6)
+        .map(|i| {
+            let body =
+                format!(r#"{{"items":[{{"id":"t{i}","name":"{big}"}}],"nextCursor":"c{i}"}}"#);
+            (
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json".to_string(),
+                body.into_bytes(),
+            )
+        })
+        .collect();
+    let url = raw_server(answers).await;
+    let conn = Connection::new(url, "api@acme.example", "tok-big-answers");
+    let r = crate::support::harness().list_teams(&conn).await;
+    match r {
+        Ok(Err(e)) => assert_eq!(error_case(&e), "upstream", "{}", error_message(&e)),
+        Ok(Ok(t)) => panic!("unexpected success: {} teams", t.len()),
+        Err(host) => panic!("the component failed in the host (trap): {host:#}"),
+    }
+}
+
+/// Gladly's public spec answers `GET /agents` with every agent in one
+/// plain array of `{id, name, emailAddress}`: 100,000 of them (about 9 MB)
+/// are read, within the bytes one call keeps.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_spec_list_of_max_items_agents_is_read_not_a_trap() {
+    let n: usize = 100_000;
+    let mut body = String::from("[");
+    for i in 0..n {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            r#"{{"id":"agt_{i:06}","name":"Agent Number {i}","emailAddress":"agent.{i}@acme.example"}}"#
+        ));
+    }
+    body.push(']');
+    let url = raw_server(vec![(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json".into(),
+        body.into_bytes(),
+    )])
+    .await;
+    let conn = Connection::new(url, "api@acme.example", "tok-big-answers");
+    let r = crate::support::harness().list_agents(&conn, false).await;
+    match r {
+        Ok(Ok(a)) => assert_eq!(a.len(), n),
+        Ok(Err(e)) => panic!("{}: {}", error_case(&e), error_message(&e)),
+        Err(host) => panic!("the component failed in the host (trap): {host:#}"),
+    }
+}
+
+/// A TLS failure after the create went out (a record that does not
+/// decrypt) is an answer lost, not a failed connect: the e-mail is looked
+/// up before any second POST (it was sent five times in a row).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_whose_answer_breaks_tls_is_not_resent_blindly() {
+    let tls = gladly_sandbox::tls::Tls::new(gladly_sandbox::TlsCert::Valid).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let acceptor = tls.acceptor.clone();
+    let seen = log.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                let end = loop {
+                    if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&got[..end]).to_string();
+                let line = head.lines().next().unwrap_or_default().to_string();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while got.len() < end + len {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                seen.lock().unwrap().push(line.clone());
+                if line.starts_with("POST") {
+                    // The agent is made; then the answer is a record that
+                    // does not decrypt.
+                    let (tcp, _) = s.get_mut();
+                    let mut junk = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+                    junk.extend_from_slice(&[0x5a; 32]);
+                    let _ = tcp.write_all(&junk).await;
+                    let _ = tcp.shutdown().await;
+                } else {
+                    let body = r#"{"items":[]}"#;
+                    let out = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = s.write_all(out.as_bytes()).await;
+                    let _ = s.shutdown().await;
+                }
+            });
+        }
+    });
+    let h = crate::support::harness()
+        .with_extra_ca(tls.ca_pem.as_bytes())
+        .unwrap();
+    let conn = Connection::new(
+        format!("https://localhost:{port}"),
+        "admin@acme.example",
+        "tok-big-answers",
+    );
+    let r = h
+        .provision(
+            &conn,
+            &crate::support::new_agent("new@acme.example", "New Person"),
+            &crate::support::opts(),
+        )
+        .await;
+    let log = log.lock().unwrap().clone();
+    match r {
+        Ok(Err(e)) => assert_eq!(error_case(&e), "transport", "{}", error_message(&e)),
+        Ok(Ok(w)) => panic!("no answer to a create ever came, yet: {:?}", w.outcome),
+        Err(host) => panic!("the component failed in the host: {host:#}"),
+    }
+    assert!(log.iter().any(|l| l.starts_with("POST")), "{log:#?}");
+    // Every POST is followed by a look-up before the next.
+    for pair in log.windows(2) {
+        assert!(
+            !(pair[0].starts_with("POST") && pair[1].starts_with("POST")),
+            "the create was sent again without a look-up: {log:#?}"
+        );
+    }
+}
+
+/// A 400 of 14,000 entries of 1,000-character details, where the
+/// component knows the token and quotes them: every one joined made a
+/// message of 14 MB and trapped the component; the first 20 are named.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_400_with_many_long_details_is_invalid_input_not_a_trap() {
+    let d = "d".repeat(1_000);
+    let entries: Vec<String> = (0..14_000)
+        .map(|_| format!(r#"{{"detail":"{d}"}}"#))
+        .collect();
+    let body = format!(r#"{{"errors":[{}]}}"#, entries.join(","));
+    let url = raw_server(vec![(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json".into(),
+        body.into_bytes(),
+    )])
+    .await;
+    let conn = Connection::new(url, "api@acme.example", "tok-big-answers");
+    let h =
+        crate::support::harness().with_credential_mode(gladly_harness::CredentialMode::InComponent);
+    match h.list_teams(&conn).await {
+        Ok(Err(e)) => {
+            let m = error_message(&e);
+            assert_eq!(error_case(&e), "invalid-input", "{m:.200}");
+            assert!(
+                m.ends_with("and 13980 more."),
+                "{:.200}",
+                &m[m.len().saturating_sub(200)..]
+            );
+            assert!(m.len() < 30_000, "{} bytes", m.len());
+        }
+        Ok(Ok(t)) => panic!("unexpected success: {} teams", t.len()),
+        Err(host) => panic!("the component failed in the host (trap): {host:#}"),
+    }
+}

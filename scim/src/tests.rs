@@ -1873,7 +1873,8 @@ fn the_delete_mark_cannot_be_forged_nor_outlive_a_re_onboarding() {
         call(&mut g, "DELETE", &format!("/Users/{id}"), None).status,
         204
     );
-    assert_eq!(g.agent(&id).external_id.as_deref(), Some("scim-deleted"));
+    // Marked with its Gladly id, so that no two such agents share a mark.
+    assert_eq!(g.agent(&id).external_id, Some(format!("scim-deleted:{id}")));
     let back = call(
         &mut g,
         "POST",

@@ -34,23 +34,31 @@ pub fn is_deleted(agent: &Agent) -> bool {
 const MAX_EXTERNAL_ID: usize = 256;
 
 /// The mark for an agent being deleted, keeping as much of its
-/// `externalId` as fits.
+/// `externalId` as fits, or, if it had none, its Gladly id (what a
+/// re-onboarding gives it back either way), so that no two agents share a
+/// mark where Gladly keeps `externalId`s unique.
 pub fn deleted_mark(agent: &Agent) -> String {
-    match agent.external_id.as_deref().map(str::trim) {
-        Some(x) if !x.is_empty() && !is_mark(x) => {
-            // Bytes, as the connector counts them: 243 characters of `é`
-            // are 486 bytes, and a mark that long was refused at every
-            // DELETE. Cut on a character's boundary.
-            let room = MAX_EXTERNAL_ID - DELETED_MARK.len() - 1;
-            let mut cut = room.min(x.len());
-            while !x.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            format!("{DELETED_MARK}:{}", &x[..cut])
-        }
-        Some(x) if is_mark(x) => x.to_string(),
-        _ => DELETED_MARK.to_string(),
+    let kept = agent
+        .external_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .unwrap_or(agent.id.trim());
+    if kept.is_empty() {
+        return DELETED_MARK.to_string();
     }
+    if is_mark(kept) {
+        return kept.to_string();
+    }
+    // Bytes, as the connector counts them: 243 characters of `é` are 486
+    // bytes, and a mark that long was refused at every DELETE. Cut on a
+    // character's boundary.
+    let room = MAX_EXTERNAL_ID - DELETED_MARK.len() - 1;
+    let mut cut = room.min(kept.len());
+    while !kept.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{DELETED_MARK}:{}", &kept[..cut])
 }
 
 /// The `externalId` a marked agent had before its DELETE, if any.

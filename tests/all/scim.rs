@@ -975,7 +975,9 @@ pub(crate) async fn wasmtime_serve(sandbox: &Sandbox) -> Option<(String, Served)
         .env("GLADLY_ORG_URL", &admin.org_url)
         .env("GLADLY_API_USER", &admin.api_user)
         .env("GLADLY_API_TOKEN", &admin.api_token)
-        .env("GLADLY_SCIM_TOKEN", SCIM_TOKEN)
+        // As `$(cat token-file)` or a secret store may give it: the
+        // gateway trims it, as the harness does.
+        .env("GLADLY_SCIM_TOKEN", format!("{SCIM_TOKEN}\n"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

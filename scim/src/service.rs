@@ -731,8 +731,26 @@ fn write_user<D: Directory>(
     )?;
     let mut agent = current;
     if desired.active && !agent.is_active() {
-        // Reactivation is a provision of the same address: Gladly reactivates
-        // that agent (its id and history), no welcome e-mail.
+        // Reactivation is a provision of the same address, which names a
+        // role: a role the connector cannot write (one Gladly added after
+        // this version) is not silently replaced.
+        if let (None, Some(Role::Other(held))) = (&desired.role, &agent.role) {
+            return Err(ScimError::new(
+                400,
+                Some("mutability"),
+                format!(
+                    "user {:?} holds the role {held:?}, which this gateway cannot write, and a reactivation through Gladly's API names one: send roles with the role it is to have ({}), or reactivate it in Gladly",
+                    agent.id,
+                    Role::SETTABLE
+                        .iter()
+                        .map(Role::scim_name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        // Gladly reactivates that agent (its id and history), no welcome
+        // e-mail.
         let revived = Desired {
             email: agent.email_address.clone(),
             role: desired.role.clone().or(agent.role.clone()),

@@ -2237,3 +2237,42 @@ fn many_members_are_found_in_one_listing_and_a_role_group_writes_only_changes() 
     assert_eq!(g.writes, writes);
     assert!(ids.iter().all(|id| g.agent(id).role == Some(Role::Agent)));
 }
+
+#[test]
+fn a_reactivation_never_replaces_a_role_the_gateway_cannot_write() {
+    let mut g = Gladly::seeded();
+    g.agents.push(Agent {
+        id: "agt_sup".into(),
+        email_address: "sup@acme.com".into(),
+        name: Some("Sue Pervisor".into()),
+        role: Some(Role::Other("SUPERVISOR".into())),
+        active: Some(false),
+        teams: Some(vec![]),
+        inboxes: Some(vec![]),
+        ..Agent::default()
+    });
+    let writes = g.writes;
+    let r = call(
+        &mut g,
+        "PATCH",
+        "/Users/agt_sup",
+        Some(json!({"Operations": [{"op": "replace", "value": {"active": true}}]})),
+    );
+    assert_error(&r, 400, Some("mutability"), "SUPERVISOR");
+    assert_eq!(g.writes, writes);
+    assert!(!g.agent("agt_sup").is_active());
+    // With the role it is to have, it comes back.
+    let r = call(
+        &mut g,
+        "PATCH",
+        "/Users/agt_sup",
+        Some(json!({"Operations": [
+            {"op": "replace", "value": {"active": true}},
+            {"op": "replace", "path": "roles", "value": [{"value": "team_lead"}]},
+        ]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let a = g.agent("agt_sup");
+    assert!(a.is_active());
+    assert_eq!(a.role, Some(Role::TeamLead));
+}

@@ -376,7 +376,10 @@ impl<'t, T: Transport> Client<'t, T> {
                 url.push_str("&cursor=");
                 url.push_str(&encode(c));
             }
-            let result = self.page(&url, what);
+            // A page is read only while it and the items kept fit what one
+            // call holds: checked after decoding, a page of 16 MiB beside
+            // 12 MiB kept trapped the component as it was read.
+            let result = self.page_within(&url, what, MAX_KEPT_BYTES.saturating_sub(kept_bytes));
             // Out of time after pages enough for half the deadline at
             // Gladly's limit: the list is too long for one call (or never
             // ends), and a retry would walk it as far again; a workflow
@@ -397,21 +400,27 @@ impl<'t, T: Transport> Client<'t, T> {
                 )));
             }
             let page: Page<D> = result?;
-            for (item, size) in page.items.into_iter().zip(page.sizes) {
-                if keep(&item) {
-                    out.push(item);
+            // Kept in place, and the first page's items become the list:
+            // copied item by item into a list grown by doubling, 100,000
+            // agents in one answer stood twice in memory and trapped it.
+            let mut items = page.items;
+            let mut sizes = page.sizes.into_iter();
+            items.retain(|item| {
+                let size = sizes.next().unwrap_or_default();
+                let kept = keep(item);
+                if kept {
                     kept_bytes = kept_bytes.saturating_add(size);
                 }
+                kept
+            });
+            if out.is_empty() {
+                out = items;
+            } else {
+                out.append(&mut items);
             }
             if out.len() > MAX_ITEMS {
                 return Err(walk_error(format!(
                     "listing {what} passed {MAX_ITEMS} items, more than one call reads"
-                )));
-            }
-            if kept_bytes > MAX_KEPT_BYTES {
-                return Err(walk_error(format!(
-                    "listing {what} passed {} MiB of items, more than one call reads",
-                    MAX_KEPT_BYTES >> 20
                 )));
             }
             match page.next_cursor {
@@ -439,9 +448,27 @@ impl<'t, T: Transport> Client<'t, T> {
     }
 
     pub fn page<D: DeserializeOwned>(&mut self, url: &str, what: &str) -> Result<Page<D>, Error> {
+        self.page_within(url, what, usize::MAX)
+    }
+
+    /// A page of a walk whose body is at most `room` bytes: a longer one,
+    /// with the items the walk kept, would pass what one call holds
+    /// ([`MAX_KEPT_BYTES`]), and is not read.
+    fn page_within<D: DeserializeOwned>(
+        &mut self,
+        url: &str,
+        what: &str,
+        room: usize,
+    ) -> Result<Page<D>, Error> {
         let resp = self.send(Method::Get, url, None)?;
         if !(200..300).contains(&resp.status) {
             return Err(self.scrub(status_error(&resp, what, &self.secrets)));
+        }
+        if resp.body.len() > room {
+            return Err(walk_error(format!(
+                "listing {what} passed {} MiB of items, more than one call reads",
+                MAX_KEPT_BYTES >> 20
+            )));
         }
         decode_page(&resp, what, &self.secrets).map_err(|e| self.scrub(e))
     }
@@ -547,12 +574,14 @@ pub const MAX_VALUES: usize = 100_000;
 /// answer holds about 600,000.
 pub const MAX_LIST_VALUES: usize = 2_000_000;
 /// The most items one call keeps, over all its pages: 100,000 agents (what
-/// a call can walk at Gladly's limit) of about 160 bytes each are a quarter
-/// of the component's 64 MiB; 400,000 small ones in one answer trapped it.
+/// a call can walk at Gladly's limit) of the public spec's three fields in
+/// one answer (9 MB) grew the component to 63 to 71 MiB of memory (under
+/// the harness's 128 MiB); 400,000 small ones in one answer trapped it.
 pub const MAX_ITEMS: usize = 100_000;
-/// The most bytes of items' JSON one call keeps, over all its pages: those
-/// 100,000 agents are about 16 MiB; pages of a few items of 12 MiB each,
-/// each under the answer's 16 MiB, trapped it at the fourth.
+/// The most bytes of items' JSON one call keeps over all its pages, with
+/// the page being read: those 100,000 agents are about 16 MiB; pages of a
+/// few items of 12 MiB each, each under the answer's 16 MiB, trapped it at
+/// the fourth, and a page of 16 MiB beside 24 MiB kept as it was read.
 pub const MAX_KEPT_BYTES: usize = 24 << 20;
 /// The longest cursor kept (every cursor of a walk is kept, to see one
 /// repeat).

@@ -105,7 +105,9 @@ impl Transport for WasiHttp {
         let stream = incoming
             .stream()
             .map_err(|()| lost("the response body stream was already taken"))?;
-        let mut body = Vec::new();
+        // Room for a declared length at once: grown by doubling, the body
+        // is copied at each step, the old buffer beside the new.
+        let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize));
         loop {
             match stream.read(READ_CHUNK) {
                 Ok(chunk) if chunk.is_empty() => wait(&stream.subscribe(), timer.as_ref())

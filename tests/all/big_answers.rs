@@ -34,10 +34,15 @@ async fn raw_server(answers: Vec<(String, Vec<u8>)>) -> String {
                         a[0].clone()
                     }
                 };
-                let mut out = format!(
-                    "{head}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                )
+                // A head that ends `no-length` goes without one: the body
+                // ends where the connection does.
+                let mut out = match head.strip_suffix(NO_LENGTH) {
+                    Some(head) => format!("{head}\r\nconnection: close\r\n\r\n"),
+                    None => format!(
+                        "{head}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    ),
+                }
                 .into_bytes();
                 out.extend_from_slice(&body);
                 let _ = conn.write_all(&out).await;
@@ -47,6 +52,9 @@ async fn raw_server(answers: Vec<(String, Vec<u8>)>) -> String {
     });
     format!("http://{addr}")
 }
+
+/// The end of a head [`raw_server`] sends with no `Content-Length`.
+const NO_LENGTH: &str = " no-length";
 
 /// Lists teams from a server giving `answers`: the error, `upstream`
 /// (not a trap of the component); its message.
@@ -259,6 +267,78 @@ async fn a_400_with_many_long_details_is_invalid_input_not_a_trap() {
             assert!(m.len() < 30_000, "{} bytes", m.len());
         }
         Ok(Ok(t)) => panic!("unexpected success: {} teams", t.len()),
+        Err(host) => panic!("the component failed in the host (trap): {host:#}"),
+    }
+}
+
+/// Items just under what a walk keeps (24 MiB: 12 MiB, then 12 MiB less
+/// 300 bytes), then a full page of one item (16 MiB less 100 bytes, its
+/// name plain or escaped, which serde_json reads through a buffer of its
+/// own; with a length, or ending where the connection does): read beside
+/// the items kept, and refused, never a trap: checked only once decoded,
+/// such a page beside 24 MiB trapped the component, and so it did, read
+/// with no length, under the harness's former 64 MiB.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_page_beside_items_kept_is_refused_not_a_trap() {
+    let page = |i: usize, name: String, length: bool| {
+        let body = format!(r#"{{"items":[{{"id":"t{i}","name":"{name}"}}],"nextCursor":"c{i}"}}"#);
+        assert!(body.len() <= 16 << 20, "{}", body.len());
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json";
+        let head = if length {
+            head.to_string()
+        } else {
+            format!("{head}{NO_LENGTH}")
+        };
+        (head, body.into_bytes())
+    };
+    let full = (16 << 20) - 100;
+    for (third, length) in [
+        ("x".repeat(full), true),
+        (format!("\\n{}", "x".repeat(full - 2)), true),
+        ("x".repeat(full), false),
+    ] {
+        let message = teams_upstream(vec![
+            page(0, "x".repeat(12 << 20), true),
+            page(1, "x".repeat((12 << 20) - 300), true),
+            page(2, third.clone(), length),
+            page(3, third, length),
+        ])
+        .await;
+        assert!(message.contains("MiB of items"), "{message:.300}");
+    }
+}
+
+/// An organisation of 40,000 whole agent records (about 430 bytes of JSON
+/// each, 17 MB, in four pages) is read whole, within what a walk keeps.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_organisation_of_40000_whole_agents_is_read() {
+    let (n, pages) = (40_000, 4);
+    let per = n / pages;
+    let agent = |i: usize| {
+        format!(
+            r#"{{"id":"agt_{i:06}xxxxxxxxxxxxxx","emailAddress":"firstname.lastname.{i:06}@acme-corporation.example","name":"Firstname Lastname {i:06}","role":"AGENT","inboxes":["inb_aaaaaaaaaaaaaaaaaaaa","inb_bbbbbbbbbbbbbbbbbbbb"],"teams":["team_aaaaaaaaaaaaaaaaaa"],"active":true,"createdAt":"2024-01-02T03:04:05.000Z","updatedAt":"2024-01-02T03:04:05.000Z","externalId":"00u1abcdefghijklmn{i:06}","language":"en-US"}}"#
+        )
+    };
+    let answers = (0..pages)
+        .map(|p| {
+            let items: Vec<String> = (p * per..(p + 1) * per).map(agent).collect();
+            let next = if p + 1 < pages {
+                format!(r#""c{p}""#)
+            } else {
+                "null".into()
+            };
+            let body = format!(r#"{{"items":[{}],"nextCursor":{next}}}"#, items.join(","));
+            (
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json".to_string(),
+                body.into_bytes(),
+            )
+        })
+        .collect();
+    let url = raw_server(answers).await;
+    let conn = Connection::new(url, "api@acme.example", "tok-big-answers");
+    match crate::support::harness().list_agents(&conn, false).await {
+        Ok(Ok(a)) => assert_eq!(a.len(), n),
+        Ok(Err(e)) => panic!("{}: {:.300}", error_case(&e), error_message(&e)),
         Err(host) => panic!("the component failed in the host (trap): {host:#}"),
     }
 }

@@ -99,7 +99,7 @@ async fn harness_memory_alone() {
     };
     run(3_000).await;
     let after = rss_kib().unwrap();
-    // 3,000 calls, each a fresh instance with up to 64 MiB of memory: a
+    // 3,000 calls, each a fresh instance with up to 128 MiB of memory: a
     // leak of even a few KiB per call would show as many MiB.
     assert!(
         after.saturating_sub(before) < 16 * 1024,

@@ -977,17 +977,27 @@ fn change_members<D: Directory>(
         } else {
             None
         };
-    let mut writes: Vec<(String, Changes)> = Vec::new();
+    // Where each agent named ends, in the order the operations come (RFC
+    // 7644 §3.5.2: a remove, then an add, of one member leaves it one): the
+    // agent as found, and whether it is to be a member.
+    let mut ends: Vec<(Agent, bool)> = Vec::new();
     for op in ops {
         let (add, remove): (Vec<String>, Vec<String>) = match op {
             MemberOp::Add(ids) => (ids.clone(), vec![]),
             MemberOp::Remove(ids) => (vec![], ids.clone()),
             MemberOp::Replace(ids) => {
                 let agents = listed.as_deref().unwrap_or_default();
-                let now: Vec<String> = members_of(group, agents)
+                // The members as the operations before it leave them.
+                let mut now: Vec<String> = members_of(group, agents)
                     .iter()
                     .map(|a| a.id.clone())
                     .collect();
+                for (agent, member) in &ends {
+                    now.retain(|i| *i != agent.id);
+                    if *member {
+                        now.push(agent.id.clone());
+                    }
+                }
                 (
                     ids.iter().filter(|i| !now.contains(i)).cloned().collect(),
                     now.into_iter().filter(|i| !ids.contains(i)).collect(),
@@ -1000,10 +1010,12 @@ fn change_members<D: Directory>(
             .chain(remove.iter().map(|i| (i, false)))
         {
             // The group was found, so Gladly answers: an id it does not
-            // know is no user, with no look-up more.
-            let found = match &listed {
-                Some(agents) => in_listing(agents, id),
-                None => by_id(dir, id)?,
+            // know is no user. One the listing does not hold (written with
+            // spaces the connector trims, or an agent created since the
+            // listing) is looked up.
+            let found = match listed.as_deref().map(|agents| in_listing(agents, id)) {
+                Some(ById::Unknown) | None => by_id(dir, id)?,
+                Some(found) => found,
             };
             let agent = match found {
                 ById::Agent(a) => *a,
@@ -1016,46 +1028,53 @@ fn change_members<D: Directory>(
                     ));
                 }
             };
-            if group.has(&agent) == joining {
-                continue;
+            match ends.iter_mut().find(|(a, _)| a.id == agent.id) {
+                Some((_, member)) => *member = joining,
+                None => ends.push((agent, joining)),
             }
-            let delta = |on: &str| Delta {
-                add: if joining {
-                    vec![on.to_string()]
-                } else {
-                    vec![]
-                },
-                remove: if joining {
-                    vec![]
-                } else {
-                    vec![on.to_string()]
-                },
-            };
-            let changes = match &group.kind {
-                Kind::Team(t) => Changes {
-                    teams: Some(delta(t)),
-                    ..Changes::default()
-                },
-                Kind::Inbox(i) => Changes {
-                    inboxes: Some(delta(i)),
-                    ..Changes::default()
-                },
-                // Leaving a role's group makes an agent an agent (one
-                // already, leaving the agents' group, is left alone).
-                Kind::Role(r) => {
-                    let role = if joining { r.clone() } else { Role::Agent };
-                    if agent.role.as_ref() == Some(&role) {
-                        continue;
-                    }
-                    guard_api_user(config, &agent, true, Some(&role), &agent.email_address)?;
-                    Changes {
-                        role: Some(role),
-                        ..Changes::default()
-                    }
-                }
-            };
-            writes.push((agent.id, changes));
         }
+    }
+    let mut writes: Vec<(String, Changes)> = Vec::new();
+    for (agent, joining) in ends {
+        if group.has(&agent) == joining {
+            continue;
+        }
+        let delta = |on: &str| Delta {
+            add: if joining {
+                vec![on.to_string()]
+            } else {
+                vec![]
+            },
+            remove: if joining {
+                vec![]
+            } else {
+                vec![on.to_string()]
+            },
+        };
+        let changes = match &group.kind {
+            Kind::Team(t) => Changes {
+                teams: Some(delta(t)),
+                ..Changes::default()
+            },
+            Kind::Inbox(i) => Changes {
+                inboxes: Some(delta(i)),
+                ..Changes::default()
+            },
+            // Leaving a role's group makes an agent an agent (one already,
+            // leaving the agents' group, is left alone).
+            Kind::Role(r) => {
+                let role = if joining { r.clone() } else { Role::Agent };
+                if agent.role.as_ref() == Some(&role) {
+                    continue;
+                }
+                guard_api_user(config, &agent, true, Some(&role), &agent.email_address)?;
+                Changes {
+                    role: Some(role),
+                    ..Changes::default()
+                }
+            }
+        };
+        writes.push((agent.id, changes));
     }
     for (id, changes) in writes {
         dir.update(&id, &changes)?;

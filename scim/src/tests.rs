@@ -139,7 +139,8 @@ impl Directory for Gladly {
             .agents
             .iter()
             .find(|a| match key {
-                Key::Id(i) => a.id == *i,
+                // As the connector: an id is trimmed.
+                Key::Id(i) => a.id == i.trim(),
                 // As the connector: letters in any case, Unicode too.
                 Key::Email(e) => a.email_address.to_lowercase() == e.to_lowercase(),
                 Key::ExternalId(x) => a.external_id.as_deref() == Some(x),
@@ -2275,4 +2276,75 @@ fn a_reactivation_never_replaces_a_role_the_gateway_cannot_write() {
     let a = g.agent("agt_sup");
     assert!(a.is_active());
     assert_eq!(a.role, Some(Role::TeamLead));
+}
+
+#[test]
+fn member_operations_apply_in_order_and_a_listing_misses_no_one() {
+    let mut g = Gladly::seeded();
+    let ids: Vec<String> = (0..14)
+        .map(|i| {
+            let mut u = okta_user(&format!("o{i}@acme.com"));
+            u["externalId"] = json!(format!("00o{i}"));
+            create(&mut g, u)
+        })
+        .collect();
+    let in_team = |g: &Gladly, id: &str| {
+        g.agent(id)
+            .teams
+            .as_ref()
+            .is_some_and(|t| t.contains(&"team_a".to_string()))
+    };
+    let patch = |g: &mut Gladly, ops: Value| {
+        let r = call(
+            g,
+            "PATCH",
+            "/Groups/team_a",
+            Some(json!({"Operations": ops})),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    patch(
+        &mut g,
+        json!([{"op": "add", "path": "members", "value": [{"value": ids[0]}]}]),
+    );
+    assert!(in_team(&g, &ids[0]));
+    // A remove, then an add, of one member: a member still, nothing
+    // written; an add, then a remove, of another: not one, nothing written.
+    let writes = g.writes;
+    patch(
+        &mut g,
+        json!([
+            {"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])},
+            {"op": "add", "path": "members", "value": [{"value": ids[0]}]},
+            {"op": "add", "path": "members", "value": [{"value": ids[1]}]},
+            {"op": "remove", "path": "members", "value": [{"value": ids[1]}]},
+        ]),
+    );
+    assert!(in_team(&g, &ids[0]) && !in_team(&g, &ids[1]));
+    assert_eq!(g.writes, writes);
+    // An add, then a replace that leaves it out: the replace has the last
+    // word.
+    patch(
+        &mut g,
+        json!([
+            {"op": "add", "path": "members", "value": [{"value": ids[2]}]},
+            {"op": "replace", "path": "members", "value": [{"value": ids[3]}]},
+        ]),
+    );
+    assert!(!in_team(&g, &ids[0]) && !in_team(&g, &ids[2]) && in_team(&g, &ids[3]));
+    // Among more than are looked up one by one (found in a listing), an id
+    // written with spaces, as the connector's look-up trims it, is found.
+    let mut padded: Vec<Value> = ids[4..].iter().map(|i| json!({"value": i})).collect();
+    padded.push(json!({"value": format!(" {} ", ids[3])}));
+    assert!(padded.len() > 10);
+    patch(
+        &mut g,
+        json!([{"op": "add", "path": "members", "value": padded.clone()}]),
+    );
+    assert!(ids[3..].iter().all(|i| in_team(&g, i)));
+    patch(
+        &mut g,
+        json!([{"op": "remove", "path": "members", "value": padded}]),
+    );
+    assert!(ids.iter().all(|i| !in_team(&g, i)));
 }

@@ -14,7 +14,14 @@ pub struct Connector {
 
 impl Connector {
     pub fn from_env() -> Connector {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        // Trimmed, as the gateway's own settings are: a value written to
+        // the environment with a trailing newline is refused otherwise.
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let conn = (|| {
             let org_url = var("GLADLY_ORG_URL").ok_or(
                 "GLADLY_ORG_URL is not set (the organisation's URL, e.g. https://acme.gladly.com)",

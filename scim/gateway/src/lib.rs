@@ -109,8 +109,9 @@ fn serve(request: &IncomingRequest) -> Response {
         .or_else(|| header("host"))
         .unwrap_or_else(|| "localhost".into());
     let base_url = format!("{scheme}://{authority}{}", gladly_scim::BASE_PATH);
-    // Trimmed, as the harness trims them: a value set with a trailing
-    // newline (`$(cat token-file)` kept it) would refuse every request.
+    // Trimmed (the harness trims the token too): a value written to the
+    // environment with a trailing newline (a secret store's file, an
+    // `env` file) would refuse every request.
     let scim_token = env("GLADLY_SCIM_TOKEN").trim().to_string();
     let api_user = env("GLADLY_API_USER").trim().to_string();
     let config = Config {

@@ -376,9 +376,9 @@ impl<'t, T: Transport> Client<'t, T> {
                 url.push_str("&cursor=");
                 url.push_str(&encode(c));
             }
-            // A page is read only while it and the items kept fit what one
-            // call holds: checked after decoding, a page of 16 MiB beside
-            // 12 MiB kept trapped the component as it was read.
+            // A page is decoded only while it and the items kept fit what
+            // one call keeps: checked after decoding, a page of 16 MiB
+            // beside 12 MiB kept trapped the component.
             let result = self.page_within(&url, what, MAX_KEPT_BYTES.saturating_sub(kept_bytes));
             // Out of time after pages enough for half the deadline at
             // Gladly's limit: the list is too long for one call (or never
@@ -414,6 +414,10 @@ impl<'t, T: Transport> Client<'t, T> {
                 kept
             });
             if out.is_empty() {
+                // Not the whole page's room for the few kept.
+                if items.len() < items.capacity() / 2 {
+                    items.shrink_to_fit();
+                }
                 out = items;
             } else {
                 out.append(&mut items);
@@ -466,7 +470,9 @@ impl<'t, T: Transport> Client<'t, T> {
         }
         if resp.body.len() > room {
             return Err(walk_error(format!(
-                "listing {what} passed {} MiB of items, more than one call reads",
+                "listing {what}, a page of {} bytes beside the {} bytes of items kept passes the {} MiB of items one call reads",
+                resp.body.len(),
+                MAX_KEPT_BYTES - room,
                 MAX_KEPT_BYTES >> 20
             )));
         }

@@ -9,9 +9,8 @@ use wasmtime::StoreLimits;
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Linear memory the component may grow to: 128 MiB by default, above
-    /// what the connector's caps on what it reads let any server's answers
-    /// make it use (about 90 MiB at the most measured, README "The host
-    /// harness").
+    /// the most the connector was measured to use under its caps on what it
+    /// reads (84 MiB, README "The host harness").
     pub memory_bytes: usize,
     /// Wall-clock time one call may take, retries and waits included. The
     /// default, 120 s, is the component's own deadline (100 s,

@@ -981,11 +981,17 @@ fn change_members<D: Directory>(
     // 7644 §3.5.2: a remove, then an add, of one member leaves it one): the
     // agent as found, and whether it is to be a member.
     let mut ends: Vec<(Agent, bool)> = Vec::new();
+    // Ids as the connector reads them, trimmed: a replace naming a member
+    // " X " must not add " X " and remove "X".
+    let trimmed =
+        |ids: &[String]| -> Vec<String> { ids.iter().map(|i| i.trim().to_string()).collect() };
+    let mut looked_up = 0usize;
     for op in ops {
         let (add, remove): (Vec<String>, Vec<String>) = match op {
-            MemberOp::Add(ids) => (ids.clone(), vec![]),
-            MemberOp::Remove(ids) => (vec![], ids.clone()),
+            MemberOp::Add(ids) => (trimmed(ids), vec![]),
+            MemberOp::Remove(ids) => (vec![], trimmed(ids)),
             MemberOp::Replace(ids) => {
+                let ids = trimmed(ids);
                 let agents = listed.as_deref().unwrap_or_default();
                 // The members as the operations before it leave them.
                 let mut now: Vec<String> = members_of(group, agents)
@@ -1010,12 +1016,16 @@ fn change_members<D: Directory>(
             .chain(remove.iter().map(|i| (i, false)))
         {
             // The group was found, so Gladly answers: an id it does not
-            // know is no user. One the listing does not hold (written with
-            // spaces the connector trims, or an agent created since the
-            // listing) is looked up.
+            // know is no user. One to add that the listing does not hold (an
+            // agent created since) is looked up, a few at most; one to
+            // remove is not there to remove.
             let found = match listed.as_deref().map(|agents| in_listing(agents, id)) {
-                Some(ById::Unknown) | None => by_id(dir, id)?,
+                Some(ById::Unknown) if joining && looked_up < LOOKED_UP_AT_MOST => {
+                    looked_up += 1;
+                    by_id(dir, id)?
+                }
                 Some(found) => found,
+                None => by_id(dir, id)?,
             };
             let agent = match found {
                 ById::Agent(a) => *a,

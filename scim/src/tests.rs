@@ -2348,3 +2348,67 @@ fn member_operations_apply_in_order_and_a_listing_misses_no_one() {
     );
     assert!(ids.iter().all(|i| !in_team(&g, i)));
 }
+
+#[test]
+fn ids_with_spaces_are_one_member_and_cost_no_look_up_each() {
+    let mut g = Gladly::seeded();
+    let id = create(&mut g, okta_user("pad@acme.com"));
+    let r = call(
+        &mut g,
+        "PATCH",
+        "/Groups/role:admin",
+        Some(json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(g.agent(&id).role, Some(Role::Admin));
+    // A replace naming a member with spaces keeps it (it added " X " and
+    // removed "X", which won).
+    let r = call(
+        &mut g,
+        "PUT",
+        "/Groups/role:admin",
+        Some(json!({"displayName": "Gladly role: admin",
+            "members": [{"value": "agt_api"}, {"value": format!(" {id} ")}]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(g.agent(&id).role, Some(Role::Admin));
+    // A push of 60 ids with spaces, then a removal of 60 ids nobody has:
+    // one listing each, no look-up per member.
+    let ids: Vec<String> = (0..60)
+        .map(|i| {
+            let mut u = okta_user(&format!("s{i}@acme.com"));
+            u["externalId"] = json!(format!("00s{i}"));
+            create(&mut g, u)
+        })
+        .collect();
+    let members: Vec<Value> = ids
+        .iter()
+        .map(|i| json!({"value": format!("{i} ")}))
+        .collect();
+    let (lookups, listings) = (g.id_lookups, g.listings);
+    let r = call(
+        &mut g,
+        "PATCH",
+        "/Groups/team_a",
+        Some(json!({"Operations": [{"op": "add", "path": "members", "value": members}]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(ids.iter().all(|i| {
+        g.agent(i)
+            .teams
+            .as_ref()
+            .unwrap()
+            .contains(&"team_a".to_string())
+    }));
+    let unknown: Vec<Value> = (0..60)
+        .map(|i| json!({"value": format!("agt_gone{i}")}))
+        .collect();
+    let r = call(
+        &mut g,
+        "PATCH",
+        "/Groups/team_a",
+        Some(json!({"Operations": [{"op": "remove", "path": "members", "value": unknown}]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!((g.id_lookups - lookups, g.listings - listings), (0, 2));
+}

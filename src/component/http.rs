@@ -115,8 +115,15 @@ impl Transport for WasiHttp {
                 Ok(chunk) => {
                     // Checked before the buffer grows: grown past the cap,
                     // it would double to twice the cap first.
-                    if body.len().saturating_add(chunk.len()) > MAX_BODY {
+                    let needed = body.len().saturating_add(chunk.len());
+                    if needed > MAX_BODY {
                         return Err(too_large());
+                    }
+                    // Grown by doubling, but never past the cap (a length
+                    // declared short beside a longer chunked body).
+                    if needed > body.capacity() {
+                        let grown = needed.max(body.capacity().saturating_mul(2)).min(MAX_BODY);
+                        body.reserve_exact(grown - body.len());
                     }
                     body.extend_from_slice(&chunk);
                 }

@@ -104,6 +104,15 @@ pub enum MemberOp {
     Replace(Vec<String>),
 }
 
+impl MemberOp {
+    /// The member ids it names.
+    pub fn ids(&self) -> &[String] {
+        match self {
+            MemberOp::Add(ids) | MemberOp::Remove(ids) | MemberOp::Replace(ids) => ids,
+        }
+    }
+}
+
 /// The membership changes of a PATCH to `group` (Okta's and Entra's
 /// shapes). A `displayName` other than the group's is refused: Gladly's API
 /// cannot rename a team. Other attributes (`externalId`, `id`) are dropped.

@@ -443,24 +443,30 @@ enum ById {
     Gone,
 }
 
+impl ById {
+    /// What finding `found` under an id tells: SCIM deleted it, or not.
+    fn of(found: Option<Agent>) -> Self {
+        match found {
+            Some(a) if !is_deleted(&a) => ById::Agent(Box::new(a)),
+            Some(_) => ById::Gone,
+            None => ById::Unknown,
+        }
+    }
+}
+
 /// The most members a membership change looks up one by one (about a
 /// second of Gladly's limit); more are found in one listing.
 const LOOKED_UP_AT_MOST: usize = 10;
 
 /// What a listing of every agent holds under an id, as [`by_id`] tells it.
 fn in_listing(agents: &[Agent], id: &str) -> ById {
-    match agents.iter().find(|a| a.id == id) {
-        Some(a) if !is_deleted(a) => ById::Agent(Box::new(a.clone())),
-        Some(_) => ById::Gone,
-        None => ById::Unknown,
-    }
+    ById::of(agents.iter().find(|a| a.id == id).cloned())
 }
 
 fn by_id<D: Directory>(dir: &mut D, id: &str) -> Result<ById, ScimError> {
     match dir.lookup(&Key::Id(id.to_string())) {
-        Ok(Some(a)) if !is_deleted(&a) => Ok(ById::Agent(Box::new(a))),
-        Ok(Some(_)) => Ok(ById::Gone),
-        Ok(None) | Err(DirectoryError::NotFound(_)) => Ok(ById::Unknown),
+        Ok(found) => Ok(ById::of(found)),
+        Err(DirectoryError::NotFound(_)) => Ok(ById::Unknown),
         Err(e) if no_such_key(&e) => Ok(ById::Gone),
         Err(e) => Err(e.into()),
     }
@@ -965,12 +971,7 @@ fn change_members<D: Directory>(
     // member, from one listing: one call, paced within itself, where a
     // look-up each would hold the request a tenth of a second per member
     // before it writes anything (past the host's bound, every retry alike).
-    let named: usize = ops
-        .iter()
-        .map(|op| match op {
-            MemberOp::Add(ids) | MemberOp::Remove(ids) | MemberOp::Replace(ids) => ids.len(),
-        })
-        .sum();
+    let named: usize = ops.iter().map(|op| op.ids().len()).sum();
     let listed =
         if named > LOOKED_UP_AT_MOST || ops.iter().any(|op| matches!(op, MemberOp::Replace(_))) {
             Some(whole(dir.list_agents())?)

@@ -113,14 +113,13 @@ impl Transport for WasiHttp {
                 Ok(chunk) if chunk.is_empty() => wait(&stream.subscribe(), timer.as_ref())
                     .map_err(|()| lost("the answer did not end before the call's deadline"))?,
                 Ok(chunk) => {
-                    // Checked before the buffer grows: grown past the cap,
-                    // it would double to twice the cap first.
+                    // Checked before the buffer grows, which doubles but
+                    // never past the cap (a length declared short beside a
+                    // longer chunked body would have it double past it).
                     let needed = body.len().saturating_add(chunk.len());
                     if needed > MAX_BODY {
                         return Err(too_large());
                     }
-                    // Grown by doubling, but never past the cap (a length
-                    // declared short beside a longer chunked body).
                     if needed > body.capacity() {
                         let grown = needed.max(body.capacity().saturating_mul(2)).min(MAX_BODY);
                         body.reserve_exact(grown - body.len());

@@ -52,10 +52,48 @@ pub fn encode(segment: &str) -> String {
 /// A decoded page of a list.
 pub struct Page<T> {
     pub items: Vec<T>,
-    /// The bytes of each item's JSON, in order.
-    pub sizes: Vec<usize>,
+    /// The bytes of each item's JSON, and the JSON values it holds, in
+    /// order.
+    pub sizes: Vec<Size>,
     pub next_cursor: Option<String>,
     pub flavor: ApiFlavor,
+}
+
+/// What an item of a list, or the items a walk keeps, cost before reading:
+/// bytes of JSON, and JSON values (read, each may cost more memory than
+/// its bytes: a one-letter string of 4 bytes, `"a",`, is a string of about
+/// 28 in the component).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Size {
+    pub bytes: usize,
+    pub values: usize,
+}
+
+impl Size {
+    /// What one walk keeps at most, with the page it reads.
+    pub const KEPT: Self = Self {
+        bytes: MAX_KEPT_BYTES,
+        values: MAX_KEPT_VALUES,
+    };
+    /// No bound beyond an answer's own.
+    const ANY: Self = Self {
+        bytes: usize::MAX,
+        values: usize::MAX,
+    };
+
+    fn saturating_add(self, other: Self) -> Self {
+        Self {
+            bytes: self.bytes.saturating_add(other.bytes),
+            values: self.values.saturating_add(other.values),
+        }
+    }
+
+    fn saturating_sub(self, other: Self) -> Self {
+        Self {
+            bytes: self.bytes.saturating_sub(other.bytes),
+            values: self.values.saturating_sub(other.values),
+        }
+    }
 }
 
 pub struct Client<'t, T: Transport> {
@@ -367,7 +405,7 @@ impl<'t, T: Transport> Client<'t, T> {
         mut keep: impl FnMut(&D) -> bool,
     ) -> Result<(Vec<D>, ApiFlavor), Error> {
         let mut out = Vec::new();
-        let mut kept_bytes = 0usize;
+        let mut kept = Size::default();
         let mut cursor: Option<String> = None;
         let mut seen = HashSet::new();
         for walked in 0..MAX_PAGES {
@@ -379,7 +417,7 @@ impl<'t, T: Transport> Client<'t, T> {
             // A page is decoded only while it and the items kept fit what
             // one call keeps: checked after decoding, a page of 16 MiB
             // beside 12 MiB kept trapped the component.
-            let result = self.page_within(&url, what, MAX_KEPT_BYTES.saturating_sub(kept_bytes));
+            let result = self.page_within(&url, what, kept);
             // Out of time after pages enough for half the deadline at
             // Gladly's limit: the list is too long for one call (or never
             // ends), and a retry would walk it as far again; a workflow
@@ -407,11 +445,11 @@ impl<'t, T: Transport> Client<'t, T> {
             let mut sizes = page.sizes.into_iter();
             items.retain(|item| {
                 let size = sizes.next().unwrap_or_default();
-                let kept = keep(item);
-                if kept {
-                    kept_bytes = kept_bytes.saturating_add(size);
+                let keeps = keep(item);
+                if keeps {
+                    kept = kept.saturating_add(size);
                 }
-                kept
+                keeps
             });
             if out.is_empty() {
                 // Not the whole page's room for the few kept.
@@ -452,31 +490,36 @@ impl<'t, T: Transport> Client<'t, T> {
     }
 
     pub fn page<D: DeserializeOwned>(&mut self, url: &str, what: &str) -> Result<Page<D>, Error> {
-        self.page_within(url, what, usize::MAX)
+        let resp = self.send(Method::Get, url, None)?;
+        if !(200..300).contains(&resp.status) {
+            return Err(self.scrub(status_error(&resp, what, &self.secrets)));
+        }
+        decode_page(&resp, what, Size::ANY, &self.secrets).map_err(|e| self.scrub(e))
     }
 
-    /// A page of a walk whose body is at most `room` bytes: a longer one,
-    /// with the items the walk kept, would pass what one call holds
-    /// ([`MAX_KEPT_BYTES`]), and is not read.
+    /// A page of a walk that has kept `kept`: a page that, beside it,
+    /// would pass what one call holds ([`Size::KEPT`]) in bytes or in JSON
+    /// values is not read.
     fn page_within<D: DeserializeOwned>(
         &mut self,
         url: &str,
         what: &str,
-        room: usize,
+        kept: Size,
     ) -> Result<Page<D>, Error> {
         let resp = self.send(Method::Get, url, None)?;
         if !(200..300).contains(&resp.status) {
             return Err(self.scrub(status_error(&resp, what, &self.secrets)));
         }
-        if resp.body.len() > room {
+        let room = Size::KEPT.saturating_sub(kept);
+        if resp.body.len() > room.bytes {
             return Err(walk_error(format!(
                 "listing {what}, a page of {} bytes beside the {} bytes of items kept passes the {} MiB of items one call reads",
                 resp.body.len(),
-                MAX_KEPT_BYTES - room,
+                kept.bytes,
                 MAX_KEPT_BYTES >> 20
             )));
         }
-        decode_page(&resp, what, &self.secrets).map_err(|e| self.scrub(e))
+        decode_page(&resp, what, room, &self.secrets).map_err(|e| self.scrub(e))
     }
 }
 
@@ -499,10 +542,12 @@ fn strip_query(path: &str) -> &str {
 /// hide an agent from an offboarding run). The list is split into its items
 /// without reading them, and each is read on its own (see [`parse_value`]):
 /// a whole organisation in one answer (the public spec's shape) never
-/// stands in memory as one `Value`.
+/// stands in memory as one `Value`. A page of more JSON values than `room`
+/// allows (what its walk has left) is not read.
 pub fn decode_page<D: DeserializeOwned>(
     resp: &HttpResponse,
     what: &str,
+    room: Size,
     s: &Secrets,
 ) -> Result<Page<D>, Error> {
     use serde_json::value::RawValue;
@@ -519,6 +564,12 @@ pub fn decode_page<D: DeserializeOwned>(
     if held > MAX_LIST_VALUES {
         return Err(shape(&format!(
             "it holds about {held} JSON values, more than the {MAX_LIST_VALUES} a list may"
+        )));
+    }
+    if held > room.values {
+        return Err(walk_error(format!(
+            "listing {what}, a page of about {held} JSON values beside the {} of items kept passes the {MAX_KEPT_VALUES} JSON values of items one call reads",
+            MAX_KEPT_VALUES.saturating_sub(room.values)
         )));
     }
     let syntax = |e: serde_json::Error| serde_error(resp, what, &e, s);
@@ -557,7 +608,13 @@ pub fn decode_page<D: DeserializeOwned>(
             items.len()
         )));
     }
-    let sizes = items.iter().map(|raw| raw.get().len()).collect();
+    let sizes = items
+        .iter()
+        .map(|raw| Size {
+            bytes: raw.get().len(),
+            values: values_in(raw.get().as_bytes()),
+        })
+        .collect();
     let items = items
         .into_iter()
         .map(|raw| decode_json(raw.get().as_bytes(), resp, what, s))
@@ -589,6 +646,13 @@ pub const MAX_ITEMS: usize = 100_000;
 /// few items of 12 MiB each, each under the answer's 16 MiB, trapped it at
 /// the fourth, and a page of 16 MiB beside 24 MiB kept as it was read.
 pub const MAX_KEPT_BYTES: usize = 24 << 20;
+/// The most JSON values of items one call keeps over all its pages, with
+/// the page being read: a value may cost more memory than its bytes (a
+/// one-letter string, `"a",`, 4 bytes, is a string of about 28), and pages
+/// of agents of 99,000 one-letter inboxes each, within the bytes kept,
+/// trapped the component at the third page. Whole agent records hold about
+/// 30 each: 24 MiB of them about 1.7 million.
+pub const MAX_KEPT_VALUES: usize = 2_000_000;
 /// The longest cursor kept (every cursor of a walk is kept, to see one
 /// repeat).
 const MAX_CURSOR: usize = 4_096;

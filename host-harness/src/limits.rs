@@ -10,7 +10,7 @@ use wasmtime::StoreLimits;
 pub struct Limits {
     /// Linear memory the component may grow to: 128 MiB by default, above
     /// the most the connector was measured to use under its caps on what it
-    /// reads (84 MiB, README "The host harness").
+    /// reads (85 MiB, README "The host harness").
     pub memory_bytes: usize,
     /// Wall-clock time one call may take, retries and waits included. The
     /// default, 120 s, is the component's own deadline (100 s,

@@ -342,3 +342,46 @@ async fn an_organisation_of_40000_whole_agents_is_read() {
         Err(host) => panic!("the component failed in the host (trap): {host:#}"),
     }
 }
+
+/// Pages of agents each holding 99,000 one-letter inboxes (under the
+/// values one item may hold, each page under the values a list may and
+/// the walk's bytes under what it keeps): every 4 bytes of JSON became a
+/// string of about 28 bytes, and three pages trapped the component. The
+/// values a walk keeps are bounded too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_walk_of_agents_of_many_short_inboxes_is_upstream_not_a_trap() {
+    let inboxes = vec![r#""a""#; 99_000].join(",");
+    let answers = (0..6)
+        .map(|p| {
+            let items: Vec<String> = (0..19)
+                .map(|i| {
+                    format!(
+                        r#"{{"id":"agt_{p}_{i}","emailAddress":"a{p}.{i}@acme.example","inboxes":[{inboxes}]}}"#
+                    )
+                })
+                .collect();
+            let body = format!(
+                r#"{{"items":[{}],"nextCursor":"c{p}"}}"#,
+                items.join(",")
+            );
+            (
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json".to_string(),
+                body.into_bytes(),
+            )
+        })
+        .collect();
+    let url = raw_server(answers).await;
+    let conn = Connection::new(url, "api@acme.example", "tok-big-answers");
+    match crate::support::harness().list_agents(&conn, false).await {
+        Ok(Err(e)) => {
+            assert_eq!(error_case(&e), "upstream", "{:.300}", error_message(&e));
+            let message = error_message(&e);
+            assert!(
+                message.contains("JSON values of items one call reads"),
+                "{message:.300}"
+            );
+        }
+        Ok(Ok(a)) => panic!("unexpected success: {} agents", a.len()),
+        Err(host) => panic!("the component failed in the host (trap): {host:#}"),
+    }
+}

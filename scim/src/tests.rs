@@ -899,6 +899,15 @@ fn delete_deactivates_answers_404_after_and_a_new_create_reonboards_the_same_age
     let mut g = Gladly::seeded();
     let created = call(&mut g, "POST", "/Users", Some(okta_user("cy@acme.com")));
     let id = created.body["id"].as_str().unwrap().to_string();
+    let promoted = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(
+            json!({"Operations": [{"op": "replace", "path": "roles", "value": [{"value": "ADMIN", "primary": true}]}]}),
+        ),
+    );
+    assert_eq!(promoted.status, 200, "{}", promoted.body);
     let d = call(&mut g, "DELETE", &format!("/Users/{id}"), None);
     assert_eq!((d.status, d.body.clone()), (204, Value::Null));
     let a = g.agent(&id).clone();
@@ -965,6 +974,11 @@ fn delete_deactivates_answers_404_after_and_a_new_create_reonboards_the_same_age
         "its externalId comes back in place of the mark"
     );
     assert_eq!(g.welcome_emails, 1, "no second welcome e-mail");
+    assert_eq!(
+        g.agent(&id).role,
+        Some(Role::Agent),
+        "a create without roles gives a returning leaver no role held before"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use gladly_harness::{Connection, error_case, error_message};
+use gladly_harness::{Connection, agents, error_case, error_message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A server on 127.0.0.1 that answers each request (one per connection,
@@ -71,6 +71,17 @@ async fn teams_upstream(answers: Vec<(String, Vec<u8>)>) -> String {
     }
 }
 
+/// Lists agents from a server giving `answers`: how many, or the error (a
+/// failure in the host, a trap of the component, fails the test).
+async fn agents_listed(answers: Vec<(String, Vec<u8>)>) -> Result<usize, agents::Error> {
+    let url = raw_server(answers).await;
+    let conn = Connection::new(url, "api@acme.example", "tok-big-answers");
+    match crate::support::harness().list_agents(&conn, false).await {
+        Ok(listed) => listed.map(|a| a.len()),
+        Err(host) => panic!("the component failed in the host (trap): {host:#}"),
+    }
+}
+
 /// A 500 whose body is 15 MiB of bytes that are not UTF-8 (under the
 /// 16 MiB cap): read whole as text for its excerpt, it became 45 MiB of
 /// replacement characters beside the body, past the component's 64 MiB.
@@ -125,17 +136,14 @@ async fn a_public_spec_list_of_max_items_agents_is_read_not_a_trap() {
         ));
     }
     body.push(']');
-    let url = raw_server(vec![(
+    let listed = agents_listed(vec![(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json".into(),
         body.into_bytes(),
     )])
     .await;
-    let conn = Connection::new(url, "api@acme.example", "tok-big-answers");
-    let r = crate::support::harness().list_agents(&conn, false).await;
-    match r {
-        Ok(Ok(a)) => assert_eq!(a.len(), n),
-        Ok(Err(e)) => panic!("{}: {}", error_case(&e), error_message(&e)),
-        Err(host) => panic!("the component failed in the host (trap): {host:#}"),
+    match listed {
+        Ok(count) => assert_eq!(count, n),
+        Err(e) => panic!("{}: {}", error_case(&e), error_message(&e)),
     }
 }
 
@@ -334,12 +342,9 @@ async fn an_organisation_of_40000_whole_agents_is_read() {
             )
         })
         .collect();
-    let url = raw_server(answers).await;
-    let conn = Connection::new(url, "api@acme.example", "tok-big-answers");
-    match crate::support::harness().list_agents(&conn, false).await {
-        Ok(Ok(a)) => assert_eq!(a.len(), n),
-        Ok(Err(e)) => panic!("{}: {:.300}", error_case(&e), error_message(&e)),
-        Err(host) => panic!("the component failed in the host (trap): {host:#}"),
+    match agents_listed(answers).await {
+        Ok(count) => assert_eq!(count, n),
+        Err(e) => panic!("{}: {:.300}", error_case(&e), error_message(&e)),
     }
 }
 
@@ -370,10 +375,8 @@ async fn a_walk_of_agents_of_many_short_inboxes_is_upstream_not_a_trap() {
             )
         })
         .collect();
-    let url = raw_server(answers).await;
-    let conn = Connection::new(url, "api@acme.example", "tok-big-answers");
-    match crate::support::harness().list_agents(&conn, false).await {
-        Ok(Err(e)) => {
+    match agents_listed(answers).await {
+        Err(e) => {
             assert_eq!(error_case(&e), "upstream", "{:.300}", error_message(&e));
             let message = error_message(&e);
             assert!(
@@ -381,7 +384,6 @@ async fn a_walk_of_agents_of_many_short_inboxes_is_upstream_not_a_trap() {
                 "{message:.300}"
             );
         }
-        Ok(Ok(a)) => panic!("unexpected success: {} agents", a.len()),
-        Err(host) => panic!("the component failed in the host (trap): {host:#}"),
+        Ok(count) => panic!("unexpected success: {count} agents"),
     }
 }

@@ -387,7 +387,35 @@ pub fn update<T: Transport>(
     let key = validate::key(key)?;
     let ch = validate::changes(changes)?;
     with_client(t, conn, opts.retry, |c| {
-        let current = find(c, &key)?.ok_or_else(|| not_found_key(&key))?;
+        // Run again by an at-least-once engine after its first run wrote
+        // and its answer was lost, an update keyed by the e-mail (or
+        // external id) it changes finds nobody under the old one: the
+        // agent under the new one, if nothing is left to change on it, is
+        // that change made (answered `unchanged`); else it is `not-found`
+        // as before, and nothing is written to whoever holds the new one.
+        let (current, moved) = match find(c, &key)? {
+            Some(a) => (a, false),
+            None => {
+                let moved_to = match &key {
+                    AgentKey::Email(old) => ch
+                        .email_address
+                        .as_ref()
+                        .filter(|new| !same_email(new, old))
+                        .map(|new| AgentKey::Email(new.clone())),
+                    AgentKey::ExternalId(old) => ch
+                        .external_id
+                        .as_ref()
+                        .filter(|new| *new != old)
+                        .map(|new| AgentKey::ExternalId(new.clone())),
+                    AgentKey::Id(_) => None,
+                };
+                let found = match &moved_to {
+                    Some(k) => find(c, k)?,
+                    None => None,
+                };
+                (found.ok_or_else(|| not_found_key(&key))?, true)
+            }
+        };
         let mut dir = Directory::default();
         let mut body = Map::new();
         if let Some(e) = &ch.email_address
@@ -444,6 +472,9 @@ pub fn update<T: Transport>(
             if !same_set(have.as_deref(), &desired) {
                 body.insert(json_key.into(), json!(desired));
             }
+        }
+        if moved && !body.is_empty() {
+            return Err(not_found_key(&key));
         }
         let mut w = Writer::new(opts.dry_run);
         if body.is_empty() {

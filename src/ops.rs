@@ -706,6 +706,17 @@ pub(crate) fn patch<T: Transport>(
     } else {
         get_agent(c, &current.id)?.ok_or_else(|| not_found_id(&current.id))?
     };
+    if agent.id != current.id {
+        return Err(Error::Upstream {
+            status: resp.status,
+            message: format!(
+                "Gladly answered {what} with another agent ({}); check agent {} in Gladly",
+                Untrusted::new(agent.id).scrubbed(c.secrets()),
+                current.id
+            ),
+            body_excerpt: crate::client::excerpt(&resp.body, c.secrets()),
+        });
+    }
     check_written(&body, &agent, &what).map_err(|m| m.error(c.secrets()))?;
     Ok(agent)
 }
@@ -861,7 +872,23 @@ pub(crate) fn get_agent<T: Transport>(
 ) -> Result<Option<Agent>, Error> {
     let resp = c.send(Method::Get, &format!("/agents/{}", encode(id)), None)?;
     match resp.status {
-        200..=299 => decode(&resp, &format!("agent {id}"), c.secrets()).map(Some),
+        200..=299 => {
+            let agent: Agent = decode(&resp, &format!("agent {id}"), c.secrets())?;
+            // Another agent than the one asked for (a proxy or cache that
+            // answers for another path) is never taken for it: an
+            // offboarding would deactivate someone else.
+            if agent.id != id {
+                return Err(Error::Upstream {
+                    status: resp.status,
+                    message: format!(
+                        "Gladly answered agent {id} with another agent ({}), not taken for it",
+                        Untrusted::new(agent.id).scrubbed(c.secrets())
+                    ),
+                    body_excerpt: crate::client::excerpt(&resp.body, c.secrets()),
+                });
+            }
+            Ok(Some(agent))
+        }
         404 => Ok(None),
         _ => Err(status_error(&resp, &format!("agent {id}"), c.secrets())),
     }

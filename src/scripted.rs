@@ -16,6 +16,7 @@ mod apply;
 mod create;
 mod deadline;
 mod fuzz;
+mod hostile;
 mod ops_lifecycle;
 mod retries;
 mod server_text;

@@ -231,17 +231,40 @@ impl Secrets {
     /// at least [`PARTIAL`] characters found inside a form, extended as far
     /// as the form goes on, and the rest of the run it stands in.
     fn piece_at(&self, text: &[char], at: usize) -> Option<usize> {
-        let places = self.pieces.get(&folded(text.get(at..at + PARTIAL)?))?;
-        places
-            .iter()
+        if self.pieces.is_empty() {
+            return None;
+        }
+        // Read as is, and through escapes as whole forms are: a tail of
+        // the token echoed JSON-escaped (`3n\/s3cr3t`) or percent-encoded
+        // (`3n%2Fs3cr3t`) is a piece too (it was left whole: helper-45).
+        let raw = text.get(at..at + PARTIAL).map(folded);
+        let decoded = {
+            let mut key = [' '; PARTIAL];
+            let mut i = at;
+            key.iter_mut()
+                .try_for_each(|k| {
+                    let (c, used) = escaped(text, i)?;
+                    *k = c.to_ascii_lowercase();
+                    i += used;
+                    Some(())
+                })
+                .map(|()| key)
+        };
+        [raw, decoded.filter(|d| Some(*d) != raw)]
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.pieces.get(&key))
+            .flatten()
             .map(|&(f, offset)| {
                 let form = &self.forms[f];
-                let same = form.chars[offset..]
-                    .iter()
-                    .zip(&text[at..])
-                    .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
-                    .count();
-                form.run.extend(text, at + same)
+                let mut end = at;
+                for &want in &form.chars[offset..] {
+                    match one_char(text, end, want) {
+                        Some(used) => end += used,
+                        None => break,
+                    }
+                }
+                form.run.extend(text, end)
             })
             .max()
     }
@@ -1020,6 +1043,36 @@ mod tests {
                 "expected {echo} removed"
             );
         }
+    }
+
+    #[test]
+    fn a_tail_of_the_token_echoed_escaped_is_removed() {
+        // An echo that begins inside the token and escapes what JSON and
+        // URLs escape: only reading the escapes from inside finds it (the
+        // pieces were looked up as they stood: helper-45).
+        let s = Secrets::new("api@acme.com", "t0k3n-s3cr3t");
+        let every = |t: &str, f: fn(u8) -> String| t.bytes().map(f).collect::<String>();
+        for echo in [
+            "k3n%2ds3cr3t".to_string(),
+            "k3n\\u002ds3cr3t".to_string(),
+            "0k3n%2Ds3c".to_string(),
+            "0k3n\\u002Ds3cr3t".to_string(),
+            every("0k3n-s3cr3t", |b| format!("%{b:02X}")),
+            every("0k3n-s3cr3t", |b| format!("\\u{b:04x}")),
+        ] {
+            let got = s.scrub(&format!("x {echo} y"));
+            assert_eq!(got, "x <redacted> y", "{echo:?} left: {got}");
+        }
+        let s = Secrets::new("api@acme.com", "t0k3n/s3cr3t+x");
+        for echo in ["****3n%2Fs3cr3t%2Bx", "****3n\\/s3cr3t+x"] {
+            let got = s.scrub(&format!("t={echo} end"));
+            assert!(!got.contains("s3cr3t"), "{echo:?} left: {got}");
+        }
+        // A token holding `%` and two hex digits is still found as it
+        // stands, from inside too.
+        let s = Secrets::new("api@acme.com", "ab%41cdefgh%42ijk");
+        let got = s.scrub("x ****%41cdefgh%42ijk y");
+        assert!(!got.contains("cdefgh"), "left: {got}");
     }
 
     #[test]

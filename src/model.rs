@@ -335,7 +335,8 @@ pub fn email_key(s: &str) -> String {
     if s.chars().any(crate::validate::lookalike) {
         s.to_ascii_lowercase()
     } else {
-        s.to_lowercase()
+        use unicode_normalization::UnicodeNormalization as _;
+        s.nfc().collect::<String>().to_lowercase()
     }
 }
 

@@ -13,6 +13,7 @@ use crate::model::*;
 use crate::scrub::Secrets;
 use crate::transport::{HttpResponse, Method, Transport};
 use crate::validate;
+use unicode_normalization::UnicodeNormalization as _;
 
 pub(crate) const WELCOME_WARNING: &str = "Gladly sent a welcome e-mail to the new agent; it cannot be suppressed, and the invitation expires after 24 hours (resend it from Settings > Users).";
 pub(crate) const SSO_WARNING: &str = "Deactivation does not end a live SSO session: revoke the user's session at the IdP (Okta, Entra ID, Google Workspace) too.";
@@ -913,10 +914,28 @@ pub(crate) fn find_by_email<T: Transport>(
     c: &mut Client<'_, T>,
     email: &str,
 ) -> Result<Option<Agent>, Error> {
-    let query = format!("&emailAddress={}", encode(email));
-    let (found, _) = c.list("/agents", &query, "the agent list", |a: &Agent| {
-        same_email(&a.email_address, email)
-    })?;
+    // As written (validated addresses are in NFC), then, if nobody was
+    // found, in the other normal form: an agent Gladly holds under the
+    // decomposed form of the same address (another tool wrote it so),
+    // which its filter may not take for the composed one.
+    let mut forms = vec![email.to_string()];
+    for other in [email.nfc().collect::<String>(), email.nfd().collect()] {
+        if !forms.contains(&other) {
+            forms.push(other);
+        }
+    }
+    let mut found = Vec::new();
+    for form in &forms {
+        let query = format!("&emailAddress={}", encode(form));
+        found = c
+            .list("/agents", &query, "the agent list", |a: &Agent| {
+                same_email(&a.email_address, email)
+            })?
+            .0;
+        if !found.is_empty() {
+            break;
+        }
+    }
     only_one(found, &format!("e-mail {email}"))
 }
 

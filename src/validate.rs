@@ -73,7 +73,12 @@ fn shaping(c: char) -> bool {
 /// ASCII letter, not the letter (the Kelvin sign K lowercases to k, so an
 /// address written with it would find the agent whose address has k).
 pub fn lookalike(c: char) -> bool {
-    !c.is_ascii() && c.to_lowercase().all(|l| l.is_ascii())
+    use unicode_normalization::UnicodeNormalization as _;
+    // Also a character Unicode itself equates with ASCII (its normal form C
+    // is ASCII: U+212A KELVIN SIGN is K, U+1FEF GREEK VARIA is `).
+    !c.is_ascii()
+        && (c.to_lowercase().all(|l| l.is_ascii())
+            || std::iter::once(c).nfc().all(|l| l.is_ascii()))
 }
 
 /// Controls, and characters that show nothing: why text that holds them is
@@ -242,6 +247,11 @@ pub fn connection(conn: &Connection) -> Result<BaseUrl, Error> {
 }
 
 pub fn email(field: &str, raw: &str) -> Result<String, Error> {
+    use unicode_normalization::UnicodeNormalization as _;
+    // One address, one spelling: é as one code point or as e and U+0301
+    // is the same address (RFC 6532 3.1), written and compared in NFC.
+    // Checked as written (a look-alike is refused before NFC could turn
+    // it into the letter it imitates), returned in NFC.
     let s = raw.trim();
     let bad = |why: &str| {
         Err(Error::invalid(
@@ -285,7 +295,7 @@ pub fn email(field: &str, raw: &str) -> Result<String, Error> {
     {
         return bad("the domain must be a host name such as acme.com");
     }
-    Ok(s.to_string())
+    Ok(s.nfc().collect())
 }
 
 /// A non-ASCII character an internationalised address may hold (RFC 6531's
@@ -656,14 +666,15 @@ mod tests {
     #[test]
     fn look_alikes_are_what_the_comparison_would_fold_onto_ascii_and_no_more() {
         // The rule guards our own comparison (`model::email_key` lowers in
-        // Unicode): only a character it would fold onto ASCII can make an
-        // address find, and act on, another agent. Over every character,
-        // that is the Kelvin sign alone.
+        // Unicode, after NFC): only a character it would fold onto ASCII
+        // can make an address find, and act on, another agent. Over every
+        // character, that is the Kelvin sign, and, by NFC, the Greek
+        // question mark and varia (onto ';' and '`').
         let all: Vec<char> = (0..=u32::from(char::MAX))
             .filter_map(char::from_u32)
             .filter(|c| lookalike(*c))
             .collect();
-        assert_eq!(all, ['\u{212A}']);
+        assert_eq!(all, ['\u{37E}', '\u{1FEF}', '\u{212A}']);
         // Characters another server might fold (Java's equalsIgnoreCase
         // takes the dotless ı and the long s ſ for i and s, and İ for i)
         // are letters of real addresses (Turkish ones, IDN domains): they

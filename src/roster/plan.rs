@@ -70,7 +70,7 @@ pub fn plan<T: Transport>(
 
 /// Every row checked as `provision` checks a new agent, naming the row; two
 /// rows with the same e-mail or external id name both.
-fn rows(desired: &[DesiredAgent]) -> Result<Vec<DesiredAgent>, Error> {
+pub(super) fn rows(desired: &[DesiredAgent]) -> Result<Vec<DesiredAgent>, Error> {
     let mut out = Vec::with_capacity(desired.len());
     let mut emails: std::collections::HashMap<String, usize> = Default::default();
     let mut externals: std::collections::HashMap<String, usize> = Default::default();

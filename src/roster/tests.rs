@@ -1069,3 +1069,50 @@ mod lock_out {
         }
     }
 }
+
+/// Addresses written in another Unicode normal form (found in review:
+/// helper-44).
+mod normal_form {
+    use super::*;
+
+    /// "josé" with é as one code point (NFC, as Gladly and most systems
+    /// store it) and as e + U+0301 (NFD, as macOS and some HR exports
+    /// write it): the same address, shown identically.
+    const NFC: &str = "jos\u{e9}@acme.example";
+    const NFD: &str = "jose\u{301}@acme.example";
+
+    #[test]
+    fn an_address_in_nfd_matches_the_agent_holding_it_in_nfc() {
+        // Scope by domain: the roster carries no external ids.
+        let agents = [agent("agt_1", NFC, None)];
+        let p = plan_with(
+            &[row(0, NFD, None)],
+            &agents,
+            &Scope::EmailDomains(vec!["acme.example".into()]),
+            None,
+        );
+        assert!(
+            p.changes.is_empty(),
+            "José is on the roster and in Gladly; expected no change, got {:#?}",
+            steps(&p)
+        );
+    }
+
+    #[test]
+    fn two_rows_for_one_address_in_two_normal_forms_are_one_person_twice() {
+        let rows = [
+            DesiredAgent {
+                email_address: NFC.into(),
+                ..row(0, NFC, None).want
+            },
+            DesiredAgent {
+                email_address: NFD.into(),
+                ..row(1, NFD, None).want
+            },
+        ];
+        assert!(
+            super::super::plan::rows(&rows).is_err(),
+            "two rows with the same address must be refused as duplicates"
+        );
+    }
+}

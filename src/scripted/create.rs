@@ -203,3 +203,32 @@ fn a_failed_read_back_after_an_accepted_create_says_the_agent_exists() {
         other => panic!("expected upstream saying the create was accepted, got {other:?}"),
     }
 }
+
+/// An address written with é as e and a combining accent (as some HR
+/// exports write it) is sent in the composed form; an agent Gladly holds
+/// under the decomposed one, which its filter does not take for the
+/// composed one, is still found: no second agent, no welcome e-mail
+/// (found in review: helper-44).
+#[test]
+fn a_provision_finds_the_agent_held_under_the_other_normal_form() {
+    let (nfc, nfd) = ("jos\u{e9}@x.io", "jose\u{301}@x.io");
+    let mut s = Script::default()
+        .answer(200, page(vec![], None)) // the filter takes only its form
+        .answer(200, page(vec![agent("agt_j", nfd, true)], None));
+    let r = ops::provision(&mut s, &conn(), &new(nfd), &WriteOptions::default());
+    let r = r.unwrap_or_else(|e| panic!("{e:?}; sent {:?}", s.lines()));
+    assert_eq!(r.outcome, Outcome::AlreadyExisted, "{r:?}");
+    assert_eq!(
+        s.lines(),
+        [
+            format!(
+                "GET /agents?limit=100&emailAddress={}",
+                crate::client::encode(nfc)
+            ),
+            format!(
+                "GET /agents?limit=100&emailAddress={}",
+                crate::client::encode(nfd)
+            ),
+        ]
+    );
+}

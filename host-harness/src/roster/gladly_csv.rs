@@ -153,13 +153,37 @@ fn row(c: &Change, inboxes: &[Inbox], teams: &[Team]) -> Result<Row, String> {
         .and_then(role_name)
         .ok_or("the role is not known (the API did not reveal it) and the import needs one: do this change by hand, or give the role in the roster")?
         .to_string();
-    let names = |ids: Option<Vec<String>>, known: &dyn Fn(&str) -> Option<String>| {
-        ids.map(|ids| {
-            ids.iter()
-                .map(|id| known(id).unwrap_or_else(|| id.clone()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
+    // A cell names several by ", ", and the import finds each by name: a
+    // name that holds a comma, one that two of them share, or an id whose
+    // name is not known (it is no name) cannot be written in it; the
+    // change is a step by hand.
+    let names = |what: &str,
+                 ids: Option<Vec<String>>,
+                 known: &dyn Fn(&str) -> Option<(String, usize)>|
+     -> Result<Option<String>, String> {
+        let Some(ids) = ids else { return Ok(None) };
+        let mut out = Vec::new();
+        for id in &ids {
+            match known(id) {
+                Some((n, 1)) if !n.contains(',') && !n.trim().is_empty() => out.push(n),
+                Some((n, 1)) => {
+                    return Err(format!(
+                        "the {what} '{n}' holds a comma (or is blank), which the import cannot read as one name: set the {what}s by hand"
+                    ));
+                }
+                Some((n, shared)) => {
+                    return Err(format!(
+                        "{shared} {what}s are named '{n}', which the import cannot tell apart: set the {what}s by hand"
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "the {what} {id} has no name Gladly shows: set the {what}s by hand"
+                    ));
+                }
+            }
+        }
+        Ok(Some(out.join(", ")))
     };
     let ids = |k: &str, have: Option<&Vec<String>>| {
         body.get(k)
@@ -173,30 +197,48 @@ fn row(c: &Change, inboxes: &[Inbox], teams: &[Team]) -> Result<Row, String> {
             .or_else(|| have.cloned())
             .or_else(|| (c.kind == ChangeKind::Create).then(Vec::new))
     };
-    let inbox_name = |id: &str| {
-        inboxes
+    // A name, and how many hold it (as the import compares names).
+    let named = |all: Vec<(&str, Option<&String>)>, id: &str| {
+        let name = all.iter().find(|(i, _)| *i == id)?.1?.clone();
+        let key = name.trim().to_lowercase();
+        let shared = all
             .iter()
-            .find(|i| i.id == id)
-            .and_then(|i| i.name.clone())
+            .filter(|(_, n)| n.is_some_and(|n| n.trim().to_lowercase() == key))
+            .count();
+        Some((name, shared))
+    };
+    let inbox_name = |id: &str| {
+        named(
+            inboxes
+                .iter()
+                .map(|i| (i.id.as_str(), i.name.as_ref()))
+                .collect(),
+            id,
+        )
     };
     let team_name = |id: &str| {
-        teams
-            .iter()
-            .find(|t| t.id == id)
-            .and_then(|t| t.name.clone())
+        named(
+            teams
+                .iter()
+                .map(|t| (t.id.as_str(), t.name.as_ref()))
+                .collect(),
+            id,
+        )
     };
     Ok(Row {
         name,
         email,
         roles,
         inboxes: names(
+            "inbox",
             ids("inboxes", current.and_then(|a| a.inboxes.as_ref())),
             &inbox_name,
-        ),
+        )?,
         teams: names(
+            "team",
             ids("teams", current.and_then(|a| a.teams.as_ref())),
             &team_name,
-        ),
+        )?,
         deactivated: if c.kind == ChangeKind::Deactivate {
             "Yes"
         } else {
@@ -205,4 +247,85 @@ fn row(c: &Change, inboxes: &[Inbox], teams: &[Team]) -> Result<Row, String> {
         wants_inboxes: body.get("inboxes").is_some(),
         wants_teams: body.get("teams").is_some(),
     })
+}
+
+#[cfg(test)]
+mod names {
+    use super::*;
+    use crate::agents::{ApiFlavor, PlannedRequest};
+
+    fn team(id: &str, name: &str) -> Team {
+        Team {
+            id: id.into(),
+            name: Some(name.into()),
+            description: None,
+            agent_ids: None,
+        }
+    }
+
+    /// Gladly's import splits a cell of several names at ", " and finds
+    /// each by its name: a team whose own name holds ", " would mean two
+    /// other teams, and a name two teams share either of them. Each is a
+    /// step by hand, as the README promises of what the file cannot say
+    /// safely, never written.
+    #[test]
+    fn a_team_name_the_import_cannot_read_as_one_team_is_a_step_by_hand() {
+        for (teams, unsaid) in [
+            (
+                vec![
+                    team("t1", "Billing, EMEA"),
+                    team("t2", "Billing"),
+                    team("t3", "EMEA"),
+                ],
+                "Billing, EMEA",
+            ),
+            (
+                vec![team("t1", "Support"), team("t2", "support ")],
+                "Support",
+            ),
+        ] {
+            let r = render(&plan_joining_t1(), &[], &teams);
+            assert!(
+                !r.csv.contains(unsaid),
+                "the cell names another team: {}",
+                r.csv
+            );
+            assert!(
+                r.by_hand.iter().any(|s| s.contains("new@acme.example")),
+                "{:?}",
+                r.by_hand
+            );
+        }
+    }
+
+    /// A create of new@acme.example into team t1.
+    fn plan_joining_t1() -> RosterPlan {
+        RosterPlan {
+            changes: vec![Change {
+                step: 1,
+                kind: ChangeKind::Create,
+                row: Some(0),
+                email_address: "new@acme.example".into(),
+                reason: String::new(),
+                current: None,
+                differences: Vec::new(),
+                requests: vec![PlannedRequest {
+                    method: "POST".into(),
+                    path: "/api/v1/agents".into(),
+                    body: Some(
+                        r#"{"emailAddress":"new@acme.example","name":"New","role":"AGENT","teams":["t1"]}"#
+                            .into(),
+                    ),
+                }],
+            }],
+            conflicts: Vec::new(),
+            unchanged: 0,
+            active_in_scope: 0,
+            deactivations: 0,
+            deactivation_threshold: 5,
+            guard_tripped: false,
+            api_flavor: ApiFlavor::PublicSpec,
+            warnings: Vec::new(),
+        }
+    }
 }

@@ -605,7 +605,9 @@ async fn an_edited_plan_cannot_send_other_requests() {
 async fn an_edited_plan_cannot_deactivate_an_agent_outside_the_scope() {
     // A plan edited to deactivate, as absent from the roster, an agent the
     // scope does not cover (no external id: not managed): refused whole,
-    // naming the step, before anything is written.
+    // naming the step, before anything is written. So is one naming it by
+    // an id a fresh read does not hold (a space added: its scope went
+    // unjudged, and a lenient server would find the agent; helper-44).
     let e = env().await;
     let boss = {
         let mut org = e.sandbox.org();
@@ -614,7 +616,6 @@ async fn an_edited_plan_cannot_deactivate_an_agent_outside_the_scope() {
             .clone()
     };
     let p = plan(&e, &seeded_roster(), &managed()).await;
-    let mut file = file_of(&e, p);
     let current = e
         .harness
         .lookup(&e.admin, &AgentKey::Id(boss.clone()))
@@ -622,37 +623,46 @@ async fn an_edited_plan_cannot_deactivate_an_agent_outside_the_scope() {
         .unwrap()
         .unwrap()
         .unwrap();
-    file.plan.changes.push(gladly_harness::roster::Change {
-        step: file.plan.changes.len() as u32 + 1,
-        kind: ChangeKind::Deactivate,
-        row: None,
-        email_address: "boss@acme.example".into(),
-        reason: "absent from the roster".into(),
-        current: Some(current),
-        differences: vec![],
-        requests: vec![PlannedRequest {
-            method: "PATCH".into(),
-            path: format!("/api/v1/agents/{boss}"),
-            body: Some(r#"{"active": false}"#.into()),
-        }],
-    });
-    file.plan.deactivations += 1;
-    let r = run::apply(
-        &e.harness,
-        &e.admin,
-        &file,
-        &RunOptions::default(),
-        &mut Quiet,
-    )
-    .await
-    .unwrap();
-    match r {
-        Err(Refusal::Edited(why)) => {
-            assert!(why.iter().any(|w| w.contains(&boss)), "{why:?}");
+    for id in [boss.clone(), format!(" {boss}")] {
+        let mut file = file_of(&e, p.clone());
+        file.plan.changes.push(gladly_harness::roster::Change {
+            step: file.plan.changes.len() as u32 + 1,
+            kind: ChangeKind::Deactivate,
+            row: None,
+            email_address: "boss@acme.example".into(),
+            reason: "absent from the roster".into(),
+            current: Some(gladly_harness::agents::Agent {
+                id: id.clone(),
+                ..current.clone()
+            }),
+            differences: vec![],
+            requests: vec![PlannedRequest {
+                method: "PATCH".into(),
+                path: format!("/api/v1/agents/{boss}"),
+                body: Some(r#"{"active": false}"#.into()),
+            }],
+        });
+        file.plan.deactivations += 1;
+        let r = run::apply(
+            &e.harness,
+            &e.admin,
+            &file,
+            &RunOptions::default(),
+            &mut Quiet,
+        )
+        .await
+        .unwrap();
+        match r {
+            Err(Refusal::Edited(why)) => {
+                assert!(why.iter().any(|w| w.contains(&boss)), "{id:?}: {why:?}");
+            }
+            other => panic!(
+                "{id:?}: expected the plan refused as edited, got {:?}",
+                other.err()
+            ),
         }
-        other => panic!("expected the plan refused as edited, got {:?}", other.err()),
+        assert!(e.writes().is_empty());
     }
-    assert!(e.writes().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -254,7 +254,15 @@ async fn read_now(
             .filter(|c| c.kind == ChangeKind::Deactivate && c.row.is_none())
             .filter_map(|c| {
                 let id = &c.current.as_ref()?.id;
-                let a = agents.iter().find(|a| &a.id == id)?;
+                // Gladly has no hard delete: an agent planned for is still
+                // listed, unless its id was edited (and then its scope
+                // could not be judged).
+                let Some(a) = agents.iter().find(|a| &a.id == id) else {
+                    return Some(format!(
+                        "step {} deactivates agent {id:?}, which a fresh read of the organisation does not hold",
+                        c.step
+                    ));
+                };
                 // The planner's rule, as if it were active (one already
                 // deactivated is no edit).
                 let leaver = connector_roster::active_in_scope(

@@ -251,13 +251,23 @@ pub async fn apply(
     conn: &Connection,
     c: &ApplyCommand,
 ) -> anyhow::Result<ExitCode> {
-    let text = match std::fs::read_to_string(&c.plan) {
-        Ok(t) => t,
-        // A file missing or not UTF-8 is bad input (exit 2), not the
-        // host's failure.
+    // A file missing or not UTF-8 is bad input (exit 2), not the host's
+    // failure.
+    let bytes = match std::fs::read(&c.plan) {
+        Ok(b) => b,
         Err(e) => {
             eprintln!(
                 "error: invalid-input: {}: cannot be read: {e}",
+                c.plan.display()
+            );
+            return Ok(ExitCode::from(EXIT_INPUT));
+        }
+    };
+    let text = match locate::utf8(bytes) {
+        Ok(t) => t,
+        Err((line, column)) => {
+            eprintln!(
+                "error: invalid-input: {}:{line}:{column}: is not UTF-8 text (a plan file is written as UTF-8)",
                 c.plan.display()
             );
             return Ok(ExitCode::from(EXIT_INPUT));

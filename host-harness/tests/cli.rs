@@ -887,6 +887,15 @@ async fn a_bad_plan_file_is_named_by_file_line_and_column() {
         assert_eq!(r.code, 2, "stderr: {}", r.stderr);
         assert!(r.stderr.contains("cannot be read"), "{}", r.stderr);
     }
+    // A byte that is not UTF-8 (a Latin-1 é an editor saved) is named by
+    // line and column too.
+    let mut bytes = b"{\n  \"plan\": \"caf".to_vec();
+    bytes.extend_from_slice(&[0xE9, b'"', b'}']);
+    std::fs::write(&plan, &bytes).unwrap();
+    let r = cli_env(&s, &["apply", out]).await;
+    assert_eq!(r.code, 2, "stderr: {}", r.stderr);
+    let want = format!("{out}:2:15: is not UTF-8");
+    assert!(r.stderr.contains(&want), "expected {want} in {}", r.stderr);
     assert!(
         s.requests().iter().all(|r| r.method == "GET"),
         "nothing written"

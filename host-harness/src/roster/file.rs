@@ -81,11 +81,7 @@ impl RosterFile {
             message,
         };
         let bytes = std::fs::read(path).map_err(|e| at(0, 0, format!("cannot be read: {e}")))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let (line, column) = line_col(
-                &String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]),
-                e.utf8_error().valid_up_to(),
-            );
+        let text = crate::roster::locate::utf8(bytes).map_err(|(line, column)| {
             at(
                 line,
                 column,

@@ -54,6 +54,17 @@ pub fn line_col(text: &str, offset: usize) -> (u64, u64) {
     (line, column)
 }
 
+/// A file's bytes as text; else the line and column (1-based) of the
+/// first byte that is not UTF-8.
+pub fn utf8(bytes: Vec<u8>) -> Result<String, (u64, u64)> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        // The bytes before it are UTF-8, and whole.
+        let before = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+        line_col(before, valid)
+    })
+}
+
 /// Where a JSON syntax error in `text` stands, as the 1-based line and
 /// column in characters that every other error gives (serde_json counts
 /// its column in bytes), and what it says without serde_json's own place.

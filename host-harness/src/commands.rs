@@ -79,7 +79,11 @@ fn emit<T>(pretty: bool, answer: Result<T, Error>, to_json: impl FnOnce(&T) -> V
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {}: {}", error_case(&e), error_message(&e));
+            eprintln!(
+                "error: {}: {}",
+                error_case(&e),
+                output::printable(&error_message(&e), false)
+            );
             ExitCode::from(EXIT_DOMAIN)
         }
     }

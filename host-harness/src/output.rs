@@ -126,6 +126,24 @@ pub fn connection_info(i: &ConnectionInfo) -> Value {
     })
 }
 
+/// Text for a terminal: a plan file's or a server's words may hold control
+/// characters (an escape sequence that rewrites the screen) or direction
+/// overrides; each is shown escaped (`\u{1b}`), never acted on. Line
+/// breaks stay where `lines` allows them.
+pub fn printable(text: &str, lines: bool) -> String {
+    text.chars()
+        .map(|c| {
+            let hidden = (c.is_control() && !(lines && c == '\n'))
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+            if hidden {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// An organisation's URL as the CLI shows it: its scheme and host (and
 /// port) alone, as the connector reads them, never what else was written
 /// (a token pasted after an `@` or in a query); one the connector refuses
@@ -157,5 +175,15 @@ mod tests {
             let shown = org_shown(pasted);
             assert!(!shown.contains("t0ken"), "{pasted} shown as {shown}");
         }
+    }
+
+    #[test]
+    fn text_for_a_terminal_shows_escapes_never_acts_on_them() {
+        assert_eq!(
+            printable("a\u{1b}[2Jb\u{202E}c\nd\te", true),
+            "a\\u{1b}[2Jb\\u{202e}c\nd\\u{9}e"
+        );
+        assert_eq!(printable("x\ny", false), "x\\u{a}y");
+        assert_eq!(printable("josé <ok>", false), "josé <ok>");
     }
 }

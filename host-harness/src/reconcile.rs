@@ -16,6 +16,7 @@ use clap::{Args, ValueEnum};
 use serde_json::Value;
 
 use gladly_harness::agents::Error;
+use gladly_harness::output;
 use gladly_harness::roster::file::RosterFile;
 use gladly_harness::roster::locate;
 use gladly_harness::roster::plan_file::{self, PlanFile};
@@ -169,7 +170,11 @@ async fn make_plan(
                 eprintln!("error: invalid-input: {at}");
                 return Ok(Err(ExitCode::from(EXIT_INPUT)));
             }
-            eprintln!("error: {}: {}", error_case(&e), error_message(&e));
+            eprintln!(
+                "error: {}: {}",
+                error_case(&e),
+                output::printable(&error_message(&e), false)
+            );
             return Ok(Err(ExitCode::from(EXIT_DOMAIN)));
         }
     };
@@ -388,7 +393,10 @@ async fn run_plan(
     let report = match run::apply(harness, conn, file, &options, progress.as_mut()).await? {
         Ok(r) => r,
         Err(refusal) => {
-            eprintln!("error: refused: {refusal}");
+            eprintln!(
+                "error: refused: {}",
+                output::printable(&refusal.to_string(), true)
+            );
             return Ok(ExitCode::from(EXIT_REFUSED));
         }
     };
@@ -491,7 +499,7 @@ pub fn summary(p: &RosterPlan, roster: Option<&RosterFile>) -> String {
     for w in &p.warnings {
         let _ = writeln!(s, "Warning: {w}");
     }
-    s
+    output::printable(&s, true)
 }
 
 fn item_line(change: &gladly_harness::roster::Change, item: &Item) -> String {
@@ -507,11 +515,14 @@ fn item_line(change: &gladly_harness::roster::Change, item: &Item) -> String {
         Item::HostFailed(m) => format!("failed: host: {m}"),
         Item::NotAttempted => "not attempted".into(),
     };
-    format!(
-        "step {} {} {}: {what}",
-        change.step,
-        plan_file::kind_name(change.kind),
-        change.email_address
+    output::printable(
+        &format!(
+            "step {} {} {}: {what}",
+            change.step,
+            plan_file::kind_name(change.kind),
+            change.email_address
+        ),
+        false,
     )
 }
 

@@ -1025,7 +1025,8 @@ impl Directory {
             let id = if also_known.contains(r) {
                 r.clone()
             } else {
-                resolve_one(self.entries(c, kind)?, kind, field, r)?
+                let known = self.entries(c, kind)?;
+                resolve_one(known, kind, field, r, c.secrets())?
             };
             if !out.contains(&id) {
                 out.push(id);
@@ -1076,6 +1077,7 @@ fn resolve_one(
     kind: Kind,
     field: &str,
     r: &str,
+    secrets: &Secrets,
 ) -> Result<String, Error> {
     if known.iter().any(|(id, _)| id == r) {
         return Ok(r.to_string());
@@ -1088,6 +1090,10 @@ fn resolve_one(
         })
         .map(|(id, _)| id)
         .collect();
+    // The names and ids are Gladly's words: quoted scrubbed, and left out
+    // where errors leave Gladly's words out.
+    let quoted = |text: &str| Untrusted::new(text).scrubbed(secrets);
+    let omitted = secrets.omits_outside_text();
     match by_name.as_slice() {
         [one] => Ok((*one).clone()),
         [] => {
@@ -1095,8 +1101,8 @@ fn resolve_one(
                 .iter()
                 .map(|(id, n)| {
                     let label = match n {
-                        Some(n) => format!("'{n}' ({id})"),
-                        None => id.clone(),
+                        Some(n) => format!("'{}' ({})", quoted(n), quoted(id)),
+                        None => quoted(id),
                     };
                     let target = n.as_deref().unwrap_or(id).to_lowercase();
                     let score = strsim::normalized_levenshtein(&target, &r.to_lowercase())
@@ -1108,6 +1114,8 @@ fn resolve_one(
             let closest: Vec<String> = scored.into_iter().take(3).map(|(_, l)| l).collect();
             let hint = if closest.is_empty() {
                 format!("the organisation has no {}", kind.plural())
+            } else if omitted {
+                format!("list-{} names those there are", kind.plural())
             } else {
                 format!("closest known: {}", closest.join(", "))
             };
@@ -1116,13 +1124,21 @@ fn resolve_one(
                 format!("no {} has the id or name '{r}'; {hint}", kind.noun()),
             ))
         }
+        many if omitted => Err(Error::invalid(
+            field,
+            format!(
+                "the {} name '{r}' is shared by {} of them; give the id instead",
+                kind.noun(),
+                many.len()
+            ),
+        )),
         many => Err(Error::invalid(
             field,
             format!(
                 "the {} name '{r}' is shared by {}; give the id instead",
                 kind.noun(),
                 many.iter()
-                    .map(|s| s.as_str())
+                    .map(|s| quoted(s))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

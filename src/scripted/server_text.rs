@@ -212,3 +212,43 @@ fn where_server_text_is_left_out_the_callers_own_values_come_back_as_they_went()
     assert!(!said(&omitting, "t0k3n-s3cr3t").contains("t0k3n-s3cr3t"));
     assert!(!said(&quoting, "t0k3n-s3c").contains("t0k3n-s3c"));
 }
+
+#[test]
+fn an_unknown_inbox_names_no_inbox_of_gladlys_where_its_words_are_left_out() {
+    // Inbox names and ids are Gladly's words: a server that echoed the
+    // token as an inbox's name had it quoted as the closest known, on a
+    // host that cannot scrub it (found in review: helper-45).
+    let want = NewAgent {
+        inboxes: vec!["t0k3n".into()],
+        ..new("n@x.io")
+    };
+    let (c, _) = echoing();
+    let answer = || {
+        json!({"items": [
+            {"id": "ibx_1", "name": "t0k3n-s3cr3t"},
+            {"id": "ibx_2", "name": "Billing"},
+            {"id": "ibx_3", "name": "t0k3n-s3cr3t"},
+        ]})
+    };
+    let mut s = Script::default().answer(200, answer());
+    let e = ops::provision(&mut s, &c, &want, &WriteOptions::default()).unwrap_err();
+    let text = shown(&e);
+    assert!(
+        matches!(&e, Error::InvalidInput { field, .. } if field == "agent.inboxes"),
+        "{text}"
+    );
+    for word in ["s3cr3t", "Billing", "ibx_"] {
+        assert!(!text.contains(word), "{word} in {text}");
+    }
+    assert!(text.contains("list-inboxes"), "{text}");
+    // A name two share: counted, not listed.
+    let want = NewAgent {
+        inboxes: vec!["t0k3n-s3cr3t".into()],
+        ..new("n@x.io")
+    };
+    let mut s = Script::default().answer(200, answer());
+    let e = ops::provision(&mut s, &c, &want, &WriteOptions::default()).unwrap_err();
+    let text = shown(&e);
+    assert!(text.contains("shared by 2"), "{text}");
+    assert!(!text.contains("ibx_"), "{text}");
+}

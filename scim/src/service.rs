@@ -1,6 +1,8 @@
 //! Routing, authentication and the operations: one SCIM request in, one
 //! answer out, Gladly reached through a [`Directory`].
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Value, json};
 
 use crate::directory::{
@@ -458,9 +460,10 @@ impl ById {
 /// second of Gladly's limit); more are found in one listing.
 const LOOKED_UP_AT_MOST: usize = 10;
 
-/// What a listing of every agent holds under an id, as [`by_id`] tells it.
-fn in_listing(agents: &[Agent], id: &str) -> ById {
-    ById::of(agents.iter().find(|a| a.id == id).cloned())
+/// What a listing of every agent, by id, holds under an id, as [`by_id`]
+/// tells it.
+fn in_listing(agents: &HashMap<&str, &Agent>, id: &str) -> ById {
+    ById::of(agents.get(id).map(|a| (*a).clone()))
 }
 
 fn by_id<D: Directory>(dir: &mut D, id: &str) -> Result<ById, ScimError> {
@@ -982,6 +985,12 @@ fn change_members<D: Directory>(
     // 7644 §3.5.2: a remove, then an add, of one member leaves it one): the
     // agent as found, and whether it is to be a member.
     let mut ends: Vec<(Agent, bool)> = Vec::new();
+    // Indexed by id (a body of 1 MiB names about 40,000 members, each
+    // found among every agent listed and every one judged so far).
+    let indexed: Option<HashMap<&str, &Agent>> = listed
+        .as_deref()
+        .map(|agents| agents.iter().map(|a| (a.id.as_str(), a)).collect());
+    let mut end_of: HashMap<String, usize> = HashMap::new();
     // Ids as the connector reads them, trimmed: a replace naming a member
     // " X " must not add " X " and remove "X".
     let trimmed =
@@ -997,17 +1006,22 @@ fn change_members<D: Directory>(
                 // The members as the operations before it leave them.
                 let mut now: Vec<String> = members_of(group, agents)
                     .iter()
+                    .filter(|a| !end_of.contains_key(&a.id))
                     .map(|a| a.id.clone())
                     .collect();
-                for (agent, member) in &ends {
-                    now.retain(|i| *i != agent.id);
-                    if *member {
-                        now.push(agent.id.clone());
-                    }
-                }
+                now.extend(
+                    ends.iter()
+                        .filter(|(_, member)| *member)
+                        .map(|(a, _)| a.id.clone()),
+                );
+                let (wanted, there): (HashSet<&String>, HashSet<&String>) =
+                    (ids.iter().collect(), now.iter().collect());
                 (
-                    ids.iter().filter(|i| !now.contains(i)).cloned().collect(),
-                    now.into_iter().filter(|i| !ids.contains(i)).collect(),
+                    ids.iter().filter(|i| !there.contains(i)).cloned().collect(),
+                    now.iter()
+                        .filter(|i| !wanted.contains(i))
+                        .cloned()
+                        .collect(),
                 )
             }
         };
@@ -1020,7 +1034,7 @@ fn change_members<D: Directory>(
             // know is no user. One to add that the listing does not hold (an
             // agent created since) is looked up, a few at most; one to
             // remove is not there to remove.
-            let found = match listed.as_deref().map(|agents| in_listing(agents, id)) {
+            let found = match indexed.as_ref().map(|agents| in_listing(agents, id)) {
                 Some(ById::Unknown) if joining && looked_up < LOOKED_UP_AT_MOST => {
                     looked_up += 1;
                     by_id(dir, id)?
@@ -1039,9 +1053,12 @@ fn change_members<D: Directory>(
                     ));
                 }
             };
-            match ends.iter_mut().find(|(a, _)| a.id == agent.id) {
-                Some((_, member)) => *member = joining,
-                None => ends.push((agent, joining)),
+            match end_of.get(&agent.id) {
+                Some(&at) => ends[at].1 = joining,
+                None => {
+                    end_of.insert(agent.id.clone(), ends.len());
+                    ends.push((agent, joining));
+                }
             }
         }
     }

@@ -152,7 +152,10 @@ async fn make_plan(
     let roster = match RosterFile::read(&a.desired) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: invalid-input: {e}");
+            eprintln!(
+                "error: invalid-input: {}",
+                output::printable(&e.to_string(), false)
+            );
             return Ok(Err(ExitCode::from(EXIT_INPUT)));
         }
     };
@@ -167,7 +170,10 @@ async fn make_plan(
             if let Error::InvalidInput(i) = &e
                 && let Some(at) = roster.locate(&i.field, &i.message)
             {
-                eprintln!("error: invalid-input: {at}");
+                eprintln!(
+                    "error: invalid-input: {}",
+                    output::printable(&at.to_string(), false)
+                );
                 return Ok(Err(ExitCode::from(EXIT_INPUT)));
             }
             eprintln!(
@@ -217,7 +223,7 @@ pub async fn plan(
         Format::Json => println!("{}", serde_json::to_string_pretty(&file.to_json())?),
         Format::GladlyCsv => {
             for w in &file.plan.warnings {
-                eprintln!("warning: {w}");
+                eprintln!("warning: {}", output::printable(w, false));
             }
             // Importing the file deactivates: the guard holds here as
             // `apply` holds it.
@@ -244,7 +250,7 @@ pub async fn plan(
                 }
             );
             for step in &rendered.by_hand {
-                eprintln!("  - {step}");
+                eprintln!("  - {}", output::printable(step, false));
             }
         }
     }
@@ -309,8 +315,9 @@ pub async fn apply(
         Err(why) => {
             let (line, column) = locate::line_col(&text, locate::offset(&text, &why.path));
             eprintln!(
-                "error: invalid-input: {}:{line}:{column}: {why}",
-                c.plan.display()
+                "error: invalid-input: {}:{line}:{column}: {}",
+                c.plan.display(),
+                output::printable(&why.to_string(), false)
             );
             return Ok(ExitCode::from(EXIT_INPUT));
         }
@@ -320,8 +327,9 @@ pub async fn apply(
     if let Some((path, why)) = plan_file::first_bad_change(&file.plan) {
         let (line, column) = locate::line_col(&text, locate::offset(&text, &path));
         eprintln!(
-            "error: invalid-input: {}:{line}:{column}: {path}: {why}",
-            c.plan.display()
+            "error: invalid-input: {}:{line}:{column}: {path}: {}",
+            c.plan.display(),
+            output::printable(&why, false)
         );
         return Ok(ExitCode::from(EXIT_INPUT));
     }
@@ -395,7 +403,7 @@ async fn run_plan(
         Err(refusal) => {
             eprintln!(
                 "error: refused: {}",
-                output::printable(&refusal.to_string(), true)
+                output::printable(&refusal.to_string(), false)
             );
             return Ok(ExitCode::from(EXIT_REFUSED));
         }
@@ -405,7 +413,7 @@ async fn run_plan(
     if let Some(path) = &a.report {
         write_json(path, &json)?;
     }
-    eprintln!("{}", closing_line(&report));
+    eprintln!("{}", output::printable(&closing_line(&report), false));
     Ok(if report.stopped.is_some() {
         ExitCode::from(EXIT_STOPPED)
     } else if report.complete() {
@@ -441,6 +449,10 @@ fn closing_line(r: &Report) -> String {
 /// place in it (`desired[2]`).
 pub fn summary(p: &RosterPlan, roster: Option<&RosterFile>) -> String {
     use std::fmt::Write as _;
+    // A field is one line: a line break in a server's name (or an edited
+    // plan's) would otherwise print a line of its own, such as a guard
+    // line that says `ok`.
+    let one_line = |t: &str| output::printable(t, false);
     let count = |k: ChangeKind| p.changes.iter().filter(|c| c.kind == k).count();
     let mut s = String::new();
     let _ = writeln!(
@@ -471,33 +483,33 @@ pub fn summary(p: &RosterPlan, roster: Option<&RosterFile>) -> String {
             "  {:>4}. {:<10} {}{} ({})",
             c.step,
             plan_file::kind_name(c.kind),
-            c.email_address,
+            one_line(&c.email_address),
             c.current
                 .as_ref()
-                .map(|a| format!(" [{}]", a.id))
+                .map(|a| format!(" [{}]", one_line(&a.id)))
                 .unwrap_or_default(),
-            c.reason
+            one_line(&c.reason)
         );
         for d in &c.differences {
-            let _ = writeln!(s, "          {d}");
+            let _ = writeln!(s, "          {}", one_line(d));
         }
     }
     for c in &p.conflicts {
         let _ = writeln!(
             s,
             "  conflict   {}{}: {}",
-            c.email_address,
+            one_line(&c.email_address),
             c.row
                 .map(|r| match roster.and_then(|f| f.line_of(r)) {
                     Some(line) => format!(" (line {line})"),
                     None => format!(" (desired[{r}])"),
                 })
                 .unwrap_or_default(),
-            roster.map_or_else(|| c.message.clone(), |f| f.lines_named(&c.message))
+            one_line(&roster.map_or_else(|| c.message.clone(), |f| f.lines_named(&c.message)))
         );
     }
     for w in &p.warnings {
-        let _ = writeln!(s, "Warning: {w}");
+        let _ = writeln!(s, "Warning: {}", one_line(w));
     }
     output::printable(&s, true)
 }

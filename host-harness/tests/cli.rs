@@ -887,6 +887,20 @@ async fn a_bad_plan_file_is_named_by_file_line_and_column() {
         assert_eq!(r.code, 2, "stderr: {}", r.stderr);
         assert!(r.stderr.contains("cannot be read"), "{}", r.stderr);
     }
+    // A plan file's own text quoted back (a method edited to hold an
+    // escape sequence that would retitle the terminal) is shown escaped.
+    let mut v: Value = serde_json::from_str(&planned).unwrap();
+    v["plan"]["changes"][1]["kind"] = Value::String("deactivate".into());
+    v["plan"]["changes"][1]["requests"][0]["method"] =
+        Value::String("PATCH\u{1b}]0;pwned\u{7}".into());
+    std::fs::write(&plan, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let r = cli_env(&s, &["apply", out, "--allow-deactivations", "100"]).await;
+    assert_eq!(r.code, 2, "stderr: {}", r.stderr);
+    assert!(
+        !r.stderr.contains('\u{1b}') && r.stderr.contains("\\u{1b}"),
+        "{:?}",
+        r.stderr
+    );
     // A byte that is not UTF-8 (a Latin-1 é an editor saved) is named by
     // line and column too.
     let mut bytes = b"{\n  \"plan\": \"caf".to_vec();

@@ -987,9 +987,14 @@ fn change_members<D: Directory>(
     let mut ends: Vec<(Agent, bool)> = Vec::new();
     // Indexed by id (a body of 1 MiB names about 40,000 members, each
     // found among every agent listed and every one judged so far).
-    let indexed: Option<HashMap<&str, &Agent>> = listed
-        .as_deref()
-        .map(|agents| agents.iter().map(|a| (a.id.as_str(), a)).collect());
+    // (The first of an id listed twice, as a scan found it.)
+    let indexed: Option<HashMap<&str, &Agent>> = listed.as_deref().map(|agents| {
+        let mut index = HashMap::new();
+        for a in agents {
+            index.entry(a.id.as_str()).or_insert(a);
+        }
+        index
+    });
     let mut end_of: HashMap<String, usize> = HashMap::new();
     // Ids as the connector reads them, trimmed: a replace naming a member
     // " X " must not add " X " and remove "X".

@@ -2426,3 +2426,136 @@ fn ids_with_spaces_are_one_member_and_cost_no_look_up_each() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!((g.id_lookups - lookups, g.listings - listings), (0, 2));
 }
+
+/// Found in review (helper-47): the connector takes an address and its other
+/// Unicode normal form for one (`model::same_email` compares in NFC; a
+/// look-up by e-mail asks for both forms), but the gateway's own
+/// `user::same_email` does not, so the gateway is narrower than the
+/// connector it sits on.
+mod normal_forms {
+    use super::*;
+
+    const NFC: &str = "jos\u{e9}@acme.com";
+    const NFD: &str = "jose\u{301}@acme.com";
+
+    /// As the connector: an address found in either normal form.
+    struct ConnectorLike(Gladly);
+
+    fn fold(s: &str) -> String {
+        s.replace("e\u{301}", "\u{e9}").to_lowercase()
+    }
+
+    impl Directory for ConnectorLike {
+        fn list_agents(&mut self) -> Result<Vec<Agent>, DirectoryError> {
+            self.0.list_agents()
+        }
+        fn lookup(&mut self, key: &Key) -> Result<Option<Agent>, DirectoryError> {
+            match key {
+                Key::Email(e) => Ok(self
+                    .0
+                    .agents
+                    .iter()
+                    .find(|a| fold(&a.email_address) == fold(e))
+                    .cloned()),
+                k => self.0.lookup(k),
+            }
+        }
+        fn provision(
+            &mut self,
+            n: &NewAgent,
+            d: IfDeactivated,
+        ) -> Result<(Provisioned, Agent), DirectoryError> {
+            if let Some(a) = self
+                .0
+                .agents
+                .iter()
+                .find(|a| a.is_active() && fold(&a.email_address) == fold(&n.email_address))
+            {
+                return Ok((Provisioned::AlreadyExisted, a.clone()));
+            }
+            self.0.provision(n, d)
+        }
+        fn update(&mut self, id: &str, c: &Changes) -> Result<Agent, DirectoryError> {
+            self.0.update(id, c)
+        }
+        fn offboard(&mut self, id: &str) -> Result<Agent, DirectoryError> {
+            self.0.offboard(id)
+        }
+        fn list_teams(&mut self) -> Result<Vec<Team>, DirectoryError> {
+            self.0.list_teams()
+        }
+        fn list_inboxes(&mut self) -> Result<Vec<Inbox>, DirectoryError> {
+            self.0.list_inboxes()
+        }
+    }
+
+    fn send<D: Directory>(dir: &mut D, api_user: &str, method: &str, target: &str) -> (u16, Value) {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let path = format!("/scim/v2{path}");
+        let config = Config {
+            base_url: BASE,
+            scim_token: TOKEN,
+            api_user,
+        };
+        let auth = format!("Bearer {TOKEN}");
+        let r = handle(
+            dir,
+            &config,
+            &Request {
+                method,
+                path: &path,
+                query,
+                authorization: Some(&auth),
+                content_type: Some("application/scim+json"),
+                body: b"",
+            },
+        );
+        let text = String::from_utf8(r.body).unwrap();
+        (r.status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    fn jose(email: &str, role: Role) -> Agent {
+        Agent {
+            id: "agt_jose".into(),
+            email_address: email.into(),
+            name: Some("Jos\u{e9}".into()),
+            role: Some(role),
+            active: Some(true),
+            teams: Some(vec![]),
+            inboxes: Some(vec![]),
+            ..Agent::default()
+        }
+    }
+
+    /// The connector finds the agent held in NFD for a filter in NFC; the
+    /// gateway then drops it, and the IdP, seeing no user, creates it
+    /// again and is answered 409 on every sync.
+    #[test]
+    fn a_filter_by_the_other_normal_form_finds_the_agent_the_connector_found() {
+        let mut g = Gladly::seeded();
+        g.agents.push(jose(NFD, Role::Agent));
+        let mut d = ConnectorLike(g);
+        let filter = format!(
+            "/Users?filter=userName%20eq%20%22{}%22",
+            percent_encoding::utf8_percent_encode(NFC, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let (status, body) = send(&mut d, API_USER, "GET", &filter);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["totalResults"], 1, "{body}");
+    }
+
+    /// The gateway's own API user, held by Gladly in the other normal form
+    /// than GLADLY_API_USER, is judged one address by the connector's guard
+    /// (roster), but not by the gateway's: a DELETE deactivates it.
+    #[test]
+    fn the_api_user_in_the_other_normal_form_is_never_deactivated() {
+        let mut g = Gladly::seeded();
+        g.agents.push(jose(NFD, Role::Admin));
+        let (status, body) = send(&mut g, NFC, "DELETE", "/Users/agt_jose");
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            g.agent("agt_jose").is_active(),
+            "the API user was deactivated"
+        );
+    }
+}

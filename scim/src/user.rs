@@ -363,7 +363,11 @@ fn blank_name_alone(attr: &'static str, d: &Desired, current: &Agent) -> Result<
 /// letter compared as written there, is the connector's to apply: it
 /// refuses such an address, and finds no agent by one.
 pub fn same_email(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
+    use unicode_normalization::UnicodeNormalization as _;
+    // In NFC first, as the connector: `josé` with é composed or as e and
+    // U+0301 is one address, which the connector finds in either form.
+    let key = |s: &str| s.trim().nfc().collect::<String>().to_lowercase();
+    key(a) == key(b)
 }
 
 /// A User in a create (POST) or replace (PUT) body.

@@ -319,7 +319,7 @@ pub struct ConnectionInfo {
 
 /// Whether two e-mail addresses name the same login: compared without case,
 /// Unicode case included (`JOSÉ@acme.com` is `josé@acme.com`), as Gladly
-/// compares them; but an address holding a look-alike of an ASCII letter
+/// compares them, and in Unicode's composed form; but an address holding a look-alike of an ASCII letter
 /// (the Kelvin sign K, whose lower case is k) is compared as written, so
 /// that it never finds, and offboards, the agent it imitates.
 pub fn same_email(a: &str, b: &str) -> bool {
@@ -327,7 +327,8 @@ pub fn same_email(a: &str, b: &str) -> bool {
 }
 
 /// The form under which an address (or a domain) is compared and filed:
-/// trimmed, in lower case; but one holding a look-alike of an ASCII letter
+/// trimmed, in Unicode's composed form (NFC: é as one character or as e and
+/// a combining accent is one address), in lower case; but one holding a look-alike of an ASCII letter
 /// is lowered in ASCII only, so the look-alike stays itself. The one rule
 /// for every comparison of addresses (planning, matching, scopes).
 pub fn email_key(s: &str) -> String {

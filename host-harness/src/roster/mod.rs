@@ -27,8 +27,9 @@ pub fn role_wire(r: &Role) -> &str {
     }
 }
 
-/// E-mails compared as Gladly compares them: without case (the core's one
-/// rule, look-alikes of ASCII letters kept apart).
+/// E-mails compared as the core compares them: without case and in
+/// Unicode's composed form (its one rule, look-alikes of ASCII letters kept
+/// apart).
 pub fn same_email(a: &str, b: &str) -> bool {
     gladly_connector::model::same_email(a, b)
 }

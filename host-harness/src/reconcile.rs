@@ -666,3 +666,58 @@ impl Progress for Indented {
     }
     fn finish(&mut self, _: &Report) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gladly_harness::agents::{ApiFlavor, PlannedRequest};
+    use gladly_harness::roster::Change;
+
+    /// A plan's summary is what a person reads before `--yes`: a line
+    /// break or an escape sequence in a server's (or an edited plan's)
+    /// text is shown escaped in its field, never a line of its own (a
+    /// forged "Deactivation guard ... ok"). (Found in review: helper-47.)
+    #[test]
+    fn a_summary_prints_one_line_per_change_whatever_its_text_holds() {
+        let forged = "x@acme.example\nDeactivation guard: 0 of 9: ok\u{1b}[2J";
+        let plan = RosterPlan {
+            changes: vec![Change {
+                step: 1,
+                kind: ChangeKind::Deactivate,
+                row: None,
+                email_address: forged.into(),
+                reason: "absent\nfrom the roster".into(),
+                current: None,
+                differences: vec!["name: 'a'\n -> 'b'".into()],
+                requests: vec![PlannedRequest {
+                    method: "PATCH".into(),
+                    path: "/api/v1/agents/agt_1".into(),
+                    body: Some(r#"{"active":false}"#.into()),
+                }],
+            }],
+            conflicts: Vec::new(),
+            unchanged: 0,
+            active_in_scope: 9,
+            deactivations: 1,
+            deactivation_threshold: 5,
+            guard_tripped: false,
+            api_flavor: ApiFlavor::Lifecycle,
+            warnings: vec!["warned\nDeactivation guard: ok".into()],
+        };
+        let shown = summary(&plan, None);
+        assert!(!shown.contains('\u{1b}'), "{shown}");
+        let guard_lines = shown
+            .lines()
+            .filter(|l| l.trim_start().starts_with("Deactivation guard"))
+            .count();
+        assert_eq!(guard_lines, 1, "{shown}");
+        let unplanned = shown
+            .lines()
+            .filter(|l| {
+                l.trim_start().starts_with("from the roster")
+                    || l.trim_start().starts_with("-> 'b'")
+            })
+            .count();
+        assert_eq!(unplanned, 0, "{shown}");
+    }
+}

@@ -306,7 +306,7 @@ pub async fn apply(
         eprintln!(
             "error: invalid-input: {}:{line}:{column}: {}",
             c.plan.display(),
-            locate::written_twice(&key)
+            output::printable(&locate::written_twice(&key), false)
         );
         return Ok(ExitCode::from(EXIT_INPUT));
     }

@@ -727,6 +727,18 @@ async fn a_plan_file_saved_with_a_byte_order_mark_is_read_and_one_with_a_key_twi
     let r = cli_env(&s, &["apply", plan.to_str().unwrap()]).await;
     assert_eq!(r.code, 2, "stderr: {}", r.stderr);
     assert!(r.stderr.contains("'kind' appears twice"), "{}", r.stderr);
+    // The key is the plan file's text: one holding an escape sequence is
+    // shown escaped (found in review: helper-48).
+    let key = r#""x\u001b]0;pwned\u0007": 1"#;
+    let twice = text.replacen('{', &format!("{{{key}, {key},"), 1);
+    std::fs::write(&plan, twice).unwrap();
+    let r = cli_env(&s, &["apply", plan.to_str().unwrap()]).await;
+    assert_eq!(r.code, 2, "stderr: {}", r.stderr);
+    assert!(
+        !r.stderr.contains('\u{1b}') && r.stderr.contains("\\u{1b}"),
+        "{:?}",
+        r.stderr
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1115,4 +1115,19 @@ mod normal_form {
             "two rows with the same address must be refused as duplicates"
         );
     }
+
+    /// The API user written with a capital whose lower case composes
+    /// (J + U+030C, lower case U+01F0) is still the agent Gladly holds in
+    /// lower case: never counted, or deactivated, as a leaver (found in
+    /// review: helper-48).
+    #[test]
+    fn the_api_user_in_capitals_whose_lower_case_composes_is_never_a_leaver() {
+        assert!(!crate::roster::active_in_scope(
+            &Scope::AllAgents,
+            "J\u{30C}ane@acme.example",
+            "\u{1F0}ane@acme.example",
+            None,
+            Some(true),
+        ));
+    }
 }

@@ -78,13 +78,13 @@ pub fn render(plan: &RosterPlan, inboxes: &[Inbox], teams: &[Team]) -> Rendered 
     for r in &rows {
         if !with_inboxes && r.wants_inboxes {
             by_hand.push(format!(
-                "{}: set the inboxes by hand (the API did not reveal every agent's inboxes, so the import file leaves the column out)",
+                "{}: set the inboxes by hand (the API did not reveal, or the import cannot name, every agent's inboxes, so the import file leaves the column out)",
                 r.email
             ));
         }
         if !with_teams && r.wants_teams {
             by_hand.push(format!(
-                "{}: set the teams by hand (the API did not reveal every agent's teams, so the import file leaves the column out)",
+                "{}: set the teams by hand (the API did not reveal, or the import cannot name, every agent's teams, so the import file leaves the column out)",
                 r.email
             ));
         }
@@ -168,23 +168,25 @@ fn row(c: &Change, inboxes: &[Inbox], teams: &[Team]) -> Result<Row, String> {
                 Some((n, 1)) if !n.contains(',') && !n.trim().is_empty() => out.push(n),
                 Some((n, 1)) => {
                     return Err(format!(
-                        "the {what} '{n}' holds a comma (or is blank), which the import cannot read as one name: set the {what}s by hand"
+                        "the {what} '{n}' holds a comma (or is blank), which the import cannot read as one name: do this change by hand"
                     ));
                 }
                 Some((n, shared)) => {
                     return Err(format!(
-                        "{shared} {what}s are named '{n}', which the import cannot tell apart: set the {what}s by hand"
+                        "{shared} {what}s are named '{n}', which the import cannot tell apart: do this change by hand"
                     ));
                 }
                 None => {
                     return Err(format!(
-                        "the {what} {id} has no name Gladly shows: set the {what}s by hand"
+                        "the {what} {id} has no name Gladly shows: do this change by hand"
                     ));
                 }
             }
         }
         Ok(Some(out.join(", ")))
     };
+    let wants_inboxes = body.get("inboxes").is_some();
+    let wants_teams = body.get("teams").is_some();
     let ids = |k: &str, have: Option<&Vec<String>>| {
         body.get(k)
             .and_then(Value::as_array)
@@ -229,24 +231,44 @@ fn row(c: &Change, inboxes: &[Inbox], teams: &[Team]) -> Result<Row, String> {
         name,
         email,
         roles,
-        inboxes: names(
-            "inbox",
-            ids("inboxes", current.and_then(|a| a.inboxes.as_ref())),
-            &inbox_name,
+        inboxes: unless_left_alone(
+            names(
+                "inbox",
+                ids("inboxes", current.and_then(|a| a.inboxes.as_ref())),
+                &inbox_name,
+            ),
+            wants_inboxes,
         )?,
-        teams: names(
-            "team",
-            ids("teams", current.and_then(|a| a.teams.as_ref())),
-            &team_name,
+        teams: unless_left_alone(
+            names(
+                "team",
+                ids("teams", current.and_then(|a| a.teams.as_ref())),
+                &team_name,
+            ),
+            wants_teams,
         )?,
         deactivated: if c.kind == ChangeKind::Deactivate {
             "Yes"
         } else {
             ""
         },
-        wants_inboxes: body.get("inboxes").is_some(),
-        wants_teams: body.get("teams").is_some(),
+        wants_inboxes,
+        wants_teams,
     })
+}
+
+/// A membership cell the change leaves alone need not be written: when its
+/// names cannot be (a comma, a shared name, none shown), the cell is
+/// unknown, and the column is left out (Gladly leaves the field alone),
+/// never the whole change (a deactivation) turned into a step by hand.
+fn unless_left_alone(
+    cell: Result<Option<String>, String>,
+    wanted: bool,
+) -> Result<Option<String>, String> {
+    match cell {
+        Err(_) if !wanted => Ok(None),
+        cell => cell,
+    }
 }
 
 #[cfg(test)]
@@ -293,6 +315,61 @@ mod names {
             assert!(
                 r.by_hand.iter().any(|s| s.contains("new@acme.example")),
                 "{:?}",
+                r.by_hand
+            );
+        }
+    }
+
+    /// A deactivation (or any change that leaves the memberships as they
+    /// are) of an agent in a team the import cannot name still deactivates:
+    /// the teams column is left out (Gladly leaves the teams alone), never
+    /// the offboarding turned into a step that says only "set the teams by
+    /// hand" (found in review: helper-48).
+    #[test]
+    fn a_deactivation_does_not_wait_on_the_names_of_teams_it_leaves_alone() {
+        use crate::agents::{Agent, Role};
+        for teams in [
+            vec![team("t1", "Billing, EMEA"), team("t2", "Billing")],
+            vec![team("t1", "Support"), team("t2", "support")],
+        ] {
+            let leaver = Agent {
+                id: "agt_9".into(),
+                email_address: "leaver@acme.example".into(),
+                name: Some("Leaver".into()),
+                role: Some(Role::Agent),
+                agent_profile: None,
+                inboxes: Some(vec![]),
+                teams: Some(vec!["t1".into()]),
+                active: Some(true),
+                phone_number: None,
+                external_id: None,
+                language: None,
+                created_at: None,
+                updated_at: None,
+                agent_status: None,
+            };
+            let mut p = plan_joining_t1();
+            p.changes = vec![Change {
+                step: 1,
+                kind: ChangeKind::Deactivate,
+                row: None,
+                email_address: "leaver@acme.example".into(),
+                reason: String::new(),
+                current: Some(leaver),
+                differences: Vec::new(),
+                requests: vec![PlannedRequest {
+                    method: "PATCH".into(),
+                    path: "/api/v1/agents/agt_9".into(),
+                    body: Some(r#"{"active":false}"#.into()),
+                }],
+            }];
+            let r = render(&p, &[], &teams);
+            assert!(
+                r.csv
+                    .lines()
+                    .any(|l| l.contains("leaver@acme.example") && l.ends_with(",Yes")),
+                "the leaver is not deactivated by the file: {}\nby hand: {:?}",
+                r.csv,
                 r.by_hand
             );
         }

@@ -82,7 +82,7 @@ fn emit<T>(pretty: bool, answer: Result<T, Error>, to_json: impl FnOnce(&T) -> V
             eprintln!(
                 "error: {}: {}",
                 error_case(&e),
-                output::printable(&error_message(&e), false)
+                output::printable(&error_message(&e))
             );
             ExitCode::from(EXIT_DOMAIN)
         }

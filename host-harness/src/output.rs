@@ -128,13 +128,13 @@ pub fn connection_info(i: &ConnectionInfo) -> Value {
 
 /// Text for a terminal: a plan file's or a server's words may hold control
 /// characters (an escape sequence that rewrites the screen) or direction
-/// overrides; each is shown escaped (`\u{1b}`), never acted on. Line
-/// breaks stay where `lines` allows them.
-pub fn printable(text: &str, lines: bool) -> String {
+/// overrides; each is shown escaped (`\u{1b}`), never acted on, a line
+/// break too: what it quotes stays on its line.
+pub fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
-            let hidden = (c.is_control() && !(lines && c == '\n'))
-                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+            let hidden =
+                c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
             if hidden {
                 c.escape_unicode().to_string()
             } else {
@@ -180,10 +180,10 @@ mod tests {
     #[test]
     fn text_for_a_terminal_shows_escapes_never_acts_on_them() {
         assert_eq!(
-            printable("a\u{1b}[2Jb\u{202E}c\nd\te", true),
-            "a\\u{1b}[2Jb\\u{202e}c\nd\\u{9}e"
+            printable("a\u{1b}[2Jb\u{202E}c\nd\te"),
+            "a\\u{1b}[2Jb\\u{202e}c\\u{a}d\\u{9}e"
         );
-        assert_eq!(printable("x\ny", false), "x\\u{a}y");
-        assert_eq!(printable("josé <ok>", false), "josé <ok>");
+        assert_eq!(printable("x\ny"), "x\\u{a}y");
+        assert_eq!(printable("josé <ok>"), "josé <ok>");
     }
 }

@@ -154,7 +154,7 @@ async fn make_plan(
         Err(e) => {
             eprintln!(
                 "error: invalid-input: {}",
-                output::printable(&e.to_string(), false)
+                output::printable(&e.to_string())
             );
             return Ok(Err(ExitCode::from(EXIT_INPUT)));
         }
@@ -172,14 +172,14 @@ async fn make_plan(
             {
                 eprintln!(
                     "error: invalid-input: {}",
-                    output::printable(&at.to_string(), false)
+                    output::printable(&at.to_string())
                 );
                 return Ok(Err(ExitCode::from(EXIT_INPUT)));
             }
             eprintln!(
                 "error: {}: {}",
                 error_case(&e),
-                output::printable(&error_message(&e), false)
+                output::printable(&error_message(&e))
             );
             return Ok(Err(ExitCode::from(EXIT_DOMAIN)));
         }
@@ -223,7 +223,7 @@ pub async fn plan(
         Format::Json => println!("{}", serde_json::to_string_pretty(&file.to_json())?),
         Format::GladlyCsv => {
             for w in &file.plan.warnings {
-                eprintln!("warning: {}", output::printable(w, false));
+                eprintln!("warning: {}", output::printable(w));
             }
             // Importing the file deactivates: the guard holds here as
             // `apply` holds it.
@@ -250,7 +250,7 @@ pub async fn plan(
                 }
             );
             for step in &rendered.by_hand {
-                eprintln!("  - {}", output::printable(step, false));
+                eprintln!("  - {}", output::printable(step));
             }
         }
     }
@@ -306,7 +306,7 @@ pub async fn apply(
         eprintln!(
             "error: invalid-input: {}:{line}:{column}: {}",
             c.plan.display(),
-            output::printable(&locate::written_twice(&key), false)
+            output::printable(&locate::written_twice(&key))
         );
         return Ok(ExitCode::from(EXIT_INPUT));
     }
@@ -317,7 +317,7 @@ pub async fn apply(
             eprintln!(
                 "error: invalid-input: {}:{line}:{column}: {}",
                 c.plan.display(),
-                output::printable(&why.to_string(), false)
+                output::printable(&why.to_string())
             );
             return Ok(ExitCode::from(EXIT_INPUT));
         }
@@ -329,7 +329,7 @@ pub async fn apply(
         eprintln!(
             "error: invalid-input: {}:{line}:{column}: {path}: {}",
             c.plan.display(),
-            output::printable(&why, false)
+            output::printable(&why)
         );
         return Ok(ExitCode::from(EXIT_INPUT));
     }
@@ -403,7 +403,7 @@ async fn run_plan(
         Err(refusal) => {
             eprintln!(
                 "error: refused: {}",
-                output::printable(&refusal.to_string(), false)
+                output::printable(&refusal.to_string())
             );
             return Ok(ExitCode::from(EXIT_REFUSED));
         }
@@ -413,7 +413,7 @@ async fn run_plan(
     if let Some(path) = &a.report {
         write_json(path, &json)?;
     }
-    eprintln!("{}", output::printable(&closing_line(&report), false));
+    eprintln!("{}", output::printable(&closing_line(&report)));
     Ok(if report.stopped.is_some() {
         ExitCode::from(EXIT_STOPPED)
     } else if report.complete() {
@@ -452,7 +452,7 @@ pub fn summary(p: &RosterPlan, roster: Option<&RosterFile>) -> String {
     // A field is one line: a line break in a server's name (or an edited
     // plan's) would otherwise print a line of its own, such as a guard
     // line that says `ok`.
-    let one_line = |t: &str| output::printable(t, false);
+    let one_line = output::printable;
     let count = |k: ChangeKind| p.changes.iter().filter(|c| c.kind == k).count();
     let mut s = String::new();
     let _ = writeln!(
@@ -511,7 +511,7 @@ pub fn summary(p: &RosterPlan, roster: Option<&RosterFile>) -> String {
     for w in &p.warnings {
         let _ = writeln!(s, "Warning: {}", one_line(w));
     }
-    output::printable(&s, true)
+    s
 }
 
 fn item_line(change: &gladly_harness::roster::Change, item: &Item) -> String {
@@ -527,15 +527,12 @@ fn item_line(change: &gladly_harness::roster::Change, item: &Item) -> String {
         Item::HostFailed(m) => format!("failed: host: {m}"),
         Item::NotAttempted => "not attempted".into(),
     };
-    output::printable(
-        &format!(
-            "step {} {} {}: {what}",
-            change.step,
-            plan_file::kind_name(change.kind),
-            change.email_address
-        ),
-        false,
-    )
+    output::printable(&format!(
+        "step {} {} {}: {what}",
+        change.step,
+        plan_file::kind_name(change.kind),
+        change.email_address
+    ))
 }
 
 /// Plain lines, for logs and pipes.

@@ -200,7 +200,7 @@ fn row(c: &Change, inboxes: &[Inbox], teams: &[Team]) -> Result<Row, String> {
             .or_else(|| (c.kind == ChangeKind::Create).then(Vec::new))
     };
     // A name, and how many hold it (as the import compares names).
-    let named = |all: Vec<(&str, Option<&String>)>, id: &str| {
+    let named = |all: &[(&str, Option<&String>)], id: &str| {
         let name = all.iter().find(|(i, _)| *i == id)?.1?.clone();
         let key = name.trim().to_lowercase();
         let shared = all
@@ -209,24 +209,16 @@ fn row(c: &Change, inboxes: &[Inbox], teams: &[Team]) -> Result<Row, String> {
             .count();
         Some((name, shared))
     };
-    let inbox_name = |id: &str| {
-        named(
-            inboxes
-                .iter()
-                .map(|i| (i.id.as_str(), i.name.as_ref()))
-                .collect(),
-            id,
-        )
-    };
-    let team_name = |id: &str| {
-        named(
-            teams
-                .iter()
-                .map(|t| (t.id.as_str(), t.name.as_ref()))
-                .collect(),
-            id,
-        )
-    };
+    let all_inboxes: Vec<_> = inboxes
+        .iter()
+        .map(|i| (i.id.as_str(), i.name.as_ref()))
+        .collect();
+    let all_teams: Vec<_> = teams
+        .iter()
+        .map(|t| (t.id.as_str(), t.name.as_ref()))
+        .collect();
+    let inbox_name = |id: &str| named(&all_inboxes, id);
+    let team_name = |id: &str| named(&all_teams, id);
     Ok(Row {
         name,
         email,

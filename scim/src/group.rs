@@ -16,7 +16,7 @@ use crate::directory::{Agent, Inbox, Role, Team};
 use crate::error::ScimError;
 use crate::json::Obj;
 use crate::patch::{Op, operations};
-use crate::path::{AttrPath, CORE_GROUP};
+use crate::path::{AttrPath, CORE_GROUP, Schema};
 
 pub const INBOX_PREFIX: &str = "Gladly inbox: ";
 pub const ROLE_PREFIX: &str = "Gladly role: ";
@@ -115,7 +115,8 @@ impl MemberOp {
 
 /// The membership changes of a PATCH to `group` (Okta's and Entra's
 /// shapes). A `displayName` other than the group's is refused: Gladly's API
-/// cannot rename a team. Other attributes (`externalId`, `id`) are dropped.
+/// cannot rename a team. Other attributes (`externalId`, `id`, any of an
+/// extension's) are dropped.
 pub fn patch(group: &Group, body: &Value) -> Result<Vec<MemberOp>, ScimError> {
     let mut out = Vec::new();
     for (op, path, value) in operations(body)? {
@@ -142,6 +143,12 @@ fn member_op(
     value: Option<&Value>,
     out: &mut Vec<MemberOp>,
 ) -> Result<(), ScimError> {
+    // An extension's attribute that happens to be named `members` or
+    // `displayName` is not the group's: dropped, as every other one (read
+    // as the core one, a replace of it with `[]` emptied the team).
+    if path.schema != Schema::Core {
+        return Ok(());
+    }
     match path.attr.as_str() {
         "members" => {
             // `members[value eq "id"]` names the member in the path.

@@ -1997,6 +1997,44 @@ fn a_member_change_without_members_is_refused_not_read_as_nobody() {
 }
 
 #[test]
+fn an_extensions_members_or_display_name_is_not_the_groups() {
+    // An attribute of another schema that happens to be named `members`
+    // or `displayName` is dropped, as any other extension attribute: it
+    // emptied the team, and was refused as a rename.
+    let mut g = Gladly::seeded();
+    let writes = g.writes;
+    for op in [
+        json!({"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:acme:2.0:Group:members", "value": []}),
+        json!({"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:members"}),
+        json!({"op": "replace", "value": {"urn:ietf:params:scim:schemas:extension:acme:2.0:Group:members": []}}),
+        json!({"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:acme:2.0:Group:displayName", "value": "Something else"}),
+    ] {
+        let r = call(
+            &mut g,
+            "PATCH",
+            "/Groups/team_a",
+            Some(json!({ "Operations": [op.clone()] })),
+        );
+        assert_eq!(r.status, 200, "{op}: expected 200, got {} {}", r.status, r.body);
+        assert_eq!(
+            g.agent("agt_old").teams,
+            Some(vec!["team_a".to_string()]),
+            "{op}: the team's member stays"
+        );
+    }
+    assert_eq!(g.writes, writes, "nothing written");
+    // The core schema's URN in front is the core attribute.
+    let r = call(
+        &mut g,
+        "PATCH",
+        "/Groups/team_a",
+        Some(json!({"Operations": [{"op": "remove", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members[value eq \"agt_old\"]"}]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(g.agent("agt_old").teams, Some(vec![]));
+}
+
+#[test]
 fn a_group_change_is_all_or_nothing_and_a_put_without_members_drops_none() {
     let mut g = Gladly::seeded();
     let id = create(&mut g, okta_user("ivy@acme.com"));

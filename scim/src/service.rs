@@ -310,8 +310,13 @@ fn body_of(req: &Request) -> Result<Value, ScimError> {
             ));
         }
     }
-    serde_json::from_slice(req.body)
-        .map_err(|e| ScimError::invalid_syntax(format!("the body is not JSON: {e}")))
+    crate::json::from_slice(req.body).map_err(|e| {
+        ScimError::invalid_syntax(match e.classify() {
+            // A name given twice (the only refusal of well-formed JSON).
+            serde_json::error::Category::Data => e.to_string(),
+            _ => format!("the body is not JSON: {e}"),
+        })
+    })
 }
 
 /// The list parameters (RFC 7644 §3.4.2).

@@ -729,6 +729,105 @@ fn bad_input_is_a_typed_400_naming_the_attribute_and_nothing_is_sent() {
 }
 
 #[test]
+fn an_attribute_given_twice_is_refused_not_read_one_way_or_the_other() {
+    // A body that names an attribute twice (exactly, or in another case:
+    // names are compared in any case) says two things; which one a parser
+    // keeps is its own choice (serde_json kept the last, a proxy's log or
+    // filter may keep the first). Refused, naming it, nothing written.
+    let mut g = Gladly::seeded();
+    let id = create(&mut g, okta_user("ann@acme.com"));
+    let writes = g.writes;
+    let config = Config {
+        base_url: BASE,
+        scim_token: TOKEN,
+        api_user: API_USER,
+    };
+    let auth = format!("Bearer {TOKEN}");
+    let user = format!("/scim/v2/Users/{id}");
+    for (method, path, body, named) in [
+        (
+            "POST",
+            "/scim/v2/Users",
+            r#"{"userName": "bo@acme.com", "userName": "cy@acme.com"}"#,
+            "userName",
+        ),
+        (
+            "POST",
+            "/scim/v2/Users",
+            r#"{"userName": "bo@acme.com", "name": {"givenName": "Bo", "GIVENNAME": "Cy"}}"#,
+            "GIVENNAME",
+        ),
+        (
+            "PATCH",
+            user.as_str(),
+            r#"{"Operations": [{"op": "replace", "path": "active", "value": false, "Value": true}]}"#,
+            "Value",
+        ),
+        (
+            "PATCH",
+            user.as_str(),
+            r#"{"Operations": [{"op": "replace", "path": "active", "Path": "displayName", "value": false}]}"#,
+            "Path",
+        ),
+        (
+            "POST",
+            "/scim/v2/Users/.search",
+            r#"{"filter": "userName eq \"ann@acme.com\"", "filter": "id eq \"x\""}"#,
+            "filter",
+        ),
+    ] {
+        let r = handle(
+            &mut g,
+            &config,
+            &Request {
+                method,
+                path,
+                query: "",
+                authorization: Some(&auth),
+                content_type: Some("application/scim+json"),
+                body: body.as_bytes(),
+            },
+        );
+        let answer: Value = serde_json::from_slice(&r.body).expect("answers are JSON");
+        assert_eq!(
+            (r.status, answer["scimType"].as_str()),
+            (400, Some("invalidSyntax")),
+            "{method} {body}: expected 400 invalidSyntax, got {} {answer}",
+            r.status
+        );
+        let detail = answer["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(&format!("{named:?}")) && detail.contains("twice"),
+            "{body}: expected the detail to name {named:?} twice, got {detail:?}"
+        );
+    }
+    // Read name by name, a body still has serde_json's nesting limit: a
+    // deep one is refused, not followed down the stack.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let r = handle(
+        &mut g,
+        &config,
+        &Request {
+            method: "POST",
+            path: "/scim/v2/Users",
+            query: "",
+            authorization: Some(&auth),
+            content_type: None,
+            body: deep.as_bytes(),
+        },
+    );
+    let answer: Value = serde_json::from_slice(&r.body).expect("answers are JSON");
+    assert_eq!(
+        (r.status, answer["scimType"].as_str()),
+        (400, Some("invalidSyntax")),
+        "{answer}"
+    );
+    assert_eq!(g.writes, writes, "nothing written");
+    assert!(g.agent(&id).is_active());
+    assert_eq!(g.agents.len(), 3, "no agent created");
+}
+
+#[test]
 fn a_blank_or_removed_name_part_is_empty_and_a_blank_name_never_holds_up_a_deactivation() {
     let mut g = Gladly::seeded();
     let patch = |g: &mut Gladly, id: &str, ops: Value| {

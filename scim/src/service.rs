@@ -147,6 +147,27 @@ pub fn authorized(config: &Config, header: Option<&str>) -> Result<(), ScimError
     }
 }
 
+/// The request's one `Authorization` field, from every value it came
+/// with (the server matches the field's name in any case). Two or more are
+/// no credential, 401: the field is no list (RFC 9110 §5.3; RFC 6750 §3.1
+/// calls a repeated credential an invalid request), and read as its first,
+/// a request whose proxy checked its last got through with a token the
+/// proxy was not shown. A value that is not UTF-8 is none.
+pub fn one_authorization(values: &[Vec<u8>]) -> Result<Option<&str>, ScimError> {
+    match values {
+        [] => Ok(None),
+        [one] => Ok(std::str::from_utf8(one).ok()),
+        more => Err(ScimError::new(
+            401,
+            None,
+            format!(
+                "send one Authorization header, Bearer with the gateway's SCIM token (GLADLY_SCIM_TOKEN); this request has {}",
+                more.len()
+            ),
+        )),
+    }
+}
+
 fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Response, ScimError> {
     let Some(rest) = req
         .path

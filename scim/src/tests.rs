@@ -1736,6 +1736,28 @@ fn every_request_needs_the_bearer_token() {
             Some("Bearer realm=\"gladly-scim\"")
         );
     }
+    // The field as a server hands it over: every value it came with.
+    let good = format!("Bearer {TOKEN}").into_bytes();
+    use crate::service::one_authorization;
+    assert_eq!(one_authorization(&[]), Ok(None));
+    assert_eq!(
+        one_authorization(std::slice::from_ref(&good)),
+        Ok(Some(format!("Bearer {TOKEN}").as_str()))
+    );
+    assert_eq!(one_authorization(&[b"Bearer \xff".to_vec()]), Ok(None));
+    for two in [
+        [good.clone(), b"Bearer nope".to_vec()],
+        [b"Bearer nope".to_vec(), good.clone()],
+        [good.clone(), good.clone()],
+    ] {
+        let e = one_authorization(&two).unwrap_err();
+        assert_eq!(e.status, 401, "{e:?}");
+        assert!(
+            e.detail.contains("one Authorization") && !e.detail.contains(TOKEN),
+            "{}",
+            e.detail
+        );
+    }
     let ok = call_as(
         &mut g,
         Some(&format!("bearer  {TOKEN}")),
@@ -2114,7 +2136,11 @@ fn an_extensions_members_or_display_name_is_not_the_groups() {
             "/Groups/team_a",
             Some(json!({ "Operations": [op.clone()] })),
         );
-        assert_eq!(r.status, 200, "{op}: expected 200, got {} {}", r.status, r.body);
+        assert_eq!(
+            r.status, 200,
+            "{op}: expected 200, got {} {}",
+            r.status, r.body
+        );
         assert_eq!(
             g.agent("agt_old").teams,
             Some(vec!["team_a".to_string()]),
@@ -2127,7 +2153,9 @@ fn an_extensions_members_or_display_name_is_not_the_groups() {
         &mut g,
         "PATCH",
         "/Groups/team_a",
-        Some(json!({"Operations": [{"op": "remove", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members[value eq \"agt_old\"]"}]})),
+        Some(
+            json!({"Operations": [{"op": "remove", "path": "urn:ietf:params:scim:schemas:core:2.0:Group:members[value eq \"agt_old\"]"}]}),
+        ),
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(g.agent("agt_old").teams, Some(vec![]));

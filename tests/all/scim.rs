@@ -756,6 +756,62 @@ async fn bad_requests_and_bad_tokens_send_nothing_to_gladly() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn two_authorization_headers_are_no_credential_in_either_order() {
+    // Authorization is no list (RFC 9110 §5.3; RFC 6750 §3.1 calls a
+    // repeated credential an invalid request): read as its first, a
+    // request whose proxy checked its last got through with a token the
+    // proxy was not shown. The field's name in any case is one field.
+    let s = scim().await;
+    let send = |headers: Vec<(&'static str, String)>| {
+        let url = format!("{}/Users/agt_none", s.base);
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let mut req = ureq::http::Request::builder().method("GET").uri(url);
+            for (k, v) in &headers {
+                req = req.header(*k, v.as_str());
+            }
+            let mut r = agent
+                .run(req.body(()).unwrap())
+                .expect("the gateway answers");
+            let challenge = r.headers().contains_key("www-authenticate");
+            let text = r.body_mut().read_to_string().unwrap_or_default();
+            (r.status().as_u16(), challenge, text)
+        })
+    };
+    let good = format!("Bearer {SCIM_TOKEN}");
+    let before = s.gladly_requests();
+    for headers in [
+        vec![
+            ("authorization", good.clone()),
+            ("authorization", "Bearer nope".into()),
+        ],
+        vec![
+            ("authorization", "Bearer nope".into()),
+            ("authorization", good.clone()),
+        ],
+        vec![
+            ("authorization", good.clone()),
+            ("Authorization", good.clone()),
+        ],
+    ] {
+        let (status, challenge, text) = send(headers.clone()).await.unwrap();
+        assert_eq!(
+            status, 401,
+            "{headers:?}: expected 401, got {status} {text}"
+        );
+        assert!(challenge, "{headers:?}: a 401 carries WWW-Authenticate");
+        assert!(text.contains("one Authorization"), "{headers:?}: {text}");
+        assert!(!text.contains(SCIM_TOKEN), "{text}");
+    }
+    assert_eq!(s.gladly_requests(), before, "nothing reached Gladly");
+    let (status, _, text) = send(vec![("AUTHORIZATION", good.clone())]).await.unwrap();
+    assert_eq!(status, 404, "one field, its name in capitals: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_echoed_credential_never_reaches_the_idp() {
     let s = scim().await;
     for form in EchoForm::ALL {

@@ -89,7 +89,11 @@ fn serve(request: &IncomingRequest) -> Response {
             .next()
             .and_then(|v| String::from_utf8(v).ok())
     };
-    let authorization = header("authorization");
+    let authorization = match gladly_scim::service::one_authorization(&headers.get("authorization"))
+    {
+        Ok(a) => a.map(str::to_string),
+        Err(e) => return Response::error(&e),
+    };
     let content_type = header("content-type");
     // Behind a proxy that ends TLS (how the gateway is meant to be reached)
     // the request arrives as http; the proxy's `X-Forwarded-Proto` says

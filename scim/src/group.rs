@@ -113,6 +113,24 @@ impl MemberOp {
     }
 }
 
+/// What [`patch`] refuses whatever the group: a malformed body or path.
+pub fn check_patch(body: &Value) -> Result<(), ScimError> {
+    for (_, path, value) in operations(body)? {
+        match (path, value) {
+            (Some(p), _) => {
+                AttrPath::parse(p)?;
+            }
+            (None, Some(Value::Object(map))) => {
+                for k in map.keys() {
+                    AttrPath::parse(k)?;
+                }
+            }
+            (None, _) => {}
+        }
+    }
+    Ok(())
+}
+
 /// The membership changes of a PATCH to `group` (Okta's and Entra's
 /// shapes). A `displayName` other than the group's is refused: Gladly's API
 /// cannot rename a team. Other attributes (`externalId`, `id`, any of an

@@ -230,15 +230,21 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
                     200,
                     &query.project(user::render(&visible(dir, config, id)?, base)),
                 )),
+                // The body is read (and a malformed one refused) before
+                // Gladly is asked anything.
                 "PUT" => {
+                    let body = body_of(req)?;
+                    user::resource(&body)?;
                     let current = visible(dir, config, id)?;
-                    let desired = user::from_resource(&body_of(req)?, Some(&current))?;
+                    let desired = user::from_resource(&body, Some(&current))?;
                     write_user(dir, config, current, desired)
                         .map(|a| Response::json(200, &query.project(user::render(&a, base))))
                 }
                 "PATCH" => {
+                    let body = body_of(req)?;
+                    crate::patch::operations(&body)?;
                     let current = visible(dir, config, id)?;
-                    let desired = user::patch(&current, &body_of(req)?)?;
+                    let desired = user::patch(&current, &body)?;
                     write_user(dir, config, current, desired)
                         .map(|a| Response::json(200, &query.project(user::render(&a, base))))
                 }
@@ -260,11 +266,19 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
         }
         ["Groups", id] => {
             let query = Query::parse(req.query)?;
-            let group = find_group(dir, id)?;
+            // The body is read (and a malformed one refused) before Gladly
+            // is asked anything, and a method no group answers is 405
+            // unasked.
             match method.as_str() {
-                "GET" => render_group(dir, &group, base, &query),
+                "GET" => {
+                    let group = find_group(dir, id)?;
+                    render_group(dir, &group, base, &query)
+                }
                 "PATCH" => {
-                    let ops = group::patch(&group, &body_of(req)?)?;
+                    let body = body_of(req)?;
+                    group::check_patch(&body)?;
+                    let group = find_group(dir, id)?;
+                    let ops = group::patch(&group, &body)?;
                     change_members(dir, config, &group, &ops)?;
                     render_changed_group(dir, &group, base, &query)
                 }
@@ -273,6 +287,10 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
                     let obj = body.as_object().map(Obj).ok_or_else(|| {
                         ScimError::invalid_syntax("the body must be a JSON object (a SCIM Group)")
                     })?;
+                    if obj.get("members").is_some() {
+                        group::member_ids(obj.get("members"))?;
+                    }
+                    let group = find_group(dir, id)?;
                     let mut ops = group::patch(
                         &group,
                         &json!({"Operations": [{"op": "replace", "value": {"displayName": obj.get("displayName").cloned().unwrap_or(json!(group.display_name))}}]}),
@@ -290,7 +308,7 @@ fn route<D: Directory>(dir: &mut D, config: &Config, req: &Request) -> Result<Re
                     Some("mutability"),
                     format!(
                         "Gladly's API cannot delete {:?}; unlink the group in the IdP instead (its members stay as they are)",
-                        group.display_name
+                        find_group(dir, id)?.display_name
                     ),
                 )),
                 _ => Err(ScimError::not_allowed(

@@ -1912,6 +1912,178 @@ fn gladly_failures_map_to_scim_errors_a_client_can_act_on() {
 }
 
 #[test]
+fn a_malformed_put_or_patch_is_refused_before_gladly_is_asked_anything() {
+    // Gladly unreachable: a request that asks it anything is 503, one
+    // refused first is the 400 (or 415) its body earns. A malformed body
+    // cost a look-up of the user, or a listing of the teams and inboxes,
+    // before it was read.
+    struct Unreachable(usize);
+    impl Unreachable {
+        fn asked<T>(&mut self) -> Result<T, DirectoryError> {
+            self.0 += 1;
+            Err(DirectoryError::Transport("unreachable".into()))
+        }
+    }
+    impl Directory for Unreachable {
+        fn list_agents(&mut self) -> Result<Vec<Agent>, DirectoryError> {
+            self.asked()
+        }
+        fn lookup(&mut self, _: &Key) -> Result<Option<Agent>, DirectoryError> {
+            self.asked()
+        }
+        fn provision(
+            &mut self,
+            _: &NewAgent,
+            _: IfDeactivated,
+        ) -> Result<(Provisioned, Agent), DirectoryError> {
+            self.asked()
+        }
+        fn update(&mut self, _: &str, _: &Changes) -> Result<Agent, DirectoryError> {
+            self.asked()
+        }
+        fn offboard(&mut self, _: &str) -> Result<Agent, DirectoryError> {
+            self.asked()
+        }
+        fn list_teams(&mut self) -> Result<Vec<Team>, DirectoryError> {
+            self.asked()
+        }
+        fn list_inboxes(&mut self) -> Result<Vec<Inbox>, DirectoryError> {
+            self.asked()
+        }
+    }
+    let config = Config {
+        base_url: BASE,
+        scim_token: TOKEN,
+        api_user: API_USER,
+    };
+    let auth = format!("Bearer {TOKEN}");
+    let json = "application/scim+json";
+    for (method, path, content_type, body, status, scim_type) in [
+        (
+            "PUT",
+            "/scim/v2/Users/agt_1",
+            json,
+            "{not json",
+            400,
+            "invalidSyntax",
+        ),
+        (
+            "PATCH",
+            "/scim/v2/Users/agt_1",
+            json,
+            "{not json",
+            400,
+            "invalidSyntax",
+        ),
+        (
+            "PUT",
+            "/scim/v2/Users/agt_1",
+            json,
+            "[1]",
+            400,
+            "invalidSyntax",
+        ),
+        (
+            "PATCH",
+            "/scim/v2/Users/agt_1",
+            json,
+            r#"{"Operations": "x"}"#,
+            400,
+            "invalidSyntax",
+        ),
+        (
+            "PATCH",
+            "/scim/v2/Users/agt_1",
+            json,
+            r#"{"Operations": [{"op": "frobnicate", "path": "active", "value": false}]}"#,
+            400,
+            "invalidValue",
+        ),
+        (
+            "PATCH",
+            "/scim/v2/Users/agt_1",
+            "text/plain",
+            "{}",
+            415,
+            "invalidSyntax",
+        ),
+        (
+            "PATCH",
+            "/scim/v2/Groups/team_a",
+            json,
+            "{not json",
+            400,
+            "invalidSyntax",
+        ),
+        (
+            "PUT",
+            "/scim/v2/Groups/team_a",
+            json,
+            "[1]",
+            400,
+            "invalidSyntax",
+        ),
+        (
+            "PUT",
+            "/scim/v2/Groups/team_a",
+            json,
+            r#"{"displayName": "Billing", "members": [7]}"#,
+            400,
+            "invalidValue",
+        ),
+        (
+            "PATCH",
+            "/scim/v2/Groups/team_a",
+            json,
+            r#"{"Operations": [{"op": "add", "path": "members[value eq"}]}"#,
+            400,
+            "invalidPath",
+        ),
+    ] {
+        let mut dir = Unreachable(0);
+        let r = handle(
+            &mut dir,
+            &config,
+            &Request {
+                method,
+                path,
+                query: "",
+                authorization: Some(&auth),
+                content_type: Some(content_type),
+                body: body.as_bytes(),
+            },
+        );
+        let answer: Value = serde_json::from_slice(&r.body).expect("answers are JSON");
+        assert_eq!(
+            (r.status, answer["scimType"].as_str(), dir.0),
+            (status, Some(scim_type), 0),
+            "{method} {path} {body}: expected {status} {scim_type} and Gladly not asked, got {answer} after {} calls",
+            dir.0
+        );
+    }
+    // Nor for a method no group answers.
+    let mut dir = Unreachable(0);
+    let r = handle(
+        &mut dir,
+        &config,
+        &Request {
+            method: "POST",
+            path: "/scim/v2/Groups/team_a",
+            query: "",
+            authorization: Some(&auth),
+            content_type: Some(json),
+            body: b"{}",
+        },
+    );
+    assert_eq!(
+        (r.status, dir.0),
+        (405, 0),
+        "{:?}",
+        String::from_utf8(r.body)
+    );
+}
+
+#[test]
 fn entras_test_connection_fails_when_gladly_refuses_the_gateway() {
     // Entra's Test Connection filters a random GUID: no agent can have it
     // and the connector sends nothing for it, but the answer must still

@@ -374,12 +374,16 @@ pub fn same_email(a: &str, b: &str) -> bool {
     key(a) == key(b)
 }
 
+/// A create or replace body as an object, or why it is none.
+pub fn resource(body: &Value) -> Result<Obj<'_>, ScimError> {
+    body.as_object()
+        .map(Obj)
+        .ok_or_else(|| ScimError::invalid_syntax("the body must be a JSON object (a SCIM User)"))
+}
+
 /// A User in a create (POST) or replace (PUT) body.
 pub fn from_resource(body: &Value, current: Option<&Agent>) -> Result<Desired, ScimError> {
-    let obj = body
-        .as_object()
-        .map(Obj)
-        .ok_or_else(|| ScimError::invalid_syntax("the body must be a JSON object (a SCIM User)"))?;
+    let obj = resource(body)?;
     let email = email_of(obj)?;
     let mut name = NameEdit::default();
     let mut d = Desired {

@@ -592,6 +592,66 @@ fn entra_patches_with_its_quirks_change_the_agent() {
 }
 
 #[test]
+fn entra_sets_active_with_add_and_its_complex_role_assignments_are_read() {
+    // Entra may set `active` with "Add" (rancher/rancher#54025), and its
+    // AppRoleAssignmentsComplex sends several roles, none primary, with
+    // "Add", and a "Remove" naming the one unassigned.
+    let mut g = Gladly::seeded();
+    let id = create(&mut g, okta_user("ann@acme.com"));
+    let patch = |g: &mut Gladly, op: Value| {
+        let r = call(
+            g,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({ "Operations": [op] })),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    };
+    let off = patch(
+        &mut g,
+        json!({"op": "Add", "path": "active", "value": "False"}),
+    );
+    assert_eq!(
+        (off["active"].clone(), g.agent(&id).is_active()),
+        (json!(false), false)
+    );
+    let on = patch(
+        &mut g,
+        json!({"op": "Add", "path": "active", "value": true}),
+    );
+    assert_eq!(
+        (on["active"].clone(), g.agent(&id).is_active()),
+        (json!(true), true)
+    );
+    patch(
+        &mut g,
+        json!({"op": "Add", "path": "roles", "value": [
+            {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "value": "Analyst"},
+            {"primary": false, "type": "WindowsAzureActiveDirectoryRole", "value": "Admin"},
+        ]}),
+    );
+    assert_eq!(
+        g.agent(&id).role,
+        Some(Role::Analyst),
+        "none primary: the first"
+    );
+    // Unassigning a role it does not hold changes nothing; the one it
+    // holds makes it an agent.
+    patch(
+        &mut g,
+        json!({"op": "Remove", "path": "roles", "value": [{"value": "Admin"}]}),
+    );
+    assert_eq!(g.agent(&id).role, Some(Role::Analyst));
+    patch(
+        &mut g,
+        json!({"op": "Remove", "path": "roles", "value": [{"value": "Analyst"}]}),
+    );
+    assert_eq!(g.agent(&id).role, Some(Role::Agent));
+    assert_eq!(g.welcome_emails, 1, "reactivated, not created again");
+}
+
+#[test]
 fn attribute_names_and_ops_are_matched_in_any_case() {
     let mut g = Gladly::seeded();
     let r = call(

@@ -374,8 +374,25 @@ impl Query {
             start_index: 1,
             ..Query::default()
         };
+        // A parameter the gateway reads, given twice, says two things; which
+        // one counts would be a parser's choice (a proxy may check the
+        // first): refused, as a body's attribute given twice.
+        let mut seen = HashSet::new();
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-            match k.to_ascii_lowercase().as_str() {
+            let name = k.to_ascii_lowercase();
+            let read = matches!(
+                name.as_str(),
+                "filter" | "startindex" | "count" | "attributes" | "excludedattributes"
+            );
+            if read && !seen.insert(name.clone()) {
+                return Err(ScimError::invalid_value(
+                    &k,
+                    format!(
+                        "the query gives {k:?} twice (parameter names are compared in any case): give it once"
+                    ),
+                ));
+            }
+            match name.as_str() {
                 "filter" => q.filter = Some(v.into_owned()),
                 "startindex" => q.start_index = number("startIndex", &v)?.max(1),
                 "count" => q.count = Some(number("count", &v)?),

@@ -1542,6 +1542,36 @@ fn lists_page_in_a_stable_order_with_integer_fields_and_every_agent_once() {
 }
 
 #[test]
+fn a_list_parameter_given_twice_is_refused_not_read_one_way_or_the_other() {
+    // As a body's attribute given twice: which `filter` counts would be a
+    // parser's choice (the last was read; a proxy may check the first).
+    let mut g = Gladly::seeded();
+    for (query, named) in [
+        (
+            "filter=userName%20eq%20%22api%40acme.com%22&filter=userName%20eq%20%22old.timer%40acme.com%22",
+            "filter",
+        ),
+        ("count=1&COUNT=2", "COUNT"),
+        ("startIndex=1&startindex=2", "startindex"),
+        ("attributes=userName&Attributes=id", "Attributes"),
+    ] {
+        let r = call(&mut g, "GET", &format!("/Users?{query}"), None);
+        assert_error(&r, 400, Some("invalidValue"), &format!("{named:?}"));
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("twice"),
+            "{}",
+            r.body
+        );
+    }
+    // Parameters the gateway does not read are no matter.
+    let r = call(&mut g, "GET", "/Users?x=1&x=2&count=1", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
 fn attributes_and_excluded_attributes_are_honoured() {
     let mut g = Gladly::seeded();
     let only = call(

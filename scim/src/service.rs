@@ -993,6 +993,8 @@ fn create_group<D: Directory>(
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .ok_or_else(|| ScimError::invalid_value("displayName", "is required"))?;
+    // Read before Gladly is asked anything.
+    let members = group::member_ids(obj.get("members"))?;
     let group = all_groups(dir)?
         .into_iter()
         .find(|g| g.display_name.trim().eq_ignore_ascii_case(name))
@@ -1007,12 +1009,7 @@ fn create_group<D: Directory>(
                 ),
             )
         })?;
-    change_members(
-        dir,
-        config,
-        &group,
-        &[MemberOp::Add(group::member_ids(obj.get("members"))?)],
-    )?;
+    change_members(dir, config, &group, &[MemberOp::Add(members)])?;
     let mut r = render_group(dir, &group, base, &Query::default())?;
     r.status = 201;
     r.headers

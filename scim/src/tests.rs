@@ -2122,6 +2122,14 @@ fn a_malformed_put_or_patch_is_refused_before_gladly_is_asked_anything() {
             "invalidValue",
         ),
         (
+            "POST",
+            "/scim/v2/Groups",
+            json,
+            r#"{"displayName": "Billing", "members": [{"display": "no id"}]}"#,
+            400,
+            "invalidValue",
+        ),
+        (
             "PATCH",
             "/scim/v2/Groups/team_a",
             json,

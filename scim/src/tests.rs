@@ -652,6 +652,48 @@ fn entra_sets_active_with_add_and_its_complex_role_assignments_are_read() {
 }
 
 #[test]
+fn an_attribute_gladly_does_not_keep_set_to_null_is_dropped_as_its_remove_is() {
+    // RFC 7643 §2.5: null is unassigned. `remove title` was accepted and
+    // `replace title null` refused the whole PATCH, its other changes
+    // with it; an attribute Gladly keeps still cannot be cleared.
+    let mut g = Gladly::seeded();
+    let id = create(&mut g, okta_user("ann@acme.com"));
+    let r = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(json!({"Operations": [
+            {"op": "Replace", "path": "title", "value": null},
+            {"op": "Replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": null},
+            {"op": "Add", "path": "emails[type eq \"work\"].value", "value": null},
+            {"op": "Replace", "value": {"nickName": null, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": null}},
+            {"op": "Replace", "path": "displayName", "value": "Ann Lee-Smith"},
+        ]})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(g.agent(&id).name.as_deref(), Some("Ann Lee-Smith"));
+    let writes = g.writes;
+    for path in [
+        "externalId",
+        "phoneNumbers[type eq \"work\"].value",
+        "preferredLanguage",
+        "roles",
+        "urn:ietf:params:scim:schemas:extension:gladly:2.0:User:role",
+        "active",
+        "userName",
+    ] {
+        let r = call(
+            &mut g,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({"Operations": [{"op": "replace", "path": path, "value": null}]})),
+        );
+        assert_error(&r, 400, Some("invalidValue"), path);
+    }
+    assert_eq!(g.writes, writes, "nothing written");
+}
+
+#[test]
 fn attribute_names_and_ops_are_matched_in_any_case() {
     let mut g = Gladly::seeded();
     let r = call(

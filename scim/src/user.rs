@@ -541,11 +541,36 @@ fn apply_value(
         {
             set(d, name, path, &Value::Null, Op::Remove)
         }
-        (_, _, None) if op != Op::Remove => Err(ScimError::invalid_value(
+        // Set to nothing (null is unassigned, RFC 7643 §2.5): an attribute
+        // Gladly does not keep is dropped, as its remove is; one it keeps
+        // cannot be cleared, and a replace by nothing is no replace.
+        (_, _, None) if op != Op::Remove && kept(path) => Err(ScimError::invalid_value(
             &path.written,
             "an add or replace needs a value",
         )),
+        (_, _, None) if op != Op::Remove => Ok(()),
         (_, _, v) => set(d, name, path, v.unwrap_or(&Value::Null), op),
+    }
+}
+
+/// Whether Gladly keeps the attribute at `path` (what [`set`] writes);
+/// every other is accepted and dropped.
+fn kept(path: &AttrPath) -> bool {
+    match path.schema {
+        Schema::Enterprise | Schema::Other => false,
+        Schema::Gladly => path.attr.is_empty() || path.attr == "role",
+        Schema::Core => matches!(
+            path.attr.as_str(),
+            "username"
+                | "name"
+                | "displayname"
+                | "externalid"
+                | "active"
+                | "phonenumbers"
+                | "preferredlanguage"
+                | "locale"
+                | "roles"
+        ),
     }
 }
 

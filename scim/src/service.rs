@@ -414,8 +414,13 @@ impl Query {
                 None => Ok(vec![]),
                 Some(Value::Array(a)) => a
                     .iter()
-                    .filter_map(Value::as_str)
-                    .map(AttrPath::parse)
+                    .map(|p| match p {
+                        Value::String(p) => AttrPath::parse(p),
+                        _ => Err(ScimError::invalid_value(
+                            name,
+                            format!("{p} is not an attribute name"),
+                        )),
+                    })
                     .collect(),
                 Some(Value::String(s)) => paths(s),
                 Some(_) => Err(ScimError::invalid_value(
@@ -430,8 +435,20 @@ impl Query {
                 Some(v) => number(name, &v.to_string()).map(Some),
             }
         };
+        // A filter that is no string is refused, not dropped: dropped, it
+        // listed everyone, and a client taking the first for its match
+        // would link the wrong user.
+        let filter = match o.get("filter") {
+            None => None,
+            Some(Value::String(f)) => Some(f.clone()),
+            Some(other) => {
+                return Err(ScimError::invalid_filter(format!(
+                    "must be a string such as userName eq \"…\", not {other}"
+                )));
+            }
+        };
         Ok(Query {
-            filter: o.str("filter").map(str::to_string),
+            filter,
             start_index: int("startIndex")?.unwrap_or(1).max(1),
             count: int("count")?,
             attributes: list("attributes")?,

@@ -1614,6 +1614,50 @@ fn a_list_parameter_given_twice_is_refused_not_read_one_way_or_the_other() {
 }
 
 #[test]
+fn a_search_whose_filter_is_not_a_string_is_refused_not_read_as_no_filter() {
+    // Dropped, a filter sent as a list or a number listed every user: a
+    // client that takes the first for its match links the wrong one.
+    let mut g = Gladly::seeded();
+    for filter in [
+        json!(["userName eq \"old.timer@acme.com\""]),
+        json!(5),
+        json!({"userName": "old.timer@acme.com"}),
+    ] {
+        let r = call(
+            &mut g,
+            "POST",
+            "/Users/.search",
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": filter}),
+            ),
+        );
+        assert_error(&r, 400, Some("invalidFilter"), "string");
+        let r = call(
+            &mut g,
+            "POST",
+            "/Groups/.search",
+            Some(json!({"filter": filter})),
+        );
+        assert_error(&r, 400, Some("invalidFilter"), "string");
+    }
+    let r = call(
+        &mut g,
+        "POST",
+        "/Users/.search",
+        Some(json!({"attributes": ["userName", 5]})),
+    );
+    assert_error(&r, 400, Some("invalidValue"), "attributes");
+    // A null filter is no filter (null is absent).
+    let r = call(
+        &mut g,
+        "POST",
+        "/Users/.search",
+        Some(json!({"filter": null})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
 fn attributes_and_excluded_attributes_are_honoured() {
     let mut g = Gladly::seeded();
     let only = call(

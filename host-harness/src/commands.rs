@@ -309,8 +309,14 @@ async fn serve_sandbox(a: &SandboxArgs) -> anyhow::Result<ExitCode> {
     tokio::signal::ctrl_c().await?;
     let emails = sandbox.welcome_emails();
     println!("Stopped. {} welcome e-mail(s) were sent:", emails.len());
+    // Addresses as local clients wrote them (the sandbox takes any with an
+    // `@`): an escape sequence in one is shown, never acted on.
     for e in emails {
-        println!("  to {} (agent {})", e.to, e.agent_id);
+        println!(
+            "  to {} (agent {})",
+            output::printable(&e.to),
+            output::printable(&e.agent_id)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

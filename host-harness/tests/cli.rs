@@ -386,6 +386,67 @@ async fn the_sandbox_takes_faults_and_reports_welcome_emails_over_http() {
     assert_eq!(seen, ["GET", "GET", "GET", "POST"]);
 }
 
+/// `sandbox` lists on Ctrl-C the welcome e-mails it "sent", to addresses
+/// local clients wrote (the sandbox takes any with an `@`): one holding an
+/// escape sequence or a direction override is shown escaped, never acted
+/// on.
+#[cfg(unix)]
+#[test]
+fn the_sandbox_command_shows_welcome_addresses_escaped() {
+    use base64::Engine as _;
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gladly-harness"))
+        .args(["sandbox", "--port", "0", "--no-rate-limit"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("runs");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut shown = String::new();
+    let mut url = None;
+    // The signal is caught once it says so.
+    while !shown.contains("Press Ctrl-C to stop.") {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "ended: {shown}");
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("Gladly sandbox (Lifecycle) listening on ")
+        {
+            url = Some(rest.to_string());
+        }
+        shown.push_str(&line);
+    }
+    let url = url.unwrap_or_else(|| panic!("no URL in {shown}"));
+    let to = "x\u{1b}]0;pwned\u{7}\u{202e}@acme.example";
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{ADMIN_USER}:{ADMIN_TOKEN}"));
+    let body = serde_json::json!({"emailAddress": to, "name": "X", "role": "AGENT"}).to_string();
+    let status = ureq::post(&format!("{url}/api/v1/agents"))
+        .header("Authorization", &format!("Basic {auth}"))
+        .header("Content-Type", "application/json")
+        .send(&body)
+        .unwrap()
+        .status();
+    assert_eq!(status, 201);
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{rest}");
+    assert!(rest.contains("1 welcome e-mail(s) were sent"), "{rest:?}");
+    assert!(
+        !rest.contains('\u{1b}') && !rest.contains('\u{7}') && !rest.contains('\u{202e}'),
+        "{rest:?}"
+    );
+    assert!(
+        rest.contains("to x\\u{1b}]0;pwned\\u{7}\\u{202e}@acme.example (agent agt_"),
+        "{rest:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_https_organisation_is_reached_with_its_ca_and_refused_without() {
     let s = Sandbox::start(SandboxConfig {

@@ -989,3 +989,120 @@ async fn a_bad_plan_file_is_named_by_file_line_and_column() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What a terminal would act on: an escape sequence (ESC, BEL) or a
+/// direction override, raw.
+fn acts_on_the_terminal(text: &str) -> bool {
+    text.contains(['\u{1b}', '\u{7}', '\u{202e}'])
+}
+
+/// A roster's own text quoted back (a role, an address) and a server's
+/// (an inbox name offered as the closest known) are shown escaped in the
+/// file's errors, on their line.
+#[tokio::test(flavor = "multi_thread")]
+async fn roster_file_errors_show_the_file_s_and_the_server_s_text_escaped() {
+    let s = sandbox().await;
+    s.org().inboxes[1].name = "Billing\u{1b}]0;pwned\u{7}\u{202e}".into();
+    let dir = roster_dir("escaped");
+    let cases = [
+        // The CLI's own reading of the file.
+        (
+            "role.csv",
+            "email,name,role\nj@acme.example,J,bo\u{1b}[2Jss\u{202e}\n",
+            ":2:3: role: 'bo\\u{1b}[2Jss\\u{202e}' is not a role",
+        ),
+        // The component's check, located in the file.
+        (
+            "email.csv",
+            "email,name\nj\u{1b}]0;x\u{7}@acme.example,J\n",
+            ":2:1: email-address: 'j\\u{1b}]0;x\\u{7}@acme.example' is not",
+        ),
+        // The server's names, offered as the closest to a misspelt one.
+        (
+            "inbox.csv",
+            "email,name,inboxes\na@acme.example,A,Biling\n",
+            "'Billing\\u{1b}]0;pwned\\u{7}\\u{202e}' (ibx_billing)",
+        ),
+    ];
+    for (name, text, want) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let r = cli_env(&s, &["plan", "--desired", path.to_str().unwrap()]).await;
+        assert_eq!(r.code, 2, "{name}: stdout {} stderr {}", r.stdout, r.stderr);
+        assert!(
+            !acts_on_the_terminal(&r.stderr) && r.stderr.contains(want),
+            "{name}: expected {want:?} escaped, got {:?}",
+            r.stderr
+        );
+        assert_eq!(r.stderr.lines().count(), 1, "{name}: {:?}", r.stderr);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A step by hand of the import file quotes a team's name as Gladly shows
+/// it: one holding an escape sequence is shown escaped, on its line.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_file_steps_by_hand_show_a_server_s_name_escaped() {
+    let s = sandbox().await;
+    // A comma makes the name one the import cannot write: a step by hand.
+    s.org().teams[0].name = "Tier 1,\u{1b}]0;pwned\u{7}\u{202e}\nx".into();
+    let dir = roster_dir("by-hand");
+    let roster = dir.join("roster.csv");
+    std::fs::write(
+        &roster,
+        "email,name,teams,external_id\njane@acme.example,Jane Doe,team_tier1;team_tier2,E-1001\n",
+    )
+    .unwrap();
+    let r = cli_env(
+        &s,
+        &[
+            "plan",
+            "--desired",
+            roster.to_str().unwrap(),
+            "--format",
+            "gladly-csv",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    let want = "  - step 1 (jane@acme.example): the team 'Tier 1,\\u{1b}]0;pwned\\u{7}\\u{202e}\\u{a}x' holds a comma";
+    assert!(
+        !acts_on_the_terminal(&r.stderr) && r.stderr.lines().any(|l| l.starts_with(want)),
+        "expected {want:?}, got {:?}",
+        r.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The closing line of a run stopped early quotes Gladly's refusal: an
+/// escape sequence in it is shown escaped (the progress line too).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stopped_by_gladly_closes_with_its_words_escaped() {
+    let s = sandbox().await;
+    let dir = roster_dir("stopped-escaped");
+    let roster = dir.join("roster.csv");
+    std::fs::write(&roster, ROSTER).unwrap();
+    let refusal = || gladly_sandbox::Fault::Json {
+        status: 403,
+        body: r#"{"errors": [{"code": "forbidden", "detail": "no\u001b]0;pwned\u0007\u202e"}]}"#
+            .into(),
+    };
+    s.push_faults([refusal().on("POST"), refusal().on("PATCH")]);
+    let r = cli_env(
+        &s,
+        &["reconcile", "--desired", roster.to_str().unwrap(), "--yes"],
+    )
+    .await;
+    assert_eq!(r.code, 5, "stderr: {}", r.stderr);
+    let closing = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("Stopped early: forbidden"))
+        .unwrap_or_else(|| panic!("no closing line in {:?}", r.stderr));
+    assert!(
+        closing.contains("no\\u{1b}]0;pwned\\u{7}\\u{202e}"),
+        "{closing:?}"
+    );
+    assert!(!acts_on_the_terminal(&r.stderr), "{:?}", r.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}

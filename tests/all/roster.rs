@@ -949,6 +949,45 @@ async fn a_plan_whose_scope_was_widened_does_not_loosen_the_guard() {
     assert!(e.writes().is_empty(), "a refused plan writes nothing");
 }
 
+/// A plan's e-mail domains are compared at apply as addresses are (NFC,
+/// without case, with or without `@`, in any order): the same domains
+/// written otherwise are the plan's scope; another domain, or one fewer,
+/// is another scope, refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_s_email_domains_are_its_scope_in_any_case_or_unicode_form() {
+    let e = env().await;
+    let planned = Scope::EmailDomains(vec!["Acme.Example".into(), "caf\u{e9}.example".into()]);
+    let options = PlanOptions {
+        scope: planned.clone(),
+        deactivation_threshold: None,
+    };
+    let file = file_with(&e, plan(&e, &seeded_roster(), &options).await, planned);
+    for (given, same) in [
+        (vec!["acme.example", "cafe\u{301}.example"], true),
+        (vec!["@CAF\u{c9}.EXAMPLE", " acme.example "], true),
+        (vec!["acme.example"], false),
+        (vec!["acme.example", "cafe.example"], false),
+    ] {
+        let options = RunOptions {
+            scope: Scope::EmailDomains(given.iter().map(|d| d.to_string()).collect()),
+            ..RunOptions::default()
+        };
+        let r = run::apply(&e.harness, &e.admin, &file, &options, &mut Quiet)
+            .await
+            .unwrap();
+        match r {
+            Ok(_) if same => {}
+            Err(Refusal::OtherScope { .. }) if !same => {}
+            Ok(report) => panic!(
+                "{given:?}: expected a refusal for another scope, got the plan applied: {:#}",
+                report.to_json()
+            ),
+            Err(other) => panic!("{given:?}: expected the plan's scope ({same}), got {other}"),
+        }
+    }
+    assert!(e.writes().is_empty(), "nothing to write: {:?}", e.writes());
+}
+
 /// Item 1 of issue 15: a plan edited consistently (its threshold and count
 /// of active agents raised until its numbers agree with "not tripped") is
 /// still guarded: the guard is recounted from its changes and a fresh read

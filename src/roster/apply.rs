@@ -269,7 +269,7 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
             ),
         );
     }
-    let Some(Value::Object(body)) = request
+    let Some(Value::Object(mut body)) = request
         .body
         .as_deref()
         .map(serde_json::from_str::<Value>)
@@ -306,8 +306,9 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
             return bad("requests", format!("'{k}' in the body is not a string"));
         }
     }
+    let mut checked_email = None;
     if let Some(e) = text("emailAddress") {
-        validate::email("change.requests.body.emailAddress", e)?;
+        let checked = validate::email("change.requests.body.emailAddress", e)?;
         // What the report says of the change is what it sends.
         if !same_email(e, &change.email_address) {
             return bad(
@@ -318,6 +319,7 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
                 ),
             );
         }
+        checked_email = Some(checked);
     } else if let Some(a) = &change.current
         && !same_email(&a.email_address, &change.email_address)
     {
@@ -414,6 +416,14 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
             "requests",
             "a create's body needs emailAddress and name".into(),
         ),
-        _ => Ok(body),
+        _ => {
+            // The address is sent as checked (NFC, trimmed), as `provision`
+            // sends it: an edited file's decomposed é is not a second
+            // spelling in Gladly.
+            if let Some(e) = checked_email {
+                body.insert("emailAddress".into(), Value::String(e));
+            }
+            Ok(body)
+        }
     }
 }

@@ -601,6 +601,50 @@ async fn an_edited_plan_cannot_send_other_requests() {
     assert!(e.writes().is_empty());
 }
 
+/// An edited plan's address is checked in Unicode's composed form and sent
+/// in it: written decomposed (e and U+0301, as an editor may save it), the
+/// agent is created, and moved, under the one spelling Gladly holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_plan_s_address_is_sent_in_its_composed_form() {
+    let e = env().await;
+    let mut roster = seeded_roster();
+    roster.push(desired(
+        "jos\u{e9}@acme.example",
+        "Jos\u{e9}",
+        Some("E-2001"),
+    ));
+    roster[0].email_address = "jan\u{e9}@acme.example".into();
+    let mut p = plan(&e, &roster, &managed()).await;
+    assert_eq!(p.changes.len(), 2, "{p:?}");
+    for c in &mut p.changes {
+        let body = c.requests[0].body.as_deref().unwrap();
+        c.requests[0].body = Some(body.replace("\u{e9}", "e\u{301}"));
+        assert!(c.requests[0].body.as_deref().unwrap().contains("e\u{301}@"));
+    }
+    let report = apply(&e, p, RunOptions::default()).await;
+    assert_eq!(report.counts().applied, 2, "{:#}", report.to_json());
+    let org = e.sandbox.org();
+    for (ext, want) in [
+        ("E-1001", "jan\u{e9}@acme.example"),
+        ("E-2001", "jos\u{e9}@acme.example"),
+    ] {
+        let a = org
+            .agents
+            .iter()
+            .find(|a| a.external_id.as_deref() == Some(ext))
+            .unwrap();
+        assert_eq!(
+            a.email_address, want,
+            "expected {want:?}, got {:?}",
+            a.email_address
+        );
+    }
+    assert_eq!(
+        org.welcome_emails.last().unwrap().to,
+        "jos\u{e9}@acme.example"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edited_plan_cannot_deactivate_an_agent_outside_the_scope() {
     // A plan edited to deactivate, as absent from the roster, an agent the

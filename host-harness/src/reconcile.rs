@@ -235,8 +235,27 @@ pub async fn plan(
                 );
                 return Ok(ExitCode::from(EXIT_REFUSED));
             }
-            let inboxes = harness.list_inboxes(conn).await?.unwrap_or_default();
-            let teams = harness.list_teams(conn).await?.unwrap_or_default();
+            // A list Gladly refused is no empty list (every membership
+            // would become a step by hand, or a column left out): the
+            // command fails with its error, and nothing is written.
+            let lists = match harness.list_inboxes(conn).await? {
+                Ok(inboxes) => harness
+                    .list_teams(conn)
+                    .await?
+                    .map(|teams| (inboxes, teams)),
+                Err(e) => Err(e),
+            };
+            let (inboxes, teams) = match lists {
+                Ok(lists) => lists,
+                Err(e) => {
+                    eprintln!(
+                        "error: {}: {}",
+                        error_case(&e),
+                        output::printable(&error_message(&e))
+                    );
+                    return Ok(ExitCode::from(EXIT_DOMAIN));
+                }
+            };
             let rendered = gladly_csv::render(&file.plan, &inboxes, &teams);
             print!("{}", rendered.csv);
             eprintln!(

@@ -1106,3 +1106,51 @@ async fn a_run_stopped_by_gladly_closes_with_its_words_escaped() {
     assert!(!acts_on_the_terminal(&r.stderr), "{:?}", r.stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The import file names memberships from Gladly's inbox and team lists: a
+/// list Gladly refuses (a 500, a 403) fails the command with that list's
+/// error (exit 3) and no file is written; it is never taken for an empty
+/// list, which made every membership a step by hand.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_file_is_not_written_when_gladly_refuses_a_listing() {
+    use gladly_sandbox::Fault;
+    let s = sandbox().await;
+    let dir = roster_dir("import-listing");
+    let roster = dir.join("roster.csv");
+    // No membership named: planning reads the agents alone.
+    std::fs::write(
+        &roster,
+        "email,name,external_id\njane@acme.example,Jane A. Doe,E-1001\nsam@acme.example,Sam Lee,E-1002\n",
+    )
+    .unwrap();
+    let args = [
+        "plan",
+        "--desired",
+        roster.to_str().unwrap(),
+        "--format",
+        "gladly-csv",
+    ];
+    let r = cli_env(&s, &args).await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert!(r.stdout.contains("Jane A. Doe"), "{}", r.stdout);
+    for (status, path, case, list) in [
+        (500, "/api/v1/inboxes", "error: upstream:", "inbox"),
+        (403, "/api/v1/teams", "error: forbidden:", "team"),
+    ] {
+        s.push_faults([Fault::Json {
+            status,
+            body: r#"{"errors": [{"code": "refused", "detail": "not now"}]}"#.into(),
+        }
+        .on_path("GET", path)]);
+        let r = cli_env(&s, &args).await;
+        assert_eq!(r.code, 3, "{path}: stdout {} stderr {}", r.stdout, r.stderr);
+        assert!(r.stdout.is_empty(), "{path}: nothing written: {}", r.stdout);
+        assert!(
+            r.stderr.starts_with(case) && r.stderr.contains(list) && !r.stderr.contains("by hand"),
+            "{path}: expected {case} naming the {list} list, got {:?}",
+            r.stderr
+        );
+        assert!(s.org().faults.is_empty(), "{path}: the fault was met");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

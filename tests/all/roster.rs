@@ -645,6 +645,34 @@ async fn an_edited_plan_s_address_is_sent_in_its_composed_form() {
     );
 }
 
+/// An edited plan's other text fields are sent as checked too: a name,
+/// external id or phone padded with white space in the file reaches Gladly
+/// trimmed, as `provision` sends it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_plan_s_text_fields_are_sent_trimmed() {
+    let e = env().await;
+    let mut roster = seeded_roster();
+    roster[0].name = "Jane A. Doe".into();
+    let mut p = plan(&e, &roster, &managed()).await;
+    assert_eq!(p.changes.len(), 1, "{p:?}");
+    p.changes[0].requests[0].body = Some(
+        r#"{"name": " Jane A. Doe\t", "externalId": " E-1001 ", "phoneNumber": " +1 415 555 0100 "}"#
+            .into(),
+    );
+    let report = apply(&e, p, RunOptions::default()).await;
+    assert_eq!(report.counts().applied, 1, "{:#}", report.to_json());
+    let org = e.sandbox.org();
+    let jane = org.agent("agt_001").unwrap();
+    assert_eq!(
+        (
+            jane.name.as_str(),
+            jane.external_id.as_deref(),
+            jane.phone_number.as_deref()
+        ),
+        ("Jane A. Doe", Some("E-1001"), Some("+1 415 555 0100"))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edited_plan_cannot_deactivate_an_agent_outside_the_scope() {
     // A plan edited to deactivate, as absent from the roster, an agent the

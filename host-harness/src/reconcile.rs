@@ -216,7 +216,7 @@ pub async fn plan(
             if let Some(out) = &c.plan.out {
                 println!(
                     "\nPlan written to {}; apply it with: gladly-harness apply {0}",
-                    out.display()
+                    output::printable(&out.display().to_string())
                 );
             }
         }
@@ -281,15 +281,15 @@ pub async fn apply(
     conn: &Connection,
     c: &ApplyCommand,
 ) -> anyhow::Result<ExitCode> {
+    // The file's name as the errors below quote it: one someone else
+    // named may hold an escape sequence.
+    let shown = output::printable(&c.plan.display().to_string());
     // A file missing or not UTF-8 is bad input (exit 2), not the host's
     // failure.
     let bytes = match std::fs::read(&c.plan) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!(
-                "error: invalid-input: {}: cannot be read: {e}",
-                c.plan.display()
-            );
+            eprintln!("error: invalid-input: {}: cannot be read: {e}", shown);
             return Ok(ExitCode::from(EXIT_INPUT));
         }
     };
@@ -298,7 +298,7 @@ pub async fn apply(
         Err((line, column)) => {
             eprintln!(
                 "error: invalid-input: {}:{line}:{column}: is not UTF-8 text (a plan file is written as UTF-8)",
-                c.plan.display()
+                shown
             );
             return Ok(ExitCode::from(EXIT_INPUT));
         }
@@ -315,7 +315,7 @@ pub async fn apply(
             let ((line, column), said) = locate::syntax_error(&text, &e);
             eprintln!(
                 "error: invalid-input: {}:{line}:{column}: not a plan file: {said}",
-                c.plan.display(),
+                shown,
             );
             return Ok(ExitCode::from(EXIT_INPUT));
         }
@@ -324,7 +324,7 @@ pub async fn apply(
         let (line, column) = locate::line_col(&text, at);
         eprintln!(
             "error: invalid-input: {}:{line}:{column}: {}",
-            c.plan.display(),
+            shown,
             output::printable(&locate::written_twice(&key))
         );
         return Ok(ExitCode::from(EXIT_INPUT));
@@ -335,7 +335,7 @@ pub async fn apply(
             let (line, column) = locate::line_col(&text, locate::offset(&text, &why.path));
             eprintln!(
                 "error: invalid-input: {}:{line}:{column}: {}",
-                c.plan.display(),
+                shown,
                 output::printable(&why.to_string())
             );
             return Ok(ExitCode::from(EXIT_INPUT));
@@ -347,7 +347,7 @@ pub async fn apply(
         let (line, column) = locate::line_col(&text, locate::offset(&text, &path));
         eprintln!(
             "error: invalid-input: {}:{line}:{column}: {path}: {}",
-            c.plan.display(),
+            shown,
             output::printable(&why)
         );
         return Ok(ExitCode::from(EXIT_INPUT));

@@ -1154,3 +1154,26 @@ async fn an_import_file_is_not_written_when_gladly_refuses_a_listing() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A plan file's name is quoted in its errors: one holding an escape
+/// sequence (a file someone else named, taken by a glob) is shown escaped.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_file_s_name_is_shown_escaped_in_its_errors() {
+    let s = sandbox().await;
+    let dir = roster_dir("named");
+    let plan = dir.join("plan\u{1b}]0;pwned\u{7}.json");
+    for text in [None, Some("{\"plan\": 1}")] {
+        if let Some(t) = text {
+            std::fs::write(&plan, t).unwrap();
+        }
+        let r = cli_env(&s, &["apply", plan.to_str().unwrap()]).await;
+        assert_eq!(r.code, 2, "stderr: {:?}", r.stderr);
+        assert!(
+            !acts_on_the_terminal(&r.stderr) && r.stderr.contains("plan\\u{1b}]0;pwned\\u{7}.json"),
+            "{text:?}: {:?}",
+            r.stderr
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

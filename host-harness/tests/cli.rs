@@ -1177,3 +1177,26 @@ async fn a_plan_file_s_name_is_shown_escaped_in_its_errors() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A host failure's words (here a CA file's name, as given) are shown
+/// escaped too.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_failure_is_shown_escaped() {
+    let s = sandbox().await;
+    let r = cli_env(
+        &s,
+        &[
+            "--ca-file",
+            "/nonexistent/ca\u{1b}]0;pwned\u{7}.pem",
+            "check-connection",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 1, "stderr: {:?}", r.stderr);
+    assert!(
+        !acts_on_the_terminal(&r.stderr) && r.stderr.contains("ca\\u{1b}]0;pwned\\u{7}.pem"),
+        "{:?}",
+        r.stderr
+    );
+}

@@ -305,12 +305,30 @@ async fn serve_sandbox(a: &SandboxArgs) -> anyhow::Result<ExitCode> {
         "  non-admin:     GLADLY_API_USER={} GLADLY_API_TOKEN={}",
         member.api_user, member.api_token
     );
+    // The handler is registered on the future's first poll: polled once
+    // before the line that invites Ctrl-C, so that one pressed (or sent)
+    // right after it is caught, not the end of the process without the
+    // list below.
+    let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
+    let stopped = tokio::select! {
+        biased;
+        r = &mut stop => { r?; true }
+        () = std::future::ready(()) => false,
+    };
     println!("Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await?;
+    if !stopped {
+        stop.await?;
+    }
     let emails = sandbox.welcome_emails();
     println!("Stopped. {} welcome e-mail(s) were sent:", emails.len());
+    // Addresses as local clients wrote them (the sandbox takes any with an
+    // `@`): an escape sequence in one is shown, never acted on.
     for e in emails {
-        println!("  to {} (agent {})", e.to, e.agent_id);
+        println!(
+            "  to {} (agent {})",
+            output::printable(&e.to),
+            output::printable(&e.agent_id)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -39,7 +39,11 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Its words may quote a file name or a server's: shown escaped.
+            eprintln!(
+                "error: {}",
+                gladly_harness::output::printable(&format!("{e:#}"))
+            );
             ExitCode::from(EXIT_HOST)
         }
     }

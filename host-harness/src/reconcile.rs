@@ -216,7 +216,7 @@ pub async fn plan(
             if let Some(out) = &c.plan.out {
                 println!(
                     "\nPlan written to {}; apply it with: gladly-harness apply {0}",
-                    out.display()
+                    output::printable(&out.display().to_string())
                 );
             }
         }
@@ -235,8 +235,27 @@ pub async fn plan(
                 );
                 return Ok(ExitCode::from(EXIT_REFUSED));
             }
-            let inboxes = harness.list_inboxes(conn).await?.unwrap_or_default();
-            let teams = harness.list_teams(conn).await?.unwrap_or_default();
+            // A list Gladly refused is no empty list (every membership
+            // would become a step by hand, or a column left out): the
+            // command fails with its error, and nothing is written.
+            let lists = match harness.list_inboxes(conn).await? {
+                Ok(inboxes) => harness
+                    .list_teams(conn)
+                    .await?
+                    .map(|teams| (inboxes, teams)),
+                Err(e) => Err(e),
+            };
+            let (inboxes, teams) = match lists {
+                Ok(lists) => lists,
+                Err(e) => {
+                    eprintln!(
+                        "error: {}: {}",
+                        error_case(&e),
+                        output::printable(&error_message(&e))
+                    );
+                    return Ok(ExitCode::from(EXIT_DOMAIN));
+                }
+            };
             let rendered = gladly_csv::render(&file.plan, &inboxes, &teams);
             print!("{}", rendered.csv);
             eprintln!(
@@ -262,15 +281,15 @@ pub async fn apply(
     conn: &Connection,
     c: &ApplyCommand,
 ) -> anyhow::Result<ExitCode> {
+    // The file's name as the errors below quote it: one someone else
+    // named may hold an escape sequence.
+    let shown = output::printable(&c.plan.display().to_string());
     // A file missing or not UTF-8 is bad input (exit 2), not the host's
     // failure.
     let bytes = match std::fs::read(&c.plan) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!(
-                "error: invalid-input: {}: cannot be read: {e}",
-                c.plan.display()
-            );
+            eprintln!("error: invalid-input: {}: cannot be read: {e}", shown);
             return Ok(ExitCode::from(EXIT_INPUT));
         }
     };
@@ -279,7 +298,7 @@ pub async fn apply(
         Err((line, column)) => {
             eprintln!(
                 "error: invalid-input: {}:{line}:{column}: is not UTF-8 text (a plan file is written as UTF-8)",
-                c.plan.display()
+                shown
             );
             return Ok(ExitCode::from(EXIT_INPUT));
         }
@@ -296,7 +315,7 @@ pub async fn apply(
             let ((line, column), said) = locate::syntax_error(&text, &e);
             eprintln!(
                 "error: invalid-input: {}:{line}:{column}: not a plan file: {said}",
-                c.plan.display(),
+                shown,
             );
             return Ok(ExitCode::from(EXIT_INPUT));
         }
@@ -305,7 +324,7 @@ pub async fn apply(
         let (line, column) = locate::line_col(&text, at);
         eprintln!(
             "error: invalid-input: {}:{line}:{column}: {}",
-            c.plan.display(),
+            shown,
             output::printable(&locate::written_twice(&key))
         );
         return Ok(ExitCode::from(EXIT_INPUT));
@@ -316,7 +335,7 @@ pub async fn apply(
             let (line, column) = locate::line_col(&text, locate::offset(&text, &why.path));
             eprintln!(
                 "error: invalid-input: {}:{line}:{column}: {}",
-                c.plan.display(),
+                shown,
                 output::printable(&why.to_string())
             );
             return Ok(ExitCode::from(EXIT_INPUT));
@@ -328,7 +347,7 @@ pub async fn apply(
         let (line, column) = locate::line_col(&text, locate::offset(&text, &path));
         eprintln!(
             "error: invalid-input: {}:{line}:{column}: {path}: {}",
-            c.plan.display(),
+            shown,
             output::printable(&why)
         );
         return Ok(ExitCode::from(EXIT_INPUT));

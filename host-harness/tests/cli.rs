@@ -386,6 +386,67 @@ async fn the_sandbox_takes_faults_and_reports_welcome_emails_over_http() {
     assert_eq!(seen, ["GET", "GET", "GET", "POST"]);
 }
 
+/// `sandbox` lists on Ctrl-C the welcome e-mails it "sent", to addresses
+/// local clients wrote (the sandbox takes any with an `@`): one holding an
+/// escape sequence or a direction override is shown escaped, never acted
+/// on.
+#[cfg(unix)]
+#[test]
+fn the_sandbox_command_shows_welcome_addresses_escaped() {
+    use base64::Engine as _;
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gladly-harness"))
+        .args(["sandbox", "--port", "0", "--no-rate-limit"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("runs");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut shown = String::new();
+    let mut url = None;
+    // The signal is caught once it says so.
+    while !shown.contains("Press Ctrl-C to stop.") {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "ended: {shown}");
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("Gladly sandbox (Lifecycle) listening on ")
+        {
+            url = Some(rest.to_string());
+        }
+        shown.push_str(&line);
+    }
+    let url = url.unwrap_or_else(|| panic!("no URL in {shown}"));
+    let to = "x\u{1b}]0;pwned\u{7}\u{202e}@acme.example";
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{ADMIN_USER}:{ADMIN_TOKEN}"));
+    let body = serde_json::json!({"emailAddress": to, "name": "X", "role": "AGENT"}).to_string();
+    let status = ureq::post(&format!("{url}/api/v1/agents"))
+        .header("Authorization", &format!("Basic {auth}"))
+        .header("Content-Type", "application/json")
+        .send(&body)
+        .unwrap()
+        .status();
+    assert_eq!(status, 201);
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{rest}");
+    assert!(rest.contains("1 welcome e-mail(s) were sent"), "{rest:?}");
+    assert!(
+        !rest.contains('\u{1b}') && !rest.contains('\u{7}') && !rest.contains('\u{202e}'),
+        "{rest:?}"
+    );
+    assert!(
+        rest.contains("to x\\u{1b}]0;pwned\\u{7}\\u{202e}@acme.example (agent agt_"),
+        "{rest:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_https_organisation_is_reached_with_its_ca_and_refused_without() {
     let s = Sandbox::start(SandboxConfig {
@@ -927,4 +988,215 @@ async fn a_bad_plan_file_is_named_by_file_line_and_column() {
         "nothing written"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a terminal would act on: an escape sequence (ESC, BEL) or a
+/// direction override, raw.
+fn acts_on_the_terminal(text: &str) -> bool {
+    text.contains(['\u{1b}', '\u{7}', '\u{202e}'])
+}
+
+/// A roster's own text quoted back (a role, an address) and a server's
+/// (an inbox name offered as the closest known) are shown escaped in the
+/// file's errors, on their line.
+#[tokio::test(flavor = "multi_thread")]
+async fn roster_file_errors_show_the_file_s_and_the_server_s_text_escaped() {
+    let s = sandbox().await;
+    s.org().inboxes[1].name = "Billing\u{1b}]0;pwned\u{7}\u{202e}".into();
+    let dir = roster_dir("escaped");
+    let cases = [
+        // The CLI's own reading of the file.
+        (
+            "role.csv",
+            "email,name,role\nj@acme.example,J,bo\u{1b}[2Jss\u{202e}\n",
+            ":2:3: role: 'bo\\u{1b}[2Jss\\u{202e}' is not a role",
+        ),
+        // The component's check, located in the file.
+        (
+            "email.csv",
+            "email,name\nj\u{1b}]0;x\u{7}@acme.example,J\n",
+            ":2:1: email-address: 'j\\u{1b}]0;x\\u{7}@acme.example' is not",
+        ),
+        // The server's names, offered as the closest to a misspelt one.
+        (
+            "inbox.csv",
+            "email,name,inboxes\na@acme.example,A,Biling\n",
+            "'Billing\\u{1b}]0;pwned\\u{7}\\u{202e}' (ibx_billing)",
+        ),
+    ];
+    for (name, text, want) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let r = cli_env(&s, &["plan", "--desired", path.to_str().unwrap()]).await;
+        assert_eq!(r.code, 2, "{name}: stdout {} stderr {}", r.stdout, r.stderr);
+        assert!(
+            !acts_on_the_terminal(&r.stderr) && r.stderr.contains(want),
+            "{name}: expected {want:?} escaped, got {:?}",
+            r.stderr
+        );
+        assert_eq!(r.stderr.lines().count(), 1, "{name}: {:?}", r.stderr);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A step by hand of the import file quotes a team's name as Gladly shows
+/// it: one holding an escape sequence is shown escaped, on its line.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_file_steps_by_hand_show_a_server_s_name_escaped() {
+    let s = sandbox().await;
+    // A comma makes the name one the import cannot write: a step by hand.
+    s.org().teams[0].name = "Tier 1,\u{1b}]0;pwned\u{7}\u{202e}\nx".into();
+    let dir = roster_dir("by-hand");
+    let roster = dir.join("roster.csv");
+    std::fs::write(
+        &roster,
+        "email,name,teams,external_id\njane@acme.example,Jane Doe,team_tier1;team_tier2,E-1001\n",
+    )
+    .unwrap();
+    let r = cli_env(
+        &s,
+        &[
+            "plan",
+            "--desired",
+            roster.to_str().unwrap(),
+            "--format",
+            "gladly-csv",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    let want = "  - step 1 (jane@acme.example): the team 'Tier 1,\\u{1b}]0;pwned\\u{7}\\u{202e}\\u{a}x' holds a comma";
+    assert!(
+        !acts_on_the_terminal(&r.stderr) && r.stderr.lines().any(|l| l.starts_with(want)),
+        "expected {want:?}, got {:?}",
+        r.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The closing line of a run stopped early quotes Gladly's refusal: an
+/// escape sequence in it is shown escaped (the progress line too).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stopped_by_gladly_closes_with_its_words_escaped() {
+    let s = sandbox().await;
+    let dir = roster_dir("stopped-escaped");
+    let roster = dir.join("roster.csv");
+    std::fs::write(&roster, ROSTER).unwrap();
+    let refusal = || gladly_sandbox::Fault::Json {
+        status: 403,
+        body: r#"{"errors": [{"code": "forbidden", "detail": "no\u001b]0;pwned\u0007\u202e"}]}"#
+            .into(),
+    };
+    s.push_faults([refusal().on("POST"), refusal().on("PATCH")]);
+    let r = cli_env(
+        &s,
+        &["reconcile", "--desired", roster.to_str().unwrap(), "--yes"],
+    )
+    .await;
+    assert_eq!(r.code, 5, "stderr: {}", r.stderr);
+    let closing = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("Stopped early: forbidden"))
+        .unwrap_or_else(|| panic!("no closing line in {:?}", r.stderr));
+    assert!(
+        closing.contains("no\\u{1b}]0;pwned\\u{7}\\u{202e}"),
+        "{closing:?}"
+    );
+    assert!(!acts_on_the_terminal(&r.stderr), "{:?}", r.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The import file names memberships from Gladly's inbox and team lists: a
+/// list Gladly refuses (a 500, a 403) fails the command with that list's
+/// error (exit 3) and no file is written; it is never taken for an empty
+/// list, which made every membership a step by hand.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_file_is_not_written_when_gladly_refuses_a_listing() {
+    use gladly_sandbox::Fault;
+    let s = sandbox().await;
+    let dir = roster_dir("import-listing");
+    let roster = dir.join("roster.csv");
+    // No membership named: planning reads the agents alone.
+    std::fs::write(
+        &roster,
+        "email,name,external_id\njane@acme.example,Jane A. Doe,E-1001\nsam@acme.example,Sam Lee,E-1002\n",
+    )
+    .unwrap();
+    let args = [
+        "plan",
+        "--desired",
+        roster.to_str().unwrap(),
+        "--format",
+        "gladly-csv",
+    ];
+    let r = cli_env(&s, &args).await;
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert!(r.stdout.contains("Jane A. Doe"), "{}", r.stdout);
+    for (status, path, case, list) in [
+        (500, "/api/v1/inboxes", "error: upstream:", "inbox"),
+        (403, "/api/v1/teams", "error: forbidden:", "team"),
+    ] {
+        s.push_faults([Fault::Json {
+            status,
+            body: r#"{"errors": [{"code": "refused", "detail": "not now"}]}"#.into(),
+        }
+        .on_path("GET", path)]);
+        let r = cli_env(&s, &args).await;
+        assert_eq!(r.code, 3, "{path}: stdout {} stderr {}", r.stdout, r.stderr);
+        assert!(r.stdout.is_empty(), "{path}: nothing written: {}", r.stdout);
+        assert!(
+            r.stderr.starts_with(case) && r.stderr.contains(list) && !r.stderr.contains("by hand"),
+            "{path}: expected {case} naming the {list} list, got {:?}",
+            r.stderr
+        );
+        assert!(s.org().faults.is_empty(), "{path}: the fault was met");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A plan file's name is quoted in its errors: one holding an escape
+/// sequence (a file someone else named, taken by a glob) is shown escaped.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_file_s_name_is_shown_escaped_in_its_errors() {
+    let s = sandbox().await;
+    let dir = roster_dir("named");
+    let plan = dir.join("plan\u{1b}]0;pwned\u{7}.json");
+    for text in [None, Some("{\"plan\": 1}")] {
+        if let Some(t) = text {
+            std::fs::write(&plan, t).unwrap();
+        }
+        let r = cli_env(&s, &["apply", plan.to_str().unwrap()]).await;
+        assert_eq!(r.code, 2, "stderr: {:?}", r.stderr);
+        assert!(
+            !acts_on_the_terminal(&r.stderr) && r.stderr.contains("plan\\u{1b}]0;pwned\\u{7}.json"),
+            "{text:?}: {:?}",
+            r.stderr
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A host failure's words (here a CA file's name, as given) are shown
+/// escaped too.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_failure_is_shown_escaped() {
+    let s = sandbox().await;
+    let r = cli_env(
+        &s,
+        &[
+            "--ca-file",
+            "/nonexistent/ca\u{1b}]0;pwned\u{7}.pem",
+            "check-connection",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 1, "stderr: {:?}", r.stderr);
+    assert!(
+        !acts_on_the_terminal(&r.stderr) && r.stderr.contains("ca\\u{1b}]0;pwned\\u{7}.pem"),
+        "{:?}",
+        r.stderr
+    );
 }

@@ -158,6 +158,9 @@ impl EchoForm {
 pub struct FaultRule {
     /// Only requests with this method (e.g. "POST"); `None` for any.
     pub method: Option<String>,
+    /// Only requests to this path (e.g. "/api/v1/inboxes", no query);
+    /// `None` for any.
+    pub path: Option<String>,
     pub fault: Fault,
 }
 
@@ -165,6 +168,7 @@ impl From<Fault> for FaultRule {
     fn from(fault: Fault) -> Self {
         Self {
             method: None,
+            path: None,
             fault,
         }
     }
@@ -175,7 +179,17 @@ impl Fault {
     pub fn on(self, method: &str) -> FaultRule {
         FaultRule {
             method: Some(method.to_ascii_uppercase()),
+            path: None,
             fault: self,
+        }
+    }
+
+    /// This fault, for the next request with `method` to `path` only (one
+    /// listing among the reads a command makes).
+    pub fn on_path(self, method: &str, path: &str) -> FaultRule {
+        FaultRule {
+            path: Some(path.to_string()),
+            ..self.on(method)
         }
     }
 }
@@ -225,6 +239,7 @@ pub(crate) fn fault_rule(v: &Value) -> Result<FaultRule, String> {
             .get("method")
             .and_then(Value::as_str)
             .map(str::to_ascii_uppercase),
+        path: v.get("path").and_then(Value::as_str).map(str::to_string),
         fault,
     })
 }
@@ -240,10 +255,10 @@ pub(crate) async fn answer(
 ) -> Response {
     let fault = {
         let mut org = shared.org();
-        let index = org
-            .faults
-            .iter()
-            .position(|r| r.method.as_deref().is_none_or(|m| m == method.as_str()));
+        let index = org.faults.iter().position(|r| {
+            r.method.as_deref().is_none_or(|m| m == method.as_str())
+                && r.path.as_deref().is_none_or(|p| p == uri.path())
+        });
         index.and_then(|i| org.faults.remove(i)).map(|r| r.fault)
     };
     match fault {

@@ -124,6 +124,35 @@ fn a_queued_fault_answers_the_next_matching_request_once() {
     assert_eq!(statuses, [Some(503), Some(200)]);
 }
 
+/// A fault queued over HTTP for one path waits for that path: the reads
+/// before it, elsewhere, are answered as usual.
+#[test]
+fn a_fault_for_a_path_waits_for_that_path() {
+    let r = start();
+    let s = &r.sandbox;
+    let (status, queued) = call(
+        s,
+        None,
+        "POST",
+        "/_sandbox/faults",
+        Some(r#"[{"fault": "status", "status": 500, "method": "GET", "path": "/api/v1/inboxes"}]"#),
+    );
+    assert_eq!(
+        (status, &queued["queued"]),
+        (200, &Value::from(1)),
+        "{queued}"
+    );
+    let admin = s.admin();
+    let (teams, _) = call(s, Some(&admin), "GET", "/api/v1/teams", None);
+    let (inboxes, _) = call(s, Some(&admin), "GET", "/api/v1/inboxes", None);
+    let (again, _) = call(s, Some(&admin), "GET", "/api/v1/inboxes", None);
+    assert_eq!(
+        (teams, inboxes, again),
+        (200, 500, 200),
+        "expected the teams read, then the fault once"
+    );
+}
+
 #[test]
 fn credentials_name_the_sandbox_and_their_debug_never_shows_the_token() {
     let r = start();

@@ -269,7 +269,7 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
             ),
         );
     }
-    let Some(Value::Object(body)) = request
+    let Some(Value::Object(mut body)) = request
         .body
         .as_deref()
         .map(serde_json::from_str::<Value>)
@@ -306,8 +306,11 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
             return bad("requests", format!("'{k}' in the body is not a string"));
         }
     }
+    // Each text field as its check returns it (NFC, trimmed), to be sent
+    // so.
+    let mut checked: Vec<(&str, String)> = Vec::new();
     if let Some(e) = text("emailAddress") {
-        validate::email("change.requests.body.emailAddress", e)?;
+        let email = validate::email("change.requests.body.emailAddress", e)?;
         // What the report says of the change is what it sends.
         if !same_email(e, &change.email_address) {
             return bad(
@@ -318,6 +321,7 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
                 ),
             );
         }
+        checked.push(("emailAddress", email));
     } else if let Some(a) = &change.current
         && !same_email(&a.email_address, &change.email_address)
     {
@@ -362,16 +366,25 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
         validate::profile(field, &profile)?;
     }
     if let Some(n) = text("name") {
-        validate::name("change.requests.body.name", n)?;
+        checked.push(("name", validate::name("change.requests.body.name", n)?));
     }
     if let Some(x) = text("externalId") {
-        validate::external_id("change.requests.body.externalId", x)?;
+        checked.push((
+            "externalId",
+            validate::external_id("change.requests.body.externalId", x)?,
+        ));
     }
     if let Some(p) = text("phoneNumber") {
-        validate::phone("change.requests.body.phoneNumber", p)?;
+        checked.push((
+            "phoneNumber",
+            validate::phone("change.requests.body.phoneNumber", p)?,
+        ));
     }
     if let Some(l) = text("language") {
-        validate::language("change.requests.body.language", l)?;
+        checked.push((
+            "language",
+            validate::language("change.requests.body.language", l)?,
+        ));
     }
     for k in ["inboxes", "teams"] {
         match body.get(k) {
@@ -414,6 +427,14 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
             "requests",
             "a create's body needs emailAddress and name".into(),
         ),
-        _ => Ok(body),
+        _ => {
+            // Sent as checked, as `provision` sends them: an edited file's
+            // decomposed é is not a second spelling of an address in
+            // Gladly, nor a name padded with spaces another name.
+            for (k, v) in checked {
+                body.insert(k.into(), Value::String(v));
+            }
+            Ok(body)
+        }
     }
 }

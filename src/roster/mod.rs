@@ -49,7 +49,8 @@ pub enum Scope {
     #[default]
     Managed,
     AllAgents,
-    /// Agents whose e-mail domain is one of these (compared without case).
+    /// Agents whose e-mail domain is one of these (compared as addresses
+    /// are: [`domain_key`]).
     EmailDomains(Vec<String>),
 }
 
@@ -129,19 +130,43 @@ pub use guard::{GUARD_MINIMUM, GUARD_PERCENT};
 impl Scope {
     /// Whether an agent with this e-mail and external id is in scope: one
     /// the roster may deactivate for being absent. Domains are compared
-    /// without case, with or without a leading `@`.
+    /// as addresses are ([`domain_key`]).
     pub fn covers(&self, email_address: &str, external_id: Option<&str>) -> bool {
         match self {
             Scope::Managed => external_id.is_some(),
             Scope::AllAgents => true,
             Scope::EmailDomains(domains) => email_address.rsplit_once('@').is_some_and(|(_, d)| {
                 let d = crate::model::email_key(d);
-                domains
-                    .iter()
-                    .any(|x| crate::model::email_key(x.trim().trim_start_matches('@')) == d)
+                domains.iter().any(|x| domain_key(x) == d)
             }),
         }
     }
+
+    /// Whether two scopes hold the same agents: e-mail domains compared as
+    /// [`Scope::covers`] compares them ([`domain_key`]), in any order and
+    /// however often each is written. `apply` refuses a plan made for
+    /// another scope by it, so the same domain in another letter case or
+    /// Unicode form is not another scope.
+    pub fn same_as(&self, other: &Scope) -> bool {
+        match (self, other) {
+            (Scope::EmailDomains(a), Scope::EmailDomains(b)) => {
+                let keys = |d: &[String]| {
+                    d.iter()
+                        .map(|x| domain_key(x))
+                        .collect::<std::collections::BTreeSet<_>>()
+                };
+                keys(a) == keys(b)
+            }
+            (a, b) => a == b,
+        }
+    }
+}
+
+/// A scope's e-mail domain as it is compared: with or without a leading
+/// `@`, under the one rule for addresses ([`crate::model::email_key`]:
+/// NFC, lower case, NFC).
+pub fn domain_key(domain: &str) -> String {
+    crate::model::email_key(domain.trim().trim_start_matches('@'))
 }
 
 /// Whether an agent counts among the guard's "active agents in scope": active

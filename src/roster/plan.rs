@@ -140,7 +140,8 @@ pub(super) fn rows(desired: &[DesiredAgent]) -> Result<Vec<DesiredAgent>, Error>
     Ok(out)
 }
 
-/// E-mail domains are compared without case; an empty list, or one that is
+/// E-mail domains are compared as addresses are ([`super::domain_key`]),
+/// and apply compares a plan's scope the same way; an empty list, or one that is
 /// not a domain, would put nobody or everybody in scope by mistake.
 fn scope(s: &Scope) -> Result<Scope, Error> {
     let Scope::EmailDomains(domains) = s else {
@@ -155,7 +156,7 @@ fn scope(s: &Scope) -> Result<Scope, Error> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (i, d) in domains.iter().enumerate() {
-        let d = crate::model::email_key(d.trim().trim_start_matches('@'));
+        let d = super::domain_key(d);
         // A domain is valid when an address at it is.
         validate::email(
             &format!("options.scope.email-domains[{i}]"),

@@ -601,6 +601,78 @@ async fn an_edited_plan_cannot_send_other_requests() {
     assert!(e.writes().is_empty());
 }
 
+/// An edited plan's address is checked in Unicode's composed form and sent
+/// in it: written decomposed (e and U+0301, as an editor may save it), the
+/// agent is created, and moved, under the one spelling Gladly holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_plan_s_address_is_sent_in_its_composed_form() {
+    let e = env().await;
+    let mut roster = seeded_roster();
+    roster.push(desired(
+        "jos\u{e9}@acme.example",
+        "Jos\u{e9}",
+        Some("E-2001"),
+    ));
+    roster[0].email_address = "jan\u{e9}@acme.example".into();
+    let mut p = plan(&e, &roster, &managed()).await;
+    assert_eq!(p.changes.len(), 2, "{p:?}");
+    for c in &mut p.changes {
+        let body = c.requests[0].body.as_deref().unwrap();
+        c.requests[0].body = Some(body.replace("\u{e9}", "e\u{301}"));
+        assert!(c.requests[0].body.as_deref().unwrap().contains("e\u{301}@"));
+    }
+    let report = apply(&e, p, RunOptions::default()).await;
+    assert_eq!(report.counts().applied, 2, "{:#}", report.to_json());
+    let org = e.sandbox.org();
+    for (ext, want) in [
+        ("E-1001", "jan\u{e9}@acme.example"),
+        ("E-2001", "jos\u{e9}@acme.example"),
+    ] {
+        let a = org
+            .agents
+            .iter()
+            .find(|a| a.external_id.as_deref() == Some(ext))
+            .unwrap();
+        assert_eq!(
+            a.email_address, want,
+            "expected {want:?}, got {:?}",
+            a.email_address
+        );
+    }
+    assert_eq!(
+        org.welcome_emails.last().unwrap().to,
+        "jos\u{e9}@acme.example"
+    );
+}
+
+/// An edited plan's other text fields are sent as checked too: a name,
+/// external id or phone padded with white space in the file reaches Gladly
+/// trimmed, as `provision` sends it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_plan_s_text_fields_are_sent_trimmed() {
+    let e = env().await;
+    let mut roster = seeded_roster();
+    roster[0].name = "Jane A. Doe".into();
+    let mut p = plan(&e, &roster, &managed()).await;
+    assert_eq!(p.changes.len(), 1, "{p:?}");
+    p.changes[0].requests[0].body = Some(
+        r#"{"name": " Jane A. Doe\t", "externalId": " E-1001 ", "phoneNumber": " +1 415 555 0100 "}"#
+            .into(),
+    );
+    let report = apply(&e, p, RunOptions::default()).await;
+    assert_eq!(report.counts().applied, 1, "{:#}", report.to_json());
+    let org = e.sandbox.org();
+    let jane = org.agent("agt_001").unwrap();
+    assert_eq!(
+        (
+            jane.name.as_str(),
+            jane.external_id.as_deref(),
+            jane.phone_number.as_deref()
+        ),
+        ("Jane A. Doe", Some("E-1001"), Some("+1 415 555 0100"))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edited_plan_cannot_deactivate_an_agent_outside_the_scope() {
     // A plan edited to deactivate, as absent from the roster, an agent the
@@ -947,6 +1019,45 @@ async fn a_plan_whose_scope_was_widened_does_not_loosen_the_guard() {
         r.map(|report| report.to_json())
     );
     assert!(e.writes().is_empty(), "a refused plan writes nothing");
+}
+
+/// A plan's e-mail domains are compared at apply as addresses are (NFC,
+/// without case, with or without `@`, in any order): the same domains
+/// written otherwise are the plan's scope; another domain, or one fewer,
+/// is another scope, refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_s_email_domains_are_its_scope_in_any_case_or_unicode_form() {
+    let e = env().await;
+    let planned = Scope::EmailDomains(vec!["Acme.Example".into(), "caf\u{e9}.example".into()]);
+    let options = PlanOptions {
+        scope: planned.clone(),
+        deactivation_threshold: None,
+    };
+    let file = file_with(&e, plan(&e, &seeded_roster(), &options).await, planned);
+    for (given, same) in [
+        (vec!["acme.example", "cafe\u{301}.example"], true),
+        (vec!["@CAF\u{c9}.EXAMPLE", " acme.example "], true),
+        (vec!["acme.example"], false),
+        (vec!["acme.example", "cafe.example"], false),
+    ] {
+        let options = RunOptions {
+            scope: Scope::EmailDomains(given.iter().map(|d| d.to_string()).collect()),
+            ..RunOptions::default()
+        };
+        let r = run::apply(&e.harness, &e.admin, &file, &options, &mut Quiet)
+            .await
+            .unwrap();
+        match r {
+            Ok(_) if same => {}
+            Err(Refusal::OtherScope { .. }) if !same => {}
+            Ok(report) => panic!(
+                "{given:?}: expected a refusal for another scope, got the plan applied: {:#}",
+                report.to_json()
+            ),
+            Err(other) => panic!("{given:?}: expected the plan's scope ({same}), got {other}"),
+        }
+    }
+    assert!(e.writes().is_empty(), "nothing to write: {:?}", e.writes());
 }
 
 /// Item 1 of issue 15: a plan edited consistently (its threshold and count

@@ -231,11 +231,7 @@ async fn read_now(
     changes: &[Change],
 ) -> anyhow::Result<Result<(u32, Vec<String>), Error>> {
     let shown = plan_file::scope(scope).to_string();
-    let scope = match scope {
-        Scope::Managed => connector_roster::Scope::Managed,
-        Scope::AllAgents => connector_roster::Scope::AllAgents,
-        Scope::EmailDomains(d) => connector_roster::Scope::EmailDomains(d.clone()),
-    };
+    let scope = core_scope(scope);
     Ok(harness.list_agents(conn, false).await?.map(|agents| {
         let n = agents
             .iter()
@@ -287,6 +283,15 @@ async fn read_now(
     }))
 }
 
+/// A scope as the core holds it.
+fn core_scope(s: &Scope) -> connector_roster::Scope {
+    match s {
+        Scope::Managed => connector_roster::Scope::Managed,
+        Scope::AllAgents => connector_roster::Scope::AllAgents,
+        Scope::EmailDomains(d) => connector_roster::Scope::EmailDomains(d.clone()),
+    }
+}
+
 /// A host failure in words, for the report.
 fn host_failure(e: &anyhow::Error) -> String {
     format!("{e:#}")
@@ -309,7 +314,9 @@ pub async fn apply(
     if let Err(r) = admit(file, conn) {
         return Ok(Err(r));
     }
-    if file.scope != options.scope {
+    // Domains compared as addresses are: `Acme.Example` at plan time is
+    // `acme.example` at apply time.
+    if !core_scope(&file.scope).same_as(&core_scope(&options.scope)) {
         return Ok(Err(Refusal::OtherScope {
             planned: plan_file::scope(&file.scope).to_string(),
             given: plan_file::scope(&options.scope).to_string(),

@@ -308,7 +308,7 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
     }
     // Each text field as its check returns it (NFC, trimmed), to be sent
     // so.
-    let mut checked: Vec<(&str, String)> = Vec::new();
+    let mut checked: Vec<(&str, Value)> = Vec::new();
     if let Some(e) = text("emailAddress") {
         let email = validate::email("change.requests.body.emailAddress", e)?;
         // What the report says of the change is what it sends.
@@ -321,7 +321,7 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
                 ),
             );
         }
-        checked.push(("emailAddress", email));
+        checked.push(("emailAddress", Value::String(email)));
     } else if let Some(a) = &change.current
         && !same_email(&a.email_address, &change.email_address)
     {
@@ -363,27 +363,35 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
         };
         let profile: AgentProfile = serde_json::from_value(Value::Object(map.clone()))
             .map_err(|e| Error::invalid(field, e.to_string()))?;
-        validate::profile(field, &profile)?;
+        // A null (cleared) stays null; the URL goes as checked (trimmed).
+        let mut sent = map.clone();
+        if let Some(url) = validate::profile(field, &profile)?.avatar_url {
+            sent.insert("avatarUrl".into(), Value::String(url));
+        }
+        checked.push(("agentProfile", Value::Object(sent)));
     }
     if let Some(n) = text("name") {
-        checked.push(("name", validate::name("change.requests.body.name", n)?));
+        checked.push((
+            "name",
+            Value::String(validate::name("change.requests.body.name", n)?),
+        ));
     }
     if let Some(x) = text("externalId") {
         checked.push((
             "externalId",
-            validate::external_id("change.requests.body.externalId", x)?,
+            Value::String(validate::external_id("change.requests.body.externalId", x)?),
         ));
     }
     if let Some(p) = text("phoneNumber") {
         checked.push((
             "phoneNumber",
-            validate::phone("change.requests.body.phoneNumber", p)?,
+            Value::String(validate::phone("change.requests.body.phoneNumber", p)?),
         ));
     }
     if let Some(l) = text("language") {
         checked.push((
             "language",
-            validate::language("change.requests.body.language", l)?,
+            Value::String(validate::language("change.requests.body.language", l)?),
         ));
     }
     for k in ["inboxes", "teams"] {
@@ -432,7 +440,7 @@ fn checked_body(change: &Change) -> Result<Map<String, Value>, Error> {
             // decomposed é is not a second spelling of an address in
             // Gladly, nor a name padded with spaces another name.
             for (k, v) in checked {
-                body.insert(k.into(), Value::String(v));
+                body.insert(k.into(), v);
             }
             Ok(body)
         }

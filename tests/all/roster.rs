@@ -656,7 +656,8 @@ async fn an_edited_plan_s_text_fields_are_sent_trimmed() {
     let mut p = plan(&e, &roster, &managed()).await;
     assert_eq!(p.changes.len(), 1, "{p:?}");
     p.changes[0].requests[0].body = Some(
-        r#"{"name": " Jane A. Doe\t", "externalId": " E-1001 ", "phoneNumber": " +1 415 555 0100 "}"#
+        r#"{"name": " Jane A. Doe\t", "externalId": " E-1001 ", "phoneNumber": " +1 415 555 0100 ",
+            "agentProfile": {"avatarUrl": " https://img.acme.example/jane.png\n", "bio": "Billing lead"}}"#
             .into(),
     );
     let report = apply(&e, p, RunOptions::default()).await;
@@ -670,6 +671,14 @@ async fn an_edited_plan_s_text_fields_are_sent_trimmed() {
             jane.phone_number.as_deref()
         ),
         ("Jane A. Doe", Some("E-1001"), Some("+1 415 555 0100"))
+    );
+    // The profile's URL is checked trimmed, and so sent; the bio as is.
+    assert_eq!(
+        jane.agent_profile,
+        Some(serde_json::json!({
+            "avatarUrl": "https://img.acme.example/jane.png",
+            "bio": "Billing lead"
+        }))
     );
 }
 

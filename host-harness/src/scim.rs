@@ -181,7 +181,10 @@ impl Gateway {
         let (status, headers, body) = match self.run(req).await {
             Ok(answer) => answer,
             Err(e) => {
-                eprintln!("gladly-harness scim: {}", self.scrub(&format!("{e:#}")));
+                eprintln!(
+                    "gladly-harness scim: {}",
+                    crate::output::printable(&self.scrub(&format!("{e:#}")))
+                );
                 let body = serde_json::json!({
                     "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
                     "status": "500",

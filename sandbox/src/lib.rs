@@ -14,7 +14,8 @@
 //!
 //! In front of both stands what a strict front end checks ([`front`]): a
 //! write whose body is chunked or has no `Content-Length` is answered
-//! `411 Length Required`, and Gladly's published rate limit (10 requests per
+//! `411 Length Required`, one that does not declare JSON `415 Unsupported
+//! Media Type`, and Gladly's published rate limit (10 requests per
 //! second per method, `Ratelimit-Limit-Second` and
 //! `Ratelimit-Remaining-Second` on every answer, 429 beyond it) is kept.
 //! It serves HTTP, or HTTPS with a certificate made at start ([`tls`]), and
@@ -22,7 +23,9 @@
 //! would.
 //!
 //! Faults can be queued ([`Fault`]) to test retries: 429 storms with
-//! `Retry-After`, 5xx, slow answers, malformed bodies, redirects.
+//! `Retry-After` and a proxy's bare 429, 5xx, a proxy's HTML pages, slow
+//! answers, answers cut off, malformed bodies, redirects, echoed
+//! credentials.
 
 #![deny(unsafe_code)]
 

@@ -152,3 +152,160 @@ fn credentials_name_the_sandbox_and_their_debug_never_shows_the_token() {
         );
     }
 }
+
+/// Sends `request` (a whole HTTP/1.1 request, `Connection: close`) over a
+/// plain socket and returns everything the sandbox wrote back, header
+/// names as it spelled them.
+fn raw(s: &Sandbox, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(s.addr()).expect("a connection");
+    tcp.write_all(request.as_bytes())
+        .expect("the request written");
+    let mut answer = Vec::new();
+    // A connection the sandbox closes early ends the read with an error.
+    let _ = tcp.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn basic(c: &Credentials) -> String {
+    let pair = format!("{}:{}", c.api_user, c.api_token);
+    base64::engine::general_purpose::STANDARD.encode(pair)
+}
+
+/// A write as `who`, with this `Content-Type` header line (or none).
+fn write_raw(s: &Sandbox, who: &Credentials, content_type: Option<&str>, body: &str) -> String {
+    let ct = content_type.map_or(String::new(), |t| format!("Content-Type: {t}\r\n"));
+    raw(
+        s,
+        &format!(
+            "POST /api/v1/agents HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Basic {}\r\n{ct}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            basic(who),
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn a_write_that_does_not_declare_json_is_refused_415() {
+    let r = start();
+    let s = &r.sandbox;
+    let new = r#"{"emailAddress": "typed@acme.example", "name": "Typed", "role": "AGENT"}"#;
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let answer = write_raw(s, &s.admin(), ct, new);
+        assert!(
+            answer.starts_with("HTTP/1.1 415"),
+            "expected 415 for Content-Type {ct:?}, got {answer}"
+        );
+    }
+    assert!(s.welcome_emails().is_empty(), "nothing may be created");
+    let answer = write_raw(s, &s.admin(), Some("application/json; charset=utf-8"), new);
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "expected 201, got {answer}"
+    );
+}
+
+#[test]
+fn a_write_of_a_read_only_or_unknown_field_is_refused_naming_it() {
+    let r = start();
+    let s = &r.sandbox;
+    let admin = s.admin();
+    for (field, value) in [
+        ("id", r#""agt_999""#),
+        ("agentStatus", r#""BUSY""#),
+        ("createdAt", r#""2020-01-01T00:00:00Z""#),
+        ("updatedAt", r#""2020-01-01T00:00:00Z""#),
+        ("nickname", r#""Jay""#),
+    ] {
+        let body = format!(
+            r#"{{"emailAddress": "ro@acme.example", "name": "Ro", "role": "AGENT", "{field}": {value}}}"#
+        );
+        let (status, refused) = call(s, Some(&admin), "POST", "/api/v1/agents", Some(&body));
+        assert_eq!(status, 400, "expected 400 for {field}, got {refused}");
+        assert_eq!(refused["errors"][0]["attr"], field, "got {refused}");
+    }
+    let body = r#"{"emailAddress": "ro@acme.example", "name": "Ro", "role": "AGENT", "agentProfile": {"bio": "x", "twitter": "@ro"}}"#;
+    let (status, refused) = call(s, Some(&admin), "POST", "/api/v1/agents", Some(body));
+    assert_eq!(status, 400, "expected 400, got {refused}");
+    assert_eq!(refused["errors"][0]["attr"], "agentProfile.twitter");
+    assert!(s.welcome_emails().is_empty(), "nothing may be created");
+}
+
+#[test]
+fn answers_spell_header_names_as_real_servers_do() {
+    let r = start();
+    let s = &r.sandbox;
+    let answer = raw(
+        s,
+        &format!(
+            "GET /api/v1/teams HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
+            basic(&s.admin())
+        ),
+    );
+    for name in [
+        "Ratelimit-Limit-Second: 10",
+        "Content-Type: application/json",
+    ] {
+        assert!(answer.contains(name), "expected {name:?}, got {answer}");
+    }
+}
+
+#[test]
+fn a_proxy_answers_without_gladlys_headers() {
+    let r = start();
+    let s = &r.sandbox;
+    let get = format!(
+        "GET /api/v1/teams HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
+        basic(&s.admin())
+    );
+    s.push_faults([
+        Fault::BareRateLimit,
+        Fault::ProxyPage {
+            status: 502,
+            echo: Some(gladly_sandbox::EchoForm::HtmlEntities),
+        },
+    ]);
+    let bare = raw(s, &get);
+    assert!(bare.starts_with("HTTP/1.1 429"), "got {bare}");
+    let page = raw(s, &get);
+    assert!(page.starts_with("HTTP/1.1 502"), "got {page}");
+    assert!(page.contains("text/html"), "got {page}");
+    // The credential, each character a reference: `a` of `admin@` is &#97;.
+    assert!(page.contains("&#97;&#100;&#109;"), "got {page}");
+    for answer in [bare, page] {
+        let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+        assert!(
+            !head.contains("Ratelimit") && !head.contains("Retry-After"),
+            "expected no rate-limit header, got {head}"
+        );
+    }
+}
+
+#[test]
+fn a_truncated_answer_declares_its_whole_length_and_is_cut_off() {
+    let r = start();
+    let s = &r.sandbox;
+    s.push_faults([Fault::Truncated]);
+    let answer = raw(
+        s,
+        &format!(
+            "GET /api/v1/teams HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
+            basic(&s.admin())
+        ),
+    );
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+    let declared: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("expected a Content-Length, got {head}"));
+    assert!(
+        !body.is_empty() && body.len() < declared,
+        "expected part of {declared} bytes, got {} in {answer}",
+        body.len()
+    );
+}

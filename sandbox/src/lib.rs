@@ -5,12 +5,15 @@
 //! non-administrator's token, cursor pages (default 20, at most 100),
 //! `active` and `emailAddress` filters, 409 for any existing e-mail
 //! (deactivated agents too), PATCH replacing arrays whole, unknown inbox and
-//! team ids refused, no DELETE, a record of every welcome e-mail sent.
+//! team ids refused, no DELETE, a record of every welcome e-mail sent;
+//! writes answered as seed 000's examples are (a create with five fields,
+//! a PATCH with the id and the fields it sent), not with the whole agent.
 //!
 //! [`Profile::PublicSpec`] behaves like Gladly's public REST spec (part 2):
 //! read-only agents with only `{id, name, emailAddress}`, plain-array lists
 //! that ignore paging and filters, teams with `agentIds`, inboxes with
-//! `disabled`, and `/organization`.
+//! `disabled`, and `/organization`; a 404 (its only documented refusal of
+//! a route) to agent writes, with `errors` as a single object.
 //!
 //! In front of both stands what a strict front end checks ([`front`]): a
 //! write whose body is chunked or has no `Content-Length` is answered

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::config::Profile;
-use crate::errors::{error, not_exist};
+use crate::errors::{error, not_exist, not_exist_single};
 use crate::org::{AgentRec, Org};
 use crate::server::Shared;
 use crate::writes::{create_agent, patch_agent};
@@ -83,6 +83,7 @@ pub(crate) fn route(
         (Method::GET, ["agents", id]) => match org.agent(id) {
             Some(a) if public => axum::Json(minimal(a)).into_response(),
             Some(a) => axum::Json(full(a)).into_response(),
+            None if public => not_exist_single(),
             None => not_exist(),
         },
         (Method::GET, ["agents", id, "availability"]) if !public => match org.agent(id) {
@@ -126,14 +127,11 @@ pub(crate) fn route(
                 .collect();
             envelope(public, items)
         }
-        // Gladly's public spec has no agent writes; the lifecycle contract
-        // has no hard delete.
-        (_, ["agents"] | ["agents", _]) if public && write => error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            None,
-            "method_not_allowed",
-            "agents are read-only",
-        ),
+        // Gladly's public spec has no agent writes, and publishes no 405:
+        // a route it does not have is its documented 404 (in the error
+        // form of its call-recorder example). The lifecycle contract has
+        // no hard delete.
+        (_, ["agents"] | ["agents", _]) if public && write => not_exist_single(),
         (Method::DELETE, ["agents", _]) => error(
             StatusCode::METHOD_NOT_ALLOWED,
             None,

@@ -212,7 +212,13 @@ pub(crate) fn create_agent(org: &mut Org, body: &Bytes) -> Response {
         to: a.email_address.clone(),
         agent_id: a.id.clone(),
     });
-    let out = full(&a);
+    // As seed 000's example answers a create: these fields, not the whole
+    // agent (its inboxes, teams and the rest are read back, if wanted).
+    let whole = full(&a);
+    let out: Map<String, Value> = ["id", "emailAddress", "name", "role", "active"]
+        .into_iter()
+        .filter_map(|k| Some((k.to_string(), whole.get(k)?.clone())))
+        .collect();
     org.agents.push(a);
     (StatusCode::CREATED, axum::Json(out)).into_response()
 }
@@ -230,7 +236,13 @@ pub(crate) fn patch_agent(org: &mut Org, id: &str, body: &Bytes) -> Response {
         return r;
     }
     a.updated_at = now();
-    let out = full(&a);
+    // As seed 000's examples answer a PATCH: the id and the fields it
+    // changed (`{"id", "active": false}`), not the whole agent.
+    let whole = full(&a);
+    let out: Map<String, Value> = std::iter::once("id")
+        .chain(body.keys().map(String::as_str))
+        .map(|k| (k.to_string(), whole.get(k).cloned().unwrap_or(Value::Null)))
+        .collect();
     org.agents[index] = a;
     axum::Json(out).into_response()
 }

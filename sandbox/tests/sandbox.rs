@@ -14,9 +14,13 @@ struct Running {
 }
 
 fn start() -> Running {
+    start_with(SandboxConfig::default())
+}
+
+fn start_with(config: SandboxConfig) -> Running {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let sandbox = runtime
-        .block_on(Sandbox::start(SandboxConfig::default()))
+        .block_on(Sandbox::start(config))
         .expect("the sandbox starts");
     Running {
         sandbox,
@@ -308,4 +312,74 @@ fn a_truncated_answer_declares_its_whole_length_and_is_cut_off() {
         "expected part of {declared} bytes, got {} in {answer}",
         body.len()
     );
+}
+
+#[test]
+fn writes_are_answered_as_the_guide_shows_not_with_the_whole_agent() {
+    let r = start();
+    let s = &r.sandbox;
+    let admin = s.admin();
+    let new = r#"{"emailAddress": "terse@acme.example", "name": "Terse", "role": "AGENT", "inboxes": ["ibx_billing"], "teams": ["team_tier1"]}"#;
+    let (status, created) = call(s, Some(&admin), "POST", "/api/v1/agents", Some(new));
+    assert_eq!(status, 201, "got {created}");
+    let mut keys: Vec<&str> = created
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["active", "emailAddress", "id", "name", "role"],
+        "got {created}"
+    );
+    let id = created["id"].as_str().expect("an id").to_string();
+    let answer = raw(
+        s,
+        &format!(
+            "PATCH /api/v1/agents/{id} HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Basic {}\r\nContent-Type: application/json\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{{\"active\": false}}",
+            basic(&admin)
+        ),
+    );
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let patched: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    assert_eq!(
+        patched,
+        serde_json::json!({"id": id, "active": false}),
+        "got {answer}"
+    );
+    // The agent itself is whole: its memberships were kept.
+    let (_, agent) = call(
+        s,
+        Some(&admin),
+        "GET",
+        &format!("/api/v1/agents/{id}"),
+        None,
+    );
+    assert_eq!(
+        agent["inboxes"],
+        serde_json::json!(["ibx_billing"]),
+        "got {agent}"
+    );
+    assert_eq!(agent["active"], false, "got {agent}");
+}
+
+#[test]
+fn the_public_spec_answers_what_it_does_not_have_with_its_documented_404() {
+    let r = start_with(SandboxConfig {
+        profile: gladly_sandbox::Profile::PublicSpec,
+        ..SandboxConfig::default()
+    });
+    let s = &r.sandbox;
+    let new = r#"{"emailAddress": "ro@acme.example", "name": "Ro", "role": "AGENT"}"#;
+    let (status, refused) = call(s, Some(&s.admin()), "POST", "/api/v1/agents", Some(new));
+    // 405 is not among the statuses the spec documents; 404 is, and its
+    // published example has `errors` as one object.
+    assert_eq!(status, 404, "got {refused}");
+    assert_eq!(refused["errors"]["code"], "not_exist", "got {refused}");
+    let (status, missing) = call(s, Some(&s.admin()), "GET", "/api/v1/agents/agt_404", None);
+    assert_eq!(
+        (status, &missing["errors"]["code"]),
+        (404, &serde_json::json!("not_exist"))
+    );
+    assert!(s.welcome_emails().is_empty());
 }

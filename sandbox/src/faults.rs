@@ -39,6 +39,10 @@ pub enum Fault {
     /// A redirect with this status (301, 302, 307, 308) to this location,
     /// as an organisation that moved would answer.
     Redirect { status: u16, location: String },
+    /// A redirect with this status to a sign-in page whose address carries
+    /// the request's credential in `form` (a single-sign-on proxy that
+    /// passes on what it received): the `Location` is server text too.
+    RedirectEcho { status: u16, form: EchoForm },
     /// This status with this JSON body, e.g. an error body in one of the
     /// forms Gladly publishes.
     Json { status: u16, body: String },
@@ -430,6 +434,24 @@ pub(crate) async fn answer(
                 body,
             )
                 .into_response();
+        }
+        Some(Fault::RedirectEcho { status, form }) => {
+            let authorization = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let location = format!(
+                "https://sso.example/login?next=%2Fapi%2Fv1&auth={}",
+                form.render(authorization)
+            );
+            let mut resp = StatusCode::from_u16(status)
+                .unwrap_or(StatusCode::FOUND)
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            resp.extensions_mut().insert(Bare);
+            return resp;
         }
         Some(Fault::Redirect { status, location }) => {
             let mut resp = StatusCode::from_u16(status)

@@ -267,3 +267,26 @@ async fn a_decoder_quoting_an_echoed_token_is_scrubbed() {
         assert_clean(&shown, &format!("{mode:?}"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_whose_location_echoes_the_credential_leaks_nothing() {
+    let e = env().await;
+    for mode in MODES {
+        let h = in_mode(&e.harness, mode);
+        for form in EchoForm::ALL
+            .into_iter()
+            .filter(|f| *f != EchoForm::SplitAcrossEntries)
+        {
+            e.sandbox
+                .push_faults([Fault::RedirectEcho { status: 302, form }]);
+            let r = h.list_inboxes(&e.admin).await.unwrap();
+            let err = expect_err(r, "upstream");
+            let shown = format!("{err:?} {}", error_message(&err));
+            assert!(
+                shown.contains("sso.example/login"),
+                "{mode:?}, {form:?}: expected where it pointed, got {shown}"
+            );
+            assert_clean(&shown, &format!("{mode:?}, {form:?} in a Location"));
+        }
+    }
+}

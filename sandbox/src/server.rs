@@ -163,10 +163,18 @@ pub(crate) async fn handle(
     };
     // An answer made in front of Gladly (a proxy's page, its bare 429)
     // carries none of Gladly's headers.
+    let status_now = resp.status();
     if let Some(v) = verdict.filter(|_| resp.extensions().get::<Bare>().is_none()) {
         let h = resp.headers_mut();
         h.insert("ratelimit-limit-second", HeaderValue::from(v.limit));
-        h.insert("ratelimit-remaining-second", HeaderValue::from(v.remaining));
+        // A 429 says the window is spent, whichever limiter refused (an
+        // injected one included), as Gladly's own would.
+        let remaining = if status_now == StatusCode::TOO_MANY_REQUESTS {
+            0
+        } else {
+            v.remaining
+        };
+        h.insert("ratelimit-remaining-second", HeaderValue::from(remaining));
     }
     let status = resp.status().as_u16();
     if let Some(r) = shared.org().requests.get_mut(index) {

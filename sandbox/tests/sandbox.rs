@@ -383,3 +383,26 @@ fn the_public_spec_answers_what_it_does_not_have_with_its_documented_404() {
     );
     assert!(s.welcome_emails().is_empty());
 }
+
+#[test]
+fn an_injected_429_says_the_window_is_spent() {
+    let r = start();
+    let s = &r.sandbox;
+    s.push_faults([Fault::RateLimit {
+        retry_after: Some("Wed, 21 Oct 2015 07:28:00 GMT".into()),
+    }]);
+    let answer = raw(
+        s,
+        &format!(
+            "GET /api/v1/teams HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
+            basic(&s.admin())
+        ),
+    );
+    for line in [
+        "HTTP/1.1 429",
+        "Ratelimit-Remaining-Second: 0\r\n",
+        "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT",
+    ] {
+        assert!(answer.contains(line), "expected {line:?}, got {answer}");
+    }
+}

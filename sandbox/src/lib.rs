@@ -64,6 +64,11 @@ pub const ADMIN_USER: &str = "admin@acme.example";
 pub const ADMIN_TOKEN: &str = "sandbox-admin-token";
 pub const MEMBER_USER: &str = "agent@acme.example";
 pub const MEMBER_TOKEN: &str = "sandbox-agent-token";
+/// An administrator's token restricted to IP ranges the sandbox's callers
+/// are outside of: every request is refused 403, reads too (Gladly lets
+/// a token be restricted so).
+pub const RESTRICTED_USER: &str = "ops@acme.example";
+pub const RESTRICTED_TOKEN: &str = "sandbox-restricted-token";
 
 /// Where and as whom to call the sandbox, as [`Sandbox::admin`] and
 /// [`Sandbox::member`] give it (the harness turns it into its `Connection`).
@@ -175,6 +180,12 @@ impl Sandbox {
     /// A non-administrator's credentials: may read, gets 403 on writes.
     pub fn member(&self) -> Credentials {
         self.credentials(MEMBER_USER, MEMBER_TOKEN)
+    }
+
+    /// An IP-restricted administrator's credentials, used from outside its
+    /// ranges: 403 on every request.
+    pub fn ip_restricted(&self) -> Credentials {
+        self.credentials(RESTRICTED_USER, RESTRICTED_TOKEN)
     }
 
     fn credentials(&self, user: &str, token: &str) -> Credentials {

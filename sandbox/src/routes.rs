@@ -14,7 +14,9 @@ use crate::errors::{error, not_exist, not_exist_single};
 use crate::org::{AgentRec, Org};
 use crate::server::Shared;
 use crate::writes::{create_agent, patch_agent};
-use crate::{ADMIN_TOKEN, ADMIN_USER, MEMBER_TOKEN, MEMBER_USER};
+use crate::{
+    ADMIN_TOKEN, ADMIN_USER, MEMBER_TOKEN, MEMBER_USER, RESTRICTED_TOKEN, RESTRICTED_USER,
+};
 
 const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
@@ -22,6 +24,8 @@ const MAX_PAGE: usize = 100;
 enum Caller {
     Admin,
     Member,
+    /// Valid, but called from outside the IP ranges it is restricted to.
+    Restricted,
 }
 
 fn authenticate(headers: &HeaderMap) -> Option<Caller> {
@@ -35,6 +39,7 @@ fn authenticate(headers: &HeaderMap) -> Option<Caller> {
     match (user, token) {
         (ADMIN_USER, ADMIN_TOKEN) => Some(Caller::Admin),
         (MEMBER_USER, MEMBER_TOKEN) => Some(Caller::Member),
+        (RESTRICTED_USER, RESTRICTED_TOKEN) => Some(Caller::Restricted),
         _ => None,
     }
 }
@@ -57,6 +62,14 @@ pub(crate) fn route(
             "invalid API user or token",
         );
     };
+    if matches!(caller, Caller::Restricted) {
+        return error(
+            StatusCode::FORBIDDEN,
+            None,
+            "forbidden",
+            "this API token may not be used from this IP address",
+        );
+    }
     let query: HashMap<String, String> = uri
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())

@@ -10,8 +10,9 @@
 //! embedded at any offset of a longer base64 string (the characters that
 //! depend on the secret alone). Each form is matched character by character
 //! in any mix of the escapes a server writes text in: as is, percent-encoded
-//! (`%3A`, `%3a`, UTF-8 bytes), or JSON-escaped (`\u003a`, `\/`, `\\`,
-//! `\"`). A form cut short (an echo a server or proxy truncated) is removed
+//! (`%3A`, `%3a`, UTF-8 bytes), JSON-escaped (`\u003a`, `\/`, `\\`,
+//! `\"`), or as an HTML character reference (`&#58;`, `&#x3a;`, `&colon;`:
+//! a proxy's HTML page). A form cut short (an echo a server or proxy truncated) is removed
 //! too once [`PARTIAL`] characters of it are there, and so is any run of
 //! [`PARTIAL`] characters from inside the token or its base64 (an echo whose
 //! front was masked or cut off).
@@ -279,8 +280,8 @@ impl Secrets {
             .map(|f| f.chars.len())
             .max()
             .unwrap_or(0);
-        // Six characters per escaped one (`\u0041`).
-        longest.saturating_mul(6).max(256)
+        // Up to ten characters per escaped one (`\u0041`, `&#0000065;`).
+        longest.saturating_mul(10).max(256)
     }
 
     /// These secrets, for a caller whose errors leave out text from
@@ -338,7 +339,8 @@ impl Secrets {
         'scan: while i < chars.len() {
             // An escape, a marker, `basic`, or the start of a form.
             let may_start = |c: char| {
-                matches!(c, '%' | '\\' | '<' | 'b' | 'B') || self.starts.binary_search(&c).is_ok()
+                matches!(c, '%' | '\\' | '&' | '<' | 'b' | 'B')
+                    || self.starts.binary_search(&c).is_ok()
             };
             if let Some(end) = self.piece_at(&chars, i).filter(|_| !whole_only) {
                 out.push_str(REDACTED);
@@ -510,9 +512,79 @@ fn escaped(text: &[char], at: usize) -> Option<(char, usize)> {
             .filter(|b| *b < 0x80)
             .and_then(char::from_u32)
             .map(|c| (c, 3)),
+        ('&', _) => html_reference(text, at),
         _ => None,
     };
     Some(decoded.unwrap_or((c, 1)))
+}
+
+/// The names an HTML encoder may write for ASCII punctuation (HTML5's
+/// named character references of these characters).
+const HTML_NAMES: &[(&str, char)] = &[
+    ("amp", '&'),
+    ("AMP", '&'),
+    ("quot", '"'),
+    ("QUOT", '"'),
+    ("apos", '\''),
+    ("lt", '<'),
+    ("LT", '<'),
+    ("gt", '>'),
+    ("GT", '>'),
+    ("colon", ':'),
+    ("commat", '@'),
+    ("sol", '/'),
+    ("bsol", '\\'),
+    ("equals", '='),
+    ("plus", '+'),
+    ("lowbar", '_'),
+    ("UnderBar", '_'),
+    ("period", '.'),
+    ("comma", ','),
+    ("semi", ';'),
+    ("excl", '!'),
+    ("num", '#'),
+    ("dollar", '$'),
+    ("percnt", '%'),
+    ("ast", '*'),
+    ("lpar", '('),
+    ("rpar", ')'),
+    ("quest", '?'),
+    ("Hat", '^'),
+    ("grave", '`'),
+    ("lsqb", '['),
+    ("rsqb", ']'),
+    ("lcub", '{'),
+    ("rcub", '}'),
+    ("verbar", '|'),
+    ("tilde", '~'),
+];
+
+/// An HTML character reference at `text[at..]`, as a proxy's or a portal's
+/// HTML page writes what it shows (`&#115;`, `&#x2d;`, `&colon;`), and the
+/// characters it takes. The closing `;` is required: without it, an
+/// ampersand is read as itself.
+fn html_reference(text: &[char], at: usize) -> Option<(char, usize)> {
+    if text.get(at) != Some(&'&') {
+        return None;
+    }
+    // The longest: `&#` and seven decimal digits, and `;`.
+    let end = (at + 1..text.len().min(at + 11)).find(|&i| text[i] == ';')?;
+    let inner: String = text[at + 1..end].iter().collect();
+    let code = match inner.strip_prefix('#') {
+        Some(num) => match num.strip_prefix(['x', 'X']) {
+            Some(hex) if !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()) => {
+                u32::from_str_radix(hex, 16).ok()
+            }
+            Some(_) => None,
+            None if !num.is_empty() && num.chars().all(|c| c.is_ascii_digit()) => num.parse().ok(),
+            None => None,
+        },
+        None => HTML_NAMES
+            .iter()
+            .find(|(name, _)| *name == inner)
+            .map(|(_, c)| *c as u32),
+    };
+    char::from_u32(code?).map(|c| (c, end + 1 - at))
 }
 
 fn is_base64(c: char) -> bool {
@@ -549,9 +621,15 @@ fn one_char(text: &[char], at: usize, want: char) -> Option<usize> {
         }
         Some(used)
     };
+    let html = || {
+        html_reference(text, at)
+            .filter(|(c, _)| c.eq_ignore_ascii_case(&want))
+            .map(|(_, used)| used)
+    };
     match text.get(at)? {
         '\\' => json(),
         '%' => percent(),
+        '&' => html(),
         _ => None,
     }
     .or_else(|| text[at].eq_ignore_ascii_case(&want).then_some(1))
@@ -1073,6 +1151,45 @@ mod tests {
         let s = Secrets::new("api@acme.com", "ab%41cdefgh%42ijk");
         let got = s.scrub("x ****%41cdefgh%42ijk y");
         assert!(!got.contains("cdefgh"), "left: {got}");
+    }
+
+    #[test]
+    fn a_token_echoed_as_html_character_references_is_removed() {
+        // A proxy's HTML page escapes what it shows: every character
+        // (`&#115;`), or all but letters and digits (`&#x2d;`, as HTML
+        // encoders do), or by name (`&colon;`). No run of eight of the
+        // token's characters stands as it is in any of these.
+        let s = Secrets::new("admin@acme.example", "sandbox-admin-token");
+        let pair = "admin@acme.example:sandbox-admin-token";
+        let every = |t: &str, f: &dyn Fn(char) -> String| t.chars().map(f).collect::<String>();
+        let marks = |c: char| {
+            if c.is_ascii_alphanumeric() {
+                c.to_string()
+            } else {
+                format!("&#x{:02x};", c as u32)
+            }
+        };
+        for echo in [
+            every(pair, &|c| format!("&#{};", c as u32)),
+            every("sandbox-admin-token", &|c| format!("&#X{:X};", c as u32)),
+            every(pair, &marks),
+            every("box-admin-token", &marks),
+            "admin&commat;acme.example&colon;sandbox&#45;admin&#45;token".to_string(),
+        ] {
+            let got = s.scrub(&format!("<pre>auth: {echo}</pre>"));
+            assert!(
+                got.starts_with("<pre>auth: ") && got.ends_with("</pre>"),
+                "expected the page around it kept, got {got}"
+            );
+            for piece in ["sandbox", "token", "&#115;", "&#X73;", "&#x2d;t"] {
+                assert!(!got.contains(piece), "{echo:?} left {piece:?}: {got}");
+            }
+        }
+        // An ampersand that is no reference stays as it is.
+        assert_eq!(
+            s.scrub_words("Tom &amp Jerry & co &#; &#xZZ;"),
+            "Tom &amp Jerry & co &#; &#xZZ;"
+        );
     }
 
     #[test]

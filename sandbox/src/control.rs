@@ -18,7 +18,8 @@ use crate::server::Shared;
 ///   kinds: `rate-limit` (`retryAfter`), `status` (`status`), `delay` (`ms`),
 ///   `malformed`, `lose-response`, `perform-then` (`status`),
 ///   `drop-connection`, `echo-request`, `redirect` (`status`, `location`),
-///   `json` (`status`, `body`);
+///   `json` (`status`, `body`), `bare-rate-limit`, `proxy-page` (`status`),
+///   `truncated`;
 ///   `method` limits a fault to one method.
 pub(crate) fn control(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
     let mut org = shared.org();
@@ -38,6 +39,7 @@ pub(crate) fn control(shared: &Shared, method: &Method, path: &str, body: &Bytes
                         "method": r.method, "pathAndQuery": r.path_and_query, "body": r.body,
                         "contentLength": r.framing.content_length,
                         "transferEncoding": r.framing.transfer_encoding,
+                        "contentType": r.framing.content_type,
                         "status": r.status,
                     })
                 })

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -39,12 +39,29 @@ pub enum Fault {
     /// A redirect with this status (301, 302, 307, 308) to this location,
     /// as an organisation that moved would answer.
     Redirect { status: u16, location: String },
+    /// A redirect with this status to a sign-in page whose address carries
+    /// the request's credential in `form` (a single-sign-on proxy that
+    /// passes on what it received): the `Location` is server text too.
+    RedirectEcho { status: u16, form: EchoForm },
     /// This status with this JSON body, e.g. an error body in one of the
     /// forms Gladly publishes.
     Json { status: u16, body: String },
     /// 200 with a body of this many bytes (a JSON list padded with spaces),
     /// larger than any real page.
     Huge(usize),
+    /// 429 as a proxy or load balancer in front of Gladly answers it: no
+    /// `Retry-After`, no `Ratelimit-*` headers, a plain-text body.
+    BareRateLimit,
+    /// This status with an HTML page, as a proxy or a single-sign-on
+    /// portal in front of Gladly answers (`text/html`, none of Gladly's
+    /// headers; with 200, a login page where JSON was expected); with
+    /// `echo`, the page shows the request's credential in that form, as a
+    /// proxy's debug page does.
+    ProxyPage { status: u16, echo: Option<EchoForm> },
+    /// Perform the request, then answer its status and headers with the
+    /// `Content-Length` of its whole body but only the first half of the
+    /// body before closing the connection: an answer cut off on the way.
+    Truncated,
     /// This status with a Gladly error body whose `detail` echoes the
     /// request's credential in `form`, starting at byte `at` of the body
     /// (when `at` is past the body's opening), as a server or proxy might;
@@ -80,6 +97,9 @@ pub enum EchoForm {
     JsonEscaped,
     /// `user:token` percent-encoded (all but letters and digits).
     PercentEncoded,
+    /// `user:token` with every character an HTML numeric character
+    /// reference (`&#97;…`), as an HTML page escapes what it shows.
+    HtmlEntities,
     /// The token cut in three, each third in an error entry of its own
     /// (a server that reports a bad header one part at a time): no part
     /// of a short token is long enough to be told from chance alone.
@@ -88,7 +108,7 @@ pub enum EchoForm {
 
 impl EchoForm {
     /// Every form.
-    pub const ALL: [EchoForm; 10] = [
+    pub const ALL: [EchoForm; 11] = [
         EchoForm::Header,
         EchoForm::LowercaseBasic,
         EchoForm::Base64Unpadded,
@@ -98,6 +118,7 @@ impl EchoForm {
         EchoForm::Token,
         EchoForm::JsonEscaped,
         EchoForm::PercentEncoded,
+        EchoForm::HtmlEntities,
         EchoForm::SplitAcrossEntries,
     ];
 
@@ -135,6 +156,7 @@ impl EchoForm {
                 percent_encoding::utf8_percent_encode(&pair, percent_encoding::NON_ALPHANUMERIC)
                     .to_string()
             }
+            EchoForm::HtmlEntities => pair.chars().map(|c| format!("&#{};", c as u32)).collect(),
             EchoForm::SplitAcrossEntries => {
                 // Closes the entry the echo stands in and opens two more.
                 let token: Vec<char> = pair
@@ -220,6 +242,12 @@ pub(crate) fn fault_rule(v: &Value) -> Result<FaultRule, String> {
         "lose-response" => Fault::LoseResponse,
         "drop-connection" => Fault::DropConnection,
         "echo-request" => Fault::EchoRequest,
+        "bare-rate-limit" => Fault::BareRateLimit,
+        "proxy-page" => Fault::ProxyPage {
+            status: status()?,
+            echo: None,
+        },
+        "truncated" => Fault::Truncated,
         "json" => Fault::Json {
             status: status()?,
             body: v.get("body").map(Value::to_string).unwrap_or_default(),
@@ -243,6 +271,11 @@ pub(crate) fn fault_rule(v: &Value) -> Result<FaultRule, String> {
         fault,
     })
 }
+
+/// Marks an answer made in front of Gladly: it carries none of Gladly's
+/// rate-limit headers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bare;
 
 /// The answer to an API request the front end let through: the next queued
 /// fault that matches it, else the organisation's.
@@ -273,6 +306,66 @@ pub(crate) async fn answer(
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
             return resp;
+        }
+        Some(Fault::BareRateLimit) => {
+            let mut resp = (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::CONTENT_TYPE, "text/plain")],
+                "Too Many Requests",
+            )
+                .into_response();
+            resp.extensions_mut().insert(Bare);
+            return resp;
+        }
+        Some(Fault::ProxyPage { status, echo }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let title = format!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or_default()
+            );
+            let debug = echo.map_or(String::new(), |form| {
+                let authorization = headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                format!("<pre>Authorization: {}</pre>\n", form.render(authorization))
+            });
+            // The debug block first, so that an error's excerpt of the
+            // page (its first 200 characters) holds it.
+            let page = format!(
+                "<!DOCTYPE html>\n<html><body>\n{debug}<h1>{title}</h1>\n<p>Please sign in, or try again later.</p>\n<hr><address>edge proxy</address></body></html>\n"
+            );
+            let mut resp = (
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                page,
+            )
+                .into_response();
+            resp.extensions_mut().insert(Bare);
+            return resp;
+        }
+        Some(Fault::Truncated) => {
+            let (mut parts, whole) = route(shared, method, uri, headers, body).into_parts();
+            let whole = axum::body::to_bytes(whole, usize::MAX)
+                .await
+                .unwrap_or_default();
+            // hyper frames the answer by the declared length, and closes
+            // the connection when the body fails short of it.
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(whole.len()));
+            let half = whole.slice(..whole.len() / 2);
+            // The half goes out first (hyper flushes it while the rest is
+            // awaited); then the body fails and the connection closes.
+            let cut = futures_util::StreamExt::chain(
+                futures_util::stream::iter([Ok(half)]),
+                futures_util::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(std::io::Error::other("sandbox: answer cut off"))
+                }),
+            );
+            return Response::from_parts(parts, Body::from_stream(cut));
         }
         Some(Fault::Status(code)) => {
             return StatusCode::from_u16(code)
@@ -356,6 +449,24 @@ pub(crate) async fn answer(
                 body,
             )
                 .into_response();
+        }
+        Some(Fault::RedirectEcho { status, form }) => {
+            let authorization = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let location = format!(
+                "https://sso.example/login?next=%2Fapi%2Fv1&auth={}",
+                form.render(authorization)
+            );
+            let mut resp = StatusCode::from_u16(status)
+                .unwrap_or(StatusCode::FOUND)
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            resp.extensions_mut().insert(Bare);
+            return resp;
         }
         Some(Fault::Redirect { status, location }) => {
             let mut resp = StatusCode::from_u16(status)

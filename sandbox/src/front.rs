@@ -1,5 +1,5 @@
 //! What a real front end checks before Gladly sees a request: the framing of
-//! a request body, and Gladly's published rate limit.
+//! a request body, its media type, and Gladly's published rate limit.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -118,6 +118,8 @@ impl Buckets {
 pub struct Framing {
     pub content_length: Option<String>,
     pub transfer_encoding: Option<String>,
+    /// The `Content-Type` it declared.
+    pub content_type: Option<String>,
 }
 
 impl Framing {
@@ -130,7 +132,23 @@ impl Framing {
         Self {
             content_length: text(header::CONTENT_LENGTH),
             transfer_encoding: text(header::TRANSFER_ENCODING),
+            content_type: text(header::CONTENT_TYPE),
         }
+    }
+
+    /// Whether a write declares the JSON it carries, as the integration
+    /// guide's requests do (`Content-Type: application/json`; parameters
+    /// such as `charset` aside): a strict front end answers anything else,
+    /// or nothing, `415 Unsupported Media Type` (Gladly's does not say it
+    /// is lenient, so the sandbox is not).
+    pub fn declares_json(&self, method: &Method) -> bool {
+        let writes = matches!(*method, Method::POST | Method::PATCH | Method::PUT);
+        !writes
+            || self.content_type.as_deref().is_some_and(|t| {
+                t.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            })
     }
 
     /// Whether a strict front end takes this request: a write must state its
@@ -219,11 +237,27 @@ mod tests {
         let f = |cl: Option<&str>, te: Option<&str>| Framing {
             content_length: cl.map(str::to_string),
             transfer_encoding: te.map(str::to_string),
+            content_type: None,
         };
         assert!(f(Some("12"), None).acceptable(&Method::POST, false));
         assert!(!f(None, Some("chunked")).acceptable(&Method::PATCH, false));
         assert!(f(None, Some("chunked")).acceptable(&Method::PATCH, true));
         assert!(!f(None, None).acceptable(&Method::POST, false));
         assert!(f(None, None).acceptable(&Method::GET, false));
+    }
+
+    #[test]
+    fn writes_must_declare_json() {
+        let f = |ct: Option<&str>| Framing {
+            content_type: ct.map(str::to_string),
+            ..Framing::default()
+        };
+        for ok in ["application/json", "Application/JSON; charset=utf-8"] {
+            assert!(f(Some(ok)).declares_json(&Method::POST), "{ok}");
+        }
+        for refused in [None, Some("text/plain"), Some("application/jsonx")] {
+            assert!(!f(refused).declares_json(&Method::PATCH), "{refused:?}");
+        }
+        assert!(f(None).declares_json(&Method::GET), "a GET has no body");
     }
 }

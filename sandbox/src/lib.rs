@@ -5,16 +5,20 @@
 //! non-administrator's token, cursor pages (default 20, at most 100),
 //! `active` and `emailAddress` filters, 409 for any existing e-mail
 //! (deactivated agents too), PATCH replacing arrays whole, unknown inbox and
-//! team ids refused, no DELETE, a record of every welcome e-mail sent.
+//! team ids refused, no DELETE, a record of every welcome e-mail sent;
+//! writes answered as seed 000's examples are (a create with five fields,
+//! a PATCH with the id and the fields it sent), not with the whole agent.
 //!
 //! [`Profile::PublicSpec`] behaves like Gladly's public REST spec (part 2):
 //! read-only agents with only `{id, name, emailAddress}`, plain-array lists
 //! that ignore paging and filters, teams with `agentIds`, inboxes with
-//! `disabled`, and `/organization`.
+//! `disabled`, and `/organization`; a 404 (its only documented refusal of
+//! a route) to agent writes, with `errors` as a single object.
 //!
 //! In front of both stands what a strict front end checks ([`front`]): a
 //! write whose body is chunked or has no `Content-Length` is answered
-//! `411 Length Required`, and Gladly's published rate limit (10 requests per
+//! `411 Length Required`, one that does not declare JSON `415 Unsupported
+//! Media Type`, and Gladly's published rate limit (10 requests per
 //! second per method, `Ratelimit-Limit-Second` and
 //! `Ratelimit-Remaining-Second` on every answer, 429 beyond it) is kept.
 //! It serves HTTP, or HTTPS with a certificate made at start ([`tls`]), and
@@ -22,7 +26,9 @@
 //! would.
 //!
 //! Faults can be queued ([`Fault`]) to test retries: 429 storms with
-//! `Retry-After`, 5xx, slow answers, malformed bodies, redirects.
+//! `Retry-After` and a proxy's bare 429, 5xx, a proxy's HTML pages, slow
+//! answers, answers cut off, malformed bodies, redirects, echoed
+//! credentials.
 
 #![deny(unsafe_code)]
 
@@ -58,6 +64,11 @@ pub const ADMIN_USER: &str = "admin@acme.example";
 pub const ADMIN_TOKEN: &str = "sandbox-admin-token";
 pub const MEMBER_USER: &str = "agent@acme.example";
 pub const MEMBER_TOKEN: &str = "sandbox-agent-token";
+/// An administrator's token restricted to IP ranges the sandbox's callers
+/// are outside of: every request is refused 403, reads too (Gladly lets
+/// a token be restricted so).
+pub const RESTRICTED_USER: &str = "ops@acme.example";
+pub const RESTRICTED_TOKEN: &str = "sandbox-restricted-token";
 
 /// Where and as whom to call the sandbox, as [`Sandbox::admin`] and
 /// [`Sandbox::member`] give it (the harness turns it into its `Connection`).
@@ -169,6 +180,12 @@ impl Sandbox {
     /// A non-administrator's credentials: may read, gets 403 on writes.
     pub fn member(&self) -> Credentials {
         self.credentials(MEMBER_USER, MEMBER_TOKEN)
+    }
+
+    /// An IP-restricted administrator's credentials, used from outside its
+    /// ranges: 403 on every request.
+    pub fn ip_restricted(&self) -> Credentials {
+        self.credentials(RESTRICTED_USER, RESTRICTED_TOKEN)
     }
 
     fn credentials(&self, user: &str, token: &str) -> Credentials {

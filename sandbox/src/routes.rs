@@ -10,11 +10,13 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::config::Profile;
-use crate::errors::{error, not_exist};
+use crate::errors::{error, not_exist, not_exist_single};
 use crate::org::{AgentRec, Org};
 use crate::server::Shared;
 use crate::writes::{create_agent, patch_agent};
-use crate::{ADMIN_TOKEN, ADMIN_USER, MEMBER_TOKEN, MEMBER_USER};
+use crate::{
+    ADMIN_TOKEN, ADMIN_USER, MEMBER_TOKEN, MEMBER_USER, RESTRICTED_TOKEN, RESTRICTED_USER,
+};
 
 const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
@@ -22,6 +24,8 @@ const MAX_PAGE: usize = 100;
 enum Caller {
     Admin,
     Member,
+    /// Valid, but called from outside the IP ranges it is restricted to.
+    Restricted,
 }
 
 fn authenticate(headers: &HeaderMap) -> Option<Caller> {
@@ -35,6 +39,7 @@ fn authenticate(headers: &HeaderMap) -> Option<Caller> {
     match (user, token) {
         (ADMIN_USER, ADMIN_TOKEN) => Some(Caller::Admin),
         (MEMBER_USER, MEMBER_TOKEN) => Some(Caller::Member),
+        (RESTRICTED_USER, RESTRICTED_TOKEN) => Some(Caller::Restricted),
         _ => None,
     }
 }
@@ -57,6 +62,14 @@ pub(crate) fn route(
             "invalid API user or token",
         );
     };
+    if matches!(caller, Caller::Restricted) {
+        return error(
+            StatusCode::FORBIDDEN,
+            None,
+            "forbidden",
+            "this API token may not be used from this IP address",
+        );
+    }
     let query: HashMap<String, String> = uri
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
@@ -83,6 +96,7 @@ pub(crate) fn route(
         (Method::GET, ["agents", id]) => match org.agent(id) {
             Some(a) if public => axum::Json(minimal(a)).into_response(),
             Some(a) => axum::Json(full(a)).into_response(),
+            None if public => not_exist_single(),
             None => not_exist(),
         },
         (Method::GET, ["agents", id, "availability"]) if !public => match org.agent(id) {
@@ -126,14 +140,11 @@ pub(crate) fn route(
                 .collect();
             envelope(public, items)
         }
-        // Gladly's public spec has no agent writes; the lifecycle contract
-        // has no hard delete.
-        (_, ["agents"] | ["agents", _]) if public && write => error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            None,
-            "method_not_allowed",
-            "agents are read-only",
-        ),
+        // Gladly's public spec has no agent writes, and publishes no 405:
+        // a route it does not have is its documented 404 (in the error
+        // form of its call-recorder example). The lifecycle contract has
+        // no hard delete.
+        (_, ["agents"] | ["agents", _]) if public && write => not_exist_single(),
         (Method::DELETE, ["agents", _]) => error(
             StatusCode::METHOD_NOT_ALLOWED,
             None,

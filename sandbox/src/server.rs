@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use crate::config::Profile;
 use crate::control::control;
 use crate::errors::error;
-use crate::faults::answer;
+use crate::faults::{Bare, answer};
 use crate::front::{self, Framing, RateLimit};
 use crate::org::{Org, RecordedRequest};
 
@@ -70,7 +70,11 @@ pub(crate) async fn serve(
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                let http = hyper::server::conn::http1::Builder::new();
+                let mut http = hyper::server::conn::http1::Builder::new();
+                // Header names as real servers write them
+                // (`Ratelimit-Limit-Second`, `Retry-After`), not hyper's
+                // lower case: a client must read them in any case.
+                http.title_case_headers(true);
                 match tls {
                     Some(acceptor) => {
                         // A client that refuses the certificate hangs up here.
@@ -134,6 +138,13 @@ pub(crate) async fn handle(
             "length_required",
             "a request body must be sent with Content-Length, not chunked",
         )
+    } else if !framing.declares_json(&method) {
+        error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            "unsupported_media_type",
+            "a request body must be sent as Content-Type: application/json",
+        )
     } else if let Some(v) = verdict.as_ref().filter(|v| !v.allowed) {
         let mut resp = error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -150,10 +161,20 @@ pub(crate) async fn handle(
     } else {
         answer(&shared, &method, &uri, &headers, &body).await
     };
-    if let Some(v) = verdict {
+    // An answer made in front of Gladly (a proxy's page, its bare 429)
+    // carries none of Gladly's headers.
+    let status_now = resp.status();
+    if let Some(v) = verdict.filter(|_| resp.extensions().get::<Bare>().is_none()) {
         let h = resp.headers_mut();
         h.insert("ratelimit-limit-second", HeaderValue::from(v.limit));
-        h.insert("ratelimit-remaining-second", HeaderValue::from(v.remaining));
+        // A 429 says the window is spent, whichever limiter refused (an
+        // injected one included), as Gladly's own would.
+        let remaining = if status_now == StatusCode::TOO_MANY_REQUESTS {
+            0
+        } else {
+            v.remaining
+        };
+        h.insert("ratelimit-remaining-second", HeaderValue::from(remaining));
     }
     let status = resp.status().as_u16();
     if let Some(r) = shared.org().requests.get_mut(index) {

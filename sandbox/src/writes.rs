@@ -15,6 +15,27 @@ use crate::routes::full;
 
 const ROLES: &[&str] = &["AGENT", "TEAM_LEAD", "ADMIN", "ANALYST", "TASK"];
 
+/// The fields of an agent a client may write (seed 000's data model).
+const WRITABLE: &[&str] = &[
+    "emailAddress",
+    "name",
+    "role",
+    "agentProfile",
+    "inboxes",
+    "teams",
+    "active",
+    "phoneNumber",
+    "externalId",
+    "language",
+];
+
+/// The fields the system sets: immutable (`id`, `createdAt`), or read-only
+/// through the API (`updatedAt`, `agentStatus`).
+const READ_ONLY: &[&str] = &["id", "createdAt", "updatedAt", "agentStatus"];
+
+/// The fields of `agentProfile`: its bio and avatar URL.
+const PROFILE: &[&str] = &["bio", "avatarUrl"];
+
 fn parse_body(body: &Bytes) -> Result<Map<String, Value>, Response> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
@@ -44,9 +65,26 @@ fn apply(
             Some(_) => Err(bad(k, "must be a string")),
         }
     };
+    // A field the system sets, or one an agent does not have, is refused
+    // rather than ignored: Gladly does not say it ignores them, so a client
+    // that sends one passes here only if it would pass a server that
+    // refuses them.
+    for key in body.keys() {
+        if READ_ONLY.contains(&key.as_str()) {
+            return Err(bad(key, "is set by Gladly and cannot be written"));
+        }
+        if !WRITABLE.contains(&key.as_str()) {
+            return Err(bad(key, "is not a field of an agent"));
+        }
+    }
     for required in ["emailAddress", "name", "role"] {
         if creating && !body.contains_key(required) {
-            return Err(bad(required, "is required"));
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                Some(required),
+                "blank",
+                "is required",
+            ));
         }
     }
     if let Some(email) = string("emailAddress")? {
@@ -123,7 +161,20 @@ fn apply(
     }
     match body.get("agentProfile") {
         None => {}
-        Some(p @ Value::Object(_)) => a.agent_profile = Some(p.clone()),
+        Some(p @ Value::Object(m)) => {
+            for (k, v) in m {
+                if !PROFILE.contains(&k.as_str()) {
+                    return Err(bad(
+                        &format!("agentProfile.{k}"),
+                        "is not a field of a profile",
+                    ));
+                }
+                if !v.is_string() && !v.is_null() {
+                    return Err(bad(&format!("agentProfile.{k}"), "must be a string"));
+                }
+            }
+            a.agent_profile = Some(p.clone());
+        }
         Some(Value::Null) => a.agent_profile = None,
         Some(_) => return Err(bad("agentProfile", "must be an object")),
     }
@@ -161,7 +212,13 @@ pub(crate) fn create_agent(org: &mut Org, body: &Bytes) -> Response {
         to: a.email_address.clone(),
         agent_id: a.id.clone(),
     });
-    let out = full(&a);
+    // As seed 000's example answers a create: these fields, not the whole
+    // agent (its inboxes, teams and the rest are read back, if wanted).
+    let whole = full(&a);
+    let out: Map<String, Value> = ["id", "emailAddress", "name", "role", "active"]
+        .into_iter()
+        .filter_map(|k| Some((k.to_string(), whole.get(k)?.clone())))
+        .collect();
     org.agents.push(a);
     (StatusCode::CREATED, axum::Json(out)).into_response()
 }
@@ -179,7 +236,13 @@ pub(crate) fn patch_agent(org: &mut Org, id: &str, body: &Bytes) -> Response {
         return r;
     }
     a.updated_at = now();
-    let out = full(&a);
+    // As seed 000's examples answer a PATCH: the id and the fields it
+    // changed (`{"id", "active": false}`), not the whole agent.
+    let whole = full(&a);
+    let out: Map<String, Value> = std::iter::once("id")
+        .chain(body.keys().map(String::as_str))
+        .map(|k| (k.to_string(), whole.get(k).cloned().unwrap_or(Value::Null)))
+        .collect();
     org.agents[index] = a;
     axum::Json(out).into_response()
 }

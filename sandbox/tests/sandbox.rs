@@ -14,9 +14,13 @@ struct Running {
 }
 
 fn start() -> Running {
+    start_with(SandboxConfig::default())
+}
+
+fn start_with(config: SandboxConfig) -> Running {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let sandbox = runtime
-        .block_on(Sandbox::start(SandboxConfig::default()))
+        .block_on(Sandbox::start(config))
         .expect("the sandbox starts");
     Running {
         sandbox,
@@ -179,5 +183,255 @@ fn credentials_name_the_sandbox_and_their_debug_never_shows_the_token() {
             !shown.contains(&token[..8]),
             "expected no part of the token, got {shown}"
         );
+    }
+}
+
+/// Sends `request` (a whole HTTP/1.1 request, `Connection: close`) over a
+/// plain socket and returns everything the sandbox wrote back, header
+/// names as it spelled them.
+fn raw(s: &Sandbox, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(s.addr()).expect("a connection");
+    tcp.write_all(request.as_bytes())
+        .expect("the request written");
+    let mut answer = Vec::new();
+    // A connection the sandbox closes early ends the read with an error.
+    let _ = tcp.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn basic(c: &Credentials) -> String {
+    let pair = format!("{}:{}", c.api_user, c.api_token);
+    base64::engine::general_purpose::STANDARD.encode(pair)
+}
+
+/// A write as `who`, with this `Content-Type` header line (or none).
+fn write_raw(s: &Sandbox, who: &Credentials, content_type: Option<&str>, body: &str) -> String {
+    let ct = content_type.map_or(String::new(), |t| format!("Content-Type: {t}\r\n"));
+    raw(
+        s,
+        &format!(
+            "POST /api/v1/agents HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Basic {}\r\n{ct}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            basic(who),
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn a_write_that_does_not_declare_json_is_refused_415() {
+    let r = start();
+    let s = &r.sandbox;
+    let new = r#"{"emailAddress": "typed@acme.example", "name": "Typed", "role": "AGENT"}"#;
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let answer = write_raw(s, &s.admin(), ct, new);
+        assert!(
+            answer.starts_with("HTTP/1.1 415"),
+            "expected 415 for Content-Type {ct:?}, got {answer}"
+        );
+    }
+    assert!(s.welcome_emails().is_empty(), "nothing may be created");
+    let answer = write_raw(s, &s.admin(), Some("application/json; charset=utf-8"), new);
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "expected 201, got {answer}"
+    );
+}
+
+#[test]
+fn a_write_of_a_read_only_or_unknown_field_is_refused_naming_it() {
+    let r = start();
+    let s = &r.sandbox;
+    let admin = s.admin();
+    for (field, value) in [
+        ("id", r#""agt_999""#),
+        ("agentStatus", r#""BUSY""#),
+        ("createdAt", r#""2020-01-01T00:00:00Z""#),
+        ("updatedAt", r#""2020-01-01T00:00:00Z""#),
+        ("nickname", r#""Jay""#),
+    ] {
+        let body = format!(
+            r#"{{"emailAddress": "ro@acme.example", "name": "Ro", "role": "AGENT", "{field}": {value}}}"#
+        );
+        let (status, refused) = call(s, Some(&admin), "POST", "/api/v1/agents", Some(&body));
+        assert_eq!(status, 400, "expected 400 for {field}, got {refused}");
+        assert_eq!(refused["errors"][0]["attr"], field, "got {refused}");
+    }
+    let body = r#"{"emailAddress": "ro@acme.example", "name": "Ro", "role": "AGENT", "agentProfile": {"bio": "x", "twitter": "@ro"}}"#;
+    let (status, refused) = call(s, Some(&admin), "POST", "/api/v1/agents", Some(body));
+    assert_eq!(status, 400, "expected 400, got {refused}");
+    assert_eq!(refused["errors"][0]["attr"], "agentProfile.twitter");
+    assert!(s.welcome_emails().is_empty(), "nothing may be created");
+}
+
+#[test]
+fn answers_spell_header_names_as_real_servers_do() {
+    let r = start();
+    let s = &r.sandbox;
+    let answer = raw(
+        s,
+        &format!(
+            "GET /api/v1/teams HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
+            basic(&s.admin())
+        ),
+    );
+    for name in [
+        "Ratelimit-Limit-Second: 10",
+        "Content-Type: application/json",
+    ] {
+        assert!(answer.contains(name), "expected {name:?}, got {answer}");
+    }
+}
+
+#[test]
+fn a_proxy_answers_without_gladlys_headers() {
+    let r = start();
+    let s = &r.sandbox;
+    let get = format!(
+        "GET /api/v1/teams HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
+        basic(&s.admin())
+    );
+    s.push_faults([
+        Fault::BareRateLimit,
+        Fault::ProxyPage {
+            status: 502,
+            echo: Some(gladly_sandbox::EchoForm::HtmlEntities),
+        },
+    ]);
+    let bare = raw(s, &get);
+    assert!(bare.starts_with("HTTP/1.1 429"), "got {bare}");
+    let page = raw(s, &get);
+    assert!(page.starts_with("HTTP/1.1 502"), "got {page}");
+    assert!(page.contains("text/html"), "got {page}");
+    // The credential, each character a reference: `a` of `admin@` is &#97;.
+    assert!(page.contains("&#97;&#100;&#109;"), "got {page}");
+    for answer in [bare, page] {
+        let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+        assert!(
+            !head.contains("Ratelimit") && !head.contains("Retry-After"),
+            "expected no rate-limit header, got {head}"
+        );
+    }
+}
+
+#[test]
+fn a_truncated_answer_declares_its_whole_length_and_is_cut_off() {
+    let r = start();
+    let s = &r.sandbox;
+    s.push_faults([Fault::Truncated]);
+    let answer = raw(
+        s,
+        &format!(
+            "GET /api/v1/teams HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
+            basic(&s.admin())
+        ),
+    );
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+    let declared: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("expected a Content-Length, got {head}"));
+    assert!(
+        !body.is_empty() && body.len() < declared,
+        "expected part of {declared} bytes, got {} in {answer}",
+        body.len()
+    );
+}
+
+#[test]
+fn writes_are_answered_as_the_guide_shows_not_with_the_whole_agent() {
+    let r = start();
+    let s = &r.sandbox;
+    let admin = s.admin();
+    let new = r#"{"emailAddress": "terse@acme.example", "name": "Terse", "role": "AGENT", "inboxes": ["ibx_billing"], "teams": ["team_tier1"]}"#;
+    let (status, created) = call(s, Some(&admin), "POST", "/api/v1/agents", Some(new));
+    assert_eq!(status, 201, "got {created}");
+    let mut keys: Vec<&str> = created
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["active", "emailAddress", "id", "name", "role"],
+        "got {created}"
+    );
+    let id = created["id"].as_str().expect("an id").to_string();
+    let answer = raw(
+        s,
+        &format!(
+            "PATCH /api/v1/agents/{id} HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Basic {}\r\nContent-Type: application/json\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{{\"active\": false}}",
+            basic(&admin)
+        ),
+    );
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let patched: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    assert_eq!(
+        patched,
+        serde_json::json!({"id": id, "active": false}),
+        "got {answer}"
+    );
+    // The agent itself is whole: its memberships were kept.
+    let (_, agent) = call(
+        s,
+        Some(&admin),
+        "GET",
+        &format!("/api/v1/agents/{id}"),
+        None,
+    );
+    assert_eq!(
+        agent["inboxes"],
+        serde_json::json!(["ibx_billing"]),
+        "got {agent}"
+    );
+    assert_eq!(agent["active"], false, "got {agent}");
+}
+
+#[test]
+fn the_public_spec_answers_what_it_does_not_have_with_its_documented_404() {
+    let r = start_with(SandboxConfig {
+        profile: gladly_sandbox::Profile::PublicSpec,
+        ..SandboxConfig::default()
+    });
+    let s = &r.sandbox;
+    let new = r#"{"emailAddress": "ro@acme.example", "name": "Ro", "role": "AGENT"}"#;
+    let (status, refused) = call(s, Some(&s.admin()), "POST", "/api/v1/agents", Some(new));
+    // 405 is not among the statuses the spec documents; 404 is, and its
+    // published example has `errors` as one object.
+    assert_eq!(status, 404, "got {refused}");
+    assert_eq!(refused["errors"]["code"], "not_exist", "got {refused}");
+    let (status, missing) = call(s, Some(&s.admin()), "GET", "/api/v1/agents/agt_404", None);
+    assert_eq!(
+        (status, &missing["errors"]["code"]),
+        (404, &serde_json::json!("not_exist"))
+    );
+    assert!(s.welcome_emails().is_empty());
+}
+
+#[test]
+fn an_injected_429_says_the_window_is_spent() {
+    let r = start();
+    let s = &r.sandbox;
+    s.push_faults([Fault::RateLimit {
+        retry_after: Some("Wed, 21 Oct 2015 07:28:00 GMT".into()),
+    }]);
+    let answer = raw(
+        s,
+        &format!(
+            "GET /api/v1/teams HTTP/1.1\r\nHost: sandbox\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
+            basic(&s.admin())
+        ),
+    );
+    for line in [
+        "HTTP/1.1 429",
+        "Ratelimit-Remaining-Second: 0\r\n",
+        "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT",
+    ] {
+        assert!(answer.contains(line), "expected {line:?}, got {answer}");
     }
 }

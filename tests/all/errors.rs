@@ -249,3 +249,37 @@ async fn nothing_listening_is_a_transport_error() {
         .unwrap();
     expect_err(r, "transport");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ip_restricted_token_gives_forbidden_on_reads_and_writes_alike() {
+    let e = env().await;
+    let conn = Connection::from(e.sandbox.ip_restricted());
+    let r = e.harness.check_connection(&conn).await.unwrap();
+    let err = expect_err(r, "forbidden");
+    assert!(
+        error_message(&err).contains("IP ranges"),
+        "expected the IP restriction named as a cause, got {err:?}"
+    );
+    let r = e
+        .harness
+        .lookup(&conn, &AgentKey::Email("jane@acme.example".into()))
+        .await
+        .unwrap();
+    expect_err(r, "forbidden");
+    let r = e
+        .harness
+        .provision(
+            &conn,
+            &new_agent("outside@acme.example", "Outside"),
+            &opts(),
+        )
+        .await
+        .unwrap();
+    expect_err(r, "forbidden");
+    assert!(e.sandbox.welcome_emails().is_empty());
+    assert!(
+        e.sandbox.requests().iter().all(|q| q.status == Some(403)),
+        "expected every request refused, got {:?}",
+        e.sandbox.requests()
+    );
+}

@@ -29,6 +29,16 @@ async fn public_spec_answers_lookups_from_plain_arrays() {
         .unwrap()
         .expect("found");
     assert_eq!(by_id.email_address, "jane@acme.example");
+    // Its 404 has `errors` as a single object, as the spec publishes it.
+    let nobody = e
+        .harness
+        .lookup(&e.admin, &AgentKey::Id("agt_404".into()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(nobody, Ok(None)),
+        "expected nobody, got {nobody:?}"
+    );
     let all = e
         .harness
         .list_agents(&e.admin, false)

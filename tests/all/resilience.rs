@@ -364,3 +364,120 @@ async fn an_answer_over_the_size_cap_is_refused_once_not_retried() {
         "a too-large answer is not transient"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bare_429_from_a_proxy_is_waited_out() {
+    let e = env().await;
+    // No Retry-After and no rate-limit header to read: backed off.
+    e.sandbox
+        .push_faults([Fault::BareRateLimit, Fault::BareRateLimit]);
+    let r = e.harness.list_teams(&e.admin).await.unwrap();
+    assert!(r.is_ok(), "expected the teams after two 429s, got {r:?}");
+    let statuses: Vec<_> = e.sandbox.requests().iter().map(|q| q.status).collect();
+    assert_eq!(statuses, [Some(429), Some(429), Some(200)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_page_where_json_was_expected_is_upstream_never_an_empty_list() {
+    let e = env().await;
+    // A single-sign-on portal's login page, 200 and HTML.
+    e.sandbox.push_faults([Fault::ProxyPage {
+        status: 200,
+        echo: None,
+    }]);
+    let r = e.harness.list_agents(&e.admin, false).await.unwrap();
+    match expect_err(r, "upstream") {
+        Error::Upstream(u) => {
+            assert_eq!(u.status, 200, "got {u:?}");
+            assert!(u.body_excerpt.contains("<html>"), "got {u:?}");
+        }
+        _ => unreachable!(),
+    }
+    // A proxy's 502 page on a read is retried like any 502.
+    e.sandbox.push_faults([Fault::ProxyPage {
+        status: 502,
+        echo: None,
+    }]);
+    let r = e.harness.list_teams(&e.admin).await.unwrap();
+    assert!(r.is_ok(), "expected the teams after a 502 page, got {r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_page_answering_a_create_sends_one_welcome_email() {
+    let e = env().await;
+    // The proxy timed out before Gladly answered: nothing was created,
+    // and the connector looks before it sends the create again.
+    e.sandbox.push_faults([Fault::ProxyPage {
+        status: 504,
+        echo: None,
+    }
+    .on("POST")]);
+    let r = e
+        .harness
+        .provision(&e.admin, &new_agent("paged@acme.example", "Paged"), &opts())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Created);
+    assert_eq!(e.sandbox.welcome_emails().len(), 1);
+    assert_eq!(
+        e.writes().len(),
+        2,
+        "the create refused, then sent once more"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_answer_to_a_read_is_retried() {
+    let e = env().await;
+    e.sandbox.push_faults([Fault::Truncated]);
+    let r = e
+        .harness
+        .list_agents(&e.admin, false)
+        .await
+        .unwrap()
+        .unwrap_or_else(|err| panic!("expected the agents, got {err:?}"));
+    assert_eq!(r.len(), 3, "got {r:?}");
+    assert_eq!(
+        e.sandbox.requests().len(),
+        2,
+        "the cut answer, then one more"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_answer_to_a_create_sends_one_welcome_email() {
+    let e = env().await;
+    e.sandbox.push_faults([Fault::Truncated.on("POST")]);
+    let r = e
+        .harness
+        .provision(&e.admin, &new_agent("cut@acme.example", "Cut"), &opts())
+        .await
+        .unwrap()
+        .unwrap_or_else(|err| panic!("expected the agent, got {err:?}"));
+    assert_eq!(r.outcome, Outcome::Created);
+    assert_eq!(
+        r.agent.map(|a| a.email_address).as_deref(),
+        Some("cut@acme.example")
+    );
+    assert_eq!(e.sandbox.welcome_emails().len(), 1);
+    assert_eq!(e.writes().len(), 1, "the create was made: never sent again");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_answer_to_a_patch_still_deactivates() {
+    let e = env().await;
+    e.sandbox.push_faults([Fault::Truncated.on("PATCH")]);
+    let r = e
+        .harness
+        .offboard(&e.admin, &AgentKey::Id("agt_001".into()), &opts())
+        .await
+        .unwrap()
+        .unwrap_or_else(|err| panic!("expected the deactivation, got {err:?}"));
+    assert!(
+        matches!(r.outcome, Outcome::Deactivated),
+        "got {:?}",
+        r.outcome
+    );
+    assert!(!e.sandbox.org().agent("agt_001").expect("jane").active);
+}

@@ -71,8 +71,9 @@ async fn every_write(e: &Env, h: &Harness) {
     );
 }
 
-/// Every write carried `Content-Length` equal to its body and was not
-/// chunked; every read carried neither; nothing was answered 411.
+/// Every write carried `Content-Length` equal to its body, was not chunked
+/// and declared JSON; every read carried neither; nothing was answered 411
+/// or 415.
 #[track_caller]
 pub fn assert_framed(requests: &[RecordedRequest], min_writes: usize) {
     let writes = requests.iter().filter(|r| r.method != "GET").count();
@@ -93,8 +94,14 @@ pub fn assert_framed(requests: &[RecordedRequest], min_writes: usize) {
                 r.framing.content_length, len,
                 "expected the body's length: {r:?}"
             );
+            assert_eq!(
+                r.framing.content_type.as_deref(),
+                Some("application/json"),
+                "expected a write to declare JSON: {r:?}"
+            );
         }
         assert_ne!(r.status, Some(411), "refused as unframed: {r:?}");
+        assert_ne!(r.status, Some(415), "refused for its media type: {r:?}");
     }
 }
 

@@ -725,14 +725,15 @@ fn new_agent(d: &Desired) -> NewAgent {
 /// itself, and answers an active agent as it is and a deactivated one as a
 /// conflict, untouched. Only then (rarely) is the agent looked up here, to
 /// tell one SCIM deleted from one deactivated otherwise. A new user costs
-/// one look-up and one create.
+/// one look-up and one create (and a read of the agent when Gladly answers
+/// the create without its times, see [`created`]).
 fn create_user<D: Directory>(dir: &mut D, base: &str, body: &Value) -> Result<Response, ScimError> {
     let mut d = user::from_resource(body, None)?;
     let mut conflict = None;
     if d.active {
         match dir.provision(&new_agent(&d), IfDeactivated::Refuse) {
             Ok((Provisioned::AlreadyExisted, a)) => return Err(taken(&d.email, &a)),
-            Ok((_, agent)) => return Ok(created(base, &agent)),
+            Ok((_, agent)) => return Ok(created(dir, base, agent)),
             // A deactivated agent may have the address (looked up below),
             // or the conflict is another (the externalId is another
             // agent's): then it is the answer.
@@ -778,7 +779,7 @@ fn create_user<D: Directory>(dir: &mut D, base: &str, body: &Value) -> Result<Re
         // Another request re-onboarded it between the look-up and now.
         return Err(taken(&d.email, &agent));
     }
-    Ok(created(base, &agent))
+    Ok(created(dir, base, agent))
 }
 
 /// 409 for a create whose address `agent` has.
@@ -794,10 +795,24 @@ fn taken(email: &str, agent: &Agent) -> ScimError {
     ))
 }
 
-/// 201 with the created user, and its `Location`.
-fn created(base: &str, agent: &Agent) -> Response {
+/// 201 with the created user, and its `Location`. Gladly answers a create
+/// (and the PATCH that re-onboards) tersely, as its guide shows (`id`,
+/// `emailAddress`, `name`, `role`, `active`): without its times the user's
+/// `meta.created` and `meta.lastModified` (RFC 7643 §3.1) would be missing,
+/// so the agent is read once more for them. If that read fails, the user is
+/// answered as written (it exists: a 5xx would have the IdP create it
+/// again).
+fn created<D: Directory>(dir: &mut D, base: &str, agent: Agent) -> Response {
+    let agent = if agent.created_at.is_none() || agent.updated_at.is_none() {
+        match dir.lookup(&Key::Id(agent.id.clone())) {
+            Ok(Some(read)) if read.id == agent.id => read,
+            _ => agent,
+        }
+    } else {
+        agent
+    };
     let location = format!("{base}/Users/{}", agent.id);
-    let mut r = Response::json(201, &user::render(agent, base));
+    let mut r = Response::json(201, &user::render(&agent, base));
     r.headers.push(("location".into(), location));
     r
 }

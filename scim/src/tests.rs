@@ -29,6 +29,9 @@ struct Gladly {
     /// Look-ups by id, and listings of every agent, asked for.
     id_lookups: usize,
     listings: usize,
+    /// Writes are answered as Gladly's guide shows them: without the
+    /// times Gladly sets.
+    terse: bool,
 }
 
 impl Gladly {
@@ -174,7 +177,11 @@ impl Directory for Gladly {
             if n.external_id.is_some() {
                 a.external_id = n.external_id.clone();
             }
-            return Ok((Provisioned::Reactivated, a.clone()));
+            let mut answered = a.clone();
+            if self.terse {
+                (answered.created_at, answered.updated_at) = (None, None);
+            }
+            return Ok((Provisioned::Reactivated, answered));
         }
         if let Some(other) = self
             .agents
@@ -205,7 +212,11 @@ impl Directory for Gladly {
             updated_at: Some("2026-11-29T10:00:00Z".into()),
         };
         self.agents.push(a.clone());
-        Ok((Provisioned::Created, a))
+        let mut answered = a;
+        if self.terse {
+            (answered.created_at, answered.updated_at) = (None, None);
+        }
+        Ok((Provisioned::Created, answered))
     }
     fn update(&mut self, id: &str, c: &Changes) -> Result<Agent, DirectoryError> {
         // As the connector: a phone number is digits (an extension is not).
@@ -3079,4 +3090,31 @@ mod normal_forms {
             "the API user was deactivated"
         );
     }
+}
+
+#[test]
+fn a_created_user_has_its_times_when_gladly_answers_the_create_tersely() {
+    // Gladly answers a create as its guide shows (id, emailAddress, name,
+    // role, active): the user's meta.created and meta.lastModified (RFC
+    // 7643 §3.1; scim-sanity checks them) come from the agent read again,
+    // for a new user and for one re-onboarded after its DELETE.
+    let mut g = Gladly::seeded();
+    g.terse = true;
+    let r = call(&mut g, "POST", "/Users", Some(okta_user("new@acme.com")));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.body["meta"]["created"], "2026-11-29T10:00:00Z",
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["meta"]["lastModified"], "2026-11-29T10:00:00Z");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        call(&mut g, "DELETE", &format!("/Users/{id}"), None).status,
+        204
+    );
+    let r = call(&mut g, "POST", "/Users", Some(okta_user("new@acme.com")));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["id"], id.as_str());
+    assert!(r.body["meta"]["created"].is_string(), "{}", r.body);
 }

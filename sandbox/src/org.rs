@@ -65,6 +65,11 @@ pub struct Org {
     /// Each incoming request takes the first rule that matches it, if any,
     /// before anything else happens.
     pub faults: VecDeque<FaultRule>,
+    /// Whether the agent list's `emailAddress` filter matches the address
+    /// only as Gladly holds it, in letter case too (Gladly does not say
+    /// either way; its 409 takes `Jane@…` and `jane@…` for one address
+    /// whichever). Default `false`: the filter ignores case.
+    pub email_filter_minds_case: bool,
     pub(crate) next_id: u32,
 }
 

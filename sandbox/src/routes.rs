@@ -246,16 +246,21 @@ fn list_agents(org: &Org, query: &HashMap<String, String>) -> Response {
         },
     };
     let active_only = query.get("active").is_some_and(|v| v == "true");
-    let email = query.get("emailAddress").map(|e| e.to_lowercase());
+    // The filter matches one normal form of an address as Gladly holds it;
+    // it ignores letter case unless the organisation says otherwise.
+    let email = query.get("emailAddress");
+    let matches = |held: &str, asked: &str| {
+        if org.email_filter_minds_case {
+            held == asked
+        } else {
+            held.to_lowercase() == asked.to_lowercase()
+        }
+    };
     let matching: Vec<&AgentRec> = org
         .agents
         .iter()
         .filter(|a| !active_only || a.active)
-        .filter(|a| {
-            email
-                .as_ref()
-                .is_none_or(|e| a.email_address.to_lowercase() == *e)
-        })
+        .filter(|a| email.is_none_or(|e| matches(&a.email_address, e)))
         .collect();
     let page: Vec<Value> = matching
         .iter()

@@ -452,3 +452,56 @@ async fn email_change_to_a_taken_address_is_a_conflict() {
         .unwrap();
     expect_err(r, "conflict");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_gladly_holds_in_another_case_is_found_when_its_filter_minds_case() {
+    // Gladly does not say its `emailAddress` filter ignores case. Where it
+    // minds it, an agent held as `Jane.Doe@…` is not listed for
+    // `jane.doe@…`, which its 409 still takes for the same address: a
+    // look-up answered nobody, an offboarding `not-found` (a leaver left
+    // active), a provision a 409 it could not explain. Each now walks the
+    // list when the filter finds nobody.
+    let e = env().await;
+    let id = {
+        let mut org = e.sandbox.org();
+        org.email_filter_minds_case = true;
+        org.add_agent("Jane.Doe@acme.example", "Jane Doe", true, None)
+            .id
+            .clone()
+    };
+    let found = e
+        .harness
+        .lookup(&e.admin, &AgentKey::Email("jane.doe@acme.example".into()))
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("found in another case");
+    assert_eq!(found.id, id);
+    let r = e
+        .harness
+        .offboard(
+            &e.admin,
+            &AgentKey::Email("JANE.DOE@acme.example".into()),
+            &opts(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Deactivated);
+    assert_eq!(r.agent.map(|a| a.id), Some(id.clone()));
+    // Back as a joiner, written in lower case: the create meets 409, and
+    // the agent it names is reactivated, not a second Jane.
+    let r = e
+        .harness
+        .provision(
+            &e.admin,
+            &new_agent("jane.doe@acme.example", "Jane Doe"),
+            &opts(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Reactivated);
+    assert_eq!(r.agent.map(|a| a.id), Some(id));
+    assert!(e.sandbox.welcome_emails().is_empty());
+}

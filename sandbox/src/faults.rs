@@ -262,12 +262,30 @@ pub(crate) fn fault_rule(v: &Value) -> Result<FaultRule, String> {
         },
         other => return Err(format!("unknown fault '{other}'")),
     };
+    // A limit no request can meet is refused, not queued: read as no
+    // limit it answered the wrong request, and a path with a query (or
+    // without its `/`) never fired.
+    let method = match v.get("method") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(m)) => Some(m.to_ascii_uppercase()),
+        Some(other) => {
+            return Err(format!(
+                "\"method\" must be a string such as \"GET\", not {other}"
+            ));
+        }
+    };
+    let path = match v.get("path") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) if p.starts_with('/') && !p.contains(['?', '#']) => Some(p.clone()),
+        Some(other) => {
+            return Err(format!(
+                "\"path\" must be a path such as \"/api/v1/inboxes\" (a leading /, no query), not {other}"
+            ));
+        }
+    };
     Ok(FaultRule {
-        method: v
-            .get("method")
-            .and_then(Value::as_str)
-            .map(str::to_ascii_uppercase),
-        path: v.get("path").and_then(Value::as_str).map(str::to_string),
+        method,
+        path,
         fault,
     })
 }

@@ -157,6 +157,41 @@ fn a_fault_for_a_path_waits_for_that_path() {
     );
 }
 
+/// A fault whose `path` or `method` no request can match is refused (400
+/// naming it), not queued: taken as "any path" (a number) it answered the
+/// wrong request; with a query or no leading `/` it never fired.
+#[test]
+fn a_fault_for_a_path_no_request_has_is_refused() {
+    let r = start();
+    let s = &r.sandbox;
+    for rule in [
+        r#"{"fault": "status", "status": 500, "path": 7}"#,
+        r#"{"fault": "status", "status": 500, "path": "/api/v1/agents?emailAddress=a@b.c"}"#,
+        r#"{"fault": "status", "status": 500, "path": "api/v1/inboxes"}"#,
+        r#"{"fault": "status", "status": 500, "method": ["GET"]}"#,
+    ] {
+        let (status, answer) = call(
+            s,
+            None,
+            "POST",
+            "/_sandbox/faults",
+            Some(&format!("[{rule}]")),
+        );
+        let field = if rule.contains("method") {
+            "method"
+        } else {
+            "path"
+        };
+        assert!(
+            status == 400 && answer.to_string().contains(field),
+            "{rule}: expected 400 naming {field}, got {status} {answer}"
+        );
+    }
+    let admin = s.admin();
+    let (inboxes, _) = call(s, Some(&admin), "GET", "/api/v1/inboxes", None);
+    assert_eq!(inboxes, 200, "nothing was queued");
+}
+
 #[test]
 fn credentials_name_the_sandbox_and_their_debug_never_shows_the_token() {
     let r = start();

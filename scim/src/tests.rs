@@ -941,6 +941,47 @@ fn an_attribute_given_twice_is_refused_not_read_one_way_or_the_other() {
 }
 
 #[test]
+fn a_json_encoded_role_that_names_its_value_twice_is_refused() {
+    // Entra's role in a JSON-encoded string is a body inside the body: an
+    // object in it naming `value` twice says two roles as the body would
+    // (read with serde_json, "Value" sorted first and was taken: Admin,
+    // where a reader of `value` sees Agent). Refused, nothing written.
+    let mut g = Gladly::seeded();
+    let id = create(&mut g, okta_user("ann@acme.com"));
+    let writes = g.writes;
+    for (op, path, value) in [
+        (
+            "Replace",
+            "roles[primary eq \"True\"].value",
+            r#"{"value":"Agent","Value":"Admin"}"#,
+        ),
+        ("Add", "roles", r#"{"value":"Agent","value":"Admin"}"#),
+        ("Remove", "roles", r#"{"value":"Agent","VALUE":"Agent"}"#),
+    ] {
+        let r = call(
+            &mut g,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({"Operations": [{"op": op, "path": path, "value": value}]})),
+        );
+        let detail = r.body["detail"].as_str().unwrap_or_default();
+        assert_eq!(
+            (r.status, r.body["scimType"].as_str()),
+            (400, Some("invalidValue")),
+            "{op} {value}: expected 400 invalidValue, got {} {}",
+            r.status,
+            r.body
+        );
+        assert!(
+            detail.contains("twice"),
+            "{op} {value}: expected the detail to say a name is given twice, got {detail:?}"
+        );
+    }
+    assert_eq!(g.writes, writes, "nothing written");
+    assert_eq!(g.agent(&id).role, Some(Role::Agent));
+}
+
+#[test]
 fn a_blank_or_removed_name_part_is_empty_and_a_blank_name_never_holds_up_a_deactivation() {
     let mut g = Gladly::seeded();
     let patch = |g: &mut Gladly, id: &str, ops: Value| {

@@ -759,7 +759,7 @@ fn set(
         // Removing the role the agent holds leaves it an agent; removing
         // one it does not hold changes nothing (RFC 7644 §3.5.2.2).
         ("roles" | "roles.value", Op::Remove) => {
-            if removes_held_role(d, path, value) {
+            if removes_held_role(d, path, value)? {
                 d.role = Some(Role::Agent);
             }
             Ok(())
@@ -779,40 +779,65 @@ fn set(
 /// Whether a `remove` of `path` (with `value`, `null` when none came)
 /// takes away the role the agent holds, as the request has it so far:
 /// every role (no filter and no value), or one a filter or value names.
-fn removes_held_role(d: &Desired, path: &AttrPath, value: &Value) -> bool {
+fn removes_held_role(d: &Desired, path: &AttrPath, value: &Value) -> Result<bool, ScimError> {
     let Some(held) = d.role.as_ref().or(d.held_role.as_ref()) else {
         // No role known: only a removal of every role says anything.
-        return path.filter.is_none() && value.is_null();
+        return Ok(path.filter.is_none() && value.is_null());
     };
     let element = json!({"value": held.scim_name(), "primary": true});
     if let Some(filter) = &path.filter {
-        return filter.matches(&element);
+        return Ok(filter.matches(&element));
     }
-    fn names(value: &Value, out: &mut Vec<String>) {
+    fn names(value: &Value, out: &mut Vec<String>) -> Result<(), ScimError> {
         match value {
             Value::String(s) if s.trim_start().starts_with('{') => {
-                if let Ok(inner) = serde_json::from_str::<Value>(s) {
-                    names(&inner, out);
+                // Read as `role_of` reads it: one naming `value` twice
+                // is refused, not read one way.
+                if let Some(inner) = encoded_role(s)? {
+                    names(&inner, out)?;
                 }
             }
             Value::String(s) => out.push(s.trim().to_string()),
             Value::Object(o) => {
                 if let Some(v) = Obj(o).get("value") {
-                    names(v, out);
+                    names(v, out)?;
                 }
             }
-            Value::Array(items) => items.iter().for_each(|i| names(i, out)),
+            Value::Array(items) => {
+                for i in items {
+                    names(i, out)?;
+                }
+            }
             _ => {}
         }
+        Ok(())
     }
     if value.is_null() {
-        return true;
+        return Ok(true);
     }
     let mut named = Vec::new();
-    names(value, &mut named);
-    named
+    names(value, &mut named)?;
+    Ok(named
         .iter()
-        .any(|n| n.eq_ignore_ascii_case(&held.scim_name()))
+        .any(|n| n.eq_ignore_ascii_case(&held.scim_name())))
+}
+
+/// Entra's JSON-encoded role object, read as a body is read
+/// ([`crate::json::from_slice`]): one that names an attribute twice (in
+/// any case) is refused, naming it. `None` when the string is no JSON at
+/// all.
+fn encoded_role(s: &str) -> Result<Option<Value>, ScimError> {
+    match crate::json::from_slice(s.as_bytes()) {
+        Ok(inner) => Ok(Some(inner)),
+        // A name given twice (the only refusal of well-formed JSON).
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            Err(ScimError::invalid_value(
+                "roles",
+                format!("is a JSON-encoded object that names an attribute twice ({e})"),
+            ))
+        }
+        Err(_) => Ok(None),
+    }
 }
 
 /// Whether a phone number's `type` names another than the work one (a
@@ -834,7 +859,7 @@ fn set_unless_empty(field: &mut Option<String>, value: String) {
 fn role_of(value: &Value) -> Result<Option<Role>, ScimError> {
     let name = match value {
         Value::String(s) if s.trim_start().starts_with('{') => {
-            let inner: Value = serde_json::from_str(s).map_err(|_| {
+            let inner = encoded_role(s)?.ok_or_else(|| {
                 ScimError::invalid_value(
                     "roles",
                     "is a string that begins with `{` but is not a JSON object",

@@ -3159,3 +3159,78 @@ fn a_created_user_has_its_times_when_gladly_answers_the_create_tersely() {
     assert_eq!(r.body["id"], id.as_str());
     assert!(r.body["meta"]["created"].is_string(), "{}", r.body);
 }
+
+#[test]
+fn an_object_that_sets_one_attribute_two_ways_is_refused_not_decided_by_key_order() {
+    // `roles` and the Gladly extension's `role`, or `displayName` and its
+    // URN form, in one object: read in key order, the last won (an admin
+    // from a request whose `roles` said agent; helper-49d). Refused,
+    // naming it, nothing written; the same value twice is fine, and a
+    // deactivation still goes ahead, without the attribute.
+    const EXT_ROLE: &str = "urn:ietf:params:scim:schemas:extension:gladly:2.0:User:role";
+    const CORE_DISPLAY: &str = "urn:ietf:params:scim:schemas:core:2.0:User:displayName";
+    let mut g = Gladly::seeded();
+    let id = create(&mut g, okta_user("ann@acme.com"));
+    let writes = g.writes;
+    let replace = |value: Value| json!({"Operations": [{"op": "replace", "value": value}]});
+    for (value, attr) in [
+        (
+            json!({"roles": [{"value": "agent", "primary": true}], EXT_ROLE: "admin"}),
+            "roles",
+        ),
+        (
+            json!({"displayName": "Ann Lee", CORE_DISPLAY: "Ann Admin"}),
+            "name",
+        ),
+    ] {
+        let r = call(
+            &mut g,
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(replace(value.clone())),
+        );
+        assert_eq!(
+            (r.status, r.body["scimType"].as_str()),
+            (400, Some("invalidValue")),
+            "{value}: {}",
+            r.body
+        );
+        let detail = r.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(attr) && detail.contains("two ways"),
+            "{detail}"
+        );
+    }
+    assert_eq!(g.writes, writes, "nothing written");
+    assert_eq!(g.agent(&id).role, Some(Role::Agent));
+    // A create says it two ways: refused too.
+    let mut user = okta_user("bo@acme.com");
+    user["roles"] = json!([{"value": "agent", "primary": true}]);
+    user[EXT_ROLE] = json!("admin");
+    let r = call(&mut g, "POST", "/Users", Some(user));
+    assert_eq!(r.status, 400, "{}", r.body);
+    // The same value both ways: as sent once.
+    let r = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(replace(
+            json!({"roles": [{"value": "team_lead", "primary": true}], EXT_ROLE: "team_lead"}),
+        )),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(g.agent(&id).role, Some(Role::TeamLead));
+    // A deprovision that also says the role two ways: deactivated, the
+    // role left as it was.
+    let r = call(
+        &mut g,
+        "PATCH",
+        &format!("/Users/{id}"),
+        Some(replace(
+            json!({"active": false, "roles": [{"value": "agent", "primary": true}], EXT_ROLE: "admin"}),
+        )),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(g.agent(&id).active, Some(false));
+    assert_eq!(g.agent(&id).role, Some(Role::TeamLead));
+}

@@ -224,7 +224,7 @@ fn is_address(s: &str) -> bool {
 /// Name candidates a request carries; the first present wins:
 /// `displayName`, `name.formatted`, then the given and family names. A
 /// name attribute sent blank, `null` or removed is `Some("")`.
-#[derive(Default)]
+#[derive(Clone, Default, PartialEq)]
 struct NameEdit {
     /// `name` removed whole (it sets the three parts below blank too).
     whole_removed: bool,
@@ -341,6 +341,65 @@ impl Refused {
     }
 }
 
+/// Applies the attributes of one object (a resource, or a path-less PATCH
+/// value) in its order, through `apply_one`. An object that sets one thing
+/// two ways, to different values (`roles` and the Gladly extension's
+/// `role`, `displayName` and its URN form), would be decided by the order
+/// of its keys, which a client does not control and another reader may
+/// take the other way: found by applying the object in the other order
+/// too, such a thing is left as it was and refused as a bad attribute is
+/// (a request that deactivates still does, without it).
+fn apply_object(
+    d: &mut Desired,
+    name: &mut NameEdit,
+    object: &serde_json::Map<String, Value>,
+    refused: &mut Refused,
+    apply_one: impl Fn(&mut Desired, &mut NameEdit, &str, &Value) -> Result<(), ScimError>,
+) -> Result<(), ScimError> {
+    let (before, before_name) = (d.clone(), name.clone());
+    for (key, value) in object {
+        refused.note(apply_one(d, name, key, value))?;
+    }
+    let (mut other, mut other_name) = (before.clone(), before_name.clone());
+    for (key, value) in object.iter().rev() {
+        // Its refusals were noted in the first order.
+        let _ = apply_one(&mut other, &mut other_name, key, value);
+    }
+    let mut two_ways = Vec::new();
+    if d.role != other.role {
+        two_ways.push("roles");
+        d.role.clone_from(&before.role);
+    }
+    if *name != other_name {
+        two_ways.push("name");
+        *name = before_name;
+    }
+    if d.external_id != other.external_id {
+        two_ways.push("externalId");
+        d.external_id.clone_from(&before.external_id);
+    }
+    if (&d.phone, d.phone_from_work) != (&other.phone, other.phone_from_work) {
+        two_ways.push("phoneNumbers");
+        d.phone.clone_from(&before.phone);
+        d.phone_from_work = before.phone_from_work;
+    }
+    if d.language != other.language {
+        two_ways.push("preferredLanguage");
+        d.language.clone_from(&before.language);
+    }
+    if (d.active, d.deactivates) != (other.active, other.deactivates) {
+        two_ways.push("active");
+        (d.active, d.deactivates) = (before.active, before.deactivates);
+    }
+    for attr in two_ways {
+        refused.note(Err(ScimError::invalid_value(
+            attr,
+            "is given two ways in one object (an attribute and another name for it), with different values, so the order of its keys would decide: send it once",
+        )))?;
+    }
+    Ok(())
+}
+
 /// A request that would only blank an active agent's name, which Gladly's
 /// API cannot clear: refused, so that the IdP learns it was not done. One
 /// that changes anything else, or deactivates (again, after a lost
@@ -401,24 +460,29 @@ pub fn from_resource(body: &Value, current: Option<&Agent>) -> Result<Desired, S
         held_role: current.and_then(|c| c.role.clone()),
     };
     let mut refused = Refused::default();
-    for (key, value) in obj.0 {
-        if value.is_null() {
-            continue;
-        }
-        let applied = AttrPath::parse(key)
-            .map_err(|_| ScimError::invalid_syntax(format!("{key:?} is not an attribute name")))
-            .and_then(|path| {
-                // The address was taken above; the e-mails shown derive
-                // from it.
-                if path.schema == Schema::Core
-                    && matches!(path.attr.as_str(), "username" | "emails")
-                {
-                    return Ok(());
-                }
-                apply_value(&mut d, &mut name, &path, Some(value), Op::Replace)
-            });
-        refused.note(applied)?;
-    }
+    apply_object(
+        &mut d,
+        &mut name,
+        obj.0,
+        &mut refused,
+        |d, name, key, value| {
+            if value.is_null() {
+                return Ok(());
+            }
+            AttrPath::parse(key)
+                .map_err(|_| ScimError::invalid_syntax(format!("{key:?} is not an attribute name")))
+                .and_then(|path| {
+                    // The address was taken above; the e-mails shown derive
+                    // from it.
+                    if path.schema == Schema::Core
+                        && matches!(path.attr.as_str(), "username" | "emails")
+                    {
+                        return Ok(());
+                    }
+                    apply_value(d, name, &path, Some(value), Op::Replace)
+                })
+        },
+    )?;
     // A create is refused for any bad attribute; a replace too, unless it
     // deactivates.
     if current.is_none() || !d.deactivates {
@@ -488,11 +552,10 @@ pub fn patch(current: &Agent, body: &Value) -> Result<Desired, ScimError> {
             // an object.
             None => {
                 if let Some(Value::Object(map)) = value {
-                    for (key, v) in map {
-                        let applied = AttrPath::parse(key)
-                            .and_then(|path| apply_value(&mut d, &mut name, &path, Some(v), op));
-                        refused.note(applied)?;
-                    }
+                    apply_object(&mut d, &mut name, map, &mut refused, |d, name, key, v| {
+                        AttrPath::parse(key)
+                            .and_then(|path| apply_value(d, name, &path, Some(v), op))
+                    })?;
                 }
             }
         }

@@ -394,7 +394,7 @@ pub fn update<T: Transport>(
         // agent under the new one, if nothing is left to change on it, is
         // that change made (answered `unchanged`); else it is `not-found`
         // as before, and nothing is written to whoever holds the new one.
-        let (current, moved) = match find(c, &key)? {
+        let (current, moved) = match find_to_write(c, &key)? {
             Some(a) => (a, false),
             None => {
                 let moved_to = match &key {
@@ -411,7 +411,7 @@ pub fn update<T: Transport>(
                     AgentKey::Id(_) => None,
                 };
                 let found = match &moved_to {
-                    Some(k) => find(c, k)?,
+                    Some(k) => find_to_write(c, k)?,
                     None => None,
                 };
                 (found.ok_or_else(|| not_found_key(&key))?, true)
@@ -557,7 +557,7 @@ pub fn offboard<T: Transport>(
 ) -> Result<WriteResult, Error> {
     let key = validate::key(key)?;
     with_client(t, conn, opts.retry, |c| {
-        let current = find(c, &key)?.ok_or_else(|| not_found_key(&key))?;
+        let current = find_to_write(c, &key)?.ok_or_else(|| not_found_key(&key))?;
         let mut w = Writer::new(opts.dry_run);
         if !current.is_active() {
             let mut r = w.finish(Outcome::AlreadyInactive, Some(current), vec![]);
@@ -895,8 +895,22 @@ pub(crate) fn get_agent<T: Transport>(
     }
 }
 
-/// The agent a key names (an e-mail by [`find_by_email_surely`]).
+/// The agent a look-up's key names: an e-mail by Gladly's filter
+/// ([`find_by_email`]), which a look-up of nobody (before a provision, an
+/// IdP's check for each user it pushes) pays nothing more for.
 fn find<T: Transport>(c: &mut Client<'_, T>, key: &AgentKey) -> Result<Option<Agent>, Error> {
+    match key {
+        AgentKey::Email(e) => find_by_email(c, e),
+        _ => find_to_write(c, key),
+    }
+}
+
+/// The agent a write's key names (an update, an offboarding): an e-mail by
+/// [`find_by_email_surely`], since nobody found there is acted on.
+fn find_to_write<T: Transport>(
+    c: &mut Client<'_, T>,
+    key: &AgentKey,
+) -> Result<Option<Agent>, Error> {
     match key {
         AgentKey::Id(id) => get_agent(c, id),
         AgentKey::Email(e) => find_by_email_surely(c, e),
@@ -945,9 +959,9 @@ pub(crate) fn find_by_email<T: Transport>(
 /// ignores case, and one that minds it would miss an agent Gladly holds as
 /// `Jane.Doe@…` for `jane.doe@…`, which its 409 still counts as the same
 /// address (a leaver left active, a 409 unexplained). Costs a request per
-/// 100 agents when nobody has the address; not paid before a create (nobody
-/// is the common answer there, and a create that meets the agent gets 409,
-/// which walks).
+/// 100 agents when nobody has the address, so it is paid only where nobody
+/// found is acted on (an update, an offboarding, a 409), not by a look-up
+/// (nobody is its common answer: before a create, whose 409 walks).
 pub(crate) fn find_by_email_surely<T: Transport>(
     c: &mut Client<'_, T>,
     email: &str,

@@ -457,10 +457,13 @@ async fn email_change_to_a_taken_address_is_a_conflict() {
 async fn an_address_gladly_holds_in_another_case_is_found_when_its_filter_minds_case() {
     // Gladly does not say its `emailAddress` filter ignores case. Where it
     // minds it, an agent held as `Jane.Doe@…` is not listed for
-    // `jane.doe@…`, which its 409 still takes for the same address: a
-    // look-up answered nobody, an offboarding `not-found` (a leaver left
-    // active), a provision a 409 it could not explain. Each now walks the
-    // list when the filter finds nobody.
+    // `jane.doe@…`, which its 409 still takes for the same address: an
+    // offboarding answered `not-found` (a leaver left active), a provision
+    // a 409 it could not explain. Each now walks the list when the filter
+    // finds nobody. A look-up does not (nobody is its common answer, and
+    // a walk for each would cost an IdP's push of a thousand users a
+    // hundred thousand requests in a large organisation): it trusts the
+    // filter, and says nobody.
     let e = env().await;
     let id = {
         let mut org = e.sandbox.org();
@@ -474,9 +477,8 @@ async fn an_address_gladly_holds_in_another_case_is_found_when_its_filter_minds_
         .lookup(&e.admin, &AgentKey::Email("jane.doe@acme.example".into()))
         .await
         .unwrap()
-        .unwrap()
-        .expect("found in another case");
-    assert_eq!(found.id, id);
+        .unwrap();
+    assert!(found.is_none(), "{found:?}");
     let r = e
         .harness
         .offboard(

@@ -923,8 +923,9 @@ fn find_to_write<T: Transport>(
     }
 }
 
-/// Case-insensitive, and correct whether or not the server applies its
-/// `emailAddress` filter.
+/// Matched again here without case, so correct whether or not the server
+/// applies its `emailAddress` filter; an agent its filter leaves out (one
+/// that minded case) is not found here ([`find_by_email_surely`] walks).
 pub(crate) fn find_by_email<T: Transport>(
     c: &mut Client<'_, T>,
     email: &str,

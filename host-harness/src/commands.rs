@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use gladly_harness::agents::*;
-use gladly_harness::{Connection, Harness, Limits, error_case, error_message, output};
+use gladly_harness::{Connection, Harness, Limits, output};
 use gladly_sandbox::{Profile, RateLimit, Sandbox, SandboxConfig, TlsCert, Window};
 
 use crate::args::{Cli, Command, ProfileArg, SandboxArgs, ScimArgs, WindowArg};
@@ -79,11 +79,7 @@ fn emit<T>(pretty: bool, answer: Result<T, Error>, to_json: impl FnOnce(&T) -> V
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!(
-                "error: {}: {}",
-                error_case(&e),
-                output::printable(&error_message(&e))
-            );
+            eprintln!("{}", output::error_line(&e));
             ExitCode::from(EXIT_DOMAIN)
         }
     }

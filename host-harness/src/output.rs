@@ -126,6 +126,16 @@ pub fn connection_info(i: &ConnectionInfo) -> Value {
     })
 }
 
+/// The line the CLI prints for a failure from Gladly (or a call's bad
+/// input): its case as the WIT names it, then its words, shown escaped.
+pub fn error_line(e: &crate::agents::Error) -> String {
+    format!(
+        "error: {}: {}",
+        crate::error_case(e),
+        printable(&crate::error_message(e))
+    )
+}
+
 /// Text for a terminal: a plan file's or a server's words may hold control
 /// characters (an escape sequence that rewrites the screen) or direction
 /// overrides; each is shown escaped (`\u{1b}`), never acted on, a line

@@ -176,11 +176,7 @@ async fn make_plan(
                 );
                 return Ok(Err(ExitCode::from(EXIT_INPUT)));
             }
-            eprintln!(
-                "error: {}: {}",
-                error_case(&e),
-                output::printable(&error_message(&e))
-            );
+            eprintln!("{}", output::error_line(&e));
             return Ok(Err(ExitCode::from(EXIT_DOMAIN)));
         }
     };
@@ -248,11 +244,7 @@ pub async fn plan(
             let (inboxes, teams) = match lists {
                 Ok(lists) => lists,
                 Err(e) => {
-                    eprintln!(
-                        "error: {}: {}",
-                        error_case(&e),
-                        output::printable(&error_message(&e))
-                    );
+                    eprintln!("{}", output::error_line(&e));
                     return Ok(ExitCode::from(EXIT_DOMAIN));
                 }
             };

@@ -290,6 +290,14 @@ pub(crate) fn fault_rule(v: &Value) -> Result<FaultRule, String> {
     })
 }
 
+/// The request's credential as it came (the echo faults show it back).
+fn authorization(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
 /// Marks an answer made in front of Gladly: it carries none of Gladly's
 /// rate-limit headers.
 #[derive(Clone, Copy, Debug)]
@@ -343,10 +351,7 @@ pub(crate) async fn answer(
                 status.canonical_reason().unwrap_or_default()
             );
             let debug = echo.map_or(String::new(), |form| {
-                let authorization = headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
+                let authorization = authorization(headers);
                 format!("<pre>Authorization: {}</pre>\n", form.render(authorization))
             });
             // The debug block first, so that an error's excerpt of the
@@ -435,10 +440,7 @@ pub(crate) async fn answer(
             if perform {
                 let _ = route(shared, method, uri, headers, body);
             }
-            let authorization = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
+            let authorization = authorization(headers);
             let open = r#"{"errors": [{"code": "proxy_error", "detail": "request was "#;
             let filler = ".".repeat(at.saturating_sub(open.len()));
             let echo = form.render(authorization);
@@ -469,10 +471,7 @@ pub(crate) async fn answer(
                 .into_response();
         }
         Some(Fault::RedirectEcho { status, form }) => {
-            let authorization = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
+            let authorization = authorization(headers);
             let location = format!(
                 "https://sso.example/login?next=%2Fapi%2Fv1&auth={}",
                 form.render(authorization)

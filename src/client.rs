@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Untrusted};
 use crate::model::{ApiFlavor, Connection, Credential, RetryPolicy};
+use crate::obelisk_nodes;
 use crate::pacing::{self, Pacer, PerMethod, RateHeaders, Slots};
 use crate::scrub::Secrets;
 use crate::transport::{HttpRequest, HttpResponse, Method, Transport, TransportErrorKind};
@@ -115,6 +116,25 @@ pub struct Client<'t, T: Transport> {
     pacing: PerMethod<Pacer>,
 }
 
+/// A slot's node's settings, with the nodes that split the declared limit
+/// counted from the engine's record when its API is set and no share is
+/// ([`obelisk_nodes`]).
+fn with_nodes<T: Transport>(slots: Slots, transport: &mut T) -> Result<Slots, Error> {
+    if slots.share.is_some() {
+        return Ok(slots);
+    }
+    match transport
+        .setting(obelisk_nodes::API_VAR)
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(api) => Ok(Slots {
+            nodes: obelisk_nodes::count(transport, &api)?,
+            ..slots
+        }),
+        None => Ok(slots),
+    }
+}
+
 impl<'t, T: Transport> Client<'t, T> {
     pub fn new(
         conn: &Connection,
@@ -151,7 +171,7 @@ impl<'t, T: Transport> Client<'t, T> {
         };
         let authorization = format!("Basic {credential}");
         let pacing = match Slots::read(|name| transport.setting(name))? {
-            Some(slots) => PerMethod::each(Pacer::slot(slots)),
+            Some(slots) => PerMethod::each(Pacer::slot(with_nodes(slots, transport)?)),
             None => PerMethod::default(),
         };
         let ends_at = transport.monotonic().saturating_add(CALL_DEADLINE);

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod error;
 pub mod model;
+pub mod obelisk_nodes;
 pub mod ops;
 pub mod pacing;
 pub mod roster;

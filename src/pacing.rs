@@ -99,11 +99,13 @@ pub const RATE_SHARE_VAR: &str = "GLADLY_RATE_SHARE";
 
 /// A node that runs `calls` calls at once, each in a fresh instance, which
 /// together send at most `share` requests a second per method (`None`: the
-/// organisation's declared limit).
+/// organisation's declared limit, split between the `nodes` that run the
+/// connector's calls now, [`crate::obelisk_nodes`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slots {
     pub calls: usize,
     pub share: Option<usize>,
+    pub nodes: usize,
 }
 
 impl Slots {
@@ -158,7 +160,11 @@ impl Slots {
                     "must be at most {DEFAULT_LIMIT} (Gladly's published limit) while {RATE_SHARE_VAR} is unset or empty: each call in flight sends at least one request a second, so {calls} calls would send more than Gladly's published {DEFAULT_LIMIT}; lower Obelisk's exec.instance_limiter and {CALLS_IN_FLIGHT_VAR} together, or, for an organisation Gladly granted more, set {RATE_SHARE_VAR} to its limit"
                 ),
             )),
-            (Some(calls), share) => Ok(Some(Self { calls, share })),
+            (Some(calls), share) => Ok(Some(Self {
+                calls,
+                share,
+                nodes: 1,
+            })),
             (None, None) => Ok(None),
             (None, Some(_)) => Err(Error::invalid(
                 format!("env.{CALLS_IN_FLIGHT_VAR}"),
@@ -212,6 +218,9 @@ pub struct Pacer {
     adaptive: Share,
     /// One of this many slots that split the share (see [`Slots`]).
     calls: Option<usize>,
+    /// Of this many nodes that split the declared limit when no share is
+    /// set (see [`Slots`]; 0 is one).
+    nodes: usize,
     /// Whether any answer has come yet (before one, nothing is known of
     /// the window and requests are spread).
     seen: bool,
@@ -263,6 +272,7 @@ impl Pacer {
         Self {
             share: slots.share.map(|s| s.clamp(1, MEMORY)),
             calls: Some(slots.calls.max(1)),
+            nodes: slots.nodes.clamp(1, MEMORY),
             ..Self::default()
         }
     }
@@ -286,13 +296,42 @@ impl Pacer {
             .is_some_and(|calls| self.cap().saturating_mul(calls) <= self.limit())
     }
 
+    /// What it and the pacers it splits with may send in one window: the
+    /// share set, the adaptive share, or the declared limit.
+    fn whole(&self) -> usize {
+        self.share
+            .or(self.adaptive.cap().map(|c| c.min(self.limit())))
+            .unwrap_or(self.limit())
+            .max(1)
+    }
+
+    /// How many pacers split [`Pacer::whole`]: a slot's node's calls, times
+    /// the nodes when no share is set.
+    fn parts(&self) -> usize {
+        let nodes = if self.share.is_none() {
+            self.nodes.max(1)
+        } else {
+            1
+        };
+        self.calls.unwrap_or(1).saturating_mul(nodes)
+    }
+
     /// How many of its own requests may fall in one window (plus margin).
     fn cap(&self) -> usize {
-        let whole = self
-            .share
-            .or(self.adaptive.cap().map(|c| c.min(self.limit())))
-            .unwrap_or(self.limit());
-        (whole / self.calls.unwrap_or(1)).clamp(1, MEMORY)
+        (self.whole() / self.parts()).clamp(1, MEMORY)
+    }
+
+    /// The least time between two of its requests while it spaces them: a
+    /// window (plus margin) over its cap, or, when the parts outnumber the
+    /// whole (three nodes of five calls splitting 10), that many windows
+    /// over the whole, so that together they still keep within it.
+    fn spacing(&self) -> Duration {
+        let (whole, parts) = (self.whole(), self.parts());
+        if parts > whole {
+            (WINDOW + MARGIN).saturating_mul(parts as u32) / whole as u32
+        } else {
+            (WINDOW + MARGIN) / self.cap() as u32
+        }
     }
 
     /// The share it allows itself now, in requests per window.
@@ -331,7 +370,7 @@ impl Pacer {
                 .checked_sub(half)
                 .is_some_and(|i| self.sent[i].saturating_add(WINDOW + MARGIN) > now);
         if let (Some(last), true) = (self.sent.back(), busy) {
-            at = at.max(last.saturating_add((WINDOW + MARGIN) / self.cap() as u32));
+            at = at.max(last.saturating_add(self.spacing()));
         }
         at
     }

@@ -158,7 +158,7 @@ pub fn base_url(raw: &str) -> Result<BaseUrl, Error> {
     })
 }
 
-fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
+pub(crate) fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let end = rest.find(']')?;
         let host = &authority[..end + 2];

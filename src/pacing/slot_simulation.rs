@@ -144,11 +144,13 @@ fn run(
 const FIVE: Slots = Slots {
     calls: 5,
     share: None,
+    nodes: 1,
 };
 /// The same node given half of Gladly's 10 (one of two).
 const HALVES: Slots = Slots {
     calls: 5,
     share: Some(5),
+    nodes: 1,
 };
 
 /// Timings each setting runs under, of this many seconds.
@@ -205,6 +207,7 @@ fn a_node_of_slots_uses_most_of_the_limit_and_nodes_given_shares_draw_no_429() {
         let ten = Slots {
             calls: 10,
             share: None,
+            nodes: 1,
         };
         let (used, refused, shown) = nodes_over_timings("one node of 10 calls", &[ten], fixed);
         assert_eq!(refused, 0.0, "{shown}");

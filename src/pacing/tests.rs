@@ -278,6 +278,7 @@ fn an_instance_starts_at_three_quarters_of_its_part_of_what_its_first_answer_sho
         Pacer::slot(Slots {
             calls: 1,
             share: None,
+            nodes: 1,
         }),
     ] {
         let before = p.share();
@@ -573,6 +574,7 @@ fn slots_of_fresh_calls_never_put_more_than_the_share_in_a_window() {
         let one = Slots {
             calls: 5,
             share: None,
+            nodes: 1,
         };
         let a = slot_arrivals(one, ms(20_000), seed, false);
         assert!(busiest_window(&a) <= 10, "seed {seed}");
@@ -584,6 +586,7 @@ fn slots_of_fresh_calls_never_put_more_than_the_share_in_a_window() {
         let half = Slots {
             calls: 5,
             share: Some(5),
+            nodes: 1,
         };
         let mut both = slot_arrivals(half, ms(20_000), seed, false);
         both.extend(slot_arrivals(
@@ -604,7 +607,11 @@ fn a_node_keeps_its_share_whatever_its_calls_and_the_engines_pauses() {
     // calls.
     for seed in 1..40 {
         for calls in [1, 2, 3, 5, 10] {
-            let slots = Slots { calls, share: None };
+            let slots = Slots {
+                calls,
+                share: None,
+                nodes: 1,
+            };
             let most = calls * (10 / calls);
             for busy in [false, true] {
                 let a = slot_arrivals_on(slots, ms(10_000), seed, busy, 150, 10);
@@ -620,6 +627,7 @@ fn a_node_keeps_its_share_whatever_its_calls_and_the_engines_pauses() {
         let five = Slots {
             calls: 5,
             share: None,
+            nodes: 1,
         };
         for busy in [false, true] {
             let a = slot_arrivals_on(five, ms(10_000), seed, busy, 150, 5);
@@ -633,6 +641,7 @@ fn a_slot_is_never_cut_and_hands_over_nothing_before_it_sends() {
     let slots = Slots {
         calls: 2,
         share: None,
+        nodes: 1,
     };
     let mut p = Pacer::slot(slots);
     assert_eq!(p.hand_over(ms(0)), Duration::ZERO);

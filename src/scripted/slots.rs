@@ -179,3 +179,113 @@ fn an_empty_share_is_the_organisations_limit() {
     ops::list_teams(&mut s, &conn()).unwrap();
     assert_eq!(s.slept, vec![(WINDOW + MARGIN) / 2]);
 }
+
+/// Obelisk's list of unfinished calls, with calls locked lately by each of
+/// these nodes (see `crate::obelisk_nodes`).
+fn engine_list(nodes: &[&str]) -> String {
+    Value::Array(
+        nodes
+            .iter()
+            .map(|node| {
+                json!({
+                    "execution_id": "E_01KB00000000000000000000",
+                    "ffqn": "gladly:obelisk/agents.provision",
+                    "pending_state": {
+                        "status": "locked",
+                        "locked_by": { "executor_id": node, "run_id": "Run_01KB00000000000000000000" },
+                        "lock_expires_at": "2026-12-01T20:02:00.5Z",
+                    },
+                })
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+const API: &str = crate::obelisk_nodes::API_VAR;
+
+#[test]
+fn nodes_running_the_connector_split_the_declared_limit_when_no_share_is_set() {
+    // Two nodes of five calls each, shares unset: the call asks its node's
+    // API first (no credential to it), sees two nodes, and its slot sends
+    // one request a window, as with a share of 5 set on each.
+    let mut s = Script::default()
+        .setting(CALLS_IN_FLIGHT_VAR, "5")
+        .setting(API, "http://127.0.0.1:5005")
+        .answer_with(200, &[], &engine_list(&["Exr_a", "Exr_b", "Exr_a"]))
+        .answer_with(200, &limited("9"), "[]");
+    ops::list_teams(&mut s, &conn()).unwrap();
+    assert!(
+        s.sent[0]
+            .url
+            .starts_with("http://127.0.0.1:5005/v1/executions?")
+    );
+    assert!(
+        s.sent[0]
+            .headers
+            .iter()
+            .all(|(k, _)| !k.eq_ignore_ascii_case("authorization")),
+        "{:?}",
+        s.sent[0]
+    );
+    assert!(s.sent[1].url.contains("/api/v1/teams"), "{:?}", s.sent[1]);
+    assert_eq!(s.slept, vec![WINDOW + MARGIN]);
+
+    // Three nodes of five: fifteen calls share 10 a second, so a slot's
+    // requests go a window and a half apart.
+    let mut s = Script::default()
+        .setting(CALLS_IN_FLIGHT_VAR, "5")
+        .setting(API, "http://127.0.0.1:5005")
+        .answer_with(200, &[], &engine_list(&["Exr_a", "Exr_b", "Exr_c"]))
+        .answer_with(200, &limited("9"), "[]");
+    ops::list_teams(&mut s, &conn()).unwrap();
+    assert_eq!(s.slept, vec![(WINDOW + MARGIN) * 3 / 2]);
+}
+
+#[test]
+fn when_the_engine_cannot_tell_a_node_takes_itself_for_alone() {
+    for step in [
+        Script::default().answer_with(503, &[], "unavailable"),
+        Script::default().answer_with(200, &[], "<html>not a list</html>"),
+        Script::default().fail(TransportErrorKind::Denied),
+        Script::default().fail(TransportErrorKind::Connect),
+    ] {
+        let mut s = step
+            .setting(CALLS_IN_FLIGHT_VAR, "5")
+            .setting(API, "http://127.0.0.1:5005")
+            .answer_with(200, &limited("9"), "[]");
+        ops::list_teams(&mut s, &conn()).unwrap();
+        assert_eq!(s.sent.len(), 2);
+        assert_eq!(s.slept, vec![(WINDOW + MARGIN) / 2]);
+    }
+}
+
+#[test]
+fn a_share_set_is_the_nodes_own_and_the_engine_is_not_asked() {
+    let mut s = Script::default()
+        .setting(CALLS_IN_FLIGHT_VAR, "5")
+        .setting(RATE_SHARE_VAR, "5")
+        .setting(API, "http://127.0.0.1:5005")
+        .answer_with(200, &limited("9"), "[]");
+    ops::list_teams(&mut s, &conn()).unwrap();
+    assert_eq!(s.sent.len(), 1);
+    assert_eq!(s.slept, vec![WINDOW + MARGIN]);
+    // Nor without slots: the harness's calls never ask.
+    let mut s = Script::default()
+        .setting(API, "http://127.0.0.1:5005")
+        .answer_with(200, &limited("9"), "[]");
+    ops::list_teams(&mut s, &conn()).unwrap();
+    assert_eq!(s.sent.len(), 1);
+}
+
+#[test]
+fn an_api_setting_that_is_not_this_machine_is_refused_and_nothing_is_sent() {
+    let mut s = Script::default()
+        .setting(CALLS_IN_FLIGHT_VAR, "5")
+        .setting(API, "http://obelisk.example:5005");
+    match ops::list_teams(&mut s, &conn()) {
+        Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "env.GLADLY_OBELISK_API"),
+        other => panic!("expected invalid-input, got {other:?}"),
+    }
+    assert!(s.sent.is_empty());
+}

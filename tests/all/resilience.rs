@@ -251,6 +251,43 @@ fn the_deployment_tells_each_call_how_many_calls_share_the_node() {
     assert!(set(&share), "expected {share} in {DEPLOYMENT}");
 }
 
+#[test]
+fn the_deployment_lets_each_call_ask_its_own_nodes_api_and_nothing_more() {
+    // Each call counts the nodes from its node's API (src/obelisk_nodes.rs):
+    // the address the deployment gives it by default must be the one the
+    // shipped server configurations listen on, and the engine lets the call
+    // reach it only to read, with no secret.
+    let toml = std::fs::read_to_string(DEPLOYMENT).unwrap();
+    let api = "${GLADLY_OBELISK_API:-http://127.0.0.1:5005}";
+    let told = format!(
+        r#"{{ key = "{}", value = "{api}" }}"#,
+        gladly_connector::obelisk_nodes::API_VAR
+    );
+    let lines: Vec<&str> = toml.lines().map(str::trim).collect();
+    assert!(
+        lines.iter().any(|l| l.trim_end_matches(',') == told),
+        "expected {told} in {DEPLOYMENT}"
+    );
+    let pattern = format!(r#"pattern = "{api}""#);
+    let at = lines
+        .iter()
+        .position(|l| *l == pattern)
+        .unwrap_or_else(|| panic!("expected {pattern} in {DEPLOYMENT}"));
+    assert_eq!(lines[at - 1], "[[activity_wasm.allowed_host]]");
+    assert_eq!(lines[at + 1], r#"methods = ["GET"]"#);
+    assert!(!lines[at + 2].starts_with("secrets"), "{}", lines[at + 2]);
+    for server in ["server.toml", "server-postgres.toml"] {
+        let path = format!("{}/../obelisk/{server}", env!("CARGO_MANIFEST_DIR"));
+        let config = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            config
+                .lines()
+                .any(|l| l.trim() == r#"api.listening_addr = "127.0.0.1:5005""#),
+            "expected {path} to listen where the deployment's calls ask"
+        );
+    }
+}
+
 /// The shipped Obelisk deployment.
 const DEPLOYMENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../obelisk/deployment.toml");
 

@@ -322,7 +322,10 @@ level = "info"
         if let Some(d) = deployment {
             cmd.arg("--deployment").arg(d);
         }
-        cmd.envs(env.iter().map(|(k, v)| (k, v)))
+        // The deployment's calls ask their own node's API (README, "Rate
+        // limit on Obelisk"); a node on another port says so.
+        cmd.env("GLADLY_OBELISK_API", format!("http://127.0.0.1:{api_port}"))
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("POSTGRES_HOST", "127.0.0.1")
             .env("POSTGRES_USER", PG_USER)
             .env("POSTGRES_PASSWORD", "unused-trust-auth")

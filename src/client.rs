@@ -170,11 +170,13 @@ impl<'t, T: Transport> Client<'t, T> {
             secrets
         };
         let authorization = format!("Basic {credential}");
+        // The deadline counts from before the engine is asked how many
+        // nodes share the limit (at most 2 s of it).
+        let ends_at = transport.monotonic().saturating_add(CALL_DEADLINE);
         let pacing = match Slots::read(|name| transport.setting(name))? {
             Some(slots) => PerMethod::each(Pacer::slot(with_nodes(slots, transport)?)),
             None => PerMethod::default(),
         };
-        let ends_at = transport.monotonic().saturating_add(CALL_DEADLINE);
         Ok(Self {
             base,
             authorization,

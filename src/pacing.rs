@@ -44,7 +44,9 @@
 //! pacer between calls; it runs a fixed number of calls at once (its
 //! `exec.instance_limiter`), each call a *slot* ([`Slots`], from the
 //! component's environment). A slot's pacer gets `1/calls` of the share
-//! (the declared limit, or the operator's), spaces every request of a
+//! (the operator's, or the declared limit split between the nodes that
+//! run the connector's calls now, as the engine's record shows them:
+//! [`crate::obelisk_nodes`]), spaces every request of a
 //! method at least a window over that many apart, and a call hands its slot
 //! over only once its pacer would let the next request go
 //! ([`Pacer::hand_over`]): the next call in the slot then starts where this
@@ -55,8 +57,8 @@
 //! says is spent, nor after a 429, while its node's slots keep within the
 //! declared limit: on a node alone that is its own node's slots filling it
 //! as they should. So a slot may send into a second Gladly said was spent;
-//! when others filled it (another node that takes the whole limit too),
-//! that request draws a 429, which the call waits out.
+//! when others filled it (another node that takes the whole limit too,
+//! not counted), that request draws a 429, which the call waits out.
 //!
 //! Times are [`Duration`]s since any fixed start the caller chooses (the
 //! transport's monotonic clock in the component, an `Instant` in the host),
@@ -480,9 +482,9 @@ impl Pacer {
         // Beside such a node, waiting here drew no fewer 429s and used
         // less of the limit (simulated under a sliding window: 22.2% and
         // 0.83 waiting after a 429, 21.7% and 0.90 not; 24.7% and 0.71
-        // waiting after every spent answer): only a share set per node
-        // avoids those. A share set above the declared limit still waits
-        // as below.
+        // waiting after every spent answer): only the nodes counted, or a
+        // share set per node, avoid those. A share set above the declared
+        // limit still waits as below.
         if headers.remaining != Some(0) || self.spaced_within_limit() {
             self.until = None;
             return;

@@ -27,7 +27,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// The most one call may take, every request, pacing wait and retry
 /// included (but for a slot's hold at the end of a call on Obelisk,
-/// [`Client::hand_over`], at most a second). Below the hosts' own caps on a
+/// [`Client::hand_over`], at most a second beyond it). Below the hosts' own caps on a
 /// call (the harness's 120 s, `Limits::call_deadline`; Obelisk's lock
 /// expiry, `obelisk/deployment.toml`), so that a call that runs out of time
 /// answers a typed error instead of being cut off as a host failure.
@@ -387,13 +387,17 @@ impl<'t, T: Transport> Client<'t, T> {
     /// ([`Slots`]), it holds its slot until its next request of every
     /// method it sent could go, so that the call after it in the slot may
     /// send at once (see [`crate::pacing`]).
+    /// The hold ends with the call's deadline, or a window (plus margin)
+    /// after it at the most (a slot spaced further than a window, when more
+    /// nodes' calls than the limit share it, holds less then).
     pub fn hand_over(&mut self) {
         let now = self.transport.monotonic();
         let hold = [Method::Get, Method::Post, Method::Patch]
             .into_iter()
             .map(|m| self.pacing.get(m).hand_over(now))
             .max()
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .min(self.left().max(pacing::WINDOW + pacing::MARGIN));
         if !hold.is_zero() {
             self.transport.sleep(hold);
         }

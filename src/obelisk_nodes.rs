@@ -18,10 +18,29 @@
 //! none, and one lock's age is read against another's, never against this
 //! machine's clock.
 //!
-//! A best effort: when the API cannot be reached or its answer read, the
-//! call counts its node alone (the limit as before), and the answer cannot
-//! make it count more than [`MAX_NODES`]. Nothing is sent to it but the
-//! query: no credential, no header of Gladly's.
+//! A best effort, and it may count too few, never too many but for a
+//! moment: then a node takes more than its part, as before nodes were
+//! counted, and meets 429s that the call waits out.
+//! - When the API cannot be reached, or its answer read, the call counts its
+//!   node alone (one refused by the engine, a deployment whose allowed host
+//!   is not this setting, is an error naming the setting instead).
+//! - It reads the [`READ`] oldest of the connector's unfinished calls
+//!   created in the last [`LOOKBACK`] (so that a database that keeps every
+//!   finished call is not walked from its beginning at each call). Obelisk
+//!   locks the oldest due first, so the locked ones are among them; but
+//!   calls waiting on the engine's retry backoff, paused or created long
+//!   before, may fill the page ahead of them, and then fewer nodes show.
+//! - Each lock time is its node's own clock: nodes whose clocks differ by
+//!   more than [`FRESH`] do not see each other.
+//! - A node whose calls all run longer than [`FRESH`] takes no new lock
+//!   while they send, and drops out of the others' count.
+//! - A node switched to a new deployment runs it under a new executor id,
+//!   and may count twice for [`FRESH`] (it then sends less, not more).
+//!
+//! Nothing is sent to the API but the query: no credential, no header of
+//! Gladly's. What the deployment allows it to read there (`GET` only) is
+//! the whole cluster's record, read-only: every execution's arguments and
+//! results, as any client of that API sees them.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -29,7 +48,7 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::transport::{HttpRequest, Method, Transport};
+use crate::transport::{HttpRequest, Method, Transport, TransportErrorKind};
 use crate::validate;
 
 /// The setting that names this node's Obelisk API, e.g.
@@ -50,6 +69,9 @@ const FUNCTIONS: &str = "gladly:obelisk/";
 /// Each call costs the node's API a read of the database and a
 /// serialisation of this many.
 const READ: usize = 64;
+/// How far back the calls read were created: a day (a backlog longer than
+/// that is not seen, see the module's notes).
+pub const LOOKBACK: Duration = Duration::from_secs(24 * 3600);
 /// How long the API may take: it is on this machine.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -58,26 +80,30 @@ fn field() -> String {
     format!("env.{API_VAR}")
 }
 
-/// Checks the setting: `http://` to a loopback host with a port (the node's
-/// own API), nothing else. Its errors never quote the value.
+/// Checks the setting: exactly `http://host:port`, the host a loopback one
+/// in lower case (the node's own API; the deployment's allowed host is the
+/// same value, which Obelisk compares as written), nothing else. Its errors
+/// never quote the value.
 pub fn api_url(raw: &str) -> Result<String, Error> {
-    let s = raw.trim().trim_end_matches('/');
-    let authority = s.strip_prefix("http://").ok_or_else(|| {
+    const EXAMPLE: &str = "e.g. http://127.0.0.1:5005";
+    let authority = raw.strip_prefix("http://").ok_or_else(|| {
         Error::invalid(
             field(),
-            "must start with http:// and name this node's Obelisk API, e.g. http://127.0.0.1:5005",
+            format!("must start with http:// and name this node's Obelisk API, {EXAMPLE}"),
         )
     })?;
-    if authority.contains(['/', '@', '?', '#']) {
+    if authority.contains(['/', '@', '?', '#']) || authority.chars().any(char::is_whitespace) {
         return Err(Error::invalid(
             field(),
-            "must be only http://host:port, with no path, query or credentials, e.g. http://127.0.0.1:5005",
+            format!(
+                "must be only http://host:port, with no path (nor a trailing /), query, credentials or spaces, {EXAMPLE}"
+            ),
         ));
     }
     let Some((host, Some(port))) = validate::split_host_port(authority) else {
         return Err(Error::invalid(
             field(),
-            "must name a host and its port, e.g. http://127.0.0.1:5005",
+            format!("must name a host and its port, {EXAMPLE}"),
         ));
     };
     if !validate::is_loopback_host(host) {
@@ -86,22 +112,44 @@ pub fn api_url(raw: &str) -> Result<String, Error> {
             "must be this machine (localhost, 127.0.0.0/8 or [::1]): a call asks its own node",
         ));
     }
+    if host.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(Error::invalid(
+            field(),
+            "must spell its host in lower case: the deployment allows this value as written, and Obelisk compares hosts as written",
+        ));
+    }
     if port.is_empty()
         || !port.bytes().all(|b| b.is_ascii_digit())
         || port.parse::<u16>().map_or(true, |p| p == 0)
     {
         return Err(Error::invalid(field(), "has an invalid port"));
     }
-    Ok(format!("http://{}", authority.to_ascii_lowercase()))
+    Ok(format!("http://{authority}"))
 }
 
-/// The query a call sends its node's API (`api`: checked by [`api_url`]).
-pub fn request(api: &str) -> HttpRequest {
+/// The query a call sends its node's API (`api`: checked by [`api_url`]),
+/// at `now_unix` (seconds since the Unix epoch; 0 when unknown: then every
+/// unfinished call is read).
+pub fn request(api: &str, now_unix: u64) -> HttpRequest {
+    let encode = |v: &str| {
+        percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let since = now_unix
+        .checked_sub(LOOKBACK.as_secs())
+        .filter(|_| now_unix > 0)
+        .map(|from| {
+            let at = SystemTime::UNIX_EPOCH + Duration::from_secs(from);
+            format!(
+                "&cursor={}",
+                encode(&humantime::format_rfc3339_seconds(at).to_string())
+            )
+        })
+        .unwrap_or_default();
     HttpRequest {
         method: Method::Get,
         url: format!(
-            "{api}/v1/executions?ffqn_prefix={}&show_derived=true&hide_finished=true&direction=newer&length={READ}",
-            percent_encoding::utf8_percent_encode(FUNCTIONS, percent_encoding::NON_ALPHANUMERIC)
+            "{api}/v1/executions?ffqn_prefix={}&show_derived=true&hide_finished=true&direction=newer&length={READ}{since}",
+            encode(FUNCTIONS)
         ),
         headers: vec![("accept".to_string(), "application/json".to_string())],
         body: None,
@@ -141,11 +189,19 @@ pub fn live_nodes(body: &[u8]) -> Option<usize> {
 
 /// Asks the node's API (the setting's raw value) how many nodes run the
 /// connector's calls now: 1 when it cannot tell. An invalid setting is an
-/// error naming it, and nothing is sent.
+/// error naming it, and nothing is sent; so is a query the engine refuses
+/// (the deployment does not allow this value), which no retry cures.
 pub fn count<T: Transport>(transport: &mut T, raw: &str) -> Result<usize, Error> {
     let api = api_url(raw)?;
-    Ok(match transport.send(&request(&api)) {
+    let now = transport.now_unix();
+    Ok(match transport.send(&request(&api, now)) {
         Ok(answer) if answer.status == 200 => live_nodes(&answer.body).unwrap_or(1),
+        Err(e) if e.kind == TransportErrorKind::Denied => {
+            return Err(Error::invalid(
+                field(),
+                "names an API the engine refused to let the call reach: the deployment must allow GET to this very value (obelisk/deployment.toml's allowed_host, README \"Rate limit on Obelisk\")",
+            ));
+        }
         _ => 1,
     })
 }

@@ -326,11 +326,15 @@ impl Pacer {
     /// The least time between two of its requests while it spaces them: a
     /// window (plus margin) over its cap, or, when the parts outnumber the
     /// whole (three nodes of five calls splitting 10), that many windows
-    /// over the whole, so that together they still keep within it.
+    /// over the whole, so that together they keep within it on average;
+    /// but not in every second, as slots that cannot see each other may
+    /// fall together (README, "Rate limit on Obelisk": no more nodes'
+    /// calls in flight than the limit).
     fn spacing(&self) -> Duration {
         let (whole, parts) = (self.whole(), self.parts());
         if parts > whole {
-            (WINDOW + MARGIN).saturating_mul(parts as u32) / whole as u32
+            let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+            (WINDOW + MARGIN).saturating_mul(n(parts)) / n(whole)
         } else {
             (WINDOW + MARGIN) / self.cap() as u32
         }

@@ -129,7 +129,9 @@ pub trait Transport {
 
     /// A setting from the host's environment (the component's
     /// wasi:cli/environment), by name: only the pacing settings of
-    /// [`crate::pacing::Slots`] are asked for. None by default.
+    /// [`crate::pacing::Slots`] (and, with them, the engine's API,
+    /// [`crate::obelisk_nodes::API_VAR`]) and `GLADLY_SERVER_TEXT` are
+    /// asked for. None by default.
     fn setting(&mut self, _name: &str) -> Option<String> {
         None
     }

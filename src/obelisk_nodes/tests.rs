@@ -100,29 +100,33 @@ fn an_answer_cannot_make_a_call_count_more_than_max_nodes() {
 #[test]
 fn the_api_must_be_plain_http_to_this_machine_with_a_port() {
     assert_eq!(
-        api_url(" http://127.0.0.1:5005/ ").unwrap(),
+        api_url("http://127.0.0.1:5005").unwrap(),
         "http://127.0.0.1:5005"
     );
     assert_eq!(
-        api_url("http://LOCALHOST:15110").unwrap(),
+        api_url("http://localhost:15110").unwrap(),
         "http://localhost:15110"
     );
     assert_eq!(api_url("http://[::1]:5005").unwrap(), "http://[::1]:5005");
     for (raw, says) in [
         ("https://127.0.0.1:5005", "must start with http://"),
         ("127.0.0.1:5005", "must start with http://"),
+        (" http://127.0.0.1:5005", "must start with http://"),
         ("http://obelisk.internal:5005", "must be this machine"),
         ("http://127.0.attacker.example:5005", "must be this machine"),
         ("http://127.0.0.1", "host and its port"),
         ("http://127.0.0.1:", "invalid port"),
         ("http://127.0.0.1:0", "invalid port"),
         ("http://127.0.0.1:+80", "invalid port"),
+        ("http://127.0.0.1:70000", "invalid port"),
+        // The deployment allows this very value, and Obelisk refuses an
+        // allowed host with a path, or compares its host as written.
+        ("http://127.0.0.1:5005/", "nor a trailing /"),
         ("http://127.0.0.1:5005/v1", "no path"),
-        (
-            "http://user:s3cr3t-t0ken@127.0.0.1:5005",
-            "no path, query or credentials",
-        ),
-        ("http://127.0.0.1:5005?x=1", "no path"),
+        ("http://127.0.0.1:5005 ", "spaces"),
+        ("http://LOCALHOST:5005", "lower case"),
+        ("http://user:s3cr3t-t0ken@127.0.0.1:5005", "credentials"),
+        ("http://127.0.0.1:5005?x=1", "query"),
     ] {
         match api_url(raw) {
             Err(Error::InvalidInput { field, message }) => {
@@ -130,6 +134,7 @@ fn the_api_must_be_plain_http_to_this_machine_with_a_port() {
                 assert!(message.contains(says), "{raw}: {message}");
                 assert!(!message.contains("s3cr3t"), "{message}");
                 assert!(!message.contains("attacker"), "{message}");
+                assert!(!message.contains("LOCALHOST"), "{message}");
             }
             other => panic!("{raw}: expected invalid-input, got {other:?}"),
         }
@@ -137,12 +142,14 @@ fn the_api_must_be_plain_http_to_this_machine_with_a_port() {
 }
 
 #[test]
-fn the_query_asks_for_the_connectors_unfinished_calls_oldest_first_and_carries_no_credential() {
-    let r = request("http://127.0.0.1:5005");
+fn the_query_asks_for_the_connectors_unfinished_calls_of_the_last_day_oldest_first_and_carries_no_credential()
+ {
+    // 2026-12-01T20:00:00Z.
+    let r = request("http://127.0.0.1:5005", 1_796_155_200);
     assert_eq!(r.method, Method::Get);
     assert_eq!(
         r.url,
-        "http://127.0.0.1:5005/v1/executions?ffqn_prefix=gladly%3Aobelisk%2F&show_derived=true&hide_finished=true&direction=newer&length=64"
+        "http://127.0.0.1:5005/v1/executions?ffqn_prefix=gladly%3Aobelisk%2F&show_derived=true&hide_finished=true&direction=newer&length=64&cursor=2026%2D11%2D30T20%3A00%3A00Z"
     );
     assert_eq!(
         r.headers,
@@ -150,4 +157,10 @@ fn the_query_asks_for_the_connectors_unfinished_calls_oldest_first_and_carries_n
     );
     assert!(r.body.is_none());
     assert_eq!(r.timeout, Some(TIMEOUT));
+    // A clock that cannot tell the time reads every unfinished call.
+    assert!(
+        request("http://127.0.0.1:5005", 0)
+            .url
+            .ends_with("&length=64")
+    );
 }

@@ -247,8 +247,9 @@ fn when_the_engine_cannot_tell_a_node_takes_itself_for_alone() {
     for step in [
         Script::default().answer_with(503, &[], "unavailable"),
         Script::default().answer_with(200, &[], "<html>not a list</html>"),
-        Script::default().fail(TransportErrorKind::Denied),
+        Script::default().answer_with(200, &[], "[]"),
         Script::default().fail(TransportErrorKind::Connect),
+        Script::default().fail(TransportErrorKind::Lost),
     ] {
         let mut s = step
             .setting(CALLS_IN_FLIGHT_VAR, "5")
@@ -288,4 +289,58 @@ fn an_api_setting_that_is_not_this_machine_is_refused_and_nothing_is_sent() {
         other => panic!("expected invalid-input, got {other:?}"),
     }
     assert!(s.sent.is_empty());
+}
+
+#[test]
+fn an_api_the_engine_refuses_to_let_the_call_reach_is_a_setting_to_fix() {
+    // The deployment's allowed host is not this value (another spelling):
+    // every call would silently count its node alone, so it says so.
+    let mut s = Script::default()
+        .setting(CALLS_IN_FLIGHT_VAR, "5")
+        .setting(API, "http://127.0.0.1:5005")
+        .fail(TransportErrorKind::Denied);
+    match ops::list_teams(&mut s, &conn()) {
+        Err(Error::InvalidInput { field, message }) => {
+            assert_eq!(field, "env.GLADLY_OBELISK_API");
+            assert!(message.contains("allowed_host"), "{message}");
+        }
+        other => panic!("expected invalid-input, got {other:?}"),
+    }
+    // Nothing went to Gladly.
+    assert_eq!(s.sent.len(), 1);
+}
+
+#[test]
+fn a_slot_spaced_beyond_a_window_holds_its_slot_no_later_than_its_deadline_and_a_window() {
+    // Sixteen nodes of ten calls split 10 a second: a slot's requests go
+    // 16.4 s apart. A list of four pages, the first lost once (30 s), ends
+    // with less than that left of its 100 s: its hold ends with its
+    // deadline, or a window (plus margin) after it at the most.
+    let nodes: Vec<String> = (0..16).map(|i| format!("Exr_{i}")).collect();
+    let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let mut s = Script::default()
+        .setting(CALLS_IN_FLIGHT_VAR, "10")
+        .setting(API, "http://127.0.0.1:5005")
+        .answer_with(200, &[], &engine_list(&nodes))
+        .stall()
+        .answer_with(200, &limited("9"), &page(vec![], Some("c2")).to_string())
+        .answer_with(200, &limited("9"), &page(vec![], Some("c3")).to_string())
+        .answer_with(200, &limited("9"), &page(vec![], Some("c4")).to_string())
+        .answer_with(200, &limited("9"), &page(vec![], None).to_string());
+    ops::list_agents(&mut s, &conn(), false).unwrap();
+    let hold = *s.slept.last().unwrap();
+    assert!(hold < (WINDOW + MARGIN) * 16, "{hold:?}");
+    assert!(
+        s.clock() <= crate::client::CALL_DEADLINE + WINDOW + MARGIN,
+        "{:?}",
+        s.clock()
+    );
+    // With time to spare, the whole spacing is held.
+    let mut s = Script::default()
+        .setting(CALLS_IN_FLIGHT_VAR, "10")
+        .setting(API, "http://127.0.0.1:5005")
+        .answer_with(200, &[], &engine_list(&nodes))
+        .answer_with(200, &limited("9"), "[]");
+    ops::list_teams(&mut s, &conn()).unwrap();
+    assert_eq!(s.slept, vec![(WINDOW + MARGIN) * 16]);
 }

@@ -230,4 +230,4 @@ struct LockedBy {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

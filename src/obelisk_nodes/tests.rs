@@ -7,7 +7,7 @@ use super::*;
 
 /// A call locked by `node`, its lock ending at `ends` (as Obelisk 0.38.3
 /// writes a `PendingState::Locked`).
-fn locked(node: &str, ends: &str) -> Value {
+pub(crate) fn locked(node: &str, ends: &str) -> Value {
     json!({
         "execution_id": "E_01KB00000000000000000000",
         "ffqn": "gladly:obelisk/agents.provision",

@@ -186,17 +186,7 @@ fn engine_list(nodes: &[&str]) -> String {
     Value::Array(
         nodes
             .iter()
-            .map(|node| {
-                json!({
-                    "execution_id": "E_01KB00000000000000000000",
-                    "ffqn": "gladly:obelisk/agents.provision",
-                    "pending_state": {
-                        "status": "locked",
-                        "locked_by": { "executor_id": node, "run_id": "Run_01KB00000000000000000000" },
-                        "lock_expires_at": "2026-12-01T20:02:00.5Z",
-                    },
-                })
-            })
+            .map(|node| crate::obelisk_nodes::tests::locked(node, "2026-12-01T20:02:00.5Z"))
             .collect(),
     )
     .to_string()

@@ -780,7 +780,17 @@ fn throughput(setting: Setting, n: usize) -> Option<Run> {
     let secs = started.elapsed().as_secs_f64();
     let (busy, all) = machine_cpu();
     if !setting.kill {
-        assert!(results.iter().all(|r| r["ok"]["outcome"] == "created"));
+        // Created, or, run again by the engine after a call that created
+        // the agent failed later (a read-back out of retries under 429s),
+        // found: each person is still one agent (below).
+        if let Some(r) = results.iter().find(|r| {
+            !matches!(
+                r["ok"]["outcome"].as_str(),
+                Some("created" | "already_existed")
+            )
+        }) {
+            panic!("a provision did not succeed: {r}");
+        }
     }
     assert_each_once(&stage.sandbox, 0..n);
     let requests = stage.sandbox.requests();

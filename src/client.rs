@@ -27,7 +27,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// The most one call may take, every request, pacing wait and retry
 /// included (but for a slot's hold at the end of a call on Obelisk,
-/// [`Client::hand_over`], at most a second beyond it). Below the hosts' own caps on a
+/// [`Client::hand_over`], at most a window, 1.025 s, beyond it). Below the hosts' own caps on a
 /// call (the harness's 120 s, `Limits::call_deadline`; Obelisk's lock
 /// expiry, `obelisk/deployment.toml`), so that a call that runs out of time
 /// answers a typed error instead of being cut off as a host failure.
@@ -387,9 +387,11 @@ impl<'t, T: Transport> Client<'t, T> {
     /// ([`Slots`]), it holds its slot until its next request of every
     /// method it sent could go, so that the call after it in the slot may
     /// send at once (see [`crate::pacing`]).
-    /// The hold ends with the call's deadline, or a window (plus margin)
-    /// after it at the most (a slot spaced further than a window, when more
-    /// nodes' calls than the limit share it, holds less then).
+    /// The hold is cut at the call's deadline, but never below a window
+    /// (plus margin): a call ends at most a window after its deadline. Only
+    /// a slot spaced further than a window (more nodes' calls than the
+    /// limit) can be cut so, and the next call in it may then send before
+    /// its spacing.
     pub fn hand_over(&mut self) {
         let now = self.transport.monotonic();
         let hold = [Method::Get, Method::Post, Method::Patch]

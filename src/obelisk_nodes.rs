@@ -57,9 +57,9 @@ pub const API_VAR: &str = "GLADLY_OBELISK_API";
 /// A node whose newest lock was taken this much before the newest of all
 /// no longer counts: it died, or has no call of the connector's to run.
 pub const FRESH: Duration = Duration::from_secs(3);
-/// The most nodes an answer can make a call count (one request a second per
-/// call at most splits Gladly's 10 between two nodes of 5 calls; more are
-/// spaced further apart, [`crate::pacing::Slots`]).
+/// The most nodes an answer can make a call count: a cap against a garbled
+/// answer (16 nodes of 10 calls already space a slot's requests 16.4 s
+/// apart, [`crate::pacing::Slots`]).
 pub const MAX_NODES: usize = 16;
 /// The activity's functions, as Obelisk names them: the adapter's package
 /// (`obelisk/activity/wit`), the only way the connector runs there.
@@ -128,8 +128,8 @@ pub fn api_url(raw: &str) -> Result<String, Error> {
 }
 
 /// The query a call sends its node's API (`api`: checked by [`api_url`]),
-/// at `now_unix` (seconds since the Unix epoch; 0 when unknown: then every
-/// unfinished call is read).
+/// at `now_unix` (seconds since the Unix epoch; 0 when unknown: then the
+/// 64 oldest unfinished calls of any age are read).
 pub fn request(api: &str, now_unix: u64) -> HttpRequest {
     let encode = |v: &str| {
         percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()

@@ -50,10 +50,13 @@
 //! method at least a window over that many apart, and a call hands its slot
 //! over only once its pacer would let the next request go
 //! ([`Pacer::hand_over`]): the next call in the slot then starts where this
-//! one left off, without any state between them. So a node never has more
-//! than its share in a window, whatever the calls do, as long as the share
-//! (or the declared limit) is at least the calls in flight: a slot sends at
-//! least one request a window. A slot does not wait on a window an answer
+//! one left off, without any state between them (but for a call near its
+//! deadline, whose hold is cut there). So a node never has more than its
+//! share in a window, whatever the calls do, as long as the share (or its
+//! part of the declared limit, split between the counted nodes) is at
+//! least the calls in flight: a slot sends at least one request a window.
+//! When the nodes' calls together outnumber the limit, slots are spaced
+//! further than a window apart, and keep within it only on average. A slot does not wait on a window an answer
 //! says is spent, nor after a 429, while its node's slots keep within the
 //! declared limit: on a node alone that is its own node's slots filling it
 //! as they should. So a slot may send into a second Gladly said was spent;
@@ -159,7 +162,7 @@ impl Slots {
             (Some(calls), None) if calls > DEFAULT_LIMIT => Err(Error::invalid(
                 format!("env.{CALLS_IN_FLIGHT_VAR}"),
                 format!(
-                    "must be at most {DEFAULT_LIMIT} (Gladly's published limit) while {RATE_SHARE_VAR} is unset or empty: each call in flight sends at least one request a second, so {calls} calls would send more than Gladly's published {DEFAULT_LIMIT}; lower Obelisk's exec.instance_limiter and {CALLS_IN_FLIGHT_VAR} together, or, for an organisation Gladly granted more, set {RATE_SHARE_VAR} to its limit"
+                    "must be at most {DEFAULT_LIMIT} (Gladly's published limit) while {RATE_SHARE_VAR} is unset or empty: {calls} calls each sending one request a second would send more than Gladly's published {DEFAULT_LIMIT} (spaced further apart, they would keep within it only on average); lower Obelisk's exec.instance_limiter and {CALLS_IN_FLIGHT_VAR} together, or, for an organisation Gladly granted more, set {RATE_SHARE_VAR} to its limit"
                 ),
             )),
             (Some(calls), share) => Ok(Some(Self {
@@ -481,7 +484,7 @@ impl Pacer {
         // empty (a node of five slots used 0.84 to 0.86 of the limit on
         // Obelisk, against 0.94 without the wait; `slot_simulation`). A
         // slot may so send into a window Gladly said is spent: when others
-        // filled it (another node with shares unset), that request draws
+        // filled it (another node that does not count this one), that request draws
         // a 429, which the call waits out (0.5 to 1.5 s, `Client::send`).
         // Beside such a node, waiting here drew no fewer 429s and used
         // less of the limit (simulated under a sliding window: 22.2% and

@@ -27,10 +27,11 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// The most one call may take, every request, pacing wait and retry
 /// included (but for a slot's hold at the end of a call on Obelisk,
-/// [`Client::hand_over`], at most a window, 1.025 s, beyond it). Below the hosts' own caps on a
-/// call (the harness's 120 s, `Limits::call_deadline`; Obelisk's lock
-/// expiry, `obelisk/deployment.toml`), so that a call that runs out of time
-/// answers a typed error instead of being cut off as a host failure.
+/// [`Client::hand_over`], at most a window, 1.025 s, beyond it). Below the
+/// hosts' own caps on a call (the harness's 120 s, `Limits::call_deadline`;
+/// Obelisk's lock expiry, `obelisk/deployment.toml`), so that a call that
+/// runs out of time answers a typed error instead of being cut off as a
+/// host failure.
 pub const CALL_DEADLINE: Duration = Duration::from_secs(100);
 
 /// The largest page the lifecycle contract allows.

@@ -56,12 +56,13 @@
 //! part of the declared limit, split between the counted nodes) is at
 //! least the calls in flight: a slot sends at least one request a window.
 //! When the nodes' calls together outnumber the limit, slots are spaced
-//! further than a window apart, and keep within it only on average. A slot does not wait on a window an answer
-//! says is spent, nor after a 429, while its node's slots keep within the
-//! declared limit: on a node alone that is its own node's slots filling it
-//! as they should. So a slot may send into a second Gladly said was spent;
-//! when others filled it (another node that takes the whole limit too,
-//! not counted), that request draws a 429, which the call waits out.
+//! further than a window apart, and keep within it only on average. A slot
+//! does not wait on a window an answer says is spent, nor after a 429,
+//! while its node's slots keep within the declared limit: on a node alone
+//! that is its own node's slots filling it as they should. So a slot may
+//! send into a second Gladly said was spent; when others filled it (another
+//! node that takes the whole limit too, not counted), that request draws a
+//! 429, which the call waits out.
 //!
 //! Times are [`Duration`]s since any fixed start the caller chooses (the
 //! transport's monotonic clock in the component, an `Instant` in the host),
@@ -484,8 +485,9 @@ impl Pacer {
         // empty (a node of five slots used 0.84 to 0.86 of the limit on
         // Obelisk, against 0.94 without the wait; `slot_simulation`). A
         // slot may so send into a window Gladly said is spent: when others
-        // filled it (another node that does not count this one), that request draws
-        // a 429, which the call waits out (0.5 to 1.5 s, `Client::send`).
+        // filled it (another node that does not count this one), that
+        // request draws a 429, which the call waits out (0.5 to 1.5 s,
+        // `Client::send`).
         // Beside such a node, waiting here drew no fewer 429s and used
         // less of the limit (simulated under a sliding window: 22.2% and
         // 0.83 waiting after a 429, 21.7% and 0.90 not; 24.7% and 0.71

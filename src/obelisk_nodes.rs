@@ -118,10 +118,7 @@ pub fn api_url(raw: &str) -> Result<String, Error> {
             "must spell its host in lower case: the deployment allows this value as written, and Obelisk compares hosts as written",
         ));
     }
-    if port.is_empty()
-        || !port.bytes().all(|b| b.is_ascii_digit())
-        || port.parse::<u16>().map_or(true, |p| p == 0)
-    {
+    if !validate::is_valid_port(port) {
         return Err(Error::invalid(field(), "has an invalid port"));
     }
     Ok(format!("http://{authority}"))
@@ -136,7 +133,6 @@ pub fn request(api: &str, now_unix: u64) -> HttpRequest {
     };
     let since = now_unix
         .checked_sub(LOOKBACK.as_secs())
-        .filter(|_| now_unix > 0)
         .map(|from| {
             let at = SystemTime::UNIX_EPOCH + Duration::from_secs(from);
             format!(

@@ -138,12 +138,7 @@ pub fn base_url(raw: &str) -> Result<BaseUrl, Error> {
     }
     let (host, port) = split_host_port(authority)
         .ok_or_else(|| Error::invalid(FIELD, "has no valid host name"))?;
-    // Digits only: `u16`'s parser also takes a leading `+`.
-    if let Some(port) = port
-        && (port.is_empty()
-            || !port.bytes().all(|b| b.is_ascii_digit())
-            || port.parse::<u16>().map_or(true, |p| p == 0))
-    {
+    if port.is_some_and(|p| !is_valid_port(p)) {
         return Err(Error::invalid(FIELD, "has an invalid port"));
     }
     if scheme == "http" && !is_loopback_host(host) {
@@ -156,6 +151,14 @@ pub fn base_url(raw: &str) -> Result<BaseUrl, Error> {
         scheme,
         authority: authority.to_ascii_lowercase(),
     })
+}
+
+/// Whether a URL's port, as written after the `:`, is one from 1 to 65535:
+/// digits only (`u16`'s parser also takes a leading `+`).
+pub(crate) fn is_valid_port(port: &str) -> bool {
+    !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|p| p != 0)
 }
 
 pub(crate) fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {

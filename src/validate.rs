@@ -638,6 +638,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_org_url_port_is_digits_from_1_to_65535() {
+        for good in ["https://acme.gladly.com:8443", "http://127.0.0.1:65535"] {
+            assert!(base_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "https://acme.gladly.com:",
+            "https://acme.gladly.com:0",
+            "https://acme.gladly.com:+443",
+            "https://acme.gladly.com:65536",
+            "https://acme.gladly.com:44a",
+        ] {
+            match base_url(bad) {
+                Err(Error::InvalidInput { field, message }) => {
+                    assert_eq!(field, "connection.org-url", "{bad}");
+                    assert_eq!(message, "has an invalid port", "{bad}");
+                }
+                other => panic!("{bad}: expected invalid-input, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn invisible_characters_and_look_alikes_are_refused_naming_the_first() {
         // A name of only a zero-width space looks empty; a direction
         // override turns text around; the Kelvin sign K lowercases to k.
